@@ -1,0 +1,73 @@
+/**
+ * The client role (`shoal`, or `lxc`): an lxc-style command line over the typed client.
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { errorMessage } from "../../lib/util/mod.ts";
+import { CliContext } from "./context.ts";
+import { remoteCommand } from "./remote.ts";
+import {
+  configCommand,
+  infoCommand,
+  monitorCommand,
+  operationCommand,
+  queryCommand,
+  versionCommand,
+} from "./server.ts";
+
+/** Extra command modules registered by later layers (cluster, instances…). */
+export type CommandModule = (ctx: CliContext) => Command;
+
+const modules: CommandModule[] = [
+  remoteCommand,
+  infoCommand,
+  configCommand,
+  queryCommand,
+  operationCommand,
+  monitorCommand,
+  versionCommand,
+];
+
+/** Registers more top-level commands (each returns one commander Command). */
+export function registerCommands(...more: CommandModule[]): void {
+  modules.push(...more);
+}
+
+/** Runs the client with argv (without the role); returns the exit code. */
+export async function runClient(name: string, argv: string[]): Promise<number> {
+  let ctx: CliContext;
+  try {
+    ctx = new CliContext(name);
+  } catch (e) {
+    console.error(`Error: ${errorMessage(e)}`);
+    return 1;
+  }
+  const program = new Command(name)
+    .description("Command line client for shoal (an LXD-compatible cluster)")
+    .option("--project <name>", "Override the source project")
+    .option("-q, --quiet", "Don't show progress information")
+    .option("--debug", "Show all debug messages")
+    .option("-v, --verbose", "Show all information messages")
+    .option("--force-local", "Force using the local unix socket")
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, "Error: ")) })
+    .showSuggestionAfterError(true);
+  for (const m of modules) program.addCommand(m(ctx));
+  // Let every sub-command accept the global options too, as lxc does.
+  program.enablePositionalOptions(false);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help"
+      ) return 0;
+      return e.exitCode || 1;
+    }
+    console.error(`Error: ${errorMessage(e)}`);
+    return 1;
+  } finally {
+    ctx.close();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The daemon role (`shoald`, or `lxd`): run the daemon, and the admin commands that work with
+ * it (waitready, shutdown) or without it (init, sql, cluster recovery).
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { Client } from "../../lib/client/mod.ts";
+import { Daemon, stateDir, statePaths } from "../../lib/daemon/mod.ts";
+import { errorMessage, sleep } from "../../lib/util/mod.ts";
+import { VERSION } from "../../lib/version.ts";
+import { initCommand } from "./init.ts";
+import { sqlCommand } from "./sql.ts";
+
+async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<void> {
+  const d = await Daemon.start({
+    dir: stateDir(),
+    version: VERSION,
+    logLevel: o.debug ? "debug" : o.verbose ? "info" : "warning",
+  });
+  const stop = (signal: string) => () => void d.shutdown(`received ${signal}`);
+  Deno.addSignalListener("SIGTERM", stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", stop("SIGINT"));
+  await d.stopped;
+}
+
+function localClient(): Client {
+  return new Client({ kind: "unix", path: statePaths().socket });
+}
+
+async function waitReady(timeoutSeconds: number): Promise<void> {
+  const deadline = timeoutSeconds > 0 ? Date.now() + timeoutSeconds * 1000 : Infinity;
+  let last = "";
+  for (;;) {
+    const c = localClient();
+    try {
+      await c.request("GET", "/internal/ready");
+      return;
+    } catch (e) {
+      last = errorMessage(e);
+    } finally {
+      c.close();
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Daemon still not running after ${timeoutSeconds}s timeout (${last})`);
+    }
+    await sleep(50);
+  }
+}
+
+async function shutdown(timeoutSeconds: number): Promise<void> {
+  const c = localClient();
+  try {
+    await c.request("PUT", "/internal/shutdown");
+  } catch (e) {
+    c.close();
+    throw new Error(`Failed to shut down the daemon: ${errorMessage(e)}`);
+  }
+  c.close();
+  // The daemon is gone when its socket no longer answers.
+  const deadline = timeoutSeconds > 0 ? Date.now() + timeoutSeconds * 1000 : Infinity;
+  for (;;) {
+    try {
+      const conn = await Deno.connect({ transport: "unix", path: statePaths().socket });
+      conn.close();
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`Daemon still running after ${timeoutSeconds}s timeout`);
+    await sleep(50);
+  }
+}
+
+/** Runs the daemon role with argv (without the role); returns the exit code. */
+export async function runDaemonRole(name: string, argv: string[]): Promise<number> {
+  const program = new Command(name)
+    .description("The shoal daemon (an LXD-compatible cluster member)")
+    .option("-d, --debug", "Show all debug messages")
+    .option("-v, --verbose", "Show all information messages")
+    .option(
+      "--group <group>",
+      "The group of users that will be allowed to talk to the daemon (accepted for lxd compatibility)",
+    )
+    .option(
+      "--logfile <path>",
+      "Path to the log file (accepted for lxd compatibility; logs go to $SHOAL_DIR/logs)",
+    )
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, "Error: ")) })
+    .action(async (o) => await runDaemon(o));
+  program.command("waitready").description("Wait for the daemon to be ready to process requests")
+    .option("-t, --timeout <seconds>", "Number of seconds to wait before giving up", "0")
+    .action(async (o: { timeout: string }) => await waitReady(Number(o.timeout)));
+  program.command("shutdown").description("Tell the daemon to shutdown all instances and exit")
+    .option("-t, --timeout <seconds>", "Number of seconds to wait before giving up", "0")
+    .action(async (o: { timeout: string }) => await shutdown(Number(o.timeout)));
+  program.command("version").description("Show the server version").action(() => console.log(VERSION));
+  program.addCommand(initCommand());
+  program.addCommand(sqlCommand());
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help"
+      ) return 0;
+      return e.exitCode || 1;
+    }
+    console.error(`Error: ${errorMessage(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,44 @@
+import { Command } from "commander";
+import { Client } from "../../lib/client/mod.ts";
+import { statePaths } from "../../lib/daemon/mod.ts";
+import type { SqlResult } from "../../lib/db/mod.ts";
+import { drawTable } from "../cli/format.ts";
+
+/** `sql local|global "<SQL>"` (or `-` to read stdin), `.dump` and `.schema`. */
+export function sqlCommand(): Command {
+  return new Command("sql").description("Execute a SQL query against the local or global database")
+    .argument("<database>", "local or global")
+    .argument("<query>", 'SQL, ".dump", ".schema" or "-" for stdin')
+    .action(async (database: string, query: string) => {
+      if (database !== "local" && database !== "global") throw new Error("Invalid database type");
+      if (query === "-") query = await new Response(Deno.stdin.readable).text();
+      const c = new Client({ kind: "unix", path: statePaths().socket });
+      try {
+        if (query === ".dump" || query === ".schema") {
+          const r = await c.get<{ text: string }>(
+            `/internal/sql?database=${database}${query === ".schema" ? "&schema=1" : ""}`,
+          );
+          Deno.stdout.writeSync(new TextEncoder().encode(r.text));
+          return;
+        }
+        const { results } =
+          (await c.request<{ results: SqlResult[] }>("POST", "/internal/sql", { body: { database, query } }))
+            .metadata;
+        results.forEach((r, i) => {
+          if (results.length > 1) console.log(`=> Query ${i}:\n`);
+          if (r.type === "select") {
+            Deno.stdout.writeSync(new TextEncoder().encode(
+              drawTable(
+                r.columns,
+                r.rows.map((row) => row.map((v) => v === null ? "<nil>" : String(v))),
+                "plain",
+              ),
+            ));
+          } else console.log(`Rows affected: ${r.rows_affected}`);
+          if (results.length > 1) console.log("");
+        });
+      } finally {
+        c.close();
+      }
+    });
+}

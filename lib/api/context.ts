@@ -1,0 +1,64 @@
+import type { Context } from "hono";
+import type { GlobalDB, LocalDB } from "../db/mod.ts";
+import type { EventHub } from "../events/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Operations } from "../operations/mod.ts";
+import type { JoinToken } from "../wire/mod.ts";
+
+/** Who is on the other end of a connection, as the listener saw it. */
+export type Peer =
+  | { transport: "unix" }
+  | { transport: "tls"; address: string; fingerprint: string | null; certificate: string | null };
+
+/** The caller of a request, once authenticated. */
+export interface Identity {
+  trusted: boolean;
+  /** unix: the local socket; tls: a client certificate; cluster: another member. */
+  protocol: "unix" | "tls" | "cluster";
+  /** Client certificate fingerprint ("" on the unix socket). */
+  fingerprint: string;
+  /** The remote address ("@" on the unix socket). */
+  address: string;
+  /** The client's certificate PEM, when it presented one. */
+  certificate: string | null;
+}
+
+/** Hono environment of shoal's app. */
+export type ApiEnv = {
+  Bindings: { peer: Peer };
+  Variables: { identity: Identity };
+};
+
+/** The Hono context type of our routes. */
+export type Ctx = Context<ApiEnv>;
+
+/** What the member offers the routes; the daemon implements it. */
+export interface ServerContext {
+  readonly version: string;
+  readonly log: Logger;
+  readonly db: GlobalDB;
+  readonly local: LocalDB;
+  readonly events: EventHub;
+  readonly operations: Operations;
+  /** The member's name: the cluster member name, or the hostname when standalone. */
+  serverName(): string;
+  /** The value of `location` fields: the member name when clustered, "none" when standalone. */
+  location(): string;
+  clustered(): boolean;
+  /** The certificate served on the API: the cluster certificate once clustered. */
+  certificate(): { cert: string; fingerprint: string };
+  /** Addresses clients may reach the API on. */
+  addresses(): string[];
+  /**
+   * Applies member-local settings that need action (e.g. listening on a new address) before
+   * they are stored; throws a StatusError to refuse them.
+   */
+  applyLocalConfig(changes: Record<string, string>): Promise<void>;
+  /** Whether a fingerprint belongs to a cluster member (cluster or member certificate). */
+  isMemberFingerprint(fingerprint: string): boolean;
+  /**
+   * Uses up a cluster join token presented by a joining member; throws 403 "No matching cluster
+   * join operation found" when none matches. Absent until clustering is set up.
+   */
+  redeemJoinToken?: (token: JoinToken) => Promise<void>;
+}

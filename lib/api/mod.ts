@@ -1,0 +1,47 @@
+/**
+ * shoal's REST API in LXD's wire format: one Hono app per member, served on the unix socket
+ * and over HTTPS with mutual TLS. Route modules register per resource; errors become LXD's
+ * error envelope in one place.
+ * @module
+ */
+import { Hono } from "hono";
+import { errorMessage, StatusError } from "../util/mod.ts";
+import { identify, requireTrusted } from "./auth.ts";
+import type { ApiEnv, ServerContext } from "./context.ts";
+import { error } from "./response.ts";
+import { publicServerRoutes, serverRoutes } from "./routes/server.ts";
+import { certificateRoutes, publicCertificateRoutes } from "./routes/certificates.ts";
+import { operationRoutes } from "./routes/operations.ts";
+
+export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
+export { authenticate } from "./auth.ts";
+export { websocketRoute, type WsHandler } from "./websocket.ts";
+export { API_EXTENSIONS } from "./extensions.ts";
+export { async, emptySync, error, errorBody, etagOf, sync } from "./response.ts";
+export { readJson } from "./body.ts";
+export { decodeToken, encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
+export { hashPassword, verifyPassword } from "./password.ts";
+
+/** Extra route modules, mounted after the built-in ones (trusted callers only). */
+export type RouteModule = (ctx: ServerContext) => Hono<ApiEnv>;
+
+/** Builds the app of one member. */
+export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.use("*", identify(ctx));
+  // Open to everyone: what an untrusted client needs to see the server and ask for trust.
+  app.route("/", publicServerRoutes(ctx));
+  app.route("/", publicCertificateRoutes(ctx));
+  app.use("*", requireTrusted());
+  app.route("/", serverRoutes(ctx));
+  app.route("/", certificateRoutes(ctx));
+  app.route("/", operationRoutes(ctx));
+  for (const m of extra) app.route("/", m(ctx));
+  app.notFound(() => error(404, "not found"));
+  app.onError((e) => {
+    if (e instanceof StatusError) return error(e.status, e.message);
+    ctx.log.error("Request failed", { err: errorMessage(e) });
+    return error(500, errorMessage(e));
+  });
+  return app;
+}

@@ -1,0 +1,138 @@
+// @ts-types="@types/ws"
+import WS from "ws";
+import { StatusError } from "../util/mod.ts";
+import type { Envelope, Event, EventType, Operation } from "../wire/mod.ts";
+import { type Endpoint, HttpsTransport, type Transport, UnixTransport } from "./transport.ts";
+
+/** A successful answer, unwrapped. */
+export interface Reply<T> {
+  metadata: T;
+  etag: string | undefined;
+  /** The operation URL of an async answer. */
+  operation: string | undefined;
+  status: number;
+}
+
+/** Options of a request. */
+export interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** A subscription to /1.0/events. */
+export interface EventStream {
+  /** Resolves once the websocket is open: events after this point are delivered. */
+  ready: Promise<void>;
+  close(): void;
+}
+
+/**
+ * A typed client for shoal's (and LXD's) REST API, over the unix socket or pinned HTTPS. Errors
+ * come back as StatusError with the server's status and message.
+ */
+export class Client {
+  readonly endpoint: Endpoint;
+  #transport: Transport;
+  #userAgent: string;
+
+  constructor(endpoint: Endpoint, options: { userAgent?: string } = {}) {
+    this.endpoint = endpoint;
+    this.#transport = endpoint.kind === "unix"
+      ? new UnixTransport(endpoint.path)
+      : new HttpsTransport(endpoint);
+    this.#userAgent = options.userAgent ?? "shoal";
+  }
+
+  /** Sends a request and returns the raw envelope, whatever its type. */
+  async raw(
+    method: string,
+    path: string,
+    o: RequestOptions = {},
+  ): Promise<{ status: number; headers: Headers; envelope: Envelope }> {
+    const headers: Record<string, string> = { "User-Agent": this.#userAgent, ...(o.headers ?? {}) };
+    let body: string | undefined;
+    if (o.body !== undefined) {
+      body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+      headers["Content-Type"] ??= "application/json";
+    }
+    const res = await this.#transport.request(method, path, body, headers, o.signal);
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(res.text);
+    } catch {
+      throw new StatusError(
+        res.status || 500,
+        `Invalid response from server (HTTP ${res.status}): ${res.text.slice(0, 200)}`,
+      );
+    }
+    return { status: res.status, headers: res.headers, envelope };
+  }
+
+  /** Sends a request; throws StatusError on an error envelope. */
+  async request<T = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<Reply<T>> {
+    const { status, headers, envelope } = await this.raw(method, path, o);
+    if (envelope.type === "error") throw new StatusError(envelope.error_code || status, envelope.error);
+    return {
+      metadata: envelope.metadata as T,
+      etag: headers.get("etag")?.replace(/"/g, "") ?? undefined,
+      operation: envelope.operation || undefined,
+      status,
+    };
+  }
+
+  async get<T = unknown>(path: string): Promise<T> {
+    return (await this.request<T>("GET", path)).metadata;
+  }
+
+  /** Waits for an operation to end (timeout seconds, -1 none) and returns it. */
+  async waitOperation(idOrUrl: string, timeoutSeconds = -1): Promise<Operation> {
+    const id = idOrUrl.replace(/^\/1\.0\/operations\//, "");
+    return await this.get<Operation>(
+      `/1.0/operations/${encodeURIComponent(id)}/wait?timeout=${timeoutSeconds}`,
+    );
+  }
+
+  /** Sends a request that answers with an operation, waits for it, and throws if it failed. */
+  async runOperation(method: string, path: string, o: RequestOptions = {}): Promise<Operation> {
+    const r = await this.request<Operation>(method, path, o);
+    if (!r.operation) return r.metadata;
+    const op = await this.waitOperation(r.operation);
+    if (op.status_code !== 200) throw new StatusError(400, op.err || `Operation ${op.status}`);
+    return op;
+  }
+
+  /** Subscribes to /1.0/events. */
+  async events(
+    types: EventType[],
+    onEvent: (e: Event) => void,
+    options: { allProjects?: boolean } = {},
+  ): Promise<EventStream> {
+    const q = new URLSearchParams();
+    if (types.length) q.set("type", types.join(","));
+    if (options.allProjects) q.set("all-projects", "true");
+    const path = `/1.0/events?${q}`;
+    const opened = Promise.withResolvers<void>();
+    if (this.endpoint.kind === "unix") {
+      const ws = new WebSocket(
+        `ws://shoal${path}`,
+        { client: (this.#transport as UnixTransport).httpClient } as unknown as string[],
+      );
+      ws.onmessage = (m) => onEvent(JSON.parse(String(m.data)));
+      ws.onopen = () => opened.resolve();
+      ws.onerror = () => opened.reject(new Error("Failed to connect to the event stream"));
+      return { ready: opened.promise, close: () => ws.close() };
+    }
+    const t = this.#transport as HttpsTransport;
+    const u = new URL(this.endpoint.url);
+    const ws = new WS(`wss://${u.host}${path}`, (await t.tlsOptions()) as WS.ClientOptions);
+    ws.on("message", (data) => onEvent(JSON.parse(data.toString())));
+    ws.on("open", () => opened.resolve());
+    ws.on("error", (e) => opened.reject(e));
+    return { ready: opened.promise, close: () => ws.close() };
+  }
+
+  close(): void {
+    this.#transport.close();
+  }
+}

@@ -1,0 +1,167 @@
+import https from "node:https";
+import tls from "node:tls";
+import type { PeerCertificate } from "node:tls";
+import { derToPem, fingerprint, type KeyPair } from "../tls/mod.ts";
+
+/** Where a client connects. */
+export type Endpoint =
+  | { kind: "unix"; path: string }
+  | {
+    kind: "https";
+    /** e.g. https://127.0.0.1:8443 */
+    url: string;
+    /** The server certificate to pin (PEM). */
+    serverCert: string;
+    /** The client certificate to present. */
+    clientCert?: KeyPair;
+  };
+
+/** A raw HTTP answer. */
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** Sends one request and reads the whole answer. */
+export interface Transport {
+  request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<RawResponse>;
+  close(): void;
+}
+
+/** Over the local unix socket (Deno's fetch through a unix "proxy"). */
+export class UnixTransport implements Transport {
+  #client: Deno.HttpClient;
+  constructor(readonly path: string) {
+    this.#client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+  }
+  async request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<RawResponse> {
+    const res = await fetch(`http://shoal${path}`, { method, body, headers, client: this.#client, signal });
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  }
+  get httpClient(): Deno.HttpClient {
+    return this.#client;
+  }
+  close(): void {
+    this.#client.close();
+  }
+}
+
+/** A checkServerIdentity that accepts exactly one certificate, by fingerprint (STACK.md §3). */
+export function pinnedIdentity(pin: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) =>
+    cert.fingerprint256?.replaceAll(":", "").toLowerCase() === pin ? undefined : new Error(
+      `Server certificate fingerprint mismatch: expected ${pin}, got ${
+        cert.fingerprint256?.replaceAll(":", "").toLowerCase()
+      }`,
+    );
+}
+
+/**
+ * Over HTTPS with node:https: the server is pinned by its certificate (the request never leaves
+ * for any other certificate), and a client certificate is presented when given.
+ */
+export class HttpsTransport implements Transport {
+  #agent: https.Agent;
+  #url: URL;
+  #ready: Promise<void>;
+  constructor(readonly endpoint: Extract<Endpoint, { kind: "https" }>) {
+    this.#url = new URL(endpoint.url);
+    this.#agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+    this.#ready = fingerprint(endpoint.serverCert).then((pin) => {
+      this.#agent = new https.Agent({
+        keepAlive: true,
+        maxSockets: 64,
+        ca: endpoint.serverCert,
+        cert: endpoint.clientCert?.cert,
+        key: endpoint.clientCert?.key,
+        checkServerIdentity: pinnedIdentity(pin),
+      });
+    });
+  }
+
+  /** Options for other node clients (websockets) with the same trust. */
+  async tlsOptions(): Promise<https.RequestOptions> {
+    await this.#ready;
+    return {
+      ca: this.endpoint.serverCert,
+      cert: this.endpoint.clientCert?.cert,
+      key: this.endpoint.clientCert?.key,
+      checkServerIdentity: pinnedIdentity(await fingerprint(this.endpoint.serverCert)),
+    };
+  }
+
+  async request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<RawResponse> {
+    await this.#ready;
+    return await new Promise((resolve, reject) => {
+      const req = https.request({
+        host: this.#url.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(this.#url.port || 8443),
+        path,
+        method,
+        headers: body === undefined
+          ? headers
+          : { ...headers, "Content-Length": String(new TextEncoder().encode(body).length) },
+        agent: this.#agent,
+        signal,
+      }, (res) => {
+        const chunks: Uint8Array[] = [];
+        res.on("data", (c: Uint8Array) => chunks.push(c));
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (typeof v === "string") h.set(k, v);
+            else if (Array.isArray(v)) h.set(k, v.join(", "));
+          }
+          resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/**
+ * Reads the certificate a TLS server presents, without trusting it or sending any request:
+ * what `remote add` shows the user before pinning it.
+ */
+export function fetchServerCertificate(host: string, port: number, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false, servername: undefined }, () => {
+      const pc = socket.getPeerCertificate(false);
+      socket.destroy();
+      if (!pc || !("raw" in pc) || !pc.raw) return reject(new Error("The server presented no certificate"));
+      resolve(derToPem(new Uint8Array(pc.raw)));
+    });
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      reject(new Error(`Timed out connecting to ${host}:${port}`));
+    });
+    socket.on("error", reject);
+  });
+}

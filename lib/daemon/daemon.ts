@@ -1,0 +1,294 @@
+import { Hono } from "hono";
+import {
+  type ApiEnv,
+  authenticate,
+  createApp,
+  emptySync,
+  type RouteModule,
+  type ServerContext,
+  sync,
+  websocketRoute,
+} from "../api/mod.ts";
+import { API_EXTENSIONS } from "../api/mod.ts";
+import {
+  ensureStandaloneNode,
+  GlobalDB,
+  GlobalFsm,
+  LocalConsensus,
+  LocalDB,
+  updateGlobalSchema,
+} from "../db/mod.ts";
+import { EventHub } from "../events/mod.ts";
+import { type Level, type Logger, RootLogger } from "../log/mod.ts";
+import { Operations } from "../operations/mod.ts";
+import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
+import {
+  badRequest,
+  deferred,
+  errorMessage,
+  forbidden,
+  listenAddresses,
+  splitHostPort,
+  unavailable,
+} from "../util/mod.ts";
+import { HttpsListener, InFlight, UnixListener } from "./listeners.ts";
+import { ensureLayout, type StatePaths, statePaths } from "./paths.ts";
+import { sqlRoutes } from "./sql_routes.ts";
+
+/** How a daemon is started. */
+export interface DaemonOptions {
+  dir: string;
+  version: string;
+  /** Lowest level logged to stderr. */
+  logLevel?: Level | null;
+  /** Route modules of higher layers (instances, cluster…), mounted for trusted callers. */
+  routes?: RouteModule[];
+}
+
+/** How long shutdown waits for requests and operations in flight. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+/**
+ * A running member: its state directory, databases, listeners and API. It implements what the
+ * routes need (ServerContext) and nothing of the business logic itself.
+ */
+export class Daemon implements ServerContext {
+  readonly version: string;
+  readonly paths: StatePaths;
+  readonly log: Logger;
+  readonly local: LocalDB;
+  readonly fsm: GlobalFsm;
+  readonly db: GlobalDB;
+  readonly events: EventHub;
+  readonly operations: Operations;
+  #root: RootLogger;
+  #serverCert: KeyPair;
+  #serverFingerprint: string;
+  #app: Hono<ApiEnv>;
+  #inflight = new InFlight();
+  #unix: UnixListener | null = null;
+  #https: HttpsListener | null = null;
+  #ready = false;
+  #stopping: Promise<void> | null = null;
+  #stopped = deferred<void>();
+
+  private constructor(
+    o: DaemonOptions,
+    paths: StatePaths,
+    root: RootLogger,
+    serverCert: KeyPair,
+    fp: string,
+  ) {
+    this.version = o.version;
+    this.paths = paths;
+    this.#root = root;
+    this.log = root;
+    this.#serverCert = serverCert;
+    this.#serverFingerprint = fp;
+    this.local = new LocalDB(paths.localDb);
+    this.fsm = new GlobalFsm(paths.globalDb);
+    this.db = new GlobalDB(this.fsm, new LocalConsensus(this.fsm));
+    this.events = new EventHub(() => this.location());
+    this.operations = new Operations(this.events, () => this.location());
+    root.subscribe((r) => {
+      if (r.level === "debug") return; // as LXD, debug records reach listeners only in debug mode
+      this.events.dispatch({
+        type: "logging",
+        timestamp: r.time.toISOString(),
+        metadata: { message: r.message, level: r.level === "warning" ? "warn" : r.level, context: r.context },
+        location: this.location(),
+        project: "",
+      });
+    });
+    this.#app = createApp(this, [internalRoutes(this), sqlRoutes(this), ...(o.routes ?? [])]);
+  }
+
+  /** Starts a member in dir and resolves once it serves requests. */
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const paths = statePaths(o.dir);
+    ensureLayout(paths);
+    await refuseIfRunning(paths.socket);
+    const root = new RootLogger({
+      stderrLevel: o.logLevel === undefined ? "warning" : o.logLevel,
+      file: paths.logFile,
+    });
+    root.info("shoal is starting", { version: o.version, path: paths.dir });
+    const host = Deno.hostname();
+    const cert = await loadOrCreateKeyPair(paths.dir, "server", {
+      cn: `root@${host}`,
+      kind: "server",
+      dns: [host, "localhost"],
+      ips: ["127.0.0.1", "::1"],
+    });
+    const d = new Daemon(o, paths, root, cert, await fingerprint(cert.cert));
+    try {
+      await d.#init();
+    } catch (e) {
+      await d.#close();
+      throw e;
+    }
+    return d;
+  }
+
+  async #init(): Promise<void> {
+    await this.db.run(updateGlobalSchema, {});
+    await this.db.run(ensureStandaloneNode, { arch: Deno.build.arch, apiExtensions: API_EXTENSIONS.length });
+    this.#unix = await UnixListener.listen(
+      this.paths.socket,
+      (req, peer) => this.#app.fetch(req, { peer }),
+      (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
+      this.#inflight,
+    );
+    const https = this.local.get("core.https_address");
+    if (https !== "") {
+      try {
+        this.#https = await this.#listenHttps(https);
+      } catch (e) {
+        // As LXD: a bad stored address must not keep the daemon from starting on its socket.
+        this.log.error("Failed to start the HTTPS listener", { address: https, err: errorMessage(e) });
+      }
+    }
+    this.#ready = true;
+    this.log.info("Daemon started", { socket: this.paths.socket, https: https || "none" });
+  }
+
+  #listenHttps(address: string): Promise<HttpsListener> {
+    const { host, port } = splitHostPort(address);
+    return HttpsListener.listen(
+      { host, port, label: address },
+      this.certificatePair(),
+      (req, peer) => this.#app.fetch(req, { peer }),
+      (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
+      this.#inflight,
+    );
+  }
+
+  /** The app, for in-process tests. */
+  get app(): Hono<ApiEnv> {
+    return this.#app;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Resolves once the daemon has fully stopped. */
+  get stopped(): Promise<void> {
+    return this.#stopped.promise;
+  }
+
+  // ServerContext
+
+  serverName(): string {
+    return Deno.hostname();
+  }
+  location(): string {
+    return "none";
+  }
+  clustered(): boolean {
+    return false;
+  }
+  certificatePair(): KeyPair {
+    return this.#serverCert;
+  }
+  certificate(): { cert: string; fingerprint: string } {
+    return { cert: this.#serverCert.cert, fingerprint: this.#serverFingerprint };
+  }
+  addresses(): string[] {
+    return listenAddresses(this.local.get("core.https_address"));
+  }
+  isMemberFingerprint(_fp: string): boolean {
+    return false;
+  }
+
+  async applyLocalConfig(changes: Record<string, string>): Promise<void> {
+    if (!("core.https_address" in changes)) return;
+    const next = changes["core.https_address"]!;
+    const old = this.#https;
+    if (next === (old?.address ?? "")) return;
+    if (next !== "") {
+      try {
+        // Close first when the port is the same: the new socket could not bind otherwise.
+        if (old && sameEndpoint(old.address, next)) {
+          await old.close(this.#inflight, 1000);
+          this.#https = null;
+        }
+        this.#https = await this.#listenHttps(next);
+      } catch (e) {
+        throw badRequest(`Cannot listen on https socket "${next}": ${errorMessage(e)}`);
+      }
+    } else {
+      this.#https = null;
+    }
+    if (old && old !== this.#https) void old.close(this.#inflight, 5000).catch(() => {});
+  }
+
+  /**
+   * Stops gracefully: refuses new requests, lets requests and operations in flight finish
+   * (up to 30 s), then closes the databases. Safe to call more than once.
+   */
+  shutdown(reason = "shutdown"): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.log.info("Starting shutdown sequence", { reason });
+      this.#ready = false;
+      await this.operations.drain(SHUTDOWN_GRACE_MS);
+      await this.#close();
+      this.log.info("Daemon stopped");
+      this.#root.close();
+      this.#stopped.resolve();
+    })();
+    return this.#stopping;
+  }
+
+  async #close(): Promise<void> {
+    const closing: Promise<void>[] = [];
+    if (this.#https) closing.push(this.#https.close(this.#inflight, SHUTDOWN_GRACE_MS));
+    if (this.#unix) closing.push(this.#unix.close());
+    await Promise.allSettled(closing);
+    this.#https = null;
+    this.#unix = null;
+    this.fsm.close();
+    this.local.close();
+  }
+}
+
+function sameEndpoint(a: string, b: string): boolean {
+  const x = splitHostPort(a);
+  const y = splitHostPort(b);
+  return x.port === y.port;
+}
+
+/** Fails if a live daemon answers on the socket; removes a stale socket file. */
+async function refuseIfRunning(socket: string): Promise<void> {
+  try {
+    await Deno.lstat(socket);
+  } catch {
+    return;
+  }
+  try {
+    const conn = await Deno.connect({ transport: "unix", path: socket });
+    conn.close();
+    throw new Error(`shoald is already running: ${socket} answers; stop it first (shoald shutdown)`);
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith("shoald is already running")) throw e;
+    await Deno.remove(socket).catch(() => {});
+  }
+}
+
+/** /internal routes of the unix socket: readiness and shutdown for `shoald waitready|shutdown`. */
+function internalRoutes(d: Daemon): RouteModule {
+  return () => {
+    const app = new Hono<ApiEnv>();
+    app.get("/internal/ready", (c) => {
+      if (!d.ready) throw unavailable("Daemon is not ready yet");
+      return emptySync(c);
+    });
+    app.put("/internal/shutdown", (c) => {
+      if (c.var.identity.protocol !== "unix") throw forbidden();
+      // Answer first; the caller then waits for the socket to go away.
+      setTimeout(() => void d.shutdown("shutdown request"), 0);
+      return sync(c, {});
+    });
+    return app;
+  };
+}

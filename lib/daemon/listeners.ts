@@ -1,0 +1,227 @@
+import https from "node:https";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { getRequestListener } from "@hono/node-server";
+// @ts-types="@types/ws"
+import { type WebSocket as NodeWebSocket, WebSocketServer } from "ws";
+import type { Peer } from "../api/mod.ts";
+import type { OpSocket } from "../operations/mod.ts";
+import { derToPem } from "../tls/mod.ts";
+import { errorMessage, errorStatus } from "../util/mod.ts";
+import { errorBody } from "../api/mod.ts";
+
+/** Answers one HTTP request for a peer. */
+export type FetchHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
+
+/** Decides on a websocket upgrade: a function that takes the socket, or a thrown StatusError. */
+export type UpgradeHandler = (url: URL, peer: Peer) => (socket: OpSocket) => void;
+
+/** Counts requests in flight so that shutdown can wait for them. */
+export class InFlight {
+  #count = 0;
+  #idle: (() => void)[] = [];
+  async track<T>(fn: () => Promise<T>): Promise<T> {
+    this.#count++;
+    try {
+      return await fn();
+    } finally {
+      this.#count--;
+      if (this.#count === 0) { for (const r of this.#idle.splice(0)) r(); }
+    }
+  }
+  get count(): number {
+    return this.#count;
+  }
+  /** Resolves when no request is in flight, or after timeoutMs. */
+  idle(timeoutMs: number): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.#idle.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
+
+function wrapDenoSocket(ws: WebSocket): OpSocket {
+  ws.binaryType = "arraybuffer";
+  return {
+    send: (d) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(d);
+    },
+    close: (code, reason) => ws.close(code, reason),
+    onMessage: (h) =>
+      ws.addEventListener("message", (e) => h(typeof e.data === "string" ? e.data : new Uint8Array(e.data))),
+    onClose: (h) => ws.addEventListener("close", () => h()),
+  };
+}
+
+function wrapNodeSocket(ws: NodeWebSocket): OpSocket {
+  return {
+    send: (d) => {
+      if (ws.readyState === ws.OPEN) ws.send(d, { binary: typeof d !== "string" });
+    },
+    close: (code, reason) => ws.close(code, reason),
+    onMessage: (h) =>
+      ws.on("message", (data, isBinary) => {
+        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+        h(isBinary ? new Uint8Array(buf) : buf.toString("utf8"));
+      }),
+    onClose: (h) => ws.on("close", () => h()),
+  };
+}
+
+function errorResponse(e: unknown): Response {
+  const status = errorStatus(e);
+  return new Response(JSON.stringify(errorBody(status, errorMessage(e))), {
+    status,
+    headers: { "Content-Type": "application/json" },
+  });
+}
+
+/** The unix socket listener: root's, no TLS, full trust (mode 0660). */
+export class UnixListener {
+  #server: Deno.HttpServer;
+  readonly path: string;
+
+  private constructor(path: string, server: Deno.HttpServer) {
+    this.path = path;
+    this.#server = server;
+  }
+
+  static async listen(
+    path: string,
+    fetch: FetchHandler,
+    upgrade: UpgradeHandler,
+    inflight: InFlight,
+  ): Promise<UnixListener> {
+    const peer: Peer = { transport: "unix" };
+    const ready = Promise.withResolvers<void>();
+    const server = Deno.serve({ path, onListen: () => ready.resolve() }, (req) => {
+      if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+        try {
+          const handler = upgrade(new URL(req.url), peer);
+          const { socket, response } = Deno.upgradeWebSocket(req);
+          socket.addEventListener("open", () => handler(wrapDenoSocket(socket)), { once: true });
+          return response;
+        } catch (e) {
+          return errorResponse(e);
+        }
+      }
+      return inflight.track(async () => await fetch(req, peer));
+    });
+    await ready.promise;
+    await Deno.chmod(path, 0o660);
+    return new UnixListener(path, server);
+  }
+
+  /** Stops accepting and waits for requests in flight (Deno's graceful shutdown). */
+  async close(): Promise<void> {
+    await this.#server.shutdown();
+    try {
+      await Deno.remove(this.path);
+    } catch { /* already gone */ }
+  }
+}
+
+function peerOf(socket: TLSSocket): Peer {
+  const pc = socket.getPeerCertificate?.(false);
+  const der = pc && "raw" in pc && pc.raw ? new Uint8Array(pc.raw) : null;
+  return {
+    transport: "tls",
+    address: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`,
+    fingerprint: pc?.fingerprint256 ? pc.fingerprint256.replaceAll(":", "").toLowerCase() : null,
+    certificate: der ? derToPem(der) : null,
+  };
+}
+
+/**
+ * The HTTPS listener: node:https, because it can ask for client certificates (STACK.md §2).
+ * Any client may connect; trust is decided per request from the presented certificate.
+ */
+export class HttpsListener {
+  #server: https.Server;
+  #wss = new WebSocketServer({ noServer: true });
+  #sockets = new Set<Duplex>();
+  readonly address: string;
+
+  private constructor(address: string, server: https.Server) {
+    this.address = address;
+    this.#server = server;
+  }
+
+  static listen(
+    address: { host: string; port: number; label: string },
+    tls: { cert: string; key: string },
+    fetch: FetchHandler,
+    upgrade: UpgradeHandler,
+    inflight: InFlight,
+  ): Promise<HttpsListener> {
+    const listener = getRequestListener(
+      (req: Request, env: { incoming: { socket: unknown } }) =>
+        inflight.track(async () => await fetch(req, peerOf(env.incoming.socket as TLSSocket))),
+      { overrideGlobalObjects: false },
+    );
+    const server = https.createServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        requestCert: true,
+        rejectUnauthorized: false,
+        keepAliveTimeout: 60_000,
+      },
+      listener,
+    );
+    const self = new HttpsListener(address.label, server);
+    server.on("connection", (s: Duplex) => {
+      self.#sockets.add(s);
+      s.on("close", () => self.#sockets.delete(s));
+    });
+    server.on("secureConnection", (s: Duplex) => {
+      self.#sockets.add(s);
+      s.on("close", () => self.#sockets.delete(s));
+    });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const peer = peerOf(req.socket as TLSSocket);
+      let handler: (s: OpSocket) => void;
+      try {
+        handler = upgrade(new URL(req.url ?? "/", "https://shoal"), peer);
+      } catch (e) {
+        const status = errorStatus(e);
+        const body = JSON.stringify(errorBody(status, errorMessage(e)));
+        socket.end(
+          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${
+            new TextEncoder().encode(body).length
+          }\r\nConnection: close\r\n\r\n${body}`,
+        );
+        return;
+      }
+      self.#wss.handleUpgrade(req, socket, head, (ws) => handler(wrapNodeSocket(ws)));
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(address.port, address.host === "" ? "::" : address.host, () => {
+        server.off("error", reject);
+        resolve(self);
+      });
+    });
+  }
+
+  /** Serves a new certificate to new connections (cluster join, certificate update). */
+  setCertificate(tls: { cert: string; key: string }): void {
+    this.#server.setSecureContext({ cert: tls.cert, key: tls.key });
+  }
+
+  /** Stops accepting; idle keep-alive connections close now, the rest once their request ends. */
+  async close(inflight: InFlight, timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((r) => this.#server.close(() => r()));
+    this.#server.closeIdleConnections?.();
+    for (const ws of this.#wss.clients) ws.terminate();
+    await inflight.idle(timeoutMs);
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+}

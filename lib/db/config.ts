@@ -1,0 +1,153 @@
+import { parseExpiry } from "../util/mod.ts";
+import { defineTx, type ReadTx } from "./tx.ts";
+
+/** Where a server config key is stored: this member's local database or the global one. */
+export type Scope = "local" | "global";
+
+/** A known server config key. */
+export interface KeyDef {
+  scope: Scope;
+  default: string;
+  /** Returns the reason a value is refused, or null when it is fine. "" always means unset. */
+  validate: (value: string) => string | null;
+  /** Secret keys are shown as "true" when set (core.trust_password). */
+  hidden?: boolean;
+}
+
+function isInt(v: string): boolean {
+  return /^-?\d+$/.test(v);
+}
+
+/** Validates a listen address "host:port", "[v6]:port", "host" or ":port". */
+export function validateAddress(v: string): string | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]*))(?::(\d+))?$/.exec(v);
+  if (!m) return `Invalid address "${v}"`;
+  const port = m[3];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `Invalid port "${port}"`;
+  return null;
+}
+
+const expiry: KeyDef["validate"] = (v) => {
+  try {
+    parseExpiry(v);
+    return null;
+  } catch {
+    return "Invalid expiry expression";
+  }
+};
+const address: KeyDef["validate"] = (v) => validateAddress(v);
+const anyString: KeyDef["validate"] = () => null;
+const boolean: KeyDef["validate"] = (v) =>
+  ["true", "false", "1", "0", "yes", "no", "on", "off"].includes(v.toLowerCase()) ? null : "invalid boolean";
+function integer(check?: (n: number) => string | null): KeyDef["validate"] {
+  return (v) => (isInt(v) ? (check ? check(Number(v)) : null) : "invalid integer");
+}
+function count(check: (n: number) => string | null): KeyDef["validate"] {
+  return (v) => (isInt(v) ? check(Number(v)) : "Value is not a number");
+}
+
+/** Server config keys shoal knows, with LXD's defaults and validation texts. */
+export const SERVER_KEYS: Record<string, KeyDef> = {
+  "core.https_address": { scope: "local", default: "", validate: address },
+  "cluster.https_address": { scope: "local", default: "", validate: address },
+  "core.debug_address": { scope: "local", default: "", validate: address },
+  "core.metrics_address": { scope: "local", default: "", validate: address },
+  "core.trust_password": { scope: "global", default: "", validate: anyString, hidden: true },
+  "core.remote_token_expiry": { scope: "global", default: "", validate: expiry },
+  "core.proxy_http": { scope: "global", default: "", validate: anyString },
+  "core.proxy_https": { scope: "global", default: "", validate: anyString },
+  "core.proxy_ignore_hosts": { scope: "global", default: "", validate: anyString },
+  "core.shutdown_timeout": { scope: "global", default: "5", validate: integer() },
+  "images.auto_update_interval": { scope: "global", default: "6", validate: integer() },
+  "images.auto_update_cached": { scope: "global", default: "true", validate: boolean },
+  "images.remote_cache_expiry": { scope: "global", default: "10", validate: integer() },
+  "images.compression_algorithm": { scope: "global", default: "gzip", validate: anyString },
+  "cluster.offline_threshold": {
+    scope: "global",
+    default: "20",
+    validate: (v) =>
+      !isInt(v)
+        ? "Offline threshold is not a number"
+        : Number(v) <= 10
+        ? "Value must be greater than '10'"
+        : null,
+  },
+  "cluster.max_voters": {
+    scope: "global",
+    default: "3",
+    validate: count((n) =>
+      n < 3 || n % 2 !== 1 ? "Value must be an odd number equal to or higher than 3" : null
+    ),
+  },
+  "cluster.max_standby": {
+    scope: "global",
+    default: "2",
+    validate: count((n) => n < 0 || n > 5 ? "Value must be between 0 and 5" : null),
+  },
+  "cluster.images_minimal_replica": {
+    scope: "global",
+    default: "3",
+    validate: (v) =>
+      !isInt(v)
+        ? "Minimal image replica count is not a number"
+        : Number(v) >= 1 || Number(v) === -1
+        ? null
+        : "Invalid value for image replica count",
+  },
+  "cluster.join_token_expiry": { scope: "global", default: "3H", validate: expiry },
+  "cluster.healing_threshold": { scope: "global", default: "0", validate: integer() },
+};
+
+/** The definition of a key, including the free-form `user.*` namespace; undefined if unknown. */
+export function keyDef(key: string): KeyDef | undefined {
+  if (key.startsWith("user.")) return { scope: "global", default: "", validate: anyString };
+  return SERVER_KEYS[key];
+}
+
+/** Returns LXD 5.0's rejection text for one key/value, or null if accepted. */
+export function checkKey(key: string, value: string): string | null {
+  const def = keyDef(key);
+  if (!def) return `cannot set '${key}' to '${value}': unknown key`;
+  if (value === "") return null;
+  const reason = def.validate(value);
+  return reason === null ? null : `cannot set '${key}' to '${value}': ${reason}`;
+}
+
+/** Checks every change; throws one message for all rejects, as LXD words it. */
+export function validateChanges(changes: Record<string, string>): string | null {
+  const errors = Object.keys(changes).sort().map((k) => checkKey(k, changes[k]!)).filter((e) => e !== null);
+  if (errors.length === 0) return null;
+  return errors.length === 1 ? errors[0]! : `${errors[0]} (and ${errors.length - 1} more errors)`;
+}
+
+/** Reads the global config table (set keys only). */
+export function readGlobalConfig(tx: ReadTx): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (
+    const r of tx.query<{ key: string; value: string | null }>("SELECT key, value FROM config ORDER BY key")
+  ) {
+    if (r.value !== null && r.value !== "") out[r.key] = r.value;
+  }
+  return out;
+}
+
+/** Effective value of a global key (set value or default). */
+export function globalValue(config: Record<string, string>, key: string): string {
+  return config[key] ?? keyDef(key)?.default ?? "";
+}
+
+/** Applies changes to the global config: "" deletes a key. Values are already validated. */
+export const updateGlobalConfig = defineTx(
+  "config.update",
+  (tx, changes: Record<string, string>): Record<string, string> => {
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === "") tx.exec("DELETE FROM config WHERE key = ?", k);
+      else {tx.exec(
+          "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          k,
+          v,
+        );}
+    }
+    return readGlobalConfig(tx);
+  },
+);

@@ -1,0 +1,97 @@
+import type { DatabaseSync } from "node:sqlite";
+import { LOCAL_UPDATES, splitStatements } from "./schema.ts";
+import { openSqlite, withTransaction } from "./sqlite.ts";
+
+/** A Raft member as this member records it in `raft_nodes`. */
+export interface RaftNode {
+  id: number;
+  address: string;
+  /** 0 voter, 1 stand-by, 2 spare (LXD's raft_nodes.role values). */
+  role: number;
+  name: string;
+}
+
+/** Role codes of raft_nodes.role. */
+export const RAFT_ROLE = { voter: 0, standby: 1, spare: 2 } as const;
+
+/**
+ * This member's own database (database/local.db): member-local config keys and the Raft
+ * configuration as last known, readable with the cluster down. Commits are fsynced.
+ */
+export class LocalDB {
+  readonly db: DatabaseSync;
+
+  constructor(path: string) {
+    this.db = openSqlite(path, "FULL");
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.db.exec(
+      "CREATE TABLE IF NOT EXISTS schema (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, version INTEGER NOT NULL, updated_at DATETIME NOT NULL, UNIQUE (version))",
+    );
+    const row = this.db.prepare("SELECT MAX(version) AS v FROM schema").get() as { v: number | null };
+    const current = row.v ?? 0;
+    withTransaction(this.db, () => {
+      for (let v = current + 1; v <= LOCAL_UPDATES.length; v++) {
+        for (const s of splitStatements(LOCAL_UPDATES[v - 1]!)) this.db.exec(s);
+        this.db.prepare("INSERT INTO schema (version, updated_at) VALUES (?, ?)").run(
+          v,
+          new Date().toISOString(),
+        );
+      }
+    });
+  }
+
+  /** Every member-local config key that is set. */
+  config(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (
+      const r of this.db.prepare("SELECT key, value FROM config").all() as { key: string; value: string }[]
+    ) {
+      if (r.value !== null && r.value !== "") out[r.key] = r.value;
+    }
+    return out;
+  }
+
+  /** One local key, or "" when unset. */
+  get(key: string): string {
+    const r = this.db.prepare("SELECT value FROM config WHERE key = ?").get(key) as
+      | { value: string }
+      | undefined;
+    return r?.value ?? "";
+  }
+
+  /** Sets local keys in one transaction; "" deletes. */
+  update(changes: Record<string, string>): void {
+    withTransaction(this.db, () => {
+      for (const [k, v] of Object.entries(changes)) {
+        if (v === "") this.db.prepare("DELETE FROM config WHERE key = ?").run(k);
+        else {
+          this.db.prepare(
+            "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          ).run(k, v);
+        }
+      }
+    });
+  }
+
+  /** The Raft configuration as last recorded. */
+  raftNodes(): RaftNode[] {
+    return this.db.prepare("SELECT id, address, role, name FROM raft_nodes ORDER BY id")
+      .all() as unknown as RaftNode[];
+  }
+
+  /** Replaces the recorded Raft configuration. */
+  replaceRaftNodes(nodes: RaftNode[]): void {
+    withTransaction(this.db, () => {
+      this.db.exec("DELETE FROM raft_nodes");
+      const ins = this.db.prepare("INSERT INTO raft_nodes (id, address, role, name) VALUES (?, ?, ?, ?)");
+      for (const n of nodes) ins.run(n.id, n.address, n.role, n.name);
+    });
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}

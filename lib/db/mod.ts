@@ -1,0 +1,17 @@
+/**
+ * The databases: the member-local one and the replicated global one (the state machine that
+ * Raft drives), their schemas, and typed queries per table.
+ * @module
+ */
+export * from "./sqlite.ts";
+export * from "./batch.ts";
+export * from "./tx.ts";
+export * from "./fsm.ts";
+export * from "./global.ts";
+export * from "./local.ts";
+export * from "./schema.ts";
+export * from "./schema_update.ts";
+export * from "./config.ts";
+export * from "./certificates.ts";
+export * from "./nodes.ts";
+export * from "./sql_shell.ts";

@@ -1,0 +1,9 @@
+/**
+ * Small helpers every layer may use except lib/raft: errors, text and time formats.
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./natural_sort.ts";
+export * from "./duration.ts";
+export * from "./deferred.ts";
+export * from "./address.ts";

@@ -1,0 +1,30 @@
+/**
+ * shoal: one executable, two roles picked by the name it is started as. `shoald` (or `lxd`)
+ * is the daemon and its admin commands; `shoal` (or `lxc`) is the client. Under
+ * `deno run main.ts` the first argument names the role.
+ * @module
+ */
+import { runClient } from "./cmd/cli/mod.ts";
+import { runDaemonRole } from "./cmd/daemon/mod.ts";
+
+const DAEMON = ["shoald", "lxd"];
+const CLIENT = ["shoal", "lxc"];
+
+function pickRole(): { role: string; args: string[] } {
+  const exe = Deno.execPath().split("/").pop() ?? "";
+  if (DAEMON.includes(exe) || CLIENT.includes(exe)) return { role: exe, args: Deno.args };
+  const [first, ...rest] = Deno.args;
+  return { role: first ?? "", args: rest };
+}
+
+if (import.meta.main) {
+  const { role, args } = pickRole();
+  let code: number;
+  if (DAEMON.includes(role)) code = await runDaemonRole(role, args);
+  else if (CLIENT.includes(role)) code = await runClient(role, args);
+  else {
+    console.error(`Error: unknown role "${role}": start shoal as shoald (daemon) or shoal (client)`);
+    code = 2;
+  }
+  Deno.exit(code);
+}

@@ -1,4 +1,5 @@
 import { Client } from "../../lib/client/mod.ts";
+import { writeStdout } from "../../lib/util/mod.ts";
 import {
   clientCertificate,
   type ClientConfig,
@@ -68,7 +69,7 @@ export class CliContext {
 
   /** Writes to stdout. */
   print(text: string): void {
-    Deno.stdout.writeSync(new TextEncoder().encode(text));
+    writeStdout(text);
   }
 
   /** Prints a line. */

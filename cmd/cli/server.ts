@@ -44,6 +44,15 @@ function parseKeyValues(args: string[]): [string, string][] {
   });
 }
 
+/** Reads "[remote:] key" or "remote:key". */
+function remoteAndKey(args: string[]): [string, string] {
+  if (args.length === 2) return [args[0]!, args[1]!];
+  if (args.length !== 1) throw new Error("Invalid number of arguments");
+  const a = args[0]!;
+  const i = a.indexOf(":");
+  return i > 0 ? [a.slice(0, i + 1), a.slice(i + 1)] : ["", a];
+}
+
 async function updateServerConfig(
   ctx: CliContext,
   remote: string,
@@ -62,10 +71,10 @@ async function updateServerConfig(
 export function configCommand(ctx: CliContext): Command {
   const config = new Command("config").description("Manage instance and server configuration options");
   config.command("get").description("Get values for instance or server configuration keys")
-    .argument("[remote]").argument("<key>")
+    .argument("<args...>", "[remote:] key")
     .option("--target <member>", "Cluster member name")
-    .action(async (a: string, b: string | undefined, o: { target?: string }) => {
-      const [remoteArg, key] = b === undefined ? ["", a] : [a, b];
+    .action(async (args: string[], o: { target?: string }) => {
+      const [remoteArg, key] = remoteAndKey(args);
       const { remote } = ctx.parseRemote(remoteArg);
       const q = o.target ? `?target=${encodeURIComponent(o.target)}` : "";
       const s = await (await ctx.client(remote)).get<Server>(`/1.0${q}`);
@@ -84,10 +93,10 @@ export function configCommand(ctx: CliContext): Command {
       await updateServerConfig(ctx, remote, o.target, parseKeyValues(args));
     });
   config.command("unset").description("Unset instance or server configuration keys")
-    .argument("[remote]").argument("<key>")
+    .argument("<args...>", "[remote:] key")
     .option("--target <member>", "Cluster member name")
-    .action(async (a: string, b: string | undefined, o: { target?: string }) => {
-      const [remoteArg, key] = b === undefined ? ["", a] : [a, b];
+    .action(async (args: string[], o: { target?: string }) => {
+      const [remoteArg, key] = remoteAndKey(args);
       await updateServerConfig(ctx, ctx.parseRemote(remoteArg).remote, o.target, [[key, ""]]);
     });
   config.command("show").description("Show instance or server configurations")
@@ -150,8 +159,8 @@ function trustCommand(ctx: CliContext): Command {
     });
   trust.command("add").description("Add new trusted client").argument("[remote]")
     .option("--name <name>", "Alternative certificate name")
-    .option("-q, --quiet", "Print only the token")
-    .action(async (a: string | undefined, o: { name?: string; quiet?: boolean }) => {
+    .action(async (a: string | undefined, o: { name?: string }, cmd: Command) => {
+      const quiet = cmd.optsWithGlobals().quiet === true;
       const c = await ctx.client(ctx.parseRemote(a ?? "").remote);
       const name = o.name ?? (await ctx.ask("Please provide client name: ")).trim();
       const r = await c.request<Operation>("POST", "/1.0/certificates", {
@@ -166,7 +175,7 @@ function trustCommand(ctx: CliContext): Command {
         expires_at: m.expiresAt ?? "0001-01-01T00:00:00Z",
       };
       const text = btoa(JSON.stringify(token));
-      if (!o.quiet) ctx.println(`Client ${name} certificate add token:`);
+      if (!quiet) ctx.println(`Client ${name} certificate add token:`);
       ctx.println(text);
     });
   trust.command("remove").alias("rm").description("Remove trusted client").argument("<fingerprint>")

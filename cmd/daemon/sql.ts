@@ -3,6 +3,7 @@ import { Client } from "../../lib/client/mod.ts";
 import { statePaths } from "../../lib/daemon/mod.ts";
 import type { SqlResult } from "../../lib/db/mod.ts";
 import { drawTable } from "../cli/format.ts";
+import { writeStdout } from "../../lib/util/mod.ts";
 
 /** `sql local|global "<SQL>"` (or `-` to read stdin), `.dump` and `.schema`. */
 export function sqlCommand(): Command {
@@ -18,7 +19,7 @@ export function sqlCommand(): Command {
           const r = await c.get<{ text: string }>(
             `/internal/sql?database=${database}${query === ".schema" ? "&schema=1" : ""}`,
           );
-          Deno.stdout.writeSync(new TextEncoder().encode(r.text));
+          writeStdout(r.text);
           return;
         }
         const { results } =

@@ -206,21 +206,25 @@ export class Daemon implements ServerContext {
     const next = changes["core.https_address"]!;
     const old = this.#https;
     if (next === (old?.address ?? "")) return;
-    if (next !== "") {
-      try {
-        // Close first when the port is the same: the new socket could not bind otherwise.
-        if (old && sameEndpoint(old.address, next)) {
-          await old.close(this.#inflight, 1000);
-          this.#https = null;
-        }
-        this.#https = await this.#listenHttps(next);
-      } catch (e) {
-        throw badRequest(`Cannot listen on https socket "${next}": ${errorMessage(e)}`);
-      }
-    } else {
+    if (next === "") {
+      this.#https = null;
+      if (old) void old.close(this.#inflight, 5000).catch(() => {});
+      return;
+    }
+    // The new socket cannot bind while the old one holds the same endpoint: close it first,
+    // and bring it back if the new address fails.
+    const clash = old !== null && endpointsClash(old.address, next);
+    if (clash) {
+      await old!.close(this.#inflight, 1000);
       this.#https = null;
     }
-    if (old && old !== this.#https) void old.close(this.#inflight, 5000).catch(() => {});
+    try {
+      this.#https = await this.#listenHttps(next);
+    } catch (e) {
+      if (clash) this.#https = await this.#listenHttps(old!.address).catch(() => null);
+      throw badRequest(`Cannot listen on https socket "${next}": ${errorMessage(e)}`);
+    }
+    if (old && !clash) void old.close(this.#inflight, 5000).catch(() => {});
   }
 
   /**
@@ -252,10 +256,12 @@ export class Daemon implements ServerContext {
   }
 }
 
-function sameEndpoint(a: string, b: string): boolean {
+/** Whether two listen addresses compete for the same socket (same port, same or wildcard host). */
+function endpointsClash(a: string, b: string): boolean {
   const x = splitHostPort(a);
   const y = splitHostPort(b);
-  return x.port === y.port;
+  const wildcard = (h: string) => h === "" || h === "0.0.0.0" || h === "::";
+  return x.port === y.port && (x.host === y.host || wildcard(x.host) || wildcard(y.host));
 }
 
 /** Fails if a live daemon answers on the socket; removes a stale socket file. */

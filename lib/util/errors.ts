@@ -17,12 +17,12 @@ export function badRequest(message: string): StatusError {
 }
 
 /** 403: the caller is not allowed to do this. */
-export function forbidden(message = "Forbidden"): StatusError {
+export function forbidden(message = "not authorized"): StatusError {
   return new StatusError(403, message);
 }
 
 /** 404: the named object does not exist. */
-export function notFound(message = "Not Found"): StatusError {
+export function notFound(message = "not found"): StatusError {
   return new StatusError(404, message);
 }
 

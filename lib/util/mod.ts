@@ -7,3 +7,4 @@ export * from "./natural_sort.ts";
 export * from "./duration.ts";
 export * from "./deferred.ts";
 export * from "./address.ts";
+export * from "./output.ts";

@@ -1,0 +1,182 @@
+/**
+ * Test harness for real daemons: each member is a real `bin/shoald` process with its own
+ * $SHOAL_DIR (and 127.0.0.x address when it listens on the network).
+ */
+import { Client } from "../../lib/client/mod.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const SHOALD = `${ROOT}/bin/shoald`;
+export const SHOAL = `${ROOT}/bin/shoal`;
+
+/** The output of a command. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program with env and optional stdin; never throws on a non-zero exit. */
+export async function run(
+  cmd: string,
+  args: string[],
+  o: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
+): Promise<Run> {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: { NO_COLOR: "1", ...(o.env ?? {}) },
+    stdin: o.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (o.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(o.stdin));
+    await w.close();
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 60_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** Waits until cond() is true, polling, for at most timeoutMs; throws with what was last seen. */
+export async function waitFor<T>(
+  what: string,
+  cond: () => Promise<T | false | null | undefined> | T | false | null | undefined,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A running member. */
+export class Member {
+  readonly dir: string;
+  readonly name: string;
+  process: Deno.ChildProcess | null = null;
+
+  constructor(dir: string, name = "m") {
+    this.dir = dir;
+    this.name = name;
+  }
+
+  get env(): Record<string, string> {
+    return { SHOAL_DIR: this.dir, SHOAL_CONF: `${this.dir}.conf` };
+  }
+
+  get socket(): string {
+    return `${this.dir}/unix.socket`;
+  }
+
+  /** Starts the daemon and waits until it is ready. */
+  async start(extraArgs: string[] = []): Promise<this> {
+    await Deno.mkdir(this.dir, { recursive: true });
+    // exec all the way down: the pid we hold is the daemon's, so signals reach it.
+    this.process = new Deno.Command("sh", {
+      args: ["-c", `exec "$0" --debug "$@" >>"${this.dir}.log" 2>&1`, SHOALD, ...extraArgs],
+      env: this.env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const r = await run(SHOALD, ["waitready", "--timeout", "30"], { env: this.env, timeoutMs: 35_000 });
+    if (r.code !== 0) throw new Error(`member ${this.name} not ready: ${r.stderr}\n${await this.logTail()}`);
+    return this;
+  }
+
+  /** The last lines of the member's log. */
+  async logTail(lines = 20): Promise<string> {
+    try {
+      return (await Deno.readTextFile(`${this.dir}.log`)).split("\n").slice(-lines).join("\n");
+    } catch {
+      return "";
+    }
+  }
+
+  /** Runs `shoal ARGS` against this member. */
+  shoal(args: string[], o: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
+    return run(SHOAL, args, { env: { ...this.env, ...(o.env ?? {}) }, stdin: o.stdin });
+  }
+
+  /** Runs `shoald ARGS` (admin commands) against this member. */
+  shoald(args: string[], o: { stdin?: string } = {}): Promise<Run> {
+    return run(SHOALD, args, { env: this.env, stdin: o.stdin });
+  }
+
+  /** Runs the real lxc client against this member's socket (LXD_DIR). */
+  lxc(args: string[], o: { stdin?: string; conf?: string } = {}): Promise<Run> {
+    return run("lxc", args, {
+      env: { LXD_DIR: this.dir, LXD_CONF: o.conf ?? `${this.dir}.lxcconf`, HOME: this.dir },
+      stdin: o.stdin,
+    });
+  }
+
+  /** A typed client on the unix socket. */
+  client(): Client {
+    return new Client({ kind: "unix", path: this.socket });
+  }
+
+  /** Sends SIGKILL and waits for the process to go. */
+  async kill(): Promise<void> {
+    if (!this.process) return;
+    try {
+      this.process.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.process.status;
+    this.process = null;
+  }
+
+  /** Stops gracefully (SIGTERM), killing after timeoutMs; returns the exit status. */
+  async stop(timeoutMs = 20_000): Promise<Deno.CommandStatus | null> {
+    if (!this.process) return null;
+    const p = this.process;
+    try {
+      p.kill("SIGTERM");
+    } catch { /* gone */ }
+    const t = setTimeout(() => {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, timeoutMs);
+    const st = await p.status;
+    clearTimeout(t);
+    this.process = null;
+    return st;
+  }
+}
+
+/** A temporary directory for one test, removed with everything under it. */
+export async function tempDir(
+  prefix: string,
+): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const path = await Deno.makeTempDir({ prefix: `shoal-${prefix}-` });
+  await Deno.chmod(path, 0o755);
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `for m in $(awk -v d="${path}/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m"; done; rm -rf "${path}" "${path}".*`,
+        ],
+      }).output();
+    },
+  };
+}

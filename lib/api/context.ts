@@ -61,4 +61,10 @@ export interface ServerContext {
    * join operation found" when none matches. Absent until clustering is set up.
    */
   redeemJoinToken?: (token: JoinToken) => Promise<void>;
+  /**
+   * Sends a request on to another member and returns its answer unchanged (LXD's forwarding
+   * of resource-bound requests: an instance to its location, `?target=`). Absent while
+   * standalone: every resource is local then.
+   */
+  forward?: (member: string, request: Request) => Promise<Response>;
 }

@@ -1,0 +1,51 @@
+/**
+ * The wire encoding of Raft message batches: JSON, with byte arrays (snapshot data) as
+ * base64 objects. A version field lets a newer member refuse what it cannot read.
+ */
+
+/** Version of the batch encoding. */
+export const WIRE_VERSION = 1;
+
+/** A batch as sent in one POST /internal/raft. */
+export interface WireBatch<M> {
+  v: number;
+  /** Raft id of the sender. */
+  from: number;
+  messages: M[];
+}
+
+function toBase64(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Encodes a batch. */
+export function encodeBatch<M>(from: number, messages: M[]): string {
+  const b: WireBatch<M> = { v: WIRE_VERSION, from, messages };
+  return JSON.stringify(b, (_k, v) => v instanceof Uint8Array ? { $b64: toBase64(v) } : v);
+}
+
+/** Decodes a batch; throws on another version or malformed text. */
+export function decodeBatch<M>(text: string): WireBatch<M> {
+  const b = JSON.parse(
+    text,
+    (_k, v) =>
+      v !== null && typeof v === "object" && typeof (v as { $b64?: unknown }).$b64 === "string" &&
+        Object.keys(v).length === 1
+        ? fromBase64((v as { $b64: string }).$b64)
+        : v,
+  ) as WireBatch<M>;
+  if (b?.v !== WIRE_VERSION) {
+    throw new Error(`Unsupported raft wire version ${b?.v}: this member speaks ${WIRE_VERSION}`);
+  }
+  if (!Array.isArray(b.messages)) throw new Error("Malformed raft batch: no messages");
+  return b;
+}

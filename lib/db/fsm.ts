@@ -1,4 +1,5 @@
 import type { DatabaseSync } from "node:sqlite";
+import type { StateMachine } from "../driver/state_machine.ts";
 import { decodeBatch } from "./batch.ts";
 import { openSqlite, withTransaction } from "./sqlite.ts";
 import { Reader, RecordingTx, StatementCache, type TxDef } from "./tx.ts";
@@ -23,7 +24,7 @@ const APPLIED_SCHEMA = `CREATE TABLE IF NOT EXISTS raft_applied (
  * crashes. Commits need no fsync of their own (synchronous=NORMAL): after a crash the log,
  * which is durable, replays whatever the database lost.
  */
-export class GlobalFsm {
+export class GlobalFsm implements StateMachine {
   #path: string;
   #db: DatabaseSync;
   #cache: StatementCache;
@@ -116,6 +117,18 @@ export class GlobalFsm {
     });
     this.#applied = { index, term };
     return outcomes;
+  }
+
+  get appliedIndex(): number {
+    return this.#applied.index;
+  }
+
+  applyEntry(index: number, term: number, data: string): TxOutcome[] {
+    return this.apply(index, term, data);
+  }
+
+  sync(): void {
+    this.checkpoint();
   }
 
   /** A consistent copy of the whole database, with its applied index inside. */

@@ -1,4 +1,4 @@
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { badRequest } from "../util/mod.ts";
 import type { SqlValue } from "./sqlite.ts";
 import { defineTx } from "./tx.ts";
@@ -9,6 +9,12 @@ export interface SqlResult {
   columns: string[];
   rows: SqlValue[][];
   rows_affected: number;
+}
+
+/** Rows as arrays (node:sqlite has setReturnArrays; some typings lack it). */
+function returnArrays(stmt: StatementSync): StatementSync {
+  (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+  return stmt;
 }
 
 /** Splits SQL text into statements at semicolons outside quotes and comments. */
@@ -44,8 +50,7 @@ export function isReadStatement(sql: string): boolean {
 /** Runs read statements directly on a connection. */
 export function runReads(db: DatabaseSync, statements: string[]): SqlResult[] {
   return statements.map((sql) => {
-    const stmt = db.prepare(sql);
-    stmt.setReturnArrays(true);
+    const stmt = returnArrays(db.prepare(sql));
     const rows = stmt.all() as unknown as SqlValue[][];
     return { type: "select", columns: stmt.columns().map((c) => c.name), rows, rows_affected: 0 };
   });
@@ -79,8 +84,7 @@ export function dumpDatabase(db: DatabaseSync, schemaOnly: boolean): string {
   for (const o of objects) {
     lines.push(`${o.sql};`);
     if (schemaOnly || o.type !== "table") continue;
-    const stmt = db.prepare(`SELECT * FROM "${o.name.replaceAll('"', '""')}"`);
-    stmt.setReturnArrays(true);
+    const stmt = returnArrays(db.prepare(`SELECT * FROM "${o.name.replaceAll('"', '""')}"`));
     for (const row of stmt.all() as unknown as SqlValue[][]) {
       lines.push(`INSERT INTO ${o.name} VALUES(${row.map(quoteValue).join(",")});`);
     }

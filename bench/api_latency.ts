@@ -127,7 +127,22 @@ async function measureTarget(t: Target): Promise<Row[]> {
         await g.get();
         samples.push(performance.now() - t0);
       }
-      const tp = await throughput(SECONDS * 1000, CONCURRENCY, g.get);
+      // Each caller gets its own client (its own connection), as separate lxc processes would.
+      const pool = await Promise.all(
+        Array.from(
+          { length: CONCURRENCY },
+          () => transport === "unix socket" ? unixGetter(t.socket) : tlsGetter(t),
+        ),
+      );
+      const free = [...pool];
+      const tp = await throughput(SECONDS * 1000, CONCURRENCY, async () => {
+        const p = free.pop()!;
+        try {
+          return await p.get();
+        } finally {
+          free.push(p);
+        }
+      }).finally(() => pool.forEach((p) => p.close()));
       rows.push({ target: t.name, transport, latency: percentiles(samples), perSecond: tp.perSecond });
     } finally {
       g.close();

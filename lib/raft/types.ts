@@ -228,5 +228,8 @@ export interface Config {
   maxInflightMsgs?: number;
   /** Bytes of entry data in flight to one peer. */
   maxInflightBytes?: number;
+  /** Ticks a peer may stay in snapshot state without answering before the leader retries
+   *  (default 3 * electionTick). The driver may also call reportUnreachable to retry sooner. */
+  snapshotTimeoutTick?: number;
   bugs?: Bugs;
 }

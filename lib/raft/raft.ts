@@ -1,0 +1,621 @@
+/**
+ * The Raft algorithm's state and transitions (Ongaro & Ousterhout, "In Search of an
+ * Understandable Consensus Algorithm", with the thesis' pre-vote, check-quorum, leadership
+ * transfer and read index). Role-specific handling lives in roles.ts as one object per role;
+ * this file holds the state, the role changes, what every role does on a message, and the
+ * leader's replication machinery. No I/O: messages go to `msgs`, durable state is read back
+ * by RawNode into a Ready.
+ * @module
+ */
+import type {
+  Bugs,
+  ConfChange,
+  Config,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ProposeResult,
+  ReadState,
+  Role,
+  Snapshot,
+  SoftState,
+  Status,
+} from "./types.ts";
+import { RaftLog } from "./log.ts";
+import { PeerProgress } from "./progress.ts";
+import { committedIndex, voteResult } from "./quorum.ts";
+import { ReadOnly } from "./readonly.ts";
+import { applyToConf, checkConfChange } from "./confchange.ts";
+import { isValidMessage } from "./messages.ts";
+import { ROLES } from "./roles.ts";
+import { entriesSize, isCompacted, isUnavailable } from "./util.ts";
+
+export const NONE: NodeId = 0;
+
+/** Message fields without the ones `send` fills in. */
+type Outgoing = Message extends infer M
+  ? M extends Message ? Omit<M, "from" | "term"> & { term?: number } : never
+  : never;
+
+type CampaignKind = "pre-election" | "election" | "transfer";
+
+function cloneConf(c: ConfState): ConfState {
+  return { voters: [...c.voters], standbys: [...c.standbys], spares: [...c.spares] };
+}
+
+export class Raft {
+  readonly id: NodeId;
+  term = 0;
+  /** Whom this member voted for in `term` (NONE for nobody). */
+  vote: NodeId = NONE;
+  lead: NodeId = NONE;
+  role: Role = "follower";
+  readonly log: RaftLog;
+  conf: ConfState;
+  /** Replication progress of voters and stand-bys, the leader's own included; leader only. */
+  prs = new Map<NodeId, PeerProgress>();
+  votes = new Map<NodeId, boolean>();
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
+
+  /** Ticks since the last election timeout reset (a leader's contact, a granted vote, a new term). */
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  /** Drawn from [electionTimeout, 2*electionTimeout) at every reset. */
+  randomizedElectionTimeout = 0;
+  readonly electionTimeout: number;
+  readonly heartbeatTimeout: number;
+  readonly snapshotTimeout: number;
+  readonly checkQuorum: boolean;
+  readonly preVote: boolean;
+  readonly maxMsgSize: number;
+  readonly maxInflightMsgs: number;
+  readonly maxInflightBytes: number;
+  readonly bugs: Bugs;
+  private readonly rng: () => number;
+
+  /** The member a leadership transfer is handing over to (NONE when none). */
+  leadTransferee: NodeId = NONE;
+  /** Index of the last conf change appended by this leader; another waits until it is applied. */
+  pendingConfIndex = 0;
+  readOnly = new ReadOnly();
+  /** Reads that arrived before this leader committed an entry of its own term. */
+  pendingReadIndex: { from: NodeId; ctx: string }[] = [];
+
+  constructor(c: Config) {
+    if (!Number.isSafeInteger(c.id) || c.id <= 0) {
+      throw new Error(`raft: id ${c.id} must be a positive integer`);
+    }
+    if (!(c.heartbeatTick > 0)) throw new Error("raft: heartbeatTick must be greater than 0");
+    if (!(c.electionTick > c.heartbeatTick)) {
+      throw new Error("raft: electionTick must be greater than heartbeatTick");
+    }
+    this.id = c.id;
+    this.electionTimeout = c.electionTick;
+    this.heartbeatTimeout = c.heartbeatTick;
+    this.snapshotTimeout = c.snapshotTimeoutTick ?? 3 * c.electionTick;
+    this.checkQuorum = c.checkQuorum ?? false;
+    this.preVote = c.preVote ?? false;
+    this.maxMsgSize = c.maxSizePerMsg ?? 1024 * 1024;
+    this.maxInflightMsgs = c.maxInflightMsgs ?? 256;
+    this.maxInflightBytes = c.maxInflightBytes ?? Infinity;
+    this.bugs = { ...c.bugs };
+    this.rng = c.rng;
+    this.log = new RaftLog(c.storage, c.applied);
+    const { hardState, confState } = c.storage.initialState();
+    this.conf = cloneConf(confState);
+    this.becomeFollower(hardState.term, NONE);
+    this.vote = hardState.vote;
+  }
+
+  // ---- small queries ----
+
+  /** Only voters campaign: stand-bys, spares and members not (yet) in the configuration never do. */
+  promotable(): boolean {
+    return this.conf.voters.includes(this.id);
+  }
+
+  softState(): SoftState {
+    return { lead: this.lead, role: this.role };
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  committedEntryInCurrentTerm(): boolean {
+    return this.log.termOrZero(this.log.committed) === this.term;
+  }
+
+  private hasUnappliedConfChanges(): boolean {
+    const lo = this.log.applied + 1, hi = this.log.committed + 1;
+    if (lo >= hi) return false;
+    return this.log.slice(Math.max(lo, this.log.firstIndex()), hi).some((e) => e.type === "conf");
+  }
+
+  status(): Status {
+    const s: Status = {
+      id: this.id,
+      term: this.term,
+      vote: this.vote,
+      lead: this.lead,
+      role: this.role,
+      commit: this.log.committed,
+      applied: this.log.applied,
+    };
+    if (this.role === "leader") {
+      s.progress = {};
+      for (const [id, pr] of [...this.prs].sort((a, b) => a[0] - b[0])) s.progress[id] = pr.view();
+    }
+    return s;
+  }
+
+  send(m: Outgoing): void {
+    this.msgs.push({ ...m, from: this.id, term: m.term ?? this.term } as Message);
+  }
+
+  // ---- role changes ----
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    const r = this.rng();
+    const u = r >= 0 && r < 1 ? r : 0;
+    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(u * this.electionTimeout);
+    this.leadTransferee = NONE;
+    this.votes = new Map();
+    this.prs = new Map();
+    this.pendingConfIndex = 0;
+    this.readOnly = new ReadOnly();
+    this.pendingReadIndex = [];
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = "follower";
+  }
+
+  becomePreCandidate(): void {
+    if (this.role === "leader") throw new Error("raft: invalid transition [leader -> pre-candidate]");
+    // Pre-vote changes neither term nor vote: a member that cannot win disturbs nobody.
+    this.votes = new Map();
+    this.lead = NONE;
+    this.role = "pre-candidate";
+  }
+
+  becomeCandidate(): void {
+    if (this.role === "leader") throw new Error("raft: invalid transition [leader -> candidate]");
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  becomeLeader(): void {
+    if (this.role === "follower") throw new Error("raft: invalid transition [follower -> leader]");
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = "leader";
+    this.syncProgress();
+    this.prs.get(this.id)?.becomeReplicate();
+    // Entries of earlier terms in the log may hide a conf change: none until they are applied.
+    this.pendingConfIndex = this.log.lastIndex();
+    // The empty entry lets this leader commit, and so learn the commit index (§8).
+    this.appendEntries([{ index: 0, term: 0, type: "normal", data: "" }]);
+  }
+
+  /** Progress for every voter and stand-by (spares get no log), keeping what is known. */
+  private syncProgress(): void {
+    const members = new Set([...this.conf.voters, ...this.conf.standbys]);
+    for (const id of [...this.prs.keys()]) if (!members.has(id)) this.prs.delete(id);
+    for (const id of members) {
+      if (this.prs.has(id)) continue;
+      const pr = new PeerProgress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.maxInflightBytes);
+      if (id === this.id) pr.match = this.log.lastIndex();
+      this.prs.set(id, pr);
+    }
+  }
+
+  // ---- elections ----
+
+  /** Starts an election if this member may: a voter, not leader, no conf change left to apply. */
+  hup(transfer: boolean): void {
+    if (this.role === "leader" || !this.promotable() || this.hasUnappliedConfChanges()) return;
+    this.campaign(transfer ? "transfer" : this.preVote ? "pre-election" : "election");
+  }
+
+  /** After winning the pre-vote: the real election. */
+  startElection(): void {
+    this.campaign("election");
+  }
+
+  private campaign(kind: CampaignKind): void {
+    let type: "vote" | "pre-vote", term: number;
+    if (kind === "pre-election") {
+      this.becomePreCandidate();
+      type = "pre-vote";
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      type = "vote";
+      term = this.term;
+    }
+    if (this.poll(this.id, true) === "won") {
+      if (kind === "pre-election") this.campaign("election");
+      else this.becomeLeader();
+      return;
+    }
+    const index = this.log.lastIndex(), logTerm = this.log.lastTerm();
+    for (const to of this.conf.voters) {
+      if (to !== this.id) this.send({ type, to, term, index, logTerm, transfer: kind === "transfer" });
+    }
+  }
+
+  poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+    return voteResult(this.conf.voters, this.votes);
+  }
+
+  // ---- the entry point for messages from peers ----
+
+  step(m: Message): void {
+    if (!isValidMessage(m, this.id)) return;
+    if (m.term > this.term) {
+      if (m.type === "vote" || m.type === "pre-vote") {
+        // Thesis §4.2.3: while a leader is heard from, a vote request is a disruption, not news.
+        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+        if (inLease && !m.transfer) return;
+      }
+      if (m.type === "pre-vote" || (m.type === "pre-vote-resp" && !m.reject)) {
+        // A pre-vote does not change terms; granted pre-votes are counted at the candidate's term.
+      } else if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.checkQuorum || this.preVote) && (m.type === "heartbeat" || m.type === "app")) {
+        // A stale leader learns the new term from this and steps down; without it, a member that
+        // raised its term while cut off could never be reached again under pre-vote.
+        this.send({ type: "app-resp", to: m.from, index: 0, reject: false, hint: 0 });
+      } else if (m.type === "pre-vote") {
+        this.send({ type: "pre-vote-resp", to: m.from, reject: true });
+      }
+      return;
+    }
+    if (m.type === "vote" || m.type === "pre-vote") {
+      this.handleVote(m);
+      return;
+    }
+    ROLES[this.role].step(this, m);
+  }
+
+  private handleVote(m: Extract<Message, { type: "vote" | "pre-vote" }>): void {
+    const respType = m.type === "vote" ? "vote-resp" : "pre-vote-resp";
+    const canVote = this.vote === m.from || (this.vote === NONE && this.lead === NONE) ||
+      (m.type === "pre-vote" && m.term > this.term);
+    const upToDate = this.bugs.voteWithoutLogCheck || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
+      // A pre-vote answer carries the candidate's future term so it counts there.
+      this.send({ type: respType, to: m.from, term: m.term, reject: false });
+      if (m.type === "vote") {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, reject: true });
+    }
+  }
+
+  tick(): void {
+    ROLES[this.role].tick(this);
+  }
+
+  // ---- follower side of replication ----
+
+  handleAppend(m: Extract<Message, { type: "app" }>): void {
+    if (m.index < this.log.committed) {
+      this.send({ type: "app-resp", to: m.from, index: this.log.committed, reject: false, hint: 0 });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== undefined) {
+      this.send({ type: "app-resp", to: m.from, index: lastNew, reject: false, hint: 0 });
+      return;
+    }
+    // Matching yet refused: it would overwrite committed entries. Not from a correct leader.
+    if (this.log.matchTerm(m.index, m.logTerm)) return;
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({ type: "app-resp", to: m.from, index: m.index, reject: true, hint });
+  }
+
+  handleHeartbeat(m: Extract<Message, { type: "heartbeat" }>): void {
+    this.log.commitTo(m.commit);
+    this.send({ type: "heartbeat-resp", to: m.from, ctx: m.ctx });
+  }
+
+  handleSnapshot(m: Extract<Message, { type: "snap" }>): void {
+    const s = m.snapshot;
+    if (s.meta.index <= this.log.committed) {
+      this.send({ type: "snap-status", to: m.from, index: this.log.committed, reject: false });
+      return;
+    }
+    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
+      // Already have the entry the snapshot ends with: just learn that it is committed.
+      this.log.commitTo(s.meta.index);
+      this.send({ type: "snap-status", to: m.from, index: this.log.committed, reject: false });
+      return;
+    }
+    this.restore(s);
+    this.send({ type: "snap-status", to: m.from, index: this.log.lastIndex(), reject: false });
+  }
+
+  private restore(s: Snapshot): void {
+    this.log.restore(s);
+    this.conf = cloneConf(s.meta.conf);
+  }
+
+  // ---- leader side of replication ----
+
+  /** Appends entries to the leader's own log, stamping index and term. */
+  appendEntries(ents: Entry[]): void {
+    let li = this.log.lastIndex();
+    for (const e of ents) {
+      e.index = ++li;
+      e.term = this.term;
+    }
+    this.log.append(ents);
+    this.prs.get(this.id)?.maybeUpdate(this.log.lastIndex());
+    this.maybeCommit();
+  }
+
+  /**
+   * Advances the commit index to what a quorum of voters has, but only on an entry of this
+   * leader's term: counting replicas of an older term's entry is unsafe (§5.4.2, Figure 8).
+   */
+  maybeCommit(): boolean {
+    const mci = committedIndex(this.conf.voters, (id) => this.prs.get(id)?.match ?? 0);
+    if (mci <= this.log.committed) return false;
+    if (!(this.bugs.figure8 || this.log.termOrZero(mci) === this.term)) return false;
+    this.log.commitTo(mci);
+    if (this.pendingReadIndex.length > 0 && this.committedEntryInCurrentTerm()) {
+      const reads = this.pendingReadIndex;
+      this.pendingReadIndex = [];
+      for (const r of reads) this.confirmRead(r.from, r.ctx);
+    }
+    return true;
+  }
+
+  bcastAppend(): void {
+    for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, true);
+  }
+
+  bcastHeartbeat(ctx = this.readOnly.lastPendingCtx()): void {
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue;
+      // Never ahead of what the peer is known to have: its log beyond match may differ.
+      this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx });
+    }
+  }
+
+  /** Sends `to` the entries it needs (or a snapshot); false when nothing was sent. */
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.prs.get(to);
+    if (!pr || pr.isPaused()) return false;
+    const index = pr.next - 1;
+    let logTerm: number, entries: Entry[];
+    try {
+      logTerm = this.log.term(index);
+      entries = this.log.entries(pr.next, this.maxMsgSize);
+    } catch (err) {
+      if (isCompacted(err)) return this.sendSnapshot(to, pr);
+      if (isUnavailable(err)) return false;
+      throw err;
+    }
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send({ type: "app", to, index, logTerm, entries, commit: this.log.committed });
+    pr.sentEntries(entries.length, entriesSize(entries));
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: PeerProgress): boolean {
+    let snapshot: Snapshot;
+    try {
+      snapshot = this.log.snapshot();
+    } catch {
+      // The driver may have none ready yet; the next heartbeat answer retries.
+      return false;
+    }
+    if (snapshot.meta.index === 0) return false;
+    pr.becomeSnapshot(snapshot.meta.index);
+    this.send({ type: "snap", to, snapshot });
+    return true;
+  }
+
+  handleAppResp(m: Extract<Message, { type: "app-resp" }>, pr: PeerProgress): void {
+    pr.recentActive = true;
+    if (m.reject) {
+      if (pr.maybeDecrTo(m.index, m.hint)) {
+        if (pr.state === "replicate") pr.becomeProbe();
+        this.maybeSendAppend(m.from, true);
+      }
+      return;
+    }
+    if (m.index > this.log.lastIndex()) return;
+    const oldPaused = pr.isPaused();
+    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) return;
+    if (pr.state === "probe") {
+      pr.becomeReplicate();
+    } else if (pr.state === "snapshot" && pr.match + 1 >= this.log.firstIndex()) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === "replicate") {
+      pr.inflights.freeLE(m.index);
+    }
+    if (this.maybeCommit()) this.bcastAppend();
+    else if (oldPaused) this.maybeSendAppend(m.from, true);
+    while (this.maybeSendAppend(m.from, false)) { /* fill the inflight window */ }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+  }
+
+  handleHeartbeatResp(m: Extract<Message, { type: "heartbeat-resp" }>, pr: PeerProgress): void {
+    pr.recentActive = true;
+    pr.probeSent = false;
+    // Appends may have been lost: free one slot so that a stuck window moves again.
+    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
+    if (m.ctx === "") return;
+    const acks = this.readOnly.recvAck(m.from, m.ctx);
+    if (!acks || voteResult(this.conf.voters, acks) !== "won") return;
+    for (const r of this.readOnly.advance(m.ctx)) this.answerRead(r.from, r.ctx, r.index);
+  }
+
+  handleSnapStatus(m: Extract<Message, { type: "snap-status" }>, pr: PeerProgress): void {
+    pr.recentActive = true;
+    if (pr.state !== "snapshot") return;
+    if (m.reject) {
+      pr.pendingSnapshot = 0;
+    } else {
+      pr.maybeUpdate(Math.min(m.index, this.log.lastIndex()));
+    }
+    pr.becomeProbe();
+    this.maybeSendAppend(m.from, true);
+  }
+
+  /** Check-quorum: a quorum of voters was heard from since the last round. Resets the marks. */
+  quorumActive(): boolean {
+    const acks = new Map<NodeId, boolean>();
+    for (const [id, pr] of this.prs) {
+      if (id === this.id || pr.recentActive) acks.set(id, true);
+      if (id !== this.id) pr.recentActive = false;
+    }
+    return voteResult(this.conf.voters, acks) === "won";
+  }
+
+  // ---- read index (thesis §6.4) ----
+
+  /** A read asked of this leader by `from` (itself or a follower). */
+  handleReadIndex(from: NodeId, ctx: string): void {
+    if (this.bugs.staleRead) {
+      this.answerRead(from, ctx, this.log.committed);
+      return;
+    }
+    // Until it commits an entry of its term, a leader does not know the latest commit index.
+    if (!this.committedEntryInCurrentTerm()) {
+      this.pendingReadIndex.push({ from, ctx });
+      return;
+    }
+    this.confirmRead(from, ctx);
+  }
+
+  /** Confirms leadership with a heartbeat round before answering (a lone voter answers at once). */
+  private confirmRead(from: NodeId, ctx: string): void {
+    if (voteResult(this.conf.voters, new Map([[this.id, true]])) === "won") {
+      this.answerRead(from, ctx, this.log.committed);
+      return;
+    }
+    if (!this.readOnly.add(this.log.committed, ctx, from)) return;
+    this.readOnly.recvAck(this.id, ctx);
+    this.bcastHeartbeat(ctx);
+  }
+
+  private answerRead(from: NodeId, ctx: string, index: number): void {
+    if (from === this.id) this.readStates.push({ index, ctx });
+    else this.send({ type: "read-index-resp", to: from, ctx, index, reject: false });
+  }
+
+  readIndex(ctx: string): void {
+    if (this.role === "leader") this.handleReadIndex(this.id, ctx);
+    else if (this.lead !== NONE) this.send({ type: "read-index", to: this.lead, ctx });
+  }
+
+  // ---- proposals, membership, transfer ----
+
+  private refusal(): ProposeResult | undefined {
+    if (this.role !== "leader") return { ok: false, reason: "not-leader", leader: this.lead };
+    if (this.leadTransferee !== NONE) return { ok: false, reason: "transferring", leader: this.id };
+    if (!this.promotable()) return { ok: false, reason: "not-a-member", leader: this.id };
+    return undefined;
+  }
+
+  propose(data: string): ProposeResult {
+    const refused = this.refusal();
+    if (refused) return refused;
+    if (typeof data !== "string") return { ok: false, reason: "invalid", leader: this.id };
+    const e: Entry = { index: 0, term: 0, type: "normal", data };
+    this.appendEntries([e]);
+    this.bcastAppend();
+    return { ok: true, index: e.index, term: e.term };
+  }
+
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    const refused = this.refusal();
+    if (refused) return refused;
+    if (this.pendingConfIndex > this.log.applied) {
+      return { ok: false, reason: "conf-change-pending", leader: this.id };
+    }
+    if (checkConfChange(this.conf, cc) !== undefined) {
+      return { ok: false, reason: "invalid", leader: this.id };
+    }
+    const e: Entry = { index: 0, term: 0, type: "conf", data: JSON.stringify({ type: cc.type, id: cc.id }) };
+    this.appendEntries([e]);
+    this.pendingConfIndex = e.index;
+    this.bcastAppend();
+    return { ok: true, index: e.index, term: e.term };
+  }
+
+  /** Why `cc` cannot apply to the current configuration, or undefined. */
+  checkConfChange(cc: ConfChange): string | undefined {
+    return checkConfChange(this.conf, cc);
+  }
+
+  applyConfChange(cc: ConfChange): ConfState {
+    if (checkConfChange(this.conf, cc) !== undefined) return cloneConf(this.conf);
+    this.conf = applyToConf(this.conf, cc);
+    if (this.role !== "leader") return cloneConf(this.conf);
+    if (!this.promotable()) {
+      // A leader removed or demoted steps down; the remaining voters elect a successor.
+      this.becomeFollower(this.term, NONE);
+      return cloneConf(this.conf);
+    }
+    this.syncProgress();
+    if (this.leadTransferee !== NONE && !this.conf.voters.includes(this.leadTransferee)) {
+      this.leadTransferee = NONE;
+    }
+    // The quorum may have shrunk (commit now) or grown (new members need the log).
+    if (this.maybeCommit()) this.bcastAppend();
+    else for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+    return cloneConf(this.conf);
+  }
+
+  transferLeader(to: NodeId): void {
+    if (this.role !== "leader" || !this.conf.voters.includes(to)) return;
+    if (this.leadTransferee !== NONE) {
+      if (this.leadTransferee === to) return;
+      this.leadTransferee = NONE;
+    }
+    if (to === this.id) return;
+    // The transfer must finish within an election timeout, or it is abandoned.
+    this.electionElapsed = 0;
+    this.leadTransferee = to;
+    const pr = this.prs.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.maybeSendAppend(to, true);
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send({ type: "timeout-now", to });
+  }
+
+  reportUnreachable(id: NodeId): void {
+    const pr = this.role === "leader" ? this.prs.get(id) : undefined;
+    if (pr && pr.state !== "probe") pr.becomeProbe();
+  }
+}

@@ -70,6 +70,15 @@ export function parsePreseed(text: string): Preseed {
 
 /** Applies a preseed through the local daemon. */
 export async function applyPreseed(p: Preseed): Promise<void> {
+  // Refuse what no layer can apply before anything is applied: no half-done init.
+  const handled = new Set(sections.map((s) => s.name));
+  for (const k of KNOWN) {
+    const v = p[k as keyof Preseed];
+    const given = v !== undefined && v !== null && !(typeof v === "object" && Object.keys(v).length === 0);
+    if (given && !handled.has(k as keyof Preseed)) {
+      throw new Error(`The preseed section "${k}" is not supported yet: remove it from the preseed`);
+    }
+  }
   const client = new Client({ kind: "unix", path: statePaths().socket }, { userAgent: "shoald init" });
   try {
     await client.get("/1.0");
@@ -131,7 +140,24 @@ registerInitQuestions(50, async (p, ask, askBool) => {
     const port = await ask("Port to bind to [default=8443]: ", "8443");
     const host = addr === "all" ? "[::]" : addr.includes(":") ? `[${addr}]` : addr;
     p.config = { ...(p.config ?? {}), "core.https_address": `${host}:${port}` };
+    for (;;) {
+      const pw = await ask("Trust password for new clients: ", "");
+      if (pw === await ask("Again: ", "")) {
+        if (pw !== "") p.config["core.trust_password"] = pw;
+        break;
+      }
+      console.log("Password mismatch, try again");
+    }
   }
+});
+
+registerInitQuestions(70, async (p, _ask, askBool) => {
+  if (
+    !await askBool(
+      "Would you like stale cached images to be updated automatically? (yes/no) [default=yes]: ",
+      true,
+    )
+  ) p.config = { ...(p.config ?? {}), "images.auto_update_interval": "0" };
 });
 
 /** `init [--preseed] [--dump] [--auto …]`. */

@@ -1,13 +1,57 @@
 import type { Context } from "hono";
-import { badRequest } from "../util/mod.ts";
+import { badRequest, StatusError } from "../util/mod.ts";
 
-/** Parses a JSON request body; 400 with the parser's reason when it is not JSON. */
+/**
+ * Largest JSON body a route reads. Configs, certificates and preseeds are kilobytes; the limit keeps
+ * a runaway or hostile client from making the daemon buffer gigabytes. Uploads (images, files) stream
+ * through their own routes and are not bound by it.
+ */
+export const MAX_JSON_BODY = 8 * 1024 * 1024;
+
+function tooLarge(): StatusError {
+  return new StatusError(
+    413,
+    `Request body is too large: the limit is ${MAX_JSON_BODY / 1024 / 1024} MiB of JSON`,
+  );
+}
+
+/** Reads the body as text, refusing it (413) as soon as it passes the limit. */
+async function readCapped(c: Context): Promise<string> {
+  const declared = Number(c.req.header("Content-Length") ?? "0");
+  if (declared > MAX_JSON_BODY) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_JSON_BODY) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const ch of chunks) {
+    all.set(ch, at);
+    at += ch.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/**
+ * Parses a JSON request body: 415 when it is declared as something other than JSON (lxc always
+ * sends application/json; no Content-Type is taken as JSON), 413 over MAX_JSON_BODY, 400 with the
+ * parser's reason when it is not a JSON object.
+ */
 export async function readJson<T>(c: Context): Promise<T> {
-  const text = await c.req.text();
+  const type = (c.req.header("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "" && type !== "application/json") {
+    throw new StatusError(415, `Unsupported Content-Type "${type}": send the body as application/json`);
+  }
+  const text = await readCapped(c);
   if (text.trim() === "") return {} as T;
   try {
     const v = JSON.parse(text);
-    if (v === null || typeof v !== "object") throw new Error("expected a JSON object");
+    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("expected a JSON object");
     return v as T;
   } catch (e) {
     throw badRequest(`Invalid JSON body: ${e instanceof Error ? e.message : String(e)}`);

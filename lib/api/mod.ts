@@ -9,6 +9,7 @@ import { errorMessage, StatusError } from "../util/mod.ts";
 import { identify, requireTrusted } from "./auth.ts";
 import type { ApiEnv, ServerContext } from "./context.ts";
 import { error } from "./response.ts";
+import { MethodIndex } from "./methods.ts";
 import { publicServerRoutes, serverRoutes } from "./routes/server.ts";
 import { certificateRoutes, publicCertificateRoutes } from "./routes/certificates.ts";
 import { operationRoutes } from "./routes/operations.ts";
@@ -37,7 +38,12 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", certificateRoutes(ctx));
   app.route("/", operationRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
-  app.notFound(() => error(404, "not found"));
+  const methods = new MethodIndex(app);
+  app.notFound((c) => {
+    // As LXD: a known path asked with another method names the method; anything else is "not found".
+    if (methods.methodsFor(c.req.path).length > 0) return error(404, `Method "${c.req.method}" not found`);
+    return error(404, "not found");
+  });
   app.onError((e) => {
     if (e instanceof StatusError) return error(e.status, e.message);
     ctx.log.error("Request failed", { err: errorMessage(e) });

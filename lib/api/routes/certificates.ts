@@ -16,6 +16,7 @@ import type { Certificate, CertificatesPost } from "../../wire/mod.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { readJson } from "../body.ts";
 import { verifyPassword } from "../password.ts";
+import { throttledCheck } from "../throttle.ts";
 import { async, emptySync, etagOf, sync } from "../response.ts";
 import { decodeToken, randomSecret, secretsEqual } from "../../wire/tokens.ts";
 
@@ -123,7 +124,12 @@ async function addCert(ctx: ServerContext, c: Ctx): Promise<Response> {
       req = { ...req, type: "server" };
     } else {
       const hash = (await ctx.db.read(readGlobalConfig))["core.trust_password"] ?? "";
-      if (hash === "" || !(await verifyPassword(req.password, hash))) {
+      const password = req.password;
+      const ok = await throttledCheck(
+        id.address,
+        async () => hash !== "" && await verifyPassword(password, hash),
+      );
+      if (!ok) {
         ctx.log.warn("Bad trust password", { ip: id.address });
         throw forbidden();
       }

@@ -1,0 +1,861 @@
+/**
+ * One seeded run of the deterministic simulator: members built on the real Raft core, a network
+ * that loses, delays, duplicates and cuts, crashes that lose what was not yet persisted, clock
+ * faults, membership and role changes, leadership transfers and snapshots, and clients driving
+ * a key-value store on top. Everything random comes from one Rng; time is the event queue's.
+ *
+ * A run has two phases: `steps` events with faults, then every fault healed and a bounded
+ * stretch of simulated time in which a leader must be elected and a proposal commit (liveness).
+ * Invariants are checked after every event; the client history is checked for
+ * linearizability at the end.
+ * @module
+ */
+import { RawNode } from "../../../lib/raft/mod.ts";
+import {
+  BUG_NAMES,
+  type Bugs,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Ready,
+  type Role,
+} from "../../../lib/raft/types.ts";
+import { Invariants, Violation } from "./invariants.ts";
+import { type Command, decodeCommand, encodeCommand, Kv } from "./kv.ts";
+import { checkKv, type KvInput, type KvOperation } from "./linearizability.ts";
+import { Network } from "./network.ts";
+import { EventQueue } from "./queue.ts";
+import { Rng } from "./rng.ts";
+import { SimStorage } from "./storage.ts";
+
+export type BugName = keyof typeof BUG_NAMES;
+
+export interface SimOptions {
+  seed: number;
+  nodes: number;
+  /** Events in the faulty phase. */
+  steps: number;
+  bug?: BugName;
+}
+
+export interface SimStats {
+  events: number;
+  virtualMs: number;
+  leaders: number;
+  maxTerm: number;
+  crashes: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  confChanges: number;
+  transfers: number;
+  ops: number;
+  acked: number;
+  reads: number;
+  pending: number;
+}
+
+export interface SimResult {
+  seed: number;
+  ok: boolean;
+  /** Which check failed ("election safety", "linearizability", "liveness", …). */
+  check?: string;
+  error?: string;
+  /** Extra lines (the operations around a linearizability failure). */
+  detail?: string[];
+  /** The last events before the failure, oldest first. */
+  trace: string[];
+  stats: SimStats;
+}
+
+const TICK_MS = 10;
+const ELECTION_TICK = 10;
+const HEARTBEAT_TICK = 2;
+const OP_TIMEOUT_MS = 500;
+const LIVENESS_MS = 10_000;
+const TRACE_LENGTH = 40;
+
+type Event =
+  | { k: "tick"; id: NodeId; epoch: number }
+  | { k: "msg"; m: Message }
+  | { k: "restart"; id: NodeId }
+  | { k: "crash"; id: NodeId; epoch: number }
+  | { k: "client"; c: number }
+  | { k: "timeout"; c: number; op: number }
+  | { k: "fault" }
+  | { k: "heal" }
+  | { k: "probe" };
+
+interface Op {
+  n: number;
+  id: string;
+  client: number;
+  rec: KvOperation;
+  cmd?: Command;
+  deadline: number;
+  done: boolean;
+  /** A proposal is accepted and waits to apply on the member that took it. */
+  inFlight: boolean;
+  /** An accepted proposal's fate can no longer be learned (its member crashed or skipped it by
+   *  snapshot): no more attempts, and it stays pending in the history. */
+  ambiguous: boolean;
+  attempts: number;
+}
+
+interface Client {
+  id: number;
+  target: NodeId;
+  op: Op | null;
+  /** Values this client saw per key, for its cas. */
+  seen: Map<string, string | null>;
+}
+
+class Member {
+  raw: RawNode | null = null;
+  kv = new Kv();
+  applied = 0;
+  conf: ConfState;
+  role: Role = "follower";
+  term = 0;
+  lead: NodeId = 0;
+  /** Bumped on crash and restart: events of an older life are ignored. */
+  epoch = 0;
+  tickMs = TICK_MS;
+  stalledUntil = 0;
+  /** Index → the write waiting for it to apply here (lost on crash, like a real server's). */
+  waits = new Map<number, { op: Op; term: number }>();
+  /** Read ctx → operation, and read states waiting for the state machine to catch up. */
+  reads = new Map<string, Op>();
+  readQueue: { index: number; ctx: string }[] = [];
+  /** Leader completeness has been verified up to here for the current leadership. */
+  completeTo = 0;
+  snapEvery: number;
+
+  constructor(readonly id: NodeId, readonly storage: SimStorage, conf: ConfState, snapEvery: number) {
+    this.conf = conf;
+    this.snapEvery = snapEvery;
+  }
+
+  get up(): boolean {
+    return this.raw !== null;
+  }
+}
+
+const describeMessage = (m: Message): string => {
+  const base = `${m.from}->${m.to} ${m.type} t${m.term}`;
+  switch (m.type) {
+    case "app":
+      return `${base} after ${m.index}/${m.logTerm} +${m.entries.length} commit ${m.commit}`;
+    case "app-resp":
+      return `${base} ${m.reject ? `reject ${m.index} hint ${m.hint}` : `ok ${m.index}`}`;
+    case "vote":
+    case "pre-vote":
+      return `${base} log ${m.index}/${m.logTerm}${m.transfer ? " transfer" : ""}`;
+    case "vote-resp":
+    case "pre-vote-resp":
+      return `${base} ${m.reject ? "reject" : "grant"}`;
+    case "heartbeat":
+      return `${base} commit ${m.commit}${m.ctx ? ` ctx ${m.ctx}` : ""}`;
+    case "snap":
+      return `${base} at ${m.snapshot.meta.index}/${m.snapshot.meta.term}`;
+    case "snap-status":
+    case "read-index-resp":
+      return `${base} ${"index" in m ? m.index : ""}${m.reject ? " reject" : ""}`;
+    default:
+      return base;
+  }
+};
+
+/** A copy as a real transport would deliver: nothing shared between sender and receiver. */
+const copyMessage = (m: Message): Message => {
+  if (m.type === "app") return { ...m, entries: m.entries.map((e) => ({ ...e })) };
+  if (m.type === "snap") {
+    const meta = m.snapshot.meta;
+    return {
+      ...m,
+      snapshot: {
+        meta: {
+          ...meta,
+          conf: {
+            voters: [...meta.conf.voters],
+            standbys: [...meta.conf.standbys],
+            spares: [...meta.conf.spares],
+          },
+        },
+        data: m.snapshot.data,
+      },
+    };
+  }
+  return { ...m };
+};
+
+export class Simulation {
+  readonly rng: Rng;
+  readonly q = new EventQueue<Event>();
+  readonly inv = new Invariants();
+  readonly net: Network;
+  readonly members: Member[] = [];
+  readonly clients: Client[] = [];
+  readonly history: KvOperation[] = [];
+  private trace: string[] = [];
+  private tracePos = 0;
+  private ops: Op[] = [];
+  private keys = ["a", "b", "c"];
+  private bugs: Bugs | undefined;
+  private preVote: boolean;
+  private checkQuorum: boolean;
+  private maxSizePerMsg: number;
+  private maxInflightMsgs: number;
+  private crashAfterReady: number;
+  private crashAfterVote: number;
+  private crashNewLeader: number;
+  private faultEvery: number;
+  private healing = false;
+  private probe: { index: number; term: number; done: boolean } | null = null;
+  stats: SimStats = {
+    events: 0,
+    virtualMs: 0,
+    leaders: 0,
+    maxTerm: 0,
+    crashes: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+    confChanges: 0,
+    transfers: 0,
+    ops: 0,
+    acked: 0,
+    reads: 0,
+    pending: 0,
+  };
+
+  constructor(readonly opts: SimOptions) {
+    const rng = this.rng = new Rng(opts.seed);
+    if (opts.bug) this.bugs = { [BUG_NAMES[opts.bug]]: true };
+    this.preVote = rng.chance(0.6);
+    this.checkQuorum = rng.chance(0.7);
+    // One entry per message half the time, so that a follower can hold a new leader's older
+    // entries without its own (Figure 8 again).
+    this.maxSizePerMsg = rng.pick([1, 1, 1, 64, 256, 4096]);
+    this.maxInflightMsgs = rng.between(1, 8);
+    this.crashAfterReady = rng.pick([0, 0.002, 0.01]);
+    this.crashAfterVote = rng.pick([0, 0.1, 0.3]);
+    // A leader lost right after its election, before its own entry spreads, is the ground
+    // Figure 8 grows on.
+    this.crashNewLeader = rng.pick([0, 0.1, 0.3]);
+    this.faultEvery = rng.between(20, 120);
+    this.net = new Network({
+      drop: rng.pick([0, 0.01, 0.05, 0.1]),
+      duplicate: rng.pick([0, 0.02, 0.05]),
+      minDelay: 1,
+      maxDelay: rng.between(2, 12),
+      slow: rng.pick([0, 0.02, 0.1]),
+      slowDelay: rng.between(20, 120),
+    });
+    const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
+    // Start with every member a voter, or three voters and the rest stand-bys and spares.
+    const nv = rng.chance(0.5) || opts.nodes <= 3 ? opts.nodes : 3;
+    const conf: ConfState = { voters: ids.slice(0, nv), standbys: [], spares: [] };
+    for (const id of ids.slice(nv)) (rng.chance(0.5) ? conf.standbys : conf.spares).push(id);
+    const empty = new Kv().encode();
+    for (const id of ids) {
+      const storage = new SimStorage(conf, empty);
+      this.members.push(new Member(id, storage, conf, rng.between(5, 60)));
+    }
+    for (const m of this.members) this.start(m);
+    for (let c = 0; c < 4; c++) {
+      this.clients.push({ id: c + 1, target: rng.pick(ids), op: null, seen: new Map() });
+      this.q.after(rng.between(0, 50), { k: "client", c });
+    }
+    this.q.after(this.faultEvery, { k: "fault" });
+  }
+
+  member(id: NodeId): Member | undefined {
+    return this.members[id - 1];
+  }
+
+  private note(s: string): void {
+    this.trace[this.tracePos++ % TRACE_LENGTH] = `${String(this.q.now).padStart(6)} ${s}`;
+  }
+
+  lastEvents(): string[] {
+    const n = Math.min(this.tracePos, TRACE_LENGTH);
+    const out: string[] = [];
+    for (let i = this.tracePos - n; i < this.tracePos; i++) out.push(this.trace[i % TRACE_LENGTH]);
+    return out;
+  }
+
+  // ---- members: start, crash, the Ready loop ----
+
+  private start(m: Member): void {
+    const snap = m.storage.snapshot();
+    m.kv = Kv.decode(snap.data);
+    m.applied = snap.meta.index;
+    m.conf = snap.meta.conf;
+    m.role = "follower";
+    m.lead = 0;
+    m.term = m.storage.hardState.term;
+    m.epoch++;
+    m.raw = new RawNode({
+      id: m.id,
+      storage: m.storage,
+      electionTick: ELECTION_TICK,
+      heartbeatTick: HEARTBEAT_TICK,
+      rng: () => this.rng.next(),
+      applied: m.applied,
+      checkQuorum: this.checkQuorum,
+      preVote: this.preVote,
+      maxSizePerMsg: this.maxSizePerMsg,
+      maxInflightMsgs: this.maxInflightMsgs,
+      maxInflightBytes: this.maxSizePerMsg * this.maxInflightMsgs * 4,
+      bugs: this.bugs,
+    });
+    this.q.after(this.rng.between(1, TICK_MS), { k: "tick", id: m.id, epoch: m.epoch });
+  }
+
+  private crash(m: Member, why: string): void {
+    if (!m.raw) return;
+    this.note(`${m.id} crashes ${why}`);
+    this.stats.crashes++;
+    m.raw = null;
+    m.epoch++;
+    m.role = "follower";
+    for (const { op } of m.waits.values()) op.ambiguous = true;
+    m.waits.clear();
+    m.reads.clear();
+    m.readQueue = [];
+    const down = this.healing
+      ? 0
+      : this.rng.chance(0.4)
+      ? this.rng.between(0, 20)
+      : this.rng.between(20, 400);
+    this.q.after(down, { k: "restart", id: m.id });
+  }
+
+  /** The driver's loop, in the order types.ts prescribes; crashes may cut it at its seams. */
+  private drain(m: Member): void {
+    while (m.raw && m.raw.hasReady()) {
+      const rd = m.raw.ready();
+      if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
+        return this.crash(m, "before persisting its Ready");
+      }
+      this.persist(m, rd);
+      if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
+        return this.crash(m, "after persisting, before sending");
+      }
+      let votedFor = false;
+      for (const msg of rd.messages) {
+        this.inv.sent(m.id, msg, m.storage);
+        if (msg.type === "vote-resp" && !msg.reject) votedFor = true;
+        this.send(msg);
+      }
+      if (rd.snapshot) this.installSnapshot(m, rd);
+      for (const e of rd.committedEntries) {
+        this.apply(m, e);
+        if (!m.raw) return;
+      }
+      for (const rs of rd.readStates) m.readQueue.push(rs);
+      this.serveReads(m);
+      this.maybeSnapshot(m);
+      m.raw.advance(rd);
+      if (votedFor && !this.healing && this.rng.chance(this.crashAfterVote)) {
+        return this.crash(m, "right after granting a vote");
+      }
+    }
+  }
+
+  private persist(m: Member, rd: Ready): void {
+    const s = m.storage;
+    if (rd.snapshot) s.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) {
+      s.append(rd.entries);
+      this.inv.appended(m.id, rd.entries, s);
+    }
+    if (rd.softState) {
+      m.lead = rd.softState.lead;
+      if (rd.softState.role === "leader" && m.role !== "leader") {
+        const term = m.raw!.status().term;
+        this.inv.leader(m.id, term);
+        m.completeTo = 0;
+        this.note(`${m.id} becomes leader of term ${term}`);
+        if (!this.healing && this.rng.chance(this.crashNewLeader)) {
+          this.q.after(this.rng.between(0, 25), { k: "crash", id: m.id, epoch: m.epoch });
+        }
+      }
+      m.role = rd.softState.role;
+    }
+    if (rd.hardState) {
+      const from = s.hardState.commit;
+      s.hardState = { ...rd.hardState };
+      m.term = rd.hardState.term;
+      if (m.term > this.stats.maxTerm) this.stats.maxTerm = m.term;
+      if (rd.hardState.commit !== from || rd.snapshot) {
+        const snapAt = rd.snapshot ? rd.snapshot.meta.index : 0;
+        this.inv.commitAdvanced(
+          m.id,
+          Math.max(from, snapAt),
+          s.hardState,
+          s,
+          m.role === "leader" ? m.term : 0,
+        );
+      }
+    }
+  }
+
+  private send(msg: Message): void {
+    const delays = this.net.route(this.rng, msg.from, msg.to);
+    if (delays.length === 0 && this.net.isCut(msg.from, msg.to)) {
+      // A real transport sees the connection fail; tell the sender, as the driver would.
+      this.member(msg.from)?.raw?.reportUnreachable(msg.to);
+    }
+    for (const d of delays) this.q.after(d, { k: "msg", m: msg });
+  }
+
+  private installSnapshot(m: Member, rd: Ready): void {
+    const snap = rd.snapshot!;
+    this.inv.snapshotInstalled(m.id, snap);
+    this.stats.snapshotsInstalled++;
+    m.kv = Kv.decode(snap.data);
+    m.applied = snap.meta.index;
+    m.conf = snap.meta.conf;
+    // Writes waiting for indexes the snapshot covers will never be seen applying here.
+    for (const [index, w] of m.waits) {
+      if (index <= snap.meta.index) {
+        w.op.ambiguous = true;
+        m.waits.delete(index);
+      }
+    }
+    this.note(`${m.id} installs snapshot ${snap.meta.index}/${snap.meta.term}`);
+  }
+
+  private apply(m: Member, e: Entry): void {
+    if (e.index !== m.applied + 1) {
+      throw new Violation(
+        "apply order",
+        `member ${m.id} was handed entry ${e.index} to apply after ${m.applied}`,
+      );
+    }
+    this.inv.appliedEntry(m.id, e, m.storage.hardState.commit);
+    m.applied = e.index;
+    if (e.type === "conf") {
+      if (e.data !== "") {
+        const cc = JSON.parse(e.data) as ConfChange;
+        m.conf = m.raw!.applyConfChange(cc);
+        this.stats.confChanges++;
+        this.note(`${m.id} applies ${cc.type} ${cc.id} at ${e.index}: voters ${m.conf.voters}`);
+      }
+      return;
+    }
+    const cmd = decodeCommand(e.data);
+    const result = cmd ? m.kv.apply(cmd) : true;
+    if (this.probe && !this.probe.done && cmd?.op === "noop" && cmd.id === "probe") this.probe.done = true;
+    const w = m.waits.get(e.index);
+    if (!w) return;
+    m.waits.delete(e.index);
+    const op = w.op;
+    if (op.done) return;
+    if (cmd && cmd.id === op.id) {
+      op.rec.output = op.rec.input.op === "cas" ? { ok: result } : {};
+      this.inv.ack(e.index, e.term, e.data, op.id);
+      this.stats.acked++;
+      this.finish(op);
+    } else {
+      // Another entry took this index: this attempt can never commit, so trying again is safe.
+      op.inFlight = false;
+      this.q.after(1, { k: "client", c: op.client - 1 });
+    }
+  }
+
+  private serveReads(m: Member): void {
+    if (m.readQueue.length === 0) return;
+    const keep: { index: number; ctx: string }[] = [];
+    for (const rs of m.readQueue) {
+      if (rs.index > m.applied) {
+        keep.push(rs);
+        continue;
+      }
+      const op = m.reads.get(rs.ctx);
+      m.reads.delete(rs.ctx);
+      if (!op || op.done || op.rec.input.op !== "get") continue;
+      const value = m.kv.get(op.rec.input.key);
+      op.rec.output = { value };
+      this.clients[op.client - 1].seen.set(op.rec.input.key, value);
+      this.stats.reads++;
+      this.finish(op);
+    }
+    m.readQueue = keep;
+  }
+
+  private maybeSnapshot(m: Member, force = false): void {
+    const s = m.storage;
+    if (m.applied - s.snap.meta.index < (force ? 1 : m.snapEvery)) return;
+    if (m.applied < s.firstIndex() - 1) return;
+    s.createSnapshot(m.applied, m.conf, m.kv.encode(), m.applied - this.rng.between(0, 4));
+    this.stats.snapshotsTaken++;
+  }
+
+  // ---- clients ----
+
+  private clientWake(c: Client): void {
+    if (c.op && !c.op.done) return this.attempt(c, c.op);
+    if (this.healing) return;
+    const n = this.ops.length;
+    const key = this.rng.pick(this.keys);
+    const id = `c${c.id}.${n}`;
+    const r = this.rng.int(10);
+    const input: KvInput = r < 5
+      ? { op: "get", key }
+      : r < 8
+      ? { op: "put", key, value: id }
+      : { op: "cas", key, expect: c.seen.get(key) ?? null, value: id };
+    const rec: KvOperation = { client: c.id, input, call: this.q.now, ret: Infinity };
+    const op: Op = {
+      n,
+      id,
+      client: c.id,
+      rec,
+      deadline: this.q.now + OP_TIMEOUT_MS,
+      done: false,
+      inFlight: false,
+      ambiguous: false,
+      attempts: 0,
+    };
+    if (input.op === "put") op.cmd = { id, op: "put", key, value: input.value };
+    if (input.op === "cas") op.cmd = { id, op: "cas", key, expect: input.expect, value: input.value };
+    this.ops.push(op);
+    this.history.push(rec);
+    this.stats.ops++;
+    c.op = op;
+    this.q.after(OP_TIMEOUT_MS, { k: "timeout", c: c.id - 1, op: n });
+    this.attempt(c, op);
+  }
+
+  private attempt(c: Client, op: Op): void {
+    if (op.done || this.q.now >= op.deadline) return;
+    const m = this.member(c.target)!;
+    if (!m.raw) {
+      c.target = this.rng.pick(this.members).id;
+      return this.q.after(10, { k: "client", c: c.id - 1 });
+    }
+    op.attempts++;
+    if (op.rec.input.op === "get") {
+      const ctx = `${op.id}#${op.attempts}`;
+      m.reads.set(ctx, op);
+      m.raw.readIndex(ctx);
+      this.drain(m);
+      // No answer yet: ask again later, maybe elsewhere (reads can be repeated freely).
+      if (!op.done) {
+        if (this.rng.chance(0.3)) c.target = m.lead || this.rng.pick(this.members).id;
+        this.q.after(this.rng.between(30, 80), { k: "client", c: c.id - 1 });
+      }
+      return;
+    }
+    if (op.ambiguous || op.inFlight) return;
+    const r = m.raw.propose(encodeCommand(op.cmd!));
+    if (r.ok) {
+      op.inFlight = true;
+      m.waits.set(r.index, { op, term: r.term });
+      this.drain(m);
+      return;
+    }
+    c.target = r.leader && r.leader !== m.id && this.rng.chance(0.8)
+      ? r.leader
+      : this.rng.pick(this.members).id;
+    this.q.after(r.leader ? 2 : 20, { k: "client", c: c.id - 1 });
+  }
+
+  private finish(op: Op): void {
+    op.done = true;
+    op.rec.ret = this.q.now;
+    const c = this.clients[op.client - 1];
+    if (c.op === op) {
+      c.op = null;
+      this.q.after(this.rng.between(0, 30), { k: "client", c: c.id - 1 });
+    }
+  }
+
+  private timeout(c: Client, n: number): void {
+    const op = this.ops[n];
+    if (op.done) return;
+    op.done = true;
+    // A read that never answered and a write never accepted leave the history; a write
+    // accepted somewhere stays pending forever: it may or may not have happened.
+    if (op.rec.input.op !== "get" && (op.inFlight || op.ambiguous)) this.stats.pending++;
+    else this.history.splice(this.history.indexOf(op.rec), 1);
+    for (const m of this.members) for (const [i, w] of m.waits) if (w.op === op) m.waits.delete(i);
+    if (c.op === op) {
+      c.op = null;
+      c.target = this.rng.pick(this.members).id;
+      this.q.after(this.rng.between(0, 30), { k: "client", c: c.id - 1 });
+    }
+  }
+
+  // ---- faults ----
+
+  private leader(): Member | undefined {
+    let best: Member | undefined;
+    for (const m of this.members) if (m.raw && m.role === "leader" && (!best || m.term > best.term)) best = m;
+    return best;
+  }
+
+  private fault(): void {
+    const r = this.rng;
+    const ids = this.members.map((m) => m.id);
+    const up = this.members.filter((m) => m.raw);
+    const lead = this.leader();
+    const k = r.int(100);
+    if (k < 16) {
+      // Crash: at most two members down at once, so that work goes on between failures.
+      if (up.length > this.members.length - 2) {
+        const victim = lead && r.chance(0.5) ? lead : r.pick(up);
+        this.crash(victim, "(fault)");
+      }
+    } else if (k < 28) {
+      const side = ids.filter(() => r.chance(0.4));
+      const rest = ids.filter((id) => !side.includes(id));
+      if (side.length && rest.length) {
+        this.net.partition(side, rest);
+        this.note(`partition [${side}] | [${rest}]`);
+        this.q.after(r.between(50, 600), { k: "heal" });
+      }
+    } else if (k < 38) {
+      if (lead) {
+        const rest = ids.filter((id) => id !== lead.id);
+        this.net.partition([lead.id], rest);
+        this.note(`isolate leader ${lead.id}`);
+        if (r.chance(0.5)) {
+          // A paused clock too: the old leader keeps believing it leads.
+          lead.stalledUntil = this.q.now + r.between(100, 800);
+          this.note(`${lead.id} clock stalls until ${lead.stalledUntil}`);
+        }
+        this.q.after(r.between(100, 800), { k: "heal" });
+      }
+    } else if (k < 46) {
+      const a = r.pick(ids), b = r.pick(ids);
+      if (a !== b) {
+        this.net.cutOneWay(a, b);
+        if (r.chance(0.5)) this.net.cutOneWay(a, r.pick(ids.filter((x) => x !== a)));
+        this.note(`cut ${a} -> ${b} one way`);
+        this.q.after(r.between(50, 600), { k: "heal" });
+      }
+    } else if (k < 52) {
+      this.net.heal();
+      this.note("heal");
+    } else if (k < 58) {
+      const m = r.pick(this.members);
+      m.tickMs = r.pick([4, 6, 10, 10, 20, 40]);
+      this.note(`${m.id} clock now ticks every ${m.tickMs} ms`);
+    } else if (k < 66) {
+      if (lead && lead.raw) {
+        const to = r.pick(lead.conf.voters.length ? lead.conf.voters : ids);
+        this.note(`transfer leadership ${lead.id} -> ${to}`);
+        this.stats.transfers++;
+        lead.raw.transferLeader(to);
+        this.drain(lead);
+      }
+    } else if (k < 80) {
+      if (lead && lead.raw) this.changeMembership(lead);
+    } else if (k < 86) {
+      if (up.length) this.maybeSnapshot(r.pick(up), true);
+    } else if (k < 90) {
+      const m = up.length ? r.pick(up) : undefined;
+      if (m && m.raw) {
+        this.note(`${m.id} campaigns`);
+        m.raw.campaign();
+        this.drain(m);
+      }
+    }
+    this.q.after(r.between(this.faultEvery / 2, this.faultEvery * 2), { k: "fault" });
+  }
+
+  private changeMembership(lead: Member): void {
+    const r = this.rng;
+    const conf = lead.conf;
+    const id = r.pick(this.members).id;
+    const isVoter = conf.voters.includes(id);
+    const minVoters = Math.max(1, Math.min(3, this.members.length - 1));
+    let cc: ConfChange;
+    if (isVoter) {
+      if (conf.voters.length <= minVoters) {
+        cc = { type: "add-voter", id: r.pick(conf.standbys.concat(conf.spares, [0])) };
+      } else {cc = r.pick<ConfChange>([{ type: "add-standby", id }, { type: "add-spare", id }, {
+          type: "remove",
+          id,
+        }]);}
+    } else {
+      const member = conf.standbys.includes(id) || conf.spares.includes(id);
+      cc = r.pick<ConfChange>(
+        member
+          ? [{ type: "add-voter", id }, { type: "add-voter", id }, { type: "add-standby", id }, {
+            type: "remove",
+            id,
+          }]
+          : [{ type: "add-voter", id }, { type: "add-standby", id }, { type: "add-spare", id }],
+      );
+    }
+    if (cc.id === 0) return;
+    const res = lead.raw!.proposeConfChange(cc);
+    this.note(
+      `propose ${cc.type} ${cc.id} at leader ${lead.id}: ${res.ok ? `index ${res.index}` : res.reason}`,
+    );
+    this.drain(lead);
+  }
+
+  private tick(m: Member): void {
+    if (this.q.now >= m.stalledUntil) {
+      m.raw!.tick();
+      this.drain(m);
+    }
+    if (m.raw) this.q.after(m.tickMs, { k: "tick", id: m.id, epoch: m.epoch });
+  }
+
+  // ---- the run ----
+
+  private handle(ev: Event): void {
+    switch (ev.k) {
+      case "tick": {
+        const m = this.member(ev.id)!;
+        if (m.raw && m.epoch === ev.epoch) this.tick(m);
+        return;
+      }
+      case "msg": {
+        const msg = ev.m;
+        const m = this.member(msg.to);
+        if (!m || !m.raw || this.net.isCut(msg.from, msg.to)) return;
+        if (msg.type !== "heartbeat" && msg.type !== "heartbeat-resp") this.note(describeMessage(msg));
+        m.raw.step(copyMessage(msg));
+        this.drain(m);
+        return;
+      }
+      case "restart": {
+        const m = this.member(ev.id)!;
+        if (!m.raw) {
+          this.note(`${m.id} restarts at term ${m.storage.hardState.term} vote ${m.storage.hardState.vote}`);
+          this.start(m);
+        }
+        return;
+      }
+      case "crash": {
+        const m = this.member(ev.id)!;
+        if (m.raw && m.epoch === ev.epoch && !this.healing) this.crash(m, "soon after its election");
+        return;
+      }
+      case "client":
+        return this.clientWake(this.clients[ev.c]);
+      case "timeout":
+        return this.timeout(this.clients[ev.c], ev.op);
+      case "fault":
+        if (!this.healing) this.fault();
+        return;
+      case "heal":
+        if (!this.healing) {
+          this.net.heal();
+          for (const m of this.members) m.stalledUntil = 0;
+          this.note("heal");
+        }
+        return;
+      case "probe":
+        return this.probeStep();
+    }
+  }
+
+  private afterStep(): void {
+    for (const m of this.members) {
+      if (m.raw && m.role === "leader") {
+        m.completeTo = this.inv.leaderComplete(m.id, m.term, m.storage, m.completeTo);
+      }
+    }
+  }
+
+  /** Liveness: once healed, some leader must commit a probe entry. */
+  private probeStep(): void {
+    if (this.probe?.done) return;
+    const lead = this.leader();
+    if (lead && lead.raw && (!this.probe || this.q.now % 200 < 10)) {
+      const r = lead.raw.propose(encodeCommand({ id: "probe", op: "noop" }));
+      if (r.ok) this.probe = { index: r.index, term: r.term, done: false };
+      this.drain(lead);
+    }
+    if (!this.probe?.done) this.q.after(10, { k: "probe" });
+  }
+
+  private heal(): void {
+    this.healing = true;
+    this.net.heal();
+    this.net.params.drop = 0;
+    this.net.params.duplicate = 0;
+    for (const m of this.members) {
+      m.stalledUntil = 0;
+      m.tickMs = TICK_MS;
+      if (!m.raw) this.start(m);
+    }
+    this.note("all faults healed");
+    this.q.after(0, { k: "probe" });
+  }
+
+  private step(): void {
+    const ev = this.q.take();
+    if (ev === undefined) throw new Violation("liveness", "nothing left to simulate");
+    this.stats.events++;
+    this.handle(ev);
+    this.afterStep();
+  }
+
+  run(): SimResult {
+    try {
+      for (let i = 0; i < this.opts.steps; i++) this.step();
+      this.heal();
+      const healedAt = this.q.now;
+      while (!this.probe?.done) {
+        if (this.q.now - healedAt > LIVENESS_MS) {
+          const lead = this.leader();
+          throw new Violation(
+            "liveness",
+            `${LIVENESS_MS} ms after every fault healed ` +
+              (lead ? `leader ${lead.id} has not committed a proposal` : "no leader is elected"),
+          );
+        }
+        this.step();
+      }
+      // Let outstanding operations resolve before judging the history.
+      const settle = this.q.now + OP_TIMEOUT_MS + 10;
+      while (this.q.now < settle) this.step();
+      this.stats.virtualMs = this.q.now;
+      this.stats.leaders = this.inv.leadersElected;
+      const lin = checkKv(this.history);
+      if (lin.ok === false) {
+        return this.result(new Violation("linearizability", lin.reason), lin.ops);
+      }
+      if (lin.ok === "unknown") return this.result(new Violation("linearizability (undecided)", lin.reason));
+      return this.result();
+    } catch (e) {
+      this.stats.virtualMs = this.q.now;
+      this.stats.leaders = this.inv.leadersElected;
+      if (e instanceof Violation) return this.result(e);
+      const err = e as Error;
+      return this.result(
+        new Violation(
+          /lib\/raft\//.test(err.stack?.split("\n")[1] ?? "") ? "core error" : "error",
+          `${err.name}: ${err.message}`,
+        ),
+        (err.stack ?? "").split("\n").slice(1, 8),
+      );
+    }
+  }
+
+  private result(v?: Violation, detail?: string[]): SimResult {
+    return {
+      seed: this.opts.seed,
+      ok: v === undefined,
+      check: v?.check,
+      error: v?.message,
+      detail,
+      trace: v ? this.lastEvents() : [],
+      stats: this.stats,
+    };
+  }
+}
+
+export function runSeed(opts: SimOptions): SimResult {
+  return new Simulation(opts).run();
+}

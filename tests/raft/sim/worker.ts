@@ -1,0 +1,19 @@
+/**
+ * A simulator worker: asks main.ts for seeds one at a time and answers with each result, so
+ * that seeds spread over the cores while every seed still runs alone and deterministically.
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { runSeed, type SimOptions } from "./sim.ts";
+
+export type ToWorker = { seed: number; nodes: number; steps: number; bug?: SimOptions["bug"] } | {
+  stop: true;
+};
+
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  const msg = e.data;
+  if ("stop" in msg) return self.close();
+  const result = runSeed(msg);
+  self.postMessage(result);
+};
+self.postMessage({ ready: true });

@@ -78,6 +78,14 @@ export class Invariants {
         `member ${id} commits ${hs.commit} past its last index ${storage.lastIndex()}`,
       );
     }
+    if (leaderTerm > 0 && hs.commit > from && storage.term(hs.commit) !== leaderTerm) {
+      // §5.4.2: a leader commits by counting replicas only an entry of its own term.
+      throw new Violation(
+        "leader commit rule",
+        `leader ${id} of term ${leaderTerm} moved its commit index to ${hs.commit}, ` +
+          `an entry of term ${storage.term(hs.commit)} (Figure 8)`,
+      );
+    }
     const lo = Math.max(from + 1, storage.firstIndex());
     for (let i = lo; i <= hs.commit; i++) {
       const e = storage.entries(i, i + 1)[0];

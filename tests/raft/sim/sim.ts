@@ -242,7 +242,7 @@ export class Simulation {
     this.crashAfterVote = rng.pick([0, 0.1, 0.3]);
     // A leader lost right after its election, before its own entry spreads, is the ground
     // Figure 8 grows on.
-    this.crashNewLeader = rng.pick([0, 0.1, 0.3]);
+    this.crashNewLeader = rng.pick([0.2, 0.5]);
     this.faultEvery = rng.between(20, 120);
     this.net = new Network({
       drop: rng.pick([0, 0.01, 0.05, 0.1]),

@@ -33,7 +33,16 @@ export function authenticate(ctx: ServerContext, peer: Peer): Identity {
 /** Sets c.var.identity for every request. */
 export function identify(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function identifyCaller(c, next) {
-    c.set("identity", authenticate(ctx, c.env?.peer ?? { transport: "unix" }));
+    const id = authenticate(ctx, c.env?.peer ?? { transport: "unix" });
+    c.set("identity", id);
+    // As lxd --debug: one record per request, with who asked.
+    ctx.log.debug("Handling API request", {
+      ip: id.address,
+      method: c.req.method,
+      protocol: id.protocol,
+      url: c.req.path,
+      trusted: id.trusted,
+    });
     await next();
   };
 }

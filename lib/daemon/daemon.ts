@@ -111,6 +111,8 @@ export class Daemon implements ServerContext {
     const root = new RootLogger({
       stderrLevel: o.logLevel === undefined ? "warning" : o.logLevel,
       file: paths.logFile,
+      // The file keeps info and up, and debug too when the daemon runs with --debug.
+      fileLevel: o.logLevel === "debug" ? "debug" : "info",
     });
     root.info("shoal is starting", { version: o.version, path: paths.dir });
     const host = Deno.hostname();

@@ -77,16 +77,20 @@ export class RootLogger implements Logger {
   }
 
   log(level: Level, message: string, context: Record<string, unknown> = {}): void {
+    const toStderr = this.#stderrLevel !== null && RANK[level] >= RANK[this.#stderrLevel];
+    const toFile = this.#file !== undefined && RANK[level] >= RANK[this.#fileLevel];
+    // Debug records come per request: no work when nothing wants them.
+    if (!toStderr && !toFile && this.#sinks.size === 0) return;
     const r: LogRecord = { level, message, context: stringify(context), time: new Date() };
-    const line = this.#encoder.encode(formatRecord(r) + "\n");
-    if (this.#stderrLevel !== null && RANK[level] >= RANK[this.#stderrLevel]) {
+    const line = toStderr || toFile ? this.#encoder.encode(formatRecord(r) + "\n") : new Uint8Array();
+    if (toStderr) {
       try {
         Deno.stderr.writeSync(line);
       } catch { /* stderr closed: nothing to do */ }
     }
-    if (this.#file && RANK[level] >= RANK[this.#fileLevel]) {
+    if (toFile) {
       try {
-        this.#file.writeSync(line);
+        this.#file!.writeSync(line);
       } catch { /* disk full: the record is still seen by subscribers */ }
     }
     for (const s of this.#sinks) {

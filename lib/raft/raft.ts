@@ -78,6 +78,10 @@ export class Raft {
 
   /** The member a leadership transfer is handing over to (NONE when none). */
   leadTransferee: NodeId = NONE;
+  /** A leader that is no longer a voter keeps leading only to hand over to a caught-up voter. */
+  handingOver = false;
+  /** Asked to take over (timeout-now) while a committed conf change was still unapplied. */
+  transferCampaignPending = false;
   /** Index of the last conf change appended by this leader; another waits until it is applied. */
   pendingConfIndex = 0;
   readOnly = new ReadOnly();
@@ -170,6 +174,8 @@ export class Raft {
     const u = r >= 0 && r < 1 ? r : 0;
     this.randomizedElectionTimeout = this.electionTimeout + Math.floor(u * this.electionTimeout);
     this.leadTransferee = NONE;
+    this.handingOver = false;
+    this.transferCampaignPending = false;
     this.votes = new Map();
     this.prs = new Map();
     this.pendingConfIndex = 0;
@@ -227,7 +233,13 @@ export class Raft {
 
   /** Starts an election if this member may: a voter, not leader, no conf change left to apply. */
   hup(transfer: boolean): void {
-    if (this.role === "leader" || !this.promotable() || this.hasUnappliedConfChanges()) return;
+    if (this.role === "leader" || !this.promotable()) return;
+    if (this.hasUnappliedConfChanges()) {
+      // Counting votes by an outdated configuration could be unsafe; a transfer resumes once
+      // the change is applied (see applied()).
+      if (transfer) this.transferCampaignPending = true;
+      return;
+    }
     this.campaign(transfer ? "transfer" : this.preVote ? "pre-election" : "election");
   }
 
@@ -311,6 +323,14 @@ export class Raft {
       }
     } else {
       this.send({ type: respType, to: m.from, reject: true });
+    }
+  }
+
+  /** The driver applied entries (RawNode.advance). */
+  applied(): void {
+    if (this.transferCampaignPending && this.role !== "leader" && !this.hasUnappliedConfChanges()) {
+      this.transferCampaignPending = false;
+      this.hup(true);
     }
   }
 
@@ -540,8 +560,9 @@ export class Raft {
 
   private refusal(): ProposeResult | undefined {
     if (this.role !== "leader") return { ok: false, reason: "not-leader", leader: this.lead };
-    if (this.leadTransferee !== NONE) return { ok: false, reason: "transferring", leader: this.id };
-    if (!this.promotable()) return { ok: false, reason: "not-a-member", leader: this.id };
+    if (this.leadTransferee !== NONE || this.handingOver) {
+      return { ok: false, reason: "transferring", leader: this.id };
+    }
     return undefined;
   }
 
@@ -580,18 +601,21 @@ export class Raft {
     if (checkConfChange(this.conf, cc) !== undefined) return cloneConf(this.conf);
     this.conf = applyToConf(this.conf, cc);
     if (this.role !== "leader") return cloneConf(this.conf);
-    if (!this.promotable()) {
-      // A leader removed or demoted steps down; the remaining voters elect a successor.
-      this.becomeFollower(this.term, NONE);
-      return cloneConf(this.conf);
-    }
+    const known = new Set(this.prs.keys());
     this.syncProgress();
     if (this.leadTransferee !== NONE && !this.conf.voters.includes(this.leadTransferee)) {
       this.leadTransferee = NONE;
     }
+    if (!this.promotable() && !this.handingOver) {
+      // A leader removed or demoted steps down, but not at once: the voters may not know yet
+      // that the change committed, and may need this member's vote, which it would refuse to
+      // anyone with a shorter log. So it first brings a voter fully up to date and hands over.
+      this.handingOver = true;
+      this.handOver();
+    }
     // The quorum may have shrunk (commit now) or grown (new members need the log).
     if (this.maybeCommit()) this.bcastAppend();
-    else for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+    else for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, !known.has(id));
     return cloneConf(this.conf);
   }
 
@@ -610,8 +634,30 @@ export class Raft {
     else this.maybeSendAppend(to, true);
   }
 
+  /** Transfers leadership to the most caught-up voter (a leader that is no longer a voter). */
+  handOver(): void {
+    let best: NodeId = NONE, bestMatch = -1;
+    for (const id of this.conf.voters) {
+      const m = this.prs.get(id)?.match ?? -1;
+      if (id !== this.id && m > bestMatch) [best, bestMatch] = [id, m];
+    }
+    if (best === NONE) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    this.electionElapsed = 0;
+    this.leadTransferee = best;
+    if (bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+    else this.maybeSendAppend(best, true);
+  }
+
+  /**
+   * Hands over once `to` has the whole log. Stepping down then is safe for liveness: `to` can
+   * win even if timeout-now is lost, since no log is more up to date than its own.
+   */
   private sendTimeoutNow(to: NodeId): void {
     this.send({ type: "timeout-now", to });
+    if (this.handingOver) this.becomeFollower(this.term, NONE);
   }
 
   reportUnreachable(id: NodeId): void {

@@ -155,6 +155,7 @@ export class RawNode {
     if (rd.committedEntries.length > 0) {
       log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
     }
+    this.r.applied();
   }
 
   status(): Status {

@@ -91,13 +91,15 @@ const leader: RoleBehaviour = {
     r.electionElapsed++;
     if (r.electionElapsed >= r.electionTimeout) {
       r.electionElapsed = 0;
-      if (r.checkQuorum && !r.quorumActive()) {
+      if (r.checkQuorum && !r.quorumActive() && !r.handingOver) {
         // Thesis §6.2: a leader cut off from a quorum steps down, so clients go elsewhere.
         r.becomeFollower(r.term, 0);
         return;
       }
-      // A transfer that has not finished within an election timeout is abandoned.
+      // A transfer that has not finished within an election timeout is abandoned (or, for a
+      // leader that is no longer a voter, tried again).
       r.leadTransferee = 0;
+      if (r.handingOver) r.handOver();
     }
     for (const [id, pr] of r.prs) {
       if (pr.state !== "snapshot") continue;

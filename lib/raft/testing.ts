@@ -56,6 +56,7 @@ export class TestNet {
     if (conf && conf.voters.length > 0) {
       // Bootstrap as a snapshot at index 1, so joiners catch up from a snapshot.
       storage.applySnapshot({ meta: { index: 1, term: 1, conf }, data: enc.encode("[]") });
+      storage.setHardState({ term: 1, vote: 0, commit: 1 });
     }
     return this.start(id, storage, opts);
   }

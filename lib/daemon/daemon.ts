@@ -21,6 +21,8 @@ import {
 import { EventHub } from "../events/mod.ts";
 import { type Level, type Logger, RootLogger } from "../log/mod.ts";
 import { Operations } from "../operations/mod.ts";
+import { InstanceManager } from "../instances/mod.ts";
+import { resourceRoutes } from "../api/routes/instances_all.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
 import {
   badRequest,
@@ -61,6 +63,7 @@ export class Daemon implements ServerContext {
   readonly db: GlobalDB;
   readonly events: EventHub;
   readonly operations: Operations;
+  readonly instances: InstanceManager;
   #root: RootLogger;
   #serverCert: KeyPair;
   #serverFingerprint: string;
@@ -90,6 +93,15 @@ export class Daemon implements ServerContext {
     this.db = new GlobalDB(this.fsm, new LocalConsensus(this.fsm));
     this.events = new EventHub(() => this.location());
     this.operations = new Operations(this.events, () => this.location());
+    this.instances = new InstanceManager({
+      db: this.db,
+      events: this.events,
+      log: root,
+      location: () => this.location(),
+      containersDir: paths.containers,
+      poolsDir: paths.storagePools,
+      imagesDir: paths.images,
+    });
     root.subscribe((r) => {
       if (r.level === "debug") return; // as LXD, debug records reach listeners only in debug mode
       this.events.dispatch({
@@ -100,7 +112,12 @@ export class Daemon implements ServerContext {
         project: "",
       });
     });
-    this.#app = createApp(this, [internalRoutes(this), sqlRoutes(this), ...(o.routes ?? [])]);
+    this.#app = createApp(this, [
+      internalRoutes(this),
+      sqlRoutes(this),
+      ...resourceRoutes(this.instances, paths.storagePools),
+      ...(o.routes ?? []),
+    ]);
   }
 
   /** Starts a member in dir and resolves once it serves requests. */
@@ -151,6 +168,8 @@ export class Daemon implements ServerContext {
       }
     }
     this.#ready = true;
+    // Containers outlive the daemon; start only those that should run and do not.
+    void this.instances.startup().catch((e) => this.log.error("Instance startup failed", { err: errorMessage(e) }));
     this.log.info("Daemon started", { socket: this.paths.socket, https: https || "none" });
   }
 

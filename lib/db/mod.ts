@@ -15,3 +15,8 @@ export * from "./config.ts";
 export * from "./certificates.ts";
 export * from "./nodes.ts";
 export * from "./sql_shell.ts";
+export * from "./devices.ts";
+export * from "./images.ts";
+export * from "./storage_pools.ts";
+export * from "./profiles.ts";
+export * from "./instances.ts";

@@ -1,0 +1,385 @@
+import { Hono } from "hono";
+import type { MiddlewareHandler } from "hono";
+import { findInstance } from "../../db/mod.ts";
+import {
+  execOperation,
+  type ExecRequest,
+  type InstanceJSON,
+  type InstanceManager,
+  type InstancesPost,
+  resolveInRoot,
+} from "../../instances/mod.ts";
+import { badRequest, notFound, StatusError } from "../../util/mod.ts";
+import { readJson } from "../body.ts";
+import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
+import { async } from "../response.ts";
+import { emptySync, etagOf, preconditionCheck, recursionOf, sync } from "./instances_common.ts";
+import { matchesFilter, parseFilter } from "./instances_filter.ts";
+
+/** The writable part whose hash is an instance's ETag (LXD: architecture, config, devices, ephemeral, profiles). */
+function writable(i: InstanceJSON): unknown {
+  return [i.architecture, i.config, i.devices, i.ephemeral, i.profiles];
+}
+
+function resources(name: string): Record<string, string[]> {
+  return { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] };
+}
+
+/**
+ * The one place where a request about an instance meets its location: an instance on another
+ * member is forwarded there unchanged (ctx.forward, once clustered); local ones go on.
+ */
+function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
+  return async function instanceOwner(c, next) {
+    const name = decodeURIComponent(c.req.param("name") ?? "");
+    if (ctx.forward && name !== "") {
+      const rec = await ctx.db.read((tx) => findInstance(tx, name), { stale: true });
+      if (rec && rec.location !== ctx.location()) {
+        c.res = await ctx.forward(rec.location, c.req.raw);
+        return;
+      }
+    }
+    await next();
+  };
+}
+
+/** The X-LXD-* headers of a file (LXD's mode is octal). */
+function fileHeaders(h: Headers): { uid: number; gid: number; mode: number; type: string; write: string } {
+  const int = (v: string | null, base = 10) => (v === null || v === "" ? -1 : parseInt(v, base));
+  return {
+    uid: int(h.get("X-LXD-uid")),
+    gid: int(h.get("X-LXD-gid")),
+    mode: int(h.get("X-LXD-mode"), 8),
+    type: h.get("X-LXD-type") || "file",
+    write: h.get("X-LXD-write") || "overwrite",
+  };
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, "0");
+}
+
+/** Why a file operation failed, in the words LXD uses. */
+function fileError(e: unknown): never {
+  if (e instanceof StatusError) throw e;
+  if (e instanceof Deno.errors.NotFound) throw notFound("No such file or directory");
+  if (e instanceof Deno.errors.IsADirectory) throw badRequest("Is a directory");
+  if (e instanceof Deno.errors.NotADirectory) throw badRequest("Not a directory");
+  if (e instanceof Error && /Too many levels/.test(e.message)) throw badRequest(e.message);
+  throw e;
+}
+
+async function getFile(m: InstanceManager, c: Ctx, name: string, path: string): Promise<Response> {
+  const root = await m.rootfs(name);
+  let host: string;
+  let info: Deno.FileInfo;
+  try {
+    host = resolveInRoot(root, path);
+    info = await Deno.lstat(host);
+  } catch (e) {
+    fileError(e);
+  }
+  const headers: Record<string, string> = {
+    "X-LXD-uid": String(info.uid ?? 0),
+    "X-LXD-gid": String(info.gid ?? 0),
+    "X-LXD-mode": octal(info.mode ?? 0),
+  };
+  if (info.isDirectory) {
+    const entries: string[] = [];
+    for await (const e of Deno.readDir(host)) entries.push(e.name);
+    entries.sort();
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    c.header("X-LXD-type", "directory");
+    return sync(c, entries);
+  }
+  if (info.isSymlink) {
+    return new Response(await Deno.readLink(host), {
+      headers: { ...headers, "X-LXD-type": "symlink", "Content-Type": "application/octet-stream" },
+    });
+  }
+  const f = await Deno.open(host);
+  return new Response(f.readable, {
+    headers: {
+      ...headers,
+      "X-LXD-type": "file",
+      "Content-Type": "application/octet-stream",
+      "Content-Length": String(info.size),
+    },
+  });
+}
+
+async function putFile(m: InstanceManager, c: Ctx, name: string, path: string): Promise<Response> {
+  const root = await m.rootfs(name);
+  const h = fileHeaders(c.req.raw.headers);
+  if (!["overwrite", "append"].includes(h.write)) throw badRequest(`Bad file write mode: ${h.write}`);
+  try {
+    if (h.type === "directory") {
+      const host = resolveInRoot(root, path);
+      await Deno.mkdir(host, { mode: h.mode >= 0 ? h.mode : 0o755 }).catch((e) => {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      });
+      if (h.mode >= 0) await Deno.chmod(host, h.mode);
+      await Deno.chown(host, h.uid >= 0 ? h.uid : 0, h.gid >= 0 ? h.gid : 0);
+    } else if (h.type === "symlink") {
+      const host = resolveInRoot(root, path, false);
+      const target = await c.req.text();
+      await Deno.remove(host).catch(() => {});
+      await Deno.symlink(target, host);
+    } else if (h.type === "file") {
+      const host = resolveInRoot(root, path);
+      let existed = true;
+      try {
+        const st = await Deno.stat(host);
+        if (st.isDirectory) throw badRequest("Is a directory");
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        existed = false;
+      }
+      const f = await Deno.open(host, {
+        write: true,
+        create: true,
+        truncate: h.write === "overwrite",
+        append: h.write === "append",
+        mode: h.mode >= 0 ? h.mode : 0o644,
+      });
+      if (c.req.raw.body) await c.req.raw.body.pipeTo(f.writable);
+      else f.close();
+      if (h.mode >= 0) await Deno.chmod(host, h.mode);
+      if (h.uid >= 0 || h.gid >= 0 || !existed) {
+        await Deno.chown(host, h.uid >= 0 ? h.uid : 0, h.gid >= 0 ? h.gid : 0);
+      }
+    } else {
+      throw badRequest(`Bad file type: ${h.type}`);
+    }
+  } catch (e) {
+    fileError(e);
+  }
+  return emptySync(c);
+}
+
+async function deleteFile(m: InstanceManager, c: Ctx, name: string, path: string): Promise<Response> {
+  const root = await m.rootfs(name);
+  try {
+    const host = resolveInRoot(root, path, false);
+    if (host === root) throw badRequest("Cannot delete the root directory");
+    await Deno.remove(host);
+  } catch (e) {
+    fileError(e);
+  }
+  return emptySync(c);
+}
+
+/** /1.0/instances and everything under it. */
+export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<ApiEnv> {
+  return (ctx) => {
+    const app = new Hono<ApiEnv>();
+    const owner = forwardToOwner(ctx);
+    app.use("/1.0/instances/:name", owner);
+    app.use("/1.0/instances/:name/*", owner);
+
+    app.get("/1.0/instances", async (c) => {
+      const filter = parseFilter(c.req.query("filter") ?? "");
+      const rec = recursionOf(c);
+      const all = (await m.list()).filter((x) => matchesFilter(filter, x.json));
+      if (rec === 0) return sync(c, all.map((x) => `/1.0/instances/${x.json.name}`));
+      if (rec === 1) return sync(c, all.map((x) => x.json));
+      return sync(
+        c,
+        await Promise.all(all.map(async (x) => ({
+          ...x.json,
+          backups: null,
+          state: x.state ? await m.state(x.json.name, x.state) : null,
+          snapshots: null,
+        }))),
+      );
+    });
+
+    app.post("/1.0/instances", async (c) => {
+      const req = await readJson<InstancesPost>(c);
+      const prepared = await m.prepareCreate(req);
+      const op = ctx.operations.create({
+        class: "task",
+        description: "Creating instance",
+        resources: resources(prepared.name),
+        run: async (op) => {
+          await m.create(
+            req,
+            prepared,
+            (text) => op.updateMetadata({ create_instance_from_image_unpack_progress: text }),
+          );
+          if (req.start) await m.start(prepared.name);
+        },
+      });
+      return async(c, op.toJSON());
+    });
+
+    app.get("/1.0/instances/:name", async (c) => {
+      const i = await m.get(c.req.param("name"));
+      // recursion=1 here is LXD's InstanceFull (instance_get_full): state, snapshots, backups.
+      if (recursionOf(c) >= 1) {
+        const st = await m.lxcState(i.name);
+        return sync(c, { ...i, backups: null, state: await m.state(i.name, st), snapshots: null }, {
+          etag: await etagOf(writable(i)),
+        });
+      }
+      return sync(c, i, { etag: await etagOf(writable(i)) });
+    });
+
+    app.put("/1.0/instances/:name", async (c) => {
+      const name = c.req.param("name");
+      const cur = await m.get(name);
+      await preconditionCheck(c, writable(cur));
+      const b = await readJson<Partial<InstanceJSON>>(c);
+      const op = ctx.operations.create({
+        class: "task",
+        description: "Updating instance",
+        resources: resources(name),
+        run: async () => {
+          await m.update(name, {
+            description: b.description,
+            config: b.config,
+            devices: b.devices,
+            profiles: b.profiles,
+            ephemeral: b.ephemeral,
+          });
+        },
+      });
+      return async(c, op.toJSON());
+    });
+
+    app.patch("/1.0/instances/:name", async (c) => {
+      const name = c.req.param("name");
+      const cur = await m.get(name);
+      await preconditionCheck(c, writable(cur));
+      const b = await readJson<Partial<InstanceJSON>>(c);
+      await m.update(name, {
+        description: b.description ?? cur.description,
+        config: { ...cur.config, ...(b.config ?? {}) },
+        devices: { ...cur.devices, ...(b.devices ?? {}) },
+        profiles: b.profiles ?? cur.profiles,
+        ephemeral: b.ephemeral ?? cur.ephemeral,
+      });
+      return emptySync(c);
+    });
+
+    app.delete("/1.0/instances/:name", async (c) => {
+      const name = c.req.param("name");
+      await m.get(name);
+      const st = await m.lxcState(name);
+      if (st.state !== "STOPPED") throw badRequest("Instance is running");
+      const op = ctx.operations.create({
+        class: "task",
+        description: "Deleting instance",
+        resources: resources(name),
+        run: async () => {
+          await m.delete(name);
+        },
+      });
+      return async(c, op.toJSON());
+    });
+
+    app.get("/1.0/instances/:name/state", async (c) => {
+      const name = c.req.param("name");
+      await m.get(name);
+      return sync(c, await m.state(name));
+    });
+
+    app.put("/1.0/instances/:name/state", async (c) => {
+      const name = c.req.param("name");
+      await m.get(name);
+      const b = await readJson<{ action?: string; timeout?: number; force?: boolean; stateful?: boolean }>(c);
+      const actions: Record<string, { description: string; run: () => Promise<void> }> = {
+        start: { description: "Starting instance", run: () => m.start(name) },
+        stop: {
+          description: "Stopping instance",
+          run: () => m.stop(name, { force: b.force === true, timeout: b.timeout ?? -1 }),
+        },
+        restart: {
+          description: "Restarting instance",
+          run: () => m.restart(name, { force: b.force === true, timeout: b.timeout ?? -1 }),
+        },
+        freeze: { description: "Freezing instance", run: () => m.freeze(name) },
+        unfreeze: { description: "Unfreezing instance", run: () => m.unfreeze(name) },
+      };
+      const a = actions[b.action ?? ""];
+      if (!a) throw badRequest(`Unknown action ${b.action ?? ""}`);
+      if (b.stateful) throw badRequest("Stateful stop and start are not supported");
+      const op = ctx.operations.create({
+        class: "task",
+        description: a.description,
+        resources: resources(name),
+        run: async () => {
+          await a.run();
+        },
+      });
+      return async(c, op.toJSON());
+    });
+
+    app.post("/1.0/instances/:name/exec", async (c) => {
+      const name = c.req.param("name");
+      const req = await readJson<ExecRequest>(c);
+      const target = await m.execTarget(name, req);
+      const op = ctx.operations.create(execOperation(req, target, resources(name)));
+      return async(c, op.toJSON());
+    });
+
+    const filePath = (c: Ctx): string => {
+      const p = c.req.query("path") ?? "";
+      if (p === "") throw badRequest("Missing path argument");
+      return p.startsWith("/") ? p : "/" + p;
+    };
+    app.get(
+      "/1.0/instances/:name/files",
+      async (c) => await getFile(m, c, c.req.param("name")!, filePath(c)),
+    );
+    app.on("HEAD", "/1.0/instances/:name/files", async (c) => {
+      const r = await getFile(m, c, c.req.param("name")!, filePath(c));
+      await r.body?.cancel();
+      return new Response(null, { headers: r.headers });
+    });
+    app.post(
+      "/1.0/instances/:name/files",
+      async (c) => await putFile(m, c, c.req.param("name")!, filePath(c)),
+    );
+    app.delete(
+      "/1.0/instances/:name/files",
+      async (c) => await deleteFile(m, c, c.req.param("name")!, filePath(c)),
+    );
+
+    app.get("/1.0/instances/:name/logs", async (c) => {
+      const name = c.req.param("name");
+      return sync(c, (await m.logs(name)).map((f) => `/1.0/instances/${name}/logs/${f}`));
+    });
+    app.get("/1.0/instances/:name/logs/:file", async (c) => {
+      const path = await m.logPath(c.req.param("name"), c.req.param("file"));
+      const f = await Deno.open(path);
+      return new Response(f.readable, { headers: { "Content-Type": "application/octet-stream" } });
+    });
+    app.delete("/1.0/instances/:name/logs/:file", async (c) => {
+      const file = c.req.param("file");
+      if (file === "lxc.log" || file === "console.log") {
+        throw badRequest("Only exec record-output logs can be deleted");
+      }
+      await Deno.remove(await m.logPath(c.req.param("name"), file));
+      return emptySync(c);
+    });
+
+    // `console --show-log`: the console's log as liblxc records it.
+    app.get("/1.0/instances/:name/console", async (c) => {
+      const name = c.req.param("name");
+      await m.get(name);
+      let text = new Uint8Array();
+      try {
+        text = await Deno.readFile(m.lxc.consolePath(name));
+      } catch { /* never started */ }
+      return new Response(text, { headers: { "Content-Type": "application/octet-stream" } });
+    });
+    app.delete("/1.0/instances/:name/console", async (c) => {
+      const name = c.req.param("name");
+      await m.get(name);
+      await Deno.writeFile(m.lxc.consolePath(name), new Uint8Array()).catch(() => {});
+      return emptySync(c);
+    });
+    return app;
+  };
+}

@@ -1,0 +1,224 @@
+import { conflict, notFound } from "../util/mod.ts";
+import { type Devices, nodeIdOf, readConfig, readDevices, writeDevices } from "./devices.ts";
+import { ARCH_IDS } from "./nodes.ts";
+import { defineTx, type ReadTx, type Tx } from "./tx.ts";
+
+const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));
+
+/** An instance as stored (its own config and devices, not yet expanded with profiles). */
+export interface InstanceRecord {
+  id: number;
+  name: string;
+  architecture: string;
+  type: "container" | "virtual-machine";
+  ephemeral: boolean;
+  stateful: boolean;
+  description: string;
+  created_at: string;
+  last_used_at: string;
+  /** The member the instance lives on. */
+  location: string;
+  profiles: string[];
+  config: Record<string, string>;
+  devices: Devices;
+}
+
+interface Row {
+  id: number;
+  name: string;
+  architecture: number;
+  type: number;
+  ephemeral: number;
+  stateful: number;
+  description: string;
+  creation_date: string;
+  last_use_date: string | null;
+  location: string;
+}
+
+const SELECT =
+  `SELECT instances.id, instances.name, instances.architecture, instances.type, instances.ephemeral,
+         instances.stateful, instances.description, instances.creation_date, instances.last_use_date,
+         nodes.name AS location
+    FROM instances JOIN nodes ON nodes.id = instances.node_id`;
+
+function toRecord(tx: ReadTx, r: Row): InstanceRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    architecture: ARCH_NAMES[r.architecture] ?? "unknown",
+    type: r.type === 1 ? "virtual-machine" : "container",
+    ephemeral: r.ephemeral === 1,
+    stateful: r.stateful === 1,
+    description: r.description,
+    created_at: r.creation_date,
+    last_used_at: r.last_use_date ?? "1970-01-01T00:00:00Z",
+    location: r.location,
+    profiles: tx.query<{ name: string }>(
+      "SELECT profiles.name FROM instances_profiles JOIN profiles ON profiles.id = profile_id WHERE instance_id = ? ORDER BY apply_order",
+      r.id,
+    ).map((x) => x.name),
+    config: readConfig(
+      tx,
+      "SELECT key, value FROM instances_config WHERE instance_id = ? ORDER BY key",
+      r.id,
+    ),
+    devices: readDevices(tx, "instance", r.id),
+  };
+}
+
+/** Every instance of the default project, optionally only one member's. */
+export function listInstances(tx: ReadTx, member?: string): InstanceRecord[] {
+  const rows = member === undefined
+    ? tx.query<Row>(`${SELECT} WHERE instances.project_id = 1 ORDER BY instances.name`)
+    : tx.query<Row>(
+      `${SELECT} WHERE instances.project_id = 1 AND instances.node_id = ? ORDER BY instances.name`,
+      nodeIdOf(tx, member),
+    );
+  return rows.map((r) => toRecord(tx, r));
+}
+
+/** An instance by name, or undefined. */
+export function findInstance(tx: ReadTx, name: string): InstanceRecord | undefined {
+  const r = tx.get<Row>(`${SELECT} WHERE instances.project_id = 1 AND instances.name = ?`, name);
+  return r ? toRecord(tx, r) : undefined;
+}
+
+/** An instance by name; 404 "Instance not found" otherwise (LXD's text). */
+export function getInstance(tx: ReadTx, name: string): InstanceRecord {
+  const i = findInstance(tx, name);
+  if (!i) throw notFound("Instance not found");
+  return i;
+}
+
+/** What creating an instance stores. */
+export interface NewInstance {
+  name: string;
+  architecture: string;
+  type: "container" | "virtual-machine";
+  ephemeral: boolean;
+  description: string;
+  profiles: string[];
+  config: Record<string, string>;
+  devices: Devices;
+  member: string;
+}
+
+function writeProfiles(tx: Tx, id: number, profiles: string[]): void {
+  tx.exec("DELETE FROM instances_profiles WHERE instance_id = ?", id);
+  profiles.forEach((p, i) => {
+    const r = tx.get<{ id: number }>("SELECT id FROM profiles WHERE project_id = 1 AND name = ?", p);
+    if (!r) throw notFound(`Requested profile "${p}" doesn't exist`);
+    tx.exec(
+      "INSERT INTO instances_profiles (instance_id, profile_id, apply_order) VALUES (?, ?, ?)",
+      id,
+      r.id,
+      i,
+    );
+  });
+}
+
+function writeConfig(tx: Tx, id: number, config: Record<string, string>): void {
+  tx.exec("DELETE FROM instances_config WHERE instance_id = ?", id);
+  for (const [k, v] of Object.entries(config)) {
+    tx.exec("INSERT INTO instances_config (instance_id, key, value) VALUES (?, ?, ?)", id, k, v);
+  }
+}
+
+/** Creates the instance row; 409 `Instance "NAME" already exists` when the name is taken (LXD's text). */
+export const createInstance = defineTx("instances.create", (tx, i: NewInstance): number => {
+  if (tx.get("SELECT id FROM instances WHERE project_id = 1 AND name = ?", i.name)) {
+    throw conflict(`Instance "${i.name}" already exists`);
+  }
+  const { lastInsertRowid: id } = tx.exec(
+    "INSERT INTO instances (node_id, name, architecture, type, ephemeral, creation_date, stateful, description, project_id) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 1)",
+    nodeIdOf(tx, i.member),
+    i.name,
+    ARCH_IDS[i.architecture] ?? 0,
+    i.type === "virtual-machine" ? 1 : 0,
+    i.ephemeral ? 1 : 0,
+    tx.now,
+    i.description,
+  );
+  writeProfiles(tx, id, i.profiles);
+  writeConfig(tx, id, i.config);
+  writeDevices(tx, "instance", id, i.devices);
+  return id;
+});
+
+/** An instance's writable part (PUT /1.0/instances/NAME). */
+export interface InstanceUpdate {
+  name: string;
+  description: string;
+  ephemeral: boolean;
+  profiles: string[];
+  config: Record<string, string>;
+  devices: Devices;
+}
+
+export const updateInstance = defineTx("instances.update", (tx, u: InstanceUpdate): void => {
+  const r = tx.get<{ id: number }>("SELECT id FROM instances WHERE project_id = 1 AND name = ?", u.name);
+  if (!r) throw notFound("Instance not found");
+  tx.exec(
+    "UPDATE instances SET description = ?, ephemeral = ? WHERE id = ?",
+    u.description,
+    u.ephemeral ? 1 : 0,
+    r.id,
+  );
+  writeProfiles(tx, r.id, u.profiles);
+  writeConfig(tx, r.id, u.config);
+  writeDevices(tx, "instance", r.id, u.devices);
+});
+
+/** Sets (or, with "", removes) config keys without touching the rest: volatile.* state. */
+export const setInstanceKeys = defineTx(
+  "instances.set-keys",
+  (tx, a: { name: string; keys: Record<string, string>; used?: boolean }): void => {
+    const r = tx.get<{ id: number }>("SELECT id FROM instances WHERE project_id = 1 AND name = ?", a.name);
+    if (!r) throw notFound("Instance not found");
+    for (const [k, v] of Object.entries(a.keys)) {
+      if (v === "") tx.exec("DELETE FROM instances_config WHERE instance_id = ? AND key = ?", r.id, k);
+      else {
+        tx.exec(
+          "INSERT INTO instances_config (instance_id, key, value) VALUES (?, ?, ?) ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value",
+          r.id,
+          k,
+          v,
+        );
+      }
+    }
+    if (a.used) tx.exec("UPDATE instances SET last_use_date = ? WHERE id = ?", tx.now, r.id);
+  },
+);
+
+export const deleteInstance = defineTx("instances.delete", (tx, a: { name: string }): void => {
+  const r = tx.exec("DELETE FROM instances WHERE project_id = 1 AND name = ?", a.name);
+  if (r.changes === 0) throw notFound("Instance not found");
+});
+
+/** Records the instance's root volume in its pool (storage_volumes, type container). */
+export const createInstanceVolume = defineTx(
+  "storage-volumes.create-instance",
+  (tx, a: { name: string; pool: string; member: string }): void => {
+    const p = tx.get<{ id: number }>("SELECT id FROM storage_pools WHERE name = ?", a.pool);
+    if (!p) throw notFound("Storage pool not found");
+    tx.exec(
+      "INSERT INTO storage_volumes (name, storage_pool_id, node_id, type, description, project_id, content_type, creation_date) VALUES (?, ?, ?, 0, '', 1, 0, ?)",
+      a.name,
+      p.id,
+      nodeIdOf(tx, a.member),
+      tx.now,
+    );
+  },
+);
+
+export const deleteInstanceVolume = defineTx(
+  "storage-volumes.delete-instance",
+  (tx, a: { name: string; pool: string }): void => {
+    tx.exec(
+      "DELETE FROM storage_volumes WHERE type = 0 AND project_id = 1 AND name = ? AND storage_pool_id = (SELECT id FROM storage_pools WHERE name = ?)",
+      a.name,
+      a.pool,
+    );
+  },
+);

@@ -1,0 +1,660 @@
+/**
+ * The instances of this member: records in the global database, root volumes in a storage
+ * pool, containers run by liblxc. Every lifecycle change goes through here, one at a time per
+ * instance.
+ */
+import YAML from "yaml";
+import {
+  checkDevices,
+  createInstance,
+  createInstanceVolume,
+  deleteInstance,
+  deleteInstanceVolume,
+  type Devices,
+  findImage,
+  getAlias,
+  getInstance,
+  getPool,
+  getProfile,
+  type GlobalDB,
+  type InstanceRecord,
+  listInstances,
+  type ProfileRecord,
+  setInstanceKeys,
+  touchImage,
+  updateInstance,
+} from "../db/mod.ts";
+import type { EventHub } from "../events/mod.ts";
+import { type ImageMetadata, ImageStore } from "../images/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { DirPool, type StorageDriver } from "../storage/mod.ts";
+import { badRequest, conflict, errorMessage, notFound, StatusError } from "../util/mod.ts";
+import { configProblem, expand, isTrue, renderTemplate, rootDisk, sortKeys } from "./config.ts";
+import { type ExecRequest, type ExecTarget } from "./exec.ts";
+import { cgroupVersion, LxcDriver, type LxcState, renderLxcConfig } from "./lxc.ts";
+import { instanceNameProblem } from "./names.ts";
+import { resolveInRoot } from "./files.ts";
+
+/** LXD's status codes of instances. */
+export const INSTANCE_STATUS: Record<string, { status: string; code: number }> = {
+  RUNNING: { status: "Running", code: 103 },
+  STOPPED: { status: "Stopped", code: 102 },
+  FROZEN: { status: "Frozen", code: 110 },
+  FREEZING: { status: "Frozen", code: 110 },
+  THAWED: { status: "Running", code: 103 },
+  STARTING: { status: "Starting", code: 106 },
+  STOPPING: { status: "Stopping", code: 107 },
+  ABORTING: { status: "Error", code: 112 },
+};
+
+/** POST /1.0/instances (LXD's InstancesPost, the parts shoal acts on). */
+export interface InstancesPost {
+  name?: string;
+  description?: string;
+  config?: Record<string, string>;
+  devices?: Devices;
+  profiles?: string[] | null;
+  ephemeral?: boolean;
+  type?: string;
+  architecture?: string;
+  source?: {
+    type?: string;
+    fingerprint?: string;
+    alias?: string;
+    server?: string;
+    protocol?: string;
+  };
+  start?: boolean;
+}
+
+/** The instance as the API shows it (LXD's api.Instance). */
+export interface InstanceJSON {
+  architecture: string;
+  config: Record<string, string>;
+  devices: Devices;
+  ephemeral: boolean;
+  profiles: string[];
+  stateful: boolean;
+  description: string;
+  created_at: string;
+  expanded_config: Record<string, string>;
+  expanded_devices: Devices;
+  name: string;
+  status: string;
+  status_code: number;
+  last_used_at: string;
+  location: string;
+  type: string;
+  project: string;
+}
+
+/** GET /1.0/instances/NAME/state (LXD's api.InstanceState). */
+export interface InstanceStateJSON {
+  status: string;
+  status_code: number;
+  disk: Record<string, { usage: number }>;
+  memory: { usage: number; usage_peak: number; swap_usage: number; swap_usage_peak: number };
+  network: Record<string, unknown> | null;
+  pid: number;
+  processes: number;
+  cpu: { usage: number };
+}
+
+/** What the manager needs from its member. */
+export interface ManagerOptions {
+  db: GlobalDB;
+  events: EventHub;
+  log: Logger;
+  /** This member's name in `location` columns ("none" standalone). */
+  location: () => string;
+  /** lxcpath: $SHOAL_DIR/containers. */
+  containersDir: string;
+  /** Default parent of pool directories: $SHOAL_DIR/storage-pools. */
+  poolsDir: string;
+  /** $SHOAL_DIR/images. */
+  imagesDir: string;
+}
+
+/** A file in an instance, as GET /files reports it. */
+export type FileEntry =
+  | { type: "file"; hostPath: string; uid: number; gid: number; mode: number; size: number }
+  | { type: "directory"; uid: number; gid: number; mode: number; entries: string[] }
+  | { type: "symlink"; uid: number; gid: number; mode: number; target: string };
+
+export class InstanceManager {
+  readonly lxc: LxcDriver;
+  readonly images: ImageStore;
+  #o: ManagerOptions;
+  #locks = new Map<string, Promise<unknown>>();
+  #cgroup = cgroupVersion();
+
+  constructor(o: ManagerOptions) {
+    this.#o = o;
+    this.lxc = new LxcDriver(o.containersDir);
+    this.images = new ImageStore(o.imagesDir);
+  }
+
+  get db(): GlobalDB {
+    return this.#o.db;
+  }
+
+  /** Runs fn after every earlier lifecycle change of the same instance. */
+  async #serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(name) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    this.#locks.set(name, next);
+    try {
+      return await next;
+    } finally {
+      if (this.#locks.get(name) === next) this.#locks.delete(name);
+    }
+  }
+
+  /** The storage driver of a pool, from its record. */
+  async pool(name: string): Promise<StorageDriver> {
+    const p = await this.db.read((tx) => getPool(tx, name, this.#o.location()));
+    if (p.driver !== "dir") throw badRequest(`Storage pool driver "${p.driver}" is not supported`);
+    return new DirPool(p.name, this.#o.poolsDir, p.config.source);
+  }
+
+  /** Loads an instance and its profiles. */
+  async #load(name: string): Promise<{ rec: InstanceRecord; profiles: ProfileRecord[] }> {
+    return await this.db.read((tx) => {
+      const rec = getInstance(tx, name);
+      return { rec, profiles: rec.profiles.map((p) => getProfile(tx, p)) };
+    });
+  }
+
+  #expanded(rec: InstanceRecord, profiles: ProfileRecord[]) {
+    return expand(profiles, { config: rec.config, devices: rec.devices });
+  }
+
+  /** The instance's root volume's directory and rootfs. */
+  async #volume(rec: InstanceRecord, profiles: ProfileRecord[]): Promise<{ dir: string; rootfs: string }> {
+    const root = rootDisk(this.#expanded(rec, profiles).devices);
+    if (!root) throw badRequest("Failed getting root disk: No root device could be found");
+    const dir = (await this.pool(root.pool)).containerPath(rec.name);
+    return { dir, rootfs: `${dir}/rootfs` };
+  }
+
+  /** The container's state from liblxc. */
+  async lxcState(name: string): Promise<LxcState> {
+    return await this.lxc.state(name);
+  }
+
+  /** The API view of an instance, with its live status. */
+  async render(rec: InstanceRecord, profiles: ProfileRecord[], st?: LxcState): Promise<InstanceJSON> {
+    const local = rec.location === this.#o.location();
+    const s = st ?? (local ? await this.lxc.state(rec.name) : { state: "STOPPED" as const, pid: -1 });
+    const status = INSTANCE_STATUS[s.state] ?? { status: "Error", code: 112 };
+    const e = this.#expanded(rec, profiles);
+    return {
+      architecture: rec.architecture,
+      config: rec.config,
+      devices: rec.devices,
+      ephemeral: rec.ephemeral,
+      profiles: rec.profiles,
+      stateful: rec.stateful,
+      description: rec.description,
+      created_at: rec.created_at,
+      expanded_config: e.config,
+      expanded_devices: e.devices,
+      name: rec.name,
+      status: status.status,
+      status_code: status.code,
+      last_used_at: rec.last_used_at,
+      location: rec.location,
+      type: rec.type,
+      project: "default",
+    };
+  }
+
+  /** One instance as the API shows it. */
+  async get(name: string): Promise<InstanceJSON> {
+    const { rec, profiles } = await this.#load(name);
+    return await this.render(rec, profiles);
+  }
+
+  /** Every instance (all members), with status for the local ones. */
+  async list(): Promise<{ json: InstanceJSON; record: InstanceRecord; state: LxcState | null }[]> {
+    const all = await this.db.read((tx) => {
+      const recs = listInstances(tx);
+      const profiles = new Map<string, ProfileRecord>();
+      for (const r of recs) {
+        for (const p of r.profiles) if (!profiles.has(p)) profiles.set(p, getProfile(tx, p));
+      }
+      return recs.map((r) => ({ rec: r, profiles: r.profiles.map((p) => profiles.get(p)!) }));
+    });
+    return await Promise.all(all.map(async ({ rec, profiles }) => {
+      const st = rec.location === this.#o.location() ? await this.lxc.state(rec.name) : null;
+      return { json: await this.render(rec, profiles, st ?? undefined), record: rec, state: st };
+    }));
+  }
+
+  /** GET /state: status, pid, processes and memory from the cgroup where readable. */
+  async state(name: string, st?: LxcState): Promise<InstanceStateJSON> {
+    const s = st ?? await this.lxc.state(name);
+    const status = INSTANCE_STATUS[s.state] ?? { status: "Error", code: 112 };
+    const running = s.state === "RUNNING" || s.state === "FROZEN";
+    const mem = running ? await memoryOf(s.pid) : 0;
+    return {
+      status: status.status,
+      status_code: status.code,
+      disk: {},
+      memory: { usage: mem, usage_peak: 0, swap_usage: 0, swap_usage_peak: 0 },
+      network: null,
+      pid: running ? s.pid : 0,
+      processes: running ? await processCount(s.pid) : 0,
+      cpu: { usage: 0 },
+    };
+  }
+
+  /** Resolves the image of a create request to a fingerprint; 404 when there is none. */
+  async resolveImage(source: NonNullable<InstancesPost["source"]>): Promise<string> {
+    if (source.server && source.server !== "") {
+      throw badRequest("Images from remote servers are not supported: import the image first");
+    }
+    return await this.db.read((tx) => {
+      if (source.fingerprint) return findImage(tx, source.fingerprint).fingerprint;
+      if (source.alias) {
+        try {
+          return getAlias(tx, source.alias).target;
+        } catch (e) {
+          if (e instanceof StatusError && e.status === 404) {
+            // LXD also takes a fingerprint where an alias is expected.
+            try {
+              return findImage(tx, source.alias).fingerprint;
+            } catch { /* fall through */ }
+            throw notFound("Image not found");
+          }
+          throw e;
+        }
+      }
+      throw badRequest("Must specify one of alias or fingerprint for init from image");
+    });
+  }
+
+  /**
+   * Checks a create request; everything that can be refused is refused here, before anything
+   * is written. Returns what create() needs.
+   */
+  async prepareCreate(req: InstancesPost): Promise<{
+    name: string;
+    fingerprint: string | null;
+    profiles: string[];
+    pool: string;
+  }> {
+    const name = req.name ?? "";
+    if (name === "") throw badRequest("Instance name is required");
+    const bad = instanceNameProblem(name);
+    if (bad) throw badRequest(bad);
+    if (req.type && req.type !== "container") {
+      throw badRequest(`Instance type "${req.type}" is not supported: shoal runs containers`);
+    }
+    const config = req.config ?? {};
+    const cp = configProblem(config);
+    if (cp) throw badRequest(`Invalid config: ${cp}`);
+    const dp = checkDevices(req.devices);
+    if (dp) throw badRequest(dp);
+    const sourceType = req.source?.type ?? "none";
+    if (!["image", "none"].includes(sourceType)) {
+      throw badRequest(`Unknown source type ${sourceType}`);
+    }
+    const fingerprint = sourceType === "image" ? await this.resolveImage(req.source ?? {}) : null;
+    const profiles = req.profiles === null || req.profiles === undefined ? ["default"] : req.profiles;
+    const { existing, profileRecs } = await this.db.read((tx) => {
+      const existing = listInstances(tx).some((i) => i.name === name);
+      return { existing, profileRecs: profiles.map((p) => getProfile(tx, p)) };
+    }).catch((e) => {
+      if (e instanceof StatusError && e.status === 404) throw badRequest(`Requested profile doesn't exist`);
+      throw e;
+    });
+    if (existing) throw conflict(`Instance "${name}" already exists`);
+    const e = expand(profileRecs, { config, devices: req.devices ?? {} });
+    const root = rootDisk(e.devices);
+    if (!root) {
+      throw badRequest(
+        "Failed creating instance record: Failed initialising instance: Failed getting root disk: No root device could be found",
+      );
+    }
+    await this.pool(root.pool);
+    return { name, fingerprint, profiles, pool: root.pool };
+  }
+
+  /** Creates an instance after prepareCreate accepted the request; undoes what it did on failure. */
+  async create(
+    req: InstancesPost,
+    p: { name: string; fingerprint: string | null; profiles: string[]; pool: string },
+    progress: (text: string) => void = () => {},
+  ): Promise<void> {
+    await this.#serial(p.name, async () => {
+      const member = this.#o.location();
+      let meta: ImageMetadata | null = null;
+      let image: { architecture: string; properties: Record<string, string> } | null = null;
+      if (p.fingerprint) {
+        const rec = await this.db.read((tx) => findImage(tx, p.fingerprint!));
+        if (!(await this.images.has(rec.fingerprint))) {
+          throw notFound(`Image "${rec.fingerprint}" is not available on this member`);
+        }
+        image = rec;
+      }
+      const config: Record<string, string> = { ...(req.config ?? {}) };
+      if (image && p.fingerprint) {
+        for (const [k, v] of Object.entries(image.properties)) config[`image.${k}`] = v;
+        config["volatile.base_image"] = p.fingerprint;
+      }
+      await this.db.run(createInstance, {
+        name: p.name,
+        architecture: image?.architecture ?? archName(),
+        type: "container",
+        ephemeral: req.ephemeral === true,
+        description: req.description ?? "",
+        profiles: p.profiles,
+        config: sortKeys(config),
+        devices: req.devices ?? {},
+        member,
+      });
+      const pool = await this.pool(p.pool);
+      let volume = "";
+      try {
+        volume = await pool.createContainerVolume(p.name);
+        await this.db.run(createInstanceVolume, { name: p.name, pool: p.pool, member });
+        if (p.fingerprint) {
+          progress("Unpack: 0%");
+          await this.images.unpack(p.fingerprint, volume);
+          progress("Unpack: 100%");
+          meta = await readMetadata(volume);
+          await applyTemplates(volume, meta, p.name, "create");
+          await this.db.run(touchImage, { fingerprint: p.fingerprint });
+        } else {
+          await Deno.mkdir(`${volume}/rootfs`, { mode: 0o755 });
+        }
+        await Deno.chmod(volume, 0o100);
+      } catch (e) {
+        await pool.deleteContainerVolume(p.name).catch(() => {});
+        await this.db.run(deleteInstanceVolume, { name: p.name, pool: p.pool }).catch(() => {});
+        await this.db.run(deleteInstance, { name: p.name }).catch(() => {});
+        throw new Error(`Failed creating instance from image: ${errorMessage(e)}`);
+      }
+      this.#o.events.lifecycle("instance-created", `/1.0/instances/${p.name}`, { type: "container" });
+    });
+  }
+
+  /** Starts a stopped instance. */
+  async start(name: string): Promise<void> {
+    await this.#serial(name, async () => {
+      const { rec, profiles } = await this.#load(name);
+      const st = await this.lxc.state(name);
+      if (st.state === "RUNNING") throw badRequest("The instance is already running");
+      if (st.state === "FROZEN") throw badRequest("The instance is frozen: unfreeze it first");
+      const { rootfs } = await this.#volume(rec, profiles);
+      const e = this.#expanded(rec, profiles);
+      await this.lxc.writeConfig(
+        name,
+        renderLxcConfig({
+          name,
+          rootfs,
+          logFile: this.lxc.logPath(name),
+          consoleFile: this.lxc.consolePath(name),
+          config: e.config,
+          cgroup: this.#cgroup,
+        }),
+      );
+      await this.lxc.start(name);
+      await this.db.run(setInstanceKeys, {
+        name,
+        keys: { "volatile.last_state.power": "RUNNING" },
+        used: true,
+      });
+      this.#o.events.lifecycle("instance-started", `/1.0/instances/${name}`);
+    });
+  }
+
+  /** Stops a running instance: cleanly within timeout seconds, or at once with force. */
+  async stop(name: string, o: { force?: boolean; timeout?: number } = {}): Promise<void> {
+    await this.#serial(name, async () => {
+      await this.#load(name);
+      const st = await this.lxc.state(name);
+      if (st.state === "STOPPED") throw badRequest("The instance is already stopped");
+      if (st.state === "FROZEN" && !o.force) throw badRequest("The instance is frozen: unfreeze it first");
+      await this.lxc.stop(name, { force: o.force === true, timeout: o.timeout ?? -1 });
+      await this.db.run(setInstanceKeys, { name, keys: { "volatile.last_state.power": "STOPPED" } });
+      this.#o.events.lifecycle("instance-stopped", `/1.0/instances/${name}`);
+      const { rec } = await this.#load(name);
+      if (rec.ephemeral) await this.#destroy(name);
+    });
+  }
+
+  async restart(name: string, o: { force?: boolean; timeout?: number } = {}): Promise<void> {
+    const st = await this.lxc.state(name);
+    if (st.state !== "RUNNING") throw badRequest("The instance isn't running");
+    await this.#serial(name, async () => {
+      await this.lxc.stop(name, { force: o.force === true, timeout: o.timeout ?? -1 });
+    });
+    await this.start(name);
+    this.#o.events.lifecycle("instance-restarted", `/1.0/instances/${name}`);
+  }
+
+  async freeze(name: string): Promise<void> {
+    await this.#serial(name, async () => {
+      const st = await this.lxc.state(name);
+      if (st.state !== "RUNNING") throw badRequest("The instance isn't running");
+      await this.lxc.freeze(name);
+      this.#o.events.lifecycle("instance-paused", `/1.0/instances/${name}`);
+    });
+  }
+
+  async unfreeze(name: string): Promise<void> {
+    await this.#serial(name, async () => {
+      const st = await this.lxc.state(name);
+      if (st.state !== "FROZEN") throw badRequest("The instance isn't frozen");
+      await this.lxc.unfreeze(name);
+      this.#o.events.lifecycle("instance-resumed", `/1.0/instances/${name}`);
+    });
+  }
+
+  /** Deletes a stopped instance with its volume; LXD's "Instance is running" otherwise. */
+  async delete(name: string): Promise<void> {
+    await this.#serial(name, async () => {
+      await this.#load(name);
+      const st = await this.lxc.state(name);
+      if (st.state !== "STOPPED") throw badRequest("Instance is running");
+      await this.#destroy(name);
+    });
+  }
+
+  async #destroy(name: string): Promise<void> {
+    const { rec, profiles } = await this.#load(name);
+    const root = rootDisk(this.#expanded(rec, profiles).devices);
+    if (root) {
+      const pool = await this.pool(root.pool);
+      const dir = pool.containerPath(name);
+      await Deno.chmod(dir, 0o700).catch(() => {});
+      await pool.deleteContainerVolume(name);
+      await this.db.run(deleteInstanceVolume, { name, pool: root.pool });
+    }
+    await this.lxc.destroy(name);
+    await this.db.run(deleteInstance, { name });
+    this.#o.events.lifecycle("instance-deleted", `/1.0/instances/${name}`);
+  }
+
+  /** Replaces (PUT) the writable part of an instance; applies limits to a running one on next start. */
+  async update(
+    name: string,
+    u: {
+      description?: string;
+      config?: Record<string, string>;
+      devices?: Devices;
+      profiles?: string[];
+      ephemeral?: boolean;
+    },
+  ): Promise<void> {
+    await this.#serial(name, async () => {
+      const { rec } = await this.#load(name);
+      const config = u.config ?? {};
+      const cp = configProblem(config);
+      if (cp) throw badRequest(`Invalid config: ${cp}`);
+      const dp = checkDevices(u.devices);
+      if (dp) throw badRequest(dp);
+      // volatile.* keys are the daemon's: keep them whatever the caller sent back.
+      const kept = Object.fromEntries(Object.entries(rec.config).filter(([k]) => k.startsWith("volatile.")));
+      const next = {
+        ...Object.fromEntries(Object.entries(config).filter(([k]) => !k.startsWith("volatile."))),
+        ...kept,
+      };
+      const profiles = u.profiles ?? rec.profiles;
+      await this.db.read((tx) => profiles.map((p) => getProfile(tx, p))).catch((e) => {
+        if (e instanceof StatusError && e.status === 404) throw badRequest("Requested profile doesn't exist");
+        throw e;
+      });
+      await this.db.run(updateInstance, {
+        name,
+        description: u.description ?? rec.description,
+        ephemeral: u.ephemeral ?? rec.ephemeral,
+        profiles,
+        config: sortKeys(next),
+        devices: u.devices ?? {},
+      });
+      this.#o.events.lifecycle("instance-updated", `/1.0/instances/${name}`);
+    });
+  }
+
+  /** What lxc-attach runs for an exec request, with LXD's default environment. */
+  async execTarget(name: string, req: ExecRequest): Promise<ExecTarget> {
+    const { rec, profiles } = await this.#load(name);
+    const st = await this.lxc.state(name);
+    if (st.state === "FROZEN") throw badRequest("Instance is frozen");
+    if (st.state !== "RUNNING") throw badRequest("Instance is not running");
+    if (!Array.isArray(req.command) || req.command.length === 0) throw badRequest("Missing command");
+    const env: Record<string, string> = { ...(req.environment ?? {}) };
+    for (const [k, v] of Object.entries(this.#expanded(rec, profiles).config)) {
+      if (k.startsWith("environment.") && !(k.slice(12) in env)) env[k.slice(12)] = v;
+    }
+    env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    if (!req.user) {
+      env.HOME ??= "/root";
+      env.USER ??= "root";
+    }
+    env.LANG ??= "C.UTF-8";
+    let command = req.command;
+    // lxc-attach has no working-directory option: change directory inside, then exec.
+    if (req.cwd && req.cwd !== "") command = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', req.cwd, ...command];
+    return {
+      argv: ["lxc-attach", ...this.lxc.attachArgs(name, command, env, req.user ?? 0, req.group ?? 0)],
+      recordDir: this.lxc.dir(name),
+      recordUrl: `/1.0/instances/${name}/logs`,
+    };
+  }
+
+  /** The instance's rootfs on this host, for file operations. */
+  async rootfs(name: string): Promise<string> {
+    const { rec, profiles } = await this.#load(name);
+    return (await this.#volume(rec, profiles)).rootfs;
+  }
+
+  /** The log files of an instance (LXD: lxc.log, console.log, recorded exec output). */
+  async logs(name: string): Promise<string[]> {
+    await this.#load(name);
+    const out: string[] = [];
+    try {
+      for await (const e of Deno.readDir(this.lxc.dir(name))) {
+        if (e.isFile && e.name !== "config" && !e.name.endsWith(".tmp")) out.push(e.name);
+      }
+    } catch { /* never started */ }
+    return out.sort();
+  }
+
+  /** A log file's path; 404 for anything that is not one of the instance's logs. */
+  async logPath(name: string, file: string): Promise<string> {
+    if (!(await this.logs(name)).includes(file)) throw notFound("Log file not found");
+    return `${this.lxc.dir(name)}/${file}`;
+  }
+
+  /**
+   * At daemon start: containers kept running while the daemon was away are found again by
+   * liblxc; those that should run (boot.autostart, or last left running) are started.
+   */
+  async startup(): Promise<void> {
+    const member = this.#o.location();
+    const mine = await this.db.read((tx) => listInstances(tx, member)).catch(() => []);
+    for (const rec of mine) {
+      const st = await this.lxc.state(rec.name);
+      if (st.state !== "STOPPED") continue;
+      const auto = rec.config["boot.autostart"];
+      const wanted = auto !== undefined
+        ? isTrue(auto)
+        : rec.config["volatile.last_state.power"] === "RUNNING";
+      if (!wanted) continue;
+      try {
+        await this.start(rec.name);
+      } catch (e) {
+        this.#o.log.error("Failed to start instance", { instance: rec.name, err: errorMessage(e) });
+      }
+    }
+  }
+}
+
+function archName(): string {
+  return Deno.build.arch === "x86_64" ? "x86_64" : "aarch64";
+}
+
+async function readMetadata(volume: string): Promise<ImageMetadata | null> {
+  try {
+    return YAML.parse(await Deno.readTextFile(`${volume}/metadata.yaml`)) as ImageMetadata;
+  } catch {
+    return null;
+  }
+}
+
+/** Applies the image's templates for a trigger (create, copy, start) into the rootfs. */
+async function applyTemplates(
+  volume: string,
+  meta: ImageMetadata | null,
+  name: string,
+  trigger: string,
+): Promise<void> {
+  for (const [path, t] of Object.entries(meta?.templates ?? {})) {
+    if (!(t.when ?? []).includes(trigger)) continue;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(`${volume}/templates/${t.template}`);
+    } catch {
+      continue;
+    }
+    const target = resolveInRoot(`${volume}/rootfs`, path);
+    await Deno.writeTextFile(target, renderTemplate(text, { name, architecture: archName(), trigger }));
+  }
+}
+
+/** Memory in use by the container's cgroup, found through its init's cgroup path. */
+async function memoryOf(pid: number): Promise<number> {
+  try {
+    const cg = await Deno.readTextFile(`/proc/${pid}/cgroup`);
+    const v1 = /^\d+:memory:(.*)$/m.exec(cg)?.[1];
+    if (v1 !== undefined) {
+      return Number((await Deno.readTextFile(`/sys/fs/cgroup/memory${v1}/memory.usage_in_bytes`)).trim());
+    }
+    const v2 = /^0::(.*)$/m.exec(cg)?.[1];
+    if (v2 !== undefined) {
+      return Number((await Deno.readTextFile(`/sys/fs/cgroup${v2}/memory.current`)).trim());
+    }
+  } catch { /* not readable here */ }
+  return 0;
+}
+
+/** Processes in the container: those sharing its init's pid namespace. */
+async function processCount(pid: number): Promise<number> {
+  try {
+    const ns = await Deno.readLink(`/proc/${pid}/ns/pid`);
+    let n = 0;
+    for await (const e of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      try {
+        if ((await Deno.readLink(`/proc/${e.name}/ns/pid`)) === ns) n++;
+      } catch { /* gone */ }
+    }
+    return n;
+  } catch {
+    return -1;
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * Instances on one member: real containers run by liblxc's tools, with LXD's exec protocol,
+ * file access confined to the container's root, and LXD's naming and config rules.
+ * @module
+ */
+export * from "./config.ts";
+export * from "./exec.ts";
+export * from "./files.ts";
+export * from "./lxc.ts";
+export * from "./manager.ts";
+export * from "./names.ts";

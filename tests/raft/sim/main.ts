@@ -24,10 +24,12 @@ interface Args {
   seconds: number;
   workers: number;
   quiet: boolean;
+  contract: boolean;
 }
 
 const USAGE =
-  "usage: deno task sim [--seeds N] [--seed S] [--nodes K] [--steps M] [--bug NAME] [--workers W] [--ci --seconds T]";
+  "usage: deno task sim [--seeds N] [--seed S] [--nodes K] [--steps M] [--bug NAME] [--workers W]\n" +
+  "                     [--ci --seconds T] [--end-to-end-only] [--quiet]";
 
 function parse(argv: string[]): Args {
   const a: Args = {
@@ -38,6 +40,7 @@ function parse(argv: string[]): Args {
     seconds: 150,
     workers: Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)),
     quiet: false,
+    contract: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -85,6 +88,9 @@ function parse(argv: string[]): Args {
       case "--workers":
         a.workers = Math.max(1, int());
         break;
+      case "--end-to-end-only":
+        a.contract = false;
+        break;
       case "--quiet":
         a.quiet = true;
         break;
@@ -102,7 +108,7 @@ function parse(argv: string[]): Args {
 
 function replayCommand(a: Args, seed: number): string {
   return `deno task sim --seed ${seed} --seeds 1 --nodes ${a.nodes} --steps ${a.steps}` +
-    (a.bug ? ` --bug ${a.bug}` : "");
+    (a.bug ? ` --bug ${a.bug}` : "") + (a.contract ? "" : " --end-to-end-only");
 }
 
 function report(a: Args, r: SimResult): void {
@@ -142,7 +148,13 @@ async function main(): Promise<number> {
           if (--live === 0) resolve();
           return;
         }
-        const job: ToWorker = { seed: base + next++, nodes: a.nodes, steps: a.steps, bug: a.bug };
+        const job: ToWorker = {
+          seed: base + next++,
+          nodes: a.nodes,
+          steps: a.steps,
+          bug: a.bug,
+          contract: a.contract,
+        };
         worker.postMessage(job);
       };
       worker.onmessage = (e: MessageEvent<SimResult | { ready: true }>) => {
@@ -176,9 +188,8 @@ async function main(): Promise<number> {
         `${t.leaders ?? 0} leaders (highest term ${t.maxTerm ?? 0}), ${t.crashes ?? 0} crashes, ` +
         `${t.confChanges ?? 0} conf changes applied, ${t.transfers ?? 0} transfers, ` +
         `${t.snapshotsTaken ?? 0} snapshots taken, ${t.snapshotsInstalled ?? 0} installed, ` +
-        `${t.ops ?? 0} client ops (${t.acked ?? 0} writes acked, ${t.reads ?? 0} reads, ${
-          t.pending ?? 0
-        } ambiguous)`,
+        `${t.ops ?? 0} client ops (${t.acked ?? 0} writes acked, ${t.reads ?? 0} reads, ` +
+        `${t.pending ?? 0} ambiguous)` + (t.oldTermCommits ? `, ${t.oldTermCommits} older-term commits` : ""),
     );
   }
   console.log(

@@ -38,6 +38,8 @@ export interface SimOptions {
   /** Events in the faulty phase. */
   steps: number;
   bug?: BugName;
+  /** false: skip the direct contract checks (see Invariants). */
+  contract?: boolean;
 }
 
 export interface SimStats {
@@ -54,6 +56,7 @@ export interface SimStats {
   acked: number;
   reads: number;
   pending: number;
+  oldTermCommits: number;
 }
 
 export interface SimResult {
@@ -131,6 +134,8 @@ class Member {
   /** Leader completeness has been verified up to here for the current leadership. */
   completeTo = 0;
   snapEvery: number;
+  /** Crash at the next seam of the Ready loop. */
+  crashNow = false;
 
   constructor(readonly id: NodeId, readonly storage: SimStorage, conf: ConfState, snapEvery: number) {
     this.conf = conf;
@@ -193,7 +198,7 @@ const copyMessage = (m: Message): Message => {
 export class Simulation {
   readonly rng: Rng;
   readonly q = new EventQueue<Event>();
-  readonly inv = new Invariants();
+  readonly inv: Invariants;
   readonly net: Network;
   readonly members: Member[] = [];
   readonly clients: Client[] = [];
@@ -210,6 +215,7 @@ export class Simulation {
   private crashAfterReady: number;
   private crashAfterVote: number;
   private crashNewLeader: number;
+  private crashAfterCommit: number;
   private faultEvery: number;
   private healing = false;
   private probe: { index: number; term: number; done: boolean } | null = null;
@@ -227,10 +233,12 @@ export class Simulation {
     acked: 0,
     reads: 0,
     pending: 0,
+    oldTermCommits: 0,
   };
 
   constructor(readonly opts: SimOptions) {
     const rng = this.rng = new Rng(opts.seed);
+    this.inv = new Invariants(opts.contract ?? true);
     if (opts.bug) this.bugs = { [BUG_NAMES[opts.bug]]: true };
     this.preVote = rng.chance(0.6);
     this.checkQuorum = rng.chance(0.7);
@@ -242,7 +250,8 @@ export class Simulation {
     this.crashAfterVote = rng.pick([0, 0.1, 0.3]);
     // A leader lost right after its election, before its own entry spreads, is the ground
     // Figure 8 grows on.
-    this.crashNewLeader = rng.pick([0.2, 0.5]);
+    this.crashNewLeader = rng.pick([0.2, 0.5, 0.8]);
+    this.crashAfterCommit = rng.pick([0, 0.3, 0.6]);
     this.faultEvery = rng.between(20, 120);
     this.net = new Network({
       drop: rng.pick([0, 0.01, 0.05, 0.1]),
@@ -318,17 +327,16 @@ export class Simulation {
     this.note(`${m.id} crashes ${why}`);
     this.stats.crashes++;
     m.raw = null;
+    m.crashNow = false;
     m.epoch++;
     m.role = "follower";
     for (const { op } of m.waits.values()) op.ambiguous = true;
     m.waits.clear();
     m.reads.clear();
     m.readQueue = [];
-    const down = this.healing
-      ? 0
-      : this.rng.chance(0.4)
-      ? this.rng.between(0, 20)
-      : this.rng.between(20, 400);
+    // Crashes at chosen moments come back fast, so the divergent logs they leave stay in play.
+    const quick = this.rng.chance(why === "(fault)" ? 0.4 : 0.8);
+    const down = this.healing ? 0 : quick ? this.rng.between(0, 20) : this.rng.between(20, 400);
     this.q.after(down, { k: "restart", id: m.id });
   }
 
@@ -339,9 +347,21 @@ export class Simulation {
       if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
         return this.crash(m, "before persisting its Ready");
       }
+      const commitBefore = m.storage.hardState.commit;
       this.persist(m, rd);
       if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
         return this.crash(m, "after persisting, before sending");
+      }
+      if (m.crashNow) {
+        m.crashNow = false;
+        return this.crash(m, "right after its election, before sending");
+      }
+      // The moment a leader alone knows an index is committed is when a wrong commit does harm.
+      if (
+        !this.healing && m.role === "leader" && m.storage.hardState.commit > commitBefore &&
+        this.rng.chance(this.crashAfterCommit)
+      ) {
+        return this.crash(m, `after committing ${m.storage.hardState.commit}, before telling anyone`);
       }
       let votedFor = false;
       for (const msg of rd.messages) {
@@ -379,7 +399,9 @@ export class Simulation {
         m.completeTo = 0;
         this.note(`${m.id} becomes leader of term ${term}`);
         if (!this.healing && this.rng.chance(this.crashNewLeader)) {
-          this.q.after(this.rng.between(0, 25), { k: "crash", id: m.id, epoch: m.epoch });
+          // Before its first messages leave (its own entry stays local), or a little later.
+          if (this.rng.chance(0.5)) m.crashNow = true;
+          else this.q.after(this.rng.between(0, 25), { k: "crash", id: m.id, epoch: m.epoch });
         }
       }
       m.role = rd.softState.role;
@@ -822,6 +844,7 @@ export class Simulation {
       while (this.q.now < settle) this.step();
       this.stats.virtualMs = this.q.now;
       this.stats.leaders = this.inv.leadersElected;
+      this.stats.oldTermCommits = this.inv.oldTermCommits;
       const lin = checkKv(this.history);
       if (lin.ok === false) {
         return this.result(new Violation("linearizability", lin.reason), lin.ops);
@@ -831,6 +854,7 @@ export class Simulation {
     } catch (e) {
       this.stats.virtualMs = this.q.now;
       this.stats.leaders = this.inv.leadersElected;
+      this.stats.oldTermCommits = this.inv.oldTermCommits;
       if (e instanceof Violation) return this.result(e);
       const err = e as Error;
       return this.result(

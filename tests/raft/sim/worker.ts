@@ -6,9 +6,7 @@
 /// <reference lib="deno.worker" />
 import { runSeed, type SimOptions } from "./sim.ts";
 
-export type ToWorker = { seed: number; nodes: number; steps: number; bug?: SimOptions["bug"] } | {
-  stop: true;
-};
+export type ToWorker = SimOptions | { stop: true };
 
 self.onmessage = (e: MessageEvent<ToWorker>) => {
   const msg = e.data;

@@ -121,86 +121,94 @@ export function fuzz(o: FuzzOptions): FuzzResult {
     return r;
   };
 
-  const steps = o.steps ?? 3000;
-  for (let step = 0; step < steps && !violation; step++) {
-    const x = rng();
-    if (x < 0.35) {
-      if (net.queue.length > 0) {
-        const i = Math.floor(rng() * net.queue.length);
-        const msg = net.queue[i];
-        const y = rng();
-        if (y < 0.1) net.queue.splice(i, 1); // dropped
-        else if (y < 0.15) { // duplicated: deliver a copy, keep the original queued
-          const to = net.members.get(msg.to);
-          if (to && !net.isCut(msg.from, msg.to)) to.rn.step(structuredClone(msg));
-        } else {
-          net.queue.splice(i, 1);
-          const to = net.members.get(msg.to);
-          if (to && !net.isCut(msg.from, msg.to)) to.rn.step(msg);
-        }
-      }
-    } else if (x < 0.6) {
-      net.processReady(pick(ids));
-    } else if (x < 0.85) {
-      net.tick(pick(ids));
-    } else if (x < 0.92) {
-      const m = net.get(pick(ids));
-      if (m.rn.propose(`p${proposals}`).ok) proposals++;
-    } else if (x < 0.94) {
-      const m = net.get(pick(ids));
-      const ctx = `r${readSeq++}`;
-      reads.set(ctx, maxCommitted);
-      m.rn.readIndex(ctx);
-    } else if (x < 0.955) {
-      net.restart(pick(ids));
-    } else if (x < 0.965) {
-      if (rng() < 0.5) net.heal();
-      else net.isolate(pick(ids));
-    } else if (x < 0.97) {
-      const a = pick(ids), b = pick(ids);
-      if (a !== b) net.cutOneWay(a, b);
-    } else if (x < 0.975) {
-      const id = pick(ids);
-      const m = net.get(id);
-      // Only what is committed is compacted (under apply-before-commit, applied runs ahead).
-      if (m.appliedIndex > m.storage.snapshot().meta.index && m.appliedIndex <= m.rn.status().commit) {
-        net.compact(id);
-      }
-    } else if (x < 0.98) {
-      const m = net.get(pick(ids));
-      const target = pick(ids);
-      const cc: ConfChange = pick([
-        { type: "add-voter", id: target },
-        { type: "add-standby", id: target },
-        { type: "add-spare", id: target },
-        { type: "remove", id: target },
-      ]);
-      m.rn.proposeConfChange(cc);
-    } else if (x < 0.985) {
-      net.get(pick(ids)).rn.transferLeader(pick(ids));
-    }
-    violation ??= check();
-  }
-  if (!violation && (o.liveness ?? true)) {
-    // Liveness: once faults heal, a leader emerges and a proposal commits in bounded ticks.
-    net.heal();
-    let done = false;
-    let proposed: { id: NodeId; term: number } | undefined;
-    for (let t = 0; t < 300 && !done && !violation; t++) {
-      net.tickAll(1);
-      const l = net.leader();
-      if (!l) continue;
-      const term = l.rn.status().term;
-      if (l.applied.includes("final")) done = true;
-      else if (!proposed || proposed.id !== l.id || proposed.term !== term) {
-        // First try, or the proposal was lost with a leader change: propose (again).
-        if (l.rn.propose("final").ok) proposed = { id: l.id, term };
-      }
-      violation ??= check();
-    }
-    if (!done && !violation) violation = "liveness: no proposal committed within 300 ticks after healing";
+  try {
+    run();
+  } catch (err) {
+    violation ??= `error: ${err instanceof Error ? err.message : String(err)}`;
   }
   let applied = 0;
   for (const m of net.members.values()) applied = Math.max(applied, m.applied.length);
   return { violation, applied, leaders: leaderOfTerm.size, proposals };
+
+  function run(): void {
+    const steps = o.steps ?? 3000;
+    for (let step = 0; step < steps && !violation; step++) {
+      const x = rng();
+      if (x < 0.35) {
+        if (net.queue.length > 0) {
+          const i = Math.floor(rng() * net.queue.length);
+          const msg = net.queue[i];
+          const y = rng();
+          if (y < 0.1) net.queue.splice(i, 1); // dropped
+          else if (y < 0.15) { // duplicated: deliver a copy, keep the original queued
+            const to = net.members.get(msg.to);
+            if (to && !net.isCut(msg.from, msg.to)) to.rn.step(structuredClone(msg));
+          } else {
+            net.queue.splice(i, 1);
+            const to = net.members.get(msg.to);
+            if (to && !net.isCut(msg.from, msg.to)) to.rn.step(msg);
+          }
+        }
+      } else if (x < 0.6) {
+        net.processReady(pick(ids));
+      } else if (x < 0.85) {
+        net.tick(pick(ids));
+      } else if (x < 0.92) {
+        const m = net.get(pick(ids));
+        if (m.rn.propose(`p${proposals}`).ok) proposals++;
+      } else if (x < 0.94) {
+        const m = net.get(pick(ids));
+        const ctx = `r${readSeq++}`;
+        reads.set(ctx, maxCommitted);
+        m.rn.readIndex(ctx);
+      } else if (x < 0.955) {
+        net.restart(pick(ids));
+      } else if (x < 0.965) {
+        if (rng() < 0.5) net.heal();
+        else net.isolate(pick(ids));
+      } else if (x < 0.97) {
+        const a = pick(ids), b = pick(ids);
+        if (a !== b) net.cutOneWay(a, b);
+      } else if (x < 0.975) {
+        const id = pick(ids);
+        const m = net.get(id);
+        // Only what is committed is compacted (under apply-before-commit, applied runs ahead).
+        if (m.appliedIndex > m.storage.snapshot().meta.index && m.appliedIndex <= m.rn.status().commit) {
+          net.compact(id);
+        }
+      } else if (x < 0.98) {
+        const m = net.get(pick(ids));
+        const target = pick(ids);
+        const cc: ConfChange = pick([
+          { type: "add-voter", id: target },
+          { type: "add-standby", id: target },
+          { type: "add-spare", id: target },
+          { type: "remove", id: target },
+        ]);
+        m.rn.proposeConfChange(cc);
+      } else if (x < 0.985) {
+        net.get(pick(ids)).rn.transferLeader(pick(ids));
+      }
+      violation ??= check();
+    }
+    if (!violation && (o.liveness ?? true)) {
+      // Liveness: once faults heal, a leader emerges and a proposal commits in bounded ticks.
+      net.heal();
+      let done = false;
+      let proposed: { id: NodeId; term: number } | undefined;
+      for (let t = 0; t < 300 && !done && !violation; t++) {
+        net.tickAll(1);
+        const l = net.leader();
+        if (!l) continue;
+        const term = l.rn.status().term;
+        if (l.applied.includes("final")) done = true;
+        else if (!proposed || proposed.id !== l.id || proposed.term !== term) {
+          // First try, or the proposal was lost with a leader change: propose (again).
+          if (l.rn.propose("final").ok) proposed = { id: l.id, term };
+        }
+        violation ??= check();
+      }
+      if (!done && !violation) violation = "liveness: no proposal committed within 300 ticks after healing";
+    }
+  }
 }

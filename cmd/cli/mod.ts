@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage } from "../../lib/util/mod.ts";
 import { CliContext } from "./context.ts";
+import { clusterCommand } from "./cluster.ts";
 import { remoteCommand } from "./remote.ts";
 import {
   configCommand,
@@ -26,6 +27,7 @@ const modules: CommandModule[] = [
   operationCommand,
   monitorCommand,
   versionCommand,
+  clusterCommand,
 ];
 
 /** Registers more top-level commands (each returns one commander Command). */
@@ -55,6 +57,14 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
   for (const m of modules) program.addCommand(m(ctx));
   // Let every sub-command accept the global options too, as lxc does.
   program.enablePositionalOptions(false);
+  // addCommand() does not pass output settings down: every command reports as lxc does.
+  const lxcStyle = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({
+      outputError: (s, write) => write(s.replace(/^error: /, "Error: ")),
+    });
+    cmd.commands.forEach(lxcStyle);
+  };
+  lxcStyle(program);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

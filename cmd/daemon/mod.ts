@@ -9,6 +9,7 @@ import { Daemon, stateDir, statePaths } from "../../lib/daemon/mod.ts";
 import { errorMessage, sleep } from "../../lib/util/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 import { initCommand } from "./init.ts";
+import "./init_cluster.ts";
 import { sqlCommand } from "./sql.ts";
 
 async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<void> {
@@ -96,6 +97,14 @@ export async function runDaemonRole(name: string, argv: string[]): Promise<numbe
   program.command("version").description("Show the server version").action(() => console.log(VERSION));
   program.addCommand(initCommand());
   program.addCommand(sqlCommand());
+  // addCommand() does not pass output settings down: every command reports as lxd does.
+  const lxdStyle = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({
+      outputError: (s, write) => write(s.replace(/^error: /, "Error: ")),
+    });
+    cmd.commands.forEach(lxdStyle);
+  };
+  lxdStyle(program);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { Cluster } from "../cluster/mod.ts";
 import type { GlobalDB, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -40,6 +41,8 @@ export interface ServerContext {
   readonly local: LocalDB;
   readonly events: EventHub;
   readonly operations: Operations;
+  /** This member's part in the cluster (bootstrap, join, members, forwarding). */
+  readonly cluster?: Cluster;
   /** The member's name: the cluster member name, or the hostname when standalone. */
   serverName(): string;
   /** The value of `location` fields: the member name when clustered, "none" when standalone. */

@@ -16,6 +16,11 @@ export const API_EXTENSIONS: readonly string[] = [
   "event_project",
   "server_addresses",
   "certificate_self_renewal",
+  "clustering",
+  "clustering_join",
+  "clustering_server_address",
+  "clustering_roles",
+  "clustering_join_token",
   // Instances on a member (issue 6): images, storage, profiles, containers, exec, files.
   "directory_manipulation",
   "profile_usedby",

@@ -13,6 +13,8 @@ import { MethodIndex } from "./methods.ts";
 import { publicServerRoutes, serverRoutes } from "./routes/server.ts";
 import { certificateRoutes, publicCertificateRoutes } from "./routes/certificates.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { eventsRoutes } from "./routes/events.ts";
+import { clusterRoutes } from "./routes/cluster.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
 export { authenticate } from "./auth.ts";
@@ -37,6 +39,8 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", serverRoutes(ctx));
   app.route("/", certificateRoutes(ctx));
   app.route("/", operationRoutes(ctx));
+  app.route("/", eventsRoutes(ctx));
+  app.route("/", clusterRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);
   app.notFound((c) => {

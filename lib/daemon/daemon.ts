@@ -10,14 +10,16 @@ import {
   websocketRoute,
 } from "../api/mod.ts";
 import { API_EXTENSIONS } from "../api/mod.ts";
+import { Cluster, Gateway } from "../cluster/mod.ts";
 import {
   ensureStandaloneNode,
   GlobalDB,
   GlobalFsm,
-  LocalConsensus,
+  listNodes,
   LocalDB,
   updateGlobalSchema,
 } from "../db/mod.ts";
+import type { JoinToken } from "../wire/mod.ts";
 import { EventHub } from "../events/mod.ts";
 import { type Level, type Logger, RootLogger } from "../log/mod.ts";
 import { Operations } from "../operations/mod.ts";
@@ -64,6 +66,8 @@ export class Daemon implements ServerContext {
   readonly events: EventHub;
   readonly operations: Operations;
   readonly instances: InstanceManager;
+  readonly gateway: Gateway;
+  readonly cluster: Cluster;
   #root: RootLogger;
   #serverCert: KeyPair;
   #serverFingerprint: string;
@@ -71,6 +75,8 @@ export class Daemon implements ServerContext {
   #inflight = new InFlight();
   #unix: UnixListener | null = null;
   #https: HttpsListener | null = null;
+  /** A second listener when cluster.https_address differs from core.https_address. */
+  #clusterHttps: HttpsListener | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
   #stopped = deferred<void>();
@@ -90,7 +96,21 @@ export class Daemon implements ServerContext {
     this.#serverFingerprint = fp;
     this.local = new LocalDB(paths.localDb);
     this.fsm = new GlobalFsm(paths.globalDb);
-    this.db = new GlobalDB(this.fsm, new LocalConsensus(this.fsm));
+    this.gateway = new Gateway({
+      local: this.local,
+      fsm: this.fsm,
+      log: root,
+      snapshotPath: `${paths.dir}/database/global/raft.snapshot`,
+      // Before the schema exists (a new member's first start) no member has an address yet.
+      addressOf: (id) => {
+        try {
+          return this.db.readStale((tx) => listNodes(tx).find((n) => n.id === id)?.address);
+        } catch {
+          return undefined;
+        }
+      },
+    });
+    this.db = new GlobalDB(this.fsm, this.gateway);
     this.events = new EventHub(() => this.location());
     this.operations = new Operations(this.events, () => this.location());
     this.instances = new InstanceManager({
@@ -101,6 +121,20 @@ export class Daemon implements ServerContext {
       containersDir: paths.containers,
       poolsDir: paths.storagePools,
       imagesDir: paths.images,
+    });
+    this.cluster = new Cluster({
+      dir: paths.dir,
+      version: o.version,
+      apiExtensions: API_EXTENSIONS.length,
+      local: this.local,
+      fsm: this.fsm,
+      gateway: this.gateway,
+      db: this.db,
+      log: root,
+      events: this.events,
+      operations: this.operations,
+      serverCert: () => this.#serverCert,
+      onClusterTls: () => this.#restartHttps(),
     });
     root.subscribe((r) => {
       if (r.level === "debug") return; // as LXD, debug records reach listeners only in debug mode
@@ -150,26 +184,28 @@ export class Daemon implements ServerContext {
   }
 
   async #init(): Promise<void> {
-    await this.db.run(updateGlobalSchema, {});
-    await this.db.run(ensureStandaloneNode, { arch: Deno.build.arch, apiExtensions: API_EXTENSIONS.length });
+    await this.cluster.start();
+    if (!this.cluster.clustered()) {
+      // Standalone: a one-voter Raft of its own, as LXD runs dqlite even when not clustered.
+      await this.db.run(updateGlobalSchema, {});
+      await this.db.run(ensureStandaloneNode, {
+        arch: Deno.build.arch,
+        apiExtensions: API_EXTENSIONS.length,
+      });
+    }
     this.#unix = await UnixListener.listen(
       this.paths.socket,
       (req, peer) => this.#app.fetch(req, { peer }),
       (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
       this.#inflight,
     );
+    await this.#restartHttps();
     const https = this.local.get("core.https_address");
-    if (https !== "") {
-      try {
-        this.#https = await this.#listenHttps(https);
-      } catch (e) {
-        // As LXD: a bad stored address must not keep the daemon from starting on its socket.
-        this.log.error("Failed to start the HTTPS listener", { address: https, err: errorMessage(e) });
-      }
-    }
     this.#ready = true;
     // Containers outlive the daemon; start only those that should run and do not.
-    void this.instances.startup().catch((e) => this.log.error("Instance startup failed", { err: errorMessage(e) }));
+    void this.instances.startup().catch((e) =>
+      this.log.error("Instance startup failed", { err: errorMessage(e) })
+    );
     this.log.info("Daemon started", { socket: this.paths.socket, https: https || "none" });
   }
 
@@ -182,6 +218,33 @@ export class Daemon implements ServerContext {
       (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
       this.#inflight,
     );
+  }
+
+  /**
+   * (Re)starts the HTTPS listeners with the certificate to serve now: core.https_address, and
+   * cluster.https_address when it is a different address.
+   */
+  async #restartHttps(): Promise<void> {
+    const old = [this.#https, this.#clusterHttps].filter((l) => l !== null);
+    this.#https = null;
+    this.#clusterHttps = null;
+    await Promise.allSettled(old.map((l) => l.close(this.#inflight, 1000)));
+    const core = this.local.get("core.https_address");
+    const cluster = this.local.get("cluster.https_address");
+    for (
+      const [address, set] of [[core, (l: HttpsListener) => (this.#https = l)], [
+        cluster !== core ? cluster : "",
+        (l: HttpsListener) => (this.#clusterHttps = l),
+      ]] as const
+    ) {
+      if (address === "") continue;
+      try {
+        set(await this.#listenHttps(address));
+      } catch (e) {
+        // As LXD: a bad stored address must not keep the daemon from starting on its socket.
+        this.log.error("Failed to start the HTTPS listener", { address, err: errorMessage(e) });
+      }
+    }
   }
 
   /** The app, for in-process tests. */
@@ -201,25 +264,28 @@ export class Daemon implements ServerContext {
   // ServerContext
 
   serverName(): string {
-    return Deno.hostname();
+    return this.cluster.clustered() ? this.cluster.name() : Deno.hostname();
   }
   location(): string {
-    return "none";
+    return this.cluster.clustered() ? this.cluster.name() : "none";
   }
   clustered(): boolean {
-    return false;
+    return this.cluster.clustered();
   }
   certificatePair(): KeyPair {
-    return this.#serverCert;
+    return this.cluster.tls ?? this.#serverCert;
   }
   certificate(): { cert: string; fingerprint: string } {
+    const tls = this.cluster.tls;
+    if (tls) return { cert: tls.cert, fingerprint: this.cluster.fingerprint };
     return { cert: this.#serverCert.cert, fingerprint: this.#serverFingerprint };
   }
+  redeemJoinToken = (token: JoinToken): Promise<void> => this.cluster.redeemJoinToken(token);
   addresses(): string[] {
     return listenAddresses(this.local.get("core.https_address"));
   }
-  isMemberFingerprint(_fp: string): boolean {
-    return false;
+  isMemberFingerprint(fp: string): boolean {
+    return this.cluster.tls !== null && fp === this.cluster.fingerprint;
   }
 
   async applyLocalConfig(changes: Record<string, string>): Promise<void> {
@@ -257,6 +323,9 @@ export class Daemon implements ServerContext {
       this.log.info("Starting shutdown sequence", { reason });
       this.#ready = false;
       await this.operations.drain(SHUTDOWN_GRACE_MS);
+      // A leader hands over before it goes, so the others need not wait out an election.
+      await this.gateway.stop(true).catch((e) => this.log.warn("Raft stop failed", { err: errorMessage(e) }));
+      this.cluster.stop();
       await this.#close();
       this.log.info("Daemon stopped");
       this.#root.close();
@@ -268,10 +337,14 @@ export class Daemon implements ServerContext {
   async #close(): Promise<void> {
     const closing: Promise<void>[] = [];
     if (this.#https) closing.push(this.#https.close(this.#inflight, SHUTDOWN_GRACE_MS));
+    if (this.#clusterHttps) closing.push(this.#clusterHttps.close(this.#inflight, SHUTDOWN_GRACE_MS));
     if (this.#unix) closing.push(this.#unix.close());
     await Promise.allSettled(closing);
     this.#https = null;
+    this.#clusterHttps = null;
     this.#unix = null;
+    this.cluster.stop();
+    await this.gateway.stop(false).catch(() => {});
     this.fsm.close();
     this.local.close();
   }

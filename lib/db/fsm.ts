@@ -160,6 +160,19 @@ export class GlobalFsm implements StateMachine {
     this.#cache = new StatementCache(this.#db);
   }
 
+  /** Empties the database (a member that joins another cluster waits for its snapshot). */
+  reset(): void {
+    this.#cache.clear();
+    this.#db.close();
+    for (const suffix of ["", "-wal", "-shm"]) {
+      try {
+        Deno.removeSync(this.#path + suffix);
+      } catch { /* absent */ }
+    }
+    this.#db = this.#open();
+    this.#cache = new StatementCache(this.#db);
+  }
+
   /** Forces everything to disk (before the log below the applied index may be dropped). */
   checkpoint(): void {
     this.#db.exec("PRAGMA wal_checkpoint(FULL)");

@@ -70,15 +70,17 @@ export async function waitFor<T>(
 export class Member {
   readonly dir: string;
   readonly name: string;
+  readonly extraEnv: Record<string, string>;
   process: Deno.ChildProcess | null = null;
 
-  constructor(dir: string, name = "m") {
+  constructor(dir: string, name = "m", extraEnv: Record<string, string> = {}) {
     this.dir = dir;
     this.name = name;
+    this.extraEnv = extraEnv;
   }
 
   get env(): Record<string, string> {
-    return { SHOAL_DIR: this.dir, SHOAL_CONF: `${this.dir}.conf` };
+    return { ...this.extraEnv, SHOAL_DIR: this.dir, SHOAL_CONF: `${this.dir}.conf` };
   }
 
   get socket(): string {

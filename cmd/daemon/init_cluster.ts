@@ -1,0 +1,122 @@
+import { Client } from "../../lib/client/mod.ts";
+import { decodeToken } from "../../lib/wire/tokens.ts";
+import { type Preseed, registerInitQuestions, registerPreseedSection } from "./init.ts";
+
+/** The `cluster:` section of LXD's preseed. */
+interface ClusterSection {
+  server_name?: string;
+  enabled?: boolean;
+  server_address?: string;
+  cluster_address?: string;
+  cluster_certificate?: string;
+  cluster_certificate_path?: string;
+  cluster_password?: string;
+  cluster_token?: string;
+  member_config?: { entity: string; name: string; key: string; value: string }[];
+}
+
+function section(p: Preseed): ClusterSection {
+  const c = p.cluster;
+  if (c === null || c === undefined) return {};
+  if (typeof c !== "object" || Array.isArray(c)) {
+    throw new Error("Invalid preseed: cluster must be a mapping");
+  }
+  return c as ClusterSection;
+}
+
+async function applyCluster(client: Client, p: Preseed): Promise<void> {
+  const c = section(p);
+  if (!c.enabled) return;
+  if (c.cluster_token) {
+    try {
+      const d = decodeToken(c.cluster_token);
+      if (d.kind !== "join") throw new Error("not a cluster join token");
+    } catch (e) {
+      throw new Error(`Invalid cluster join token: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+  let cert = c.cluster_certificate ?? "";
+  if (cert === "" && c.cluster_certificate_path) {
+    try {
+      cert = await Deno.readTextFile(c.cluster_certificate_path);
+    } catch (e) {
+      throw new Error(
+        `Failed to read cluster_certificate_path "${c.cluster_certificate_path}": ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+    }
+  }
+  const joining = Boolean(c.cluster_address || c.cluster_token);
+  if (!joining) {
+    await client.runOperation("PUT", "/1.0/cluster", {
+      body: { server_name: c.server_name ?? "", enabled: true },
+    });
+    return;
+  }
+  if (!c.cluster_token && !c.cluster_password) {
+    throw new Error("Joining a cluster needs cluster_token, or cluster_password with cluster_certificate");
+  }
+  await client.runOperation("PUT", "/1.0/cluster", {
+    body: {
+      server_name: c.server_name ?? "",
+      enabled: true,
+      server_address: c.server_address ?? "",
+      cluster_address: c.cluster_address ?? "",
+      cluster_certificate: cert,
+      cluster_token: c.cluster_token ?? "",
+      cluster_password: c.cluster_password ?? "",
+      member_config: c.member_config ?? [],
+    },
+  });
+}
+
+registerPreseedSection({ name: "cluster", order: 90, apply: applyCluster });
+
+// The clustering questions of `lxd init`, asked first.
+registerInitQuestions(10, async (p, ask, askBool) => {
+  if (!await askBool("Would you like to use LXD clustering? (yes/no) [default=no]: ", false)) return;
+  const host = Deno.hostname();
+  const address = await ask(
+    `What IP address or DNS name should be used to reach this server? [default=127.0.0.1]: `,
+    "127.0.0.1",
+  );
+  const serverAddress = address.includes(":") && !address.startsWith("[") ? address : `${address}:8443`;
+  const joining = await askBool("Are you joining an existing cluster? (yes/no) [default=no]: ", false);
+  const c: ClusterSection = { enabled: true, server_address: serverAddress };
+  p.config = { ...(p.config ?? {}), "core.https_address": serverAddress };
+  if (!joining) {
+    c.server_name = await ask(
+      `What member name should be used to identify this server in the cluster? [default=${host}]: `,
+      host,
+    );
+    p.cluster = c as Record<string, unknown>;
+    return;
+  }
+  const tokenAnswer = await ask("Do you have a join token? (yes/no/[token]) [default=no]: ", "no");
+  if (["yes", "y"].includes(tokenAnswer.toLowerCase())) {
+    c.cluster_token = await ask("Please provide join token: ", "");
+  } else if (!["no", "n"].includes(tokenAnswer.toLowerCase())) {
+    c.cluster_token = tokenAnswer;
+  } else {
+    c.server_name = await ask(
+      `What member name should be used to identify this server in the cluster? [default=${host}]: `,
+      host,
+    );
+    c.cluster_address = await ask(
+      "IP address or FQDN of an existing cluster member (may include port): ",
+      "",
+    );
+    if (!c.cluster_address.includes(":")) c.cluster_address += ":8443";
+    c.cluster_password = await ask("Cluster trust password: ", "");
+  }
+  if (
+    !await askBool(
+      "All existing data is lost when joining a cluster, continue? (yes/no) [default=no] ",
+      false,
+    )
+  ) {
+    throw new Error("User aborted configuration");
+  }
+  p.cluster = c as Record<string, unknown>;
+});

@@ -1,0 +1,179 @@
+import { Hono } from "hono";
+import type { Cluster, ClusterPut, Heartbeat, JoinRequest } from "../../cluster/mod.ts";
+import { fetchServerCertificate } from "../../client/mod.ts";
+import { fingerprint } from "../../tls/mod.ts";
+import { badRequest, errorMessage, forbidden, preconditionFailed, splitHostPort } from "../../util/mod.ts";
+import { decodeToken } from "../../wire/tokens.ts";
+import type { JoinToken } from "../../wire/mod.ts";
+import { readJson } from "../body.ts";
+import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
+import { async, emptySync, etagOf, sync } from "../response.ts";
+
+function clusterOf(ctx: ServerContext): Cluster {
+  if (!ctx.cluster) throw badRequest("Clustering is not available on this member");
+  return ctx.cluster;
+}
+
+function clusterInfo(ctx: ServerContext) {
+  const cl = clusterOf(ctx);
+  return { server_name: cl.clustered() ? cl.name() : "", enabled: cl.clustered(), member_config: [] };
+}
+
+/**
+ * Finds a member named in a token that answers with the certificate the token pins (LXD's
+ * `lxd init` does this before PUT /1.0/cluster).
+ */
+async function locateByToken(token: JoinToken): Promise<{ address: string; cert: string }> {
+  let answered = false;
+  for (const address of token.addresses) {
+    const { host, port } = splitHostPort(address);
+    let cert: string;
+    try {
+      cert = await fetchServerCertificate(host, port, 5_000);
+    } catch {
+      continue;
+    }
+    answered = true;
+    if (await fingerprint(cert) === token.fingerprint) return { address, cert };
+    throw badRequest(`Certificate fingerprint mismatch between join token and cluster member "${address}"`);
+  }
+  throw badRequest(
+    answered
+      ? "Cannot connect to any of the cluster members specified in join token"
+      : "Cannot connect to any of the cluster members specified in join token",
+  );
+}
+
+async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
+  const cl = clusterOf(ctx);
+  const req = await readJson<ClusterPut>(c);
+  const ifMatch = c.req.header("If-Match");
+  if (ifMatch && ifMatch.replace(/"/g, "") !== await etagOf(clusterInfo(ctx))) throw preconditionFailed();
+  if (req.enabled === false) {
+    if ((req.server_name ?? "") !== "") {
+      throw badRequest("ServerName must be empty when disabling clustering");
+    }
+    throw badRequest("Disabling clustering is done by removing this member: shoal cluster remove NAME");
+  }
+  if (!req.server_name) throw badRequest("ServerName is required when enabling clustering");
+  if (cl.clustered()) throw badRequest("This server is already clustered");
+
+  if (!req.cluster_address && !req.cluster_token) {
+    const name = req.server_name;
+    const op = ctx.operations.create({
+      class: "task",
+      description: "Creating bootstrap node",
+      resources: { cluster: [] },
+      run: async () => {
+        await cl.bootstrap(name);
+      },
+    });
+    return async(c, op.toJSON());
+  }
+
+  let token: JoinToken | null = null;
+  if (req.cluster_token) {
+    try {
+      const d = decodeToken(req.cluster_token);
+      if (d.kind !== "join") throw new Error("not a cluster join token");
+      token = d.token;
+    } catch (e) {
+      throw badRequest(`Invalid cluster join token: ${errorMessage(e)}`);
+    }
+    // As LXD: the token's name wins over the one asked for.
+    req.server_name = token.server_name;
+    if (!req.cluster_address || !req.cluster_certificate) {
+      const found = await locateByToken(token);
+      req.cluster_address = found.address;
+      req.cluster_certificate = found.cert;
+    }
+  }
+  if (!req.server_address) throw badRequest("No server address provided for this member");
+  if (!req.cluster_certificate) throw badRequest("No target cluster member certificate provided");
+  const op = ctx.operations.create({
+    class: "task",
+    description: "Joining cluster",
+    resources: { cluster: [] },
+    run: async () => {
+      await cl.join(req, token);
+    },
+  });
+  return async(c, op.toJSON());
+}
+
+/** Only other members (the cluster certificate) may call /internal/cluster routes over TLS. */
+function requireMember(c: Ctx): void {
+  const id = c.var.identity;
+  if (id.protocol !== "cluster") throw forbidden();
+}
+
+/** /1.0/cluster and the member-to-member /internal routes. */
+export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+
+  app.get("/1.0/cluster", async (c) => {
+    const info = clusterInfo(ctx);
+    return sync(c, info, { etag: await etagOf(info) });
+  });
+  app.put("/1.0/cluster", (c) => putCluster(ctx, c));
+
+  app.get("/1.0/cluster/members", async (c) => {
+    const members = await clusterOf(ctx).listMembers();
+    if (c.req.query("recursion") && c.req.query("recursion") !== "0") return sync(c, members);
+    return sync(c, members.map((m) => `/1.0/cluster/members/${encodeURIComponent(m.server_name)}`));
+  });
+  app.post("/1.0/cluster/members", async (c) => {
+    const req = await readJson<{ server_name?: string }>(c);
+    const op = await clusterOf(ctx).issueToken(req.server_name ?? "");
+    return async(c, op as never);
+  });
+  app.get("/1.0/cluster/members/:name", async (c) => {
+    const m = await clusterOf(ctx).member(c.req.param("name"));
+    const { server_name: _n, url: _u, database: _d, status: _s, message: _m, architecture: _a, ...writable } =
+      m;
+    return sync(c, m, { etag: await etagOf(writable) });
+  });
+  app.delete("/1.0/cluster/members/:name", async (c) => {
+    const force = ["1", "true"].includes(c.req.query("force") ?? "");
+    await clusterOf(ctx).remove(c.req.param("name"), force);
+    return emptySync(c);
+  });
+
+  // The Raft core's view, for `shoald cluster list-database` and for debugging.
+  app.get("/internal/raft/status", (c) => {
+    const g = clusterOf(ctx).gateway;
+    return sync(c, { status: g.status(), conf: g.conf(), nodes: g.raftNodes() });
+  });
+
+  // Member to member.
+  app.post("/internal/raft", async (c) => {
+    requireMember(c);
+    clusterOf(ctx).gateway.receive(await c.req.text());
+    return emptySync(c);
+  });
+  app.post("/internal/db/tx", async (c) => {
+    requireMember(c);
+    const req = await readJson<{ name?: string; args?: unknown }>(c);
+    return sync(c, await clusterOf(ctx).executeForwarded(req.name ?? "", req.args));
+  });
+  app.put("/internal/heartbeat", async (c) => {
+    requireMember(c);
+    clusterOf(ctx).receiveHeartbeat(await readJson<Heartbeat>(c));
+    return emptySync(c);
+  });
+  app.post("/internal/cluster/accept", async (c) => {
+    requireMember(c);
+    return sync(c, await clusterOf(ctx).accept(await readJson<JoinRequest>(c)));
+  });
+  app.post("/internal/cluster/redeem-token", async (c) => {
+    requireMember(c);
+    await clusterOf(ctx).redeemJoinToken(await readJson<JoinToken>(c), false);
+    return emptySync(c);
+  });
+  app.post("/internal/cluster/rebalance", (c) => {
+    requireMember(c);
+    void clusterOf(ctx).rebalance();
+    return emptySync(c);
+  });
+  return app;
+}

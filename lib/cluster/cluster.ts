@@ -1,0 +1,680 @@
+import type { ConfChange, ConfState } from "../raft/mod.ts";
+import { Client } from "../client/mod.ts";
+import {
+  GLOBAL_SCHEMA_VERSION,
+  type GlobalDB,
+  type GlobalFsm,
+  globalValue,
+  listNodes,
+  type LocalDB,
+  lookupTx,
+  RAFT_ROLE,
+  type RaftNode,
+  readGlobalConfig,
+  type ReadTx,
+} from "../db/mod.ts";
+import type { EventHub } from "../events/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Operations } from "../operations/mod.ts";
+import { fingerprint, generateKeyPair, type KeyPair, readKeyPair, writeKeyPair } from "../tls/mod.ts";
+import {
+  badRequest,
+  errorMessage,
+  forbidden,
+  notFound,
+  parseExpiry,
+  sleep,
+  StatusError,
+  type TimerId,
+  unavailable,
+} from "../util/mod.ts";
+import type { JoinToken } from "../wire/mod.ts";
+import { encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
+import { MemberClients } from "./connect.ts";
+import { Gateway } from "./gateway.ts";
+import { type Heartbeat, LivenessTable } from "./liveness.ts";
+import {
+  acceptNode,
+  bootstrapNode,
+  checkMemberName,
+  type ClusterMember,
+  type DbRoleName,
+  deleteNode,
+  type JoinRequest,
+  memberJson,
+} from "./members.ts";
+import { type DbRole, nextRoleChange, type RoleInput } from "./roles.ts";
+
+/** What the leader answers a joiner it accepted. */
+export interface AcceptReply {
+  raftId: number;
+  raftNodes: RaftNode[];
+  clusterCert: string;
+  clusterKey: string;
+}
+
+/** PUT /1.0/cluster's body (LXD's ClusterPut). */
+export interface ClusterPut {
+  server_name?: string;
+  enabled?: boolean;
+  cluster_address?: string;
+  cluster_certificate?: string;
+  server_address?: string;
+  cluster_token?: string;
+  cluster_password?: string;
+  member_config?: { entity: string; name: string; key: string; value: string }[];
+}
+
+export interface ClusterOptions {
+  dir: string;
+  version: string;
+  apiExtensions: number;
+  local: LocalDB;
+  fsm: GlobalFsm;
+  gateway: Gateway;
+  db: GlobalDB;
+  log: Logger;
+  events: EventHub;
+  operations: Operations;
+  serverCert: () => KeyPair;
+  /** The daemon serves the cluster certificate from now on (restart its HTTPS listeners). */
+  onClusterTls: () => Promise<void>;
+}
+
+/** How long a follower waits for a leader before a write fails. */
+const LEADER_WAIT_MS = 10_000;
+
+/**
+ * This member's part in the cluster (LXD's lxd/cluster): bootstrap, join and accept, join tokens,
+ * forwarding writes to the database leader, heartbeats and the liveness they give, and the
+ * leader's role rebalancing.
+ */
+export class Cluster {
+  #o: ClusterOptions;
+  #tls: KeyPair | null = null;
+  #tlsFingerprint = "";
+  #clients: MemberClients;
+  #live = new LivenessTable();
+  #heartbeatTimer: TimerId | undefined;
+  #heartbeating = false;
+  #rebalancing = false;
+  #stopped = false;
+  #wasLeader = false;
+
+  constructor(o: ClusterOptions) {
+    this.#o = o;
+    this.#clients = new MemberClients(() => this.#tls);
+  }
+
+  /** Reads local state; before the schema exists (a new member) there is nothing to read. */
+  #stale<R>(fn: (tx: ReadTx) => R, fallback: R): R {
+    try {
+      return this.#o.db.readStale(fn);
+    } catch {
+      return fallback;
+    }
+  }
+
+  get gateway(): Gateway {
+    return this.#o.gateway;
+  }
+
+  /** Loads the cluster certificate (if clustered) and starts Raft, forwarding and heartbeats. */
+  async start(): Promise<void> {
+    this.#tls = await readKeyPair(this.#o.dir, "cluster");
+    if (this.#tls) this.#tlsFingerprint = await fingerprint(this.#tls.cert);
+    this.#o.db.setForwarder((name, args) => this.#forward(name, args));
+    this.#o.gateway.onLeaderChange = () => this.#leaderChanged();
+    await this.#o.gateway.start(this.#tls);
+    this.#scheduleHeartbeat();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#heartbeatTimer);
+    this.#clients.reset();
+  }
+
+  /** Whether this member is part of a cluster (it has the cluster certificate and an address). */
+  clustered(): boolean {
+    return this.#tls !== null && this.#o.local.get("cluster.https_address") !== "";
+  }
+
+  /** The cluster certificate, once clustered. */
+  get tls(): KeyPair | null {
+    return this.#tls;
+  }
+
+  get fingerprint(): string {
+    return this.#tlsFingerprint;
+  }
+
+  /** This member's address on the cluster network. */
+  address(): string {
+    return this.#o.local.get("cluster.https_address");
+  }
+
+  /** This member's name (from its row in the global database), "none" standalone. */
+  name(): string {
+    if (!this.clustered()) return "none";
+    const address = this.address();
+    return this.#stale((tx) => listNodes(tx).find((n) => n.address === address)?.name, undefined) ?? "none";
+  }
+
+  // Bootstrap
+
+  /** Turns this standalone server into the first member of a new cluster. */
+  async bootstrap(name: string): Promise<void> {
+    checkMemberName(name);
+    if (this.clustered()) throw badRequest("This server is already clustered");
+    let address = this.#o.local.get("cluster.https_address");
+    if (address === "") {
+      const core = this.#o.local.get("core.https_address");
+      if (core === "" || /^(\[::\]|0\.0\.0\.0|::)?:\d+$/.test(core) || /^:\d+$/.test(core)) {
+        throw badRequest(
+          `Failed configuring cluster: Cannot use wildcard core.https_address "${address}" for cluster.https_address. Please specify a new cluster.https_address or core.https_address`,
+        );
+      }
+      address = core;
+    }
+    const host = address.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    const tls = await generateKeyPair({
+      cn: `root@${name}`,
+      kind: "server",
+      dns: [name, "localhost"],
+      ips: [host],
+    });
+    await writeKeyPair(this.#o.dir, "cluster", tls);
+    this.#o.local.update({ "cluster.https_address": address });
+    await this.#o.db.run(bootstrapNode, { name, address });
+    const self = this.#o.gateway.raftId;
+    this.#o.gateway.setRaftNodes([{ id: self, address, role: RAFT_ROLE.voter, name }]);
+    await this.#useTls(tls);
+    this.#o.events.lifecycle("cluster-enabled", `/1.0/cluster/members/${name}`);
+    this.#o.log.info("Clustering enabled", { name, address });
+  }
+
+  async #useTls(tls: KeyPair): Promise<void> {
+    this.#tls = tls;
+    this.#tlsFingerprint = await fingerprint(tls.cert);
+    this.#clients.reset();
+    await this.#o.gateway.setTls(tls);
+    await this.#o.onClusterTls();
+  }
+
+  // Join tokens
+
+  /** POST /1.0/cluster/members: a single-use join token for a member to be called name. */
+  async issueToken(name: string): Promise<Record<string, unknown>> {
+    if (!this.clustered()) throw badRequest("This server is not clustered");
+    if (name === "none") throw badRequest('Join token name cannot be "none"');
+    checkMemberName(name);
+    const nodes = await this.#o.db.read(listNodes);
+    if (nodes.some((n) => n.name === name)) {
+      throw badRequest(`The cluster already has a member with name: ${name}`);
+    }
+    // Asking again for a name replaces the older token.
+    for (const op of this.#joinTokens()) if (op.metadata?.serverName === name) op.cancel();
+    const config = await this.#o.db.read(readGlobalConfig);
+    const expiry = parseExpiry(globalValue(config, "cluster.join_token_expiry"));
+    const addresses = [this.address(), ...nodes.map((n) => n.address).filter((a) => a !== this.address())];
+    const meta = {
+      serverName: name,
+      secret: randomSecret(),
+      fingerprint: this.#tlsFingerprint,
+      addresses: addresses.filter((a) => this.#isOnline(a)),
+      expiresAt: new Date(Date.now() + expiry).toISOString(),
+      kind: "join",
+    };
+    const op = this.#o.operations.create({
+      class: "token",
+      description: "Cluster join token",
+      metadata: meta,
+    });
+    this.#o.events.lifecycle("cluster-token-created", `/1.0/operations/${op.id}`);
+    return op.toJSON() as unknown as Record<string, unknown>;
+  }
+
+  #joinTokens() {
+    return this.#o.operations.list("default").filter((op) =>
+      op.spec.class === "token" && op.status === "Running" && op.metadata?.kind === "join"
+    );
+  }
+
+  /** The token text of a join-token operation, as `lxc cluster add` prints it. */
+  static tokenText(meta: Record<string, unknown>): string {
+    const t: JoinToken = {
+      server_name: String(meta.serverName),
+      fingerprint: String(meta.fingerprint),
+      addresses: meta.addresses as string[],
+      secret: String(meta.secret),
+      expires_at: String(meta.expiresAt),
+    };
+    return encodeToken(t);
+  }
+
+  /**
+   * Uses up a join token presented by a joiner (POST /1.0/certificates). The token may have been
+   * issued by any member: look here first, then ask the others.
+   */
+  async redeemJoinToken(token: JoinToken, askOthers = true): Promise<void> {
+    for (const op of this.#joinTokens()) {
+      const m = op.metadata ?? {};
+      if (m.serverName !== token.server_name || typeof m.secret !== "string") continue;
+      if (!secretsEqual(m.secret, token.secret)) continue;
+      op.cancel();
+      if (Date.now() > Date.parse(String(m.expiresAt))) {
+        throw new StatusError(500, "Failed during search for join token operation: Token has expired");
+      }
+      return;
+    }
+    if (askOthers && this.clustered()) {
+      const nodes = this.#o.db.readStale(listNodes).filter((n) => n.address !== this.address());
+      for (const n of nodes) {
+        try {
+          await this.#clients.get(n.address).request("POST", "/internal/cluster/redeem-token", {
+            body: token,
+            signal: AbortSignal.timeout(5_000),
+          });
+          return;
+        } catch (e) {
+          if (e instanceof StatusError && e.status === 500) throw e;
+        }
+      }
+    }
+    throw forbidden("No matching cluster join operation found");
+  }
+
+  // Join (the joiner's side)
+
+  /**
+   * Joins the cluster named by a token or by address + certificate + trust password (PUT
+   * /1.0/cluster on the joiner, inside the "Joining cluster" operation). This member's database
+   * is replaced by the cluster's.
+   */
+  async join(req: ClusterPut, token: JoinToken | null): Promise<void> {
+    const name = req.server_name ?? "";
+    checkMemberName(name);
+    if (this.clustered()) throw badRequest("This server is already clustered");
+    const serverAddress = req.server_address ?? "";
+    if (serverAddress === "") throw badRequest("No server address provided for this member");
+    const clusterAddress = req.cluster_address ?? "";
+    const clusterCert = req.cluster_certificate ?? "";
+    if (clusterCert === "") throw badRequest("No target cluster member certificate provided");
+    const pin = await fingerprint(clusterCert);
+    if (token && token.fingerprint !== pin) {
+      throw badRequest(
+        `Certificate fingerprint mismatch between join token and cluster member "${clusterAddress}"`,
+      );
+    }
+    const own = this.#o.serverCert();
+    const client = new Client(
+      { kind: "https", url: `https://${clusterAddress}`, serverCert: clusterCert, clientCert: own },
+      { userAgent: "lxd-cluster-join" },
+    );
+    let reply: AcceptReply;
+    try {
+      // 1. Be trusted: our server certificate, vouched for by the token or the trust password.
+      try {
+        await client.request("POST", "/1.0/certificates", {
+          body: {
+            type: "server",
+            name,
+            certificate: own.cert.replace(/-----[A-Z ]+-----|\s/g, ""),
+            password: token ? encodeToken(token) : (req.cluster_password ?? ""),
+          },
+        });
+      } catch (e) {
+        throw new StatusError(
+          e instanceof StatusError ? e.status : 500,
+          `Failed joining cluster: Failed setting up cluster trust: Failed adding server cert to cluster: ${
+            errorMessage(e)
+          }`,
+        );
+      }
+      // 2. Be accepted by the leader.
+      const r = await client.request<AcceptReply>("POST", "/internal/cluster/accept", {
+        body: {
+          name,
+          address: serverAddress,
+          arch: Deno.build.arch,
+          schema: GLOBAL_SCHEMA_VERSION,
+          apiExtensions: this.#o.apiExtensions,
+          version: this.#o.version,
+        } satisfies JoinRequest,
+      }).catch((e) => {
+        throw new StatusError(
+          e instanceof StatusError ? e.status : 500,
+          `Failed joining cluster: Failed request to add member: ${errorMessage(e)}`,
+        );
+      });
+      reply = r.metadata;
+    } finally {
+      client.close();
+    }
+    // 3. Become that member: the cluster certificate, our address, and an empty database that
+    // the leader fills.
+    const tls: KeyPair = { cert: reply.clusterCert, key: reply.clusterKey };
+    await writeKeyPair(this.#o.dir, "cluster", tls);
+    const updates: Record<string, string> = { "cluster.https_address": serverAddress };
+    if (this.#o.local.get("core.https_address") === "") updates["core.https_address"] = serverAddress;
+    this.#o.local.update(updates);
+    this.#tls = tls;
+    this.#tlsFingerprint = await fingerprint(tls.cert);
+    this.#clients.reset();
+    await this.#o.gateway.setTls(tls);
+    this.#o.gateway.joinAs(reply.raftId, reply.raftNodes);
+    await this.#o.onClusterTls();
+    // 4. Wait until our own row has reached us: then this member serves the cluster's state.
+    const deadline = Date.now() + 60_000;
+    while (!this.#stale((tx) => listNodes(tx).some((n) => n.address === serverAddress), false)) {
+      if (Date.now() > deadline) {
+        throw unavailable("Joined, but the cluster database did not reach this member");
+      }
+      await sleep(20);
+    }
+    this.#o.events.lifecycle("cluster-member-added", `/1.0/cluster/members/${name}`);
+    this.#o.log.info("Joined the cluster", { name, address: serverAddress, raftId: reply.raftId });
+    // Ask the leader to give us a database role now rather than at its next heartbeat.
+    void this.#leaderRequest("POST", "/internal/cluster/rebalance", {}).catch(() => {});
+  }
+
+  // Accept (the leader's side)
+
+  /** Records a joiner and adds it to Raft as a stand-by (the rebalance promotes it). */
+  async accept(req: JoinRequest): Promise<AcceptReply> {
+    if (!this.#o.gateway.isLeader()) {
+      return await this.#leaderRequest<AcceptReply>(
+        "POST",
+        "/internal/cluster/accept",
+        req,
+        () => this.accept(req),
+      );
+    }
+    const tls = this.#tls;
+    if (!tls) throw badRequest("This server is not clustered");
+    checkMemberName(req.name);
+    const id = await this.#o.db.run(acceptNode, { ...req, expectApi: this.#o.apiExtensions });
+    await this.#o.gateway.changeMembership({ type: "add-standby", id });
+    const nodes = this.#raftNodes();
+    this.#live.seen(req.address);
+    return { raftId: id, raftNodes: nodes, clusterCert: tls.cert, clusterKey: tls.key };
+  }
+
+  /** raft_nodes as they should read now: the configuration with addresses and names from the DB. */
+  #raftNodes(): RaftNode[] {
+    const conf = this.#o.gateway.conf();
+    const rows = this.#o.db.readStale(listNodes);
+    const role = (id: number) =>
+      conf.voters.includes(id)
+        ? RAFT_ROLE.voter
+        : conf.standbys.includes(id)
+        ? RAFT_ROLE.standby
+        : RAFT_ROLE.spare;
+    return [...conf.voters, ...conf.standbys, ...conf.spares].sort((a, b) => a - b).map((id) => {
+      const r = rows.find((n) => n.id === id);
+      return { id, address: r?.address ?? "", role: role(id), name: r?.name ?? "" };
+    });
+  }
+
+  /** Removes a member: from Raft first, then its row and its trust. */
+  async remove(name: string, force: boolean): Promise<void> {
+    const path = `/1.0/cluster/members/${encodeURIComponent(name)}${force ? "?force=1" : ""}`;
+    if (!this.#o.gateway.isLeader()) {
+      await this.#leaderRequest("DELETE", path, undefined, () => this.remove(name, force));
+      return;
+    }
+    const nodes = await this.#o.db.read(listNodes);
+    const n = nodes.find((x) => x.name === name);
+    if (!n) throw notFound("Cluster member not found");
+    if (nodes.length === 1) throw badRequest("Member is the only member in the cluster");
+    if (n.address === this.address()) {
+      const ok = await this.#o.gateway.transferLeadership();
+      if (!ok) {
+        throw unavailable("Could not hand over database leadership before removing this member: retry");
+      }
+      await this.#leaderRequest("DELETE", path);
+      return;
+    }
+    const conf = this.#o.gateway.conf();
+    if ([...conf.voters, ...conf.standbys, ...conf.spares].includes(n.id)) {
+      await this.#o.gateway.changeMembership({ type: "remove", id: n.id });
+    }
+    await this.#o.db.run(deleteNode, { name });
+    if (!force) {
+      // Tell it to become a standalone server again (best effort: it may be gone).
+      await this.#clients.get(n.address).request("POST", "/internal/cluster/left", {
+        body: {},
+        signal: AbortSignal.timeout(5_000),
+      }).catch((e) => this.#o.log.warn("Removed member did not answer", { name, err: errorMessage(e) }));
+    }
+    this.#o.events.lifecycle("cluster-member-removed", `/1.0/cluster/members/${name}`);
+  }
+
+  // Forwarding
+
+  /**
+   * Sends a request to the database leader, waiting (bounded) for one to be elected; when this
+   * member turns out to lead, `onSelf` answers instead.
+   */
+  async #leaderRequest<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    onSelf?: () => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + LEADER_WAIT_MS;
+    let last: unknown = null;
+    for (;;) {
+      const g = this.#o.gateway;
+      if (g.isLeader()) {
+        if (onSelf) return await onSelf();
+        throw unavailable("This member is the database leader");
+      }
+      const address = g.leader !== 0 && g.leader !== g.raftId ? g.leaderAddress() : null;
+      if (address) {
+        try {
+          return (await this.#clients.get(address).request<T>(method, path, {
+            body,
+            signal: AbortSignal.timeout(30_000),
+          })).metadata;
+        } catch (e) {
+          // A leader that stepped down or died: wait for the next one. Anything else is the answer.
+          if (e instanceof StatusError && e.status !== 503) throw e;
+          last = e;
+        }
+      }
+      if (Date.now() > deadline) {
+        throw unavailable(
+          `No database leader answered within ${LEADER_WAIT_MS / 1000} s: the cluster may have lost quorum${
+            last ? ` (${errorMessage(last)})` : ""
+          }`,
+        );
+      }
+      await sleep(address ? 50 : 10);
+    }
+  }
+
+  /** GlobalDB's forwarder: runs a named transaction on the leader (here, if this member leads). */
+  #forward(name: string, args: unknown): Promise<{ result: unknown; index: number }> {
+    const def = lookupTx(name);
+    if (!def) return Promise.reject(new Error(`Unknown transaction ${name}`));
+    return this.#leaderRequest(
+      "POST",
+      "/internal/db/tx",
+      { name, args },
+      () => this.#o.db.execute(def, args),
+    );
+  }
+
+  /** Leader side of forwarding: POST /internal/db/tx. */
+  async executeForwarded(name: string, args: unknown): Promise<{ result: unknown; index: number }> {
+    const def = lookupTx(name);
+    if (!def) throw badRequest(`Unknown transaction "${name}": members run different versions`);
+    if (!this.#o.gateway.isLeader()) throw unavailable("Not the database leader");
+    return await this.#o.db.execute(def, args);
+  }
+
+  // Heartbeats and liveness
+
+  #thresholdMs(): number {
+    const config = this.#stale(readGlobalConfig, {});
+    return Number(globalValue(config, "cluster.offline_threshold")) * 1000;
+  }
+
+  /** Heartbeats go out often enough to tell "offline" within a second of the threshold. */
+  #intervalMs(): number {
+    return Math.min(1_000, Math.max(200, this.#thresholdMs() / 20));
+  }
+
+  #scheduleHeartbeat(): void {
+    if (this.#stopped) return;
+    this.#heartbeatTimer = setTimeout(() => void this.#heartbeatRound(), this.#intervalMs());
+  }
+
+  #leaderChanged(): void {
+    const leading = this.#o.gateway.isLeader();
+    if (leading && !this.#wasLeader) {
+      this.#live.resetLeader();
+      this.#live.track(this.#stale(listNodes, []).map((n) => n.address));
+    }
+    this.#wasLeader = leading;
+  }
+
+  async #heartbeatRound(): Promise<void> {
+    if (this.#heartbeating || this.#stopped) return this.#scheduleHeartbeat();
+    this.#heartbeating = true;
+    try {
+      if (this.clustered() && this.#o.gateway.isLeader()) {
+        const nodes = this.#o.db.readStale(listNodes);
+        const self = this.address();
+        this.#live.track(nodes.map((n) => n.address));
+        this.#live.seen(self);
+        const hb = this.#live.heartbeat(
+          this.name(),
+          this.#o.gateway.term,
+          nodes.map((n) => ({ name: n.name, address: n.address })),
+        );
+        const timeout = Math.max(500, this.#intervalMs() * 2);
+        await Promise.all(
+          nodes.filter((n) => n.address !== self).map(async (n) => {
+            try {
+              await this.#clients.get(n.address).request("PUT", "/internal/heartbeat", {
+                body: hb,
+                signal: AbortSignal.timeout(timeout),
+              });
+              this.#live.seen(n.address);
+            } catch { /* silence is what the table measures */ }
+          }),
+        );
+        void this.rebalance();
+      }
+    } finally {
+      this.#heartbeating = false;
+      this.#scheduleHeartbeat();
+    }
+  }
+
+  /** Follower side: PUT /internal/heartbeat. */
+  receiveHeartbeat(hb: Heartbeat): void {
+    this.#live.received(hb);
+  }
+
+  #isOnline(address: string): boolean {
+    return this.#live.of(address, {
+      self: address === this.address(),
+      leading: this.#o.gateway.isLeader(),
+      thresholdMs: this.#thresholdMs(),
+    }).online;
+  }
+
+  #dbRole(id: number, conf: ConfState): DbRoleName {
+    if (id === this.#o.gateway.leader) return "database-leader";
+    if (conf.voters.includes(id)) return "database-voter";
+    if (conf.standbys.includes(id)) return "database-standby";
+    return null;
+  }
+
+  /** Every member as GET /1.0/cluster/members?recursion=1 shows it. */
+  async listMembers(): Promise<ClusterMember[]> {
+    if (!this.clustered()) throw new StatusError(500, "Server is not clustered");
+    const nodes = await this.#o.db.read(listNodes, { stale: true });
+    const conf = this.#o.gateway.conf();
+    const thresholdMs = this.#thresholdMs();
+    const leading = this.#o.gateway.isLeader();
+    return nodes.map((n) => {
+      const role = this.#dbRole(n.id, conf);
+      const live = this.#live.of(n.address, { self: n.address === this.address(), leading, thresholdMs });
+      const m = memberJson(n, role, live);
+      // LXD 5.0 names a voter "database"; the leader also carries it.
+      m.roles = m.roles.flatMap((r) =>
+        r === "database-voter"
+          ? ["database"]
+          : r === "database-leader"
+          ? ["database-leader", "database"]
+          : [r]
+      );
+      return m;
+    });
+  }
+
+  async member(name: string): Promise<ClusterMember> {
+    const m = (await this.listMembers()).find((x) => x.server_name === name);
+    if (!m) throw notFound("Cluster member not found");
+    return m;
+  }
+
+  // Roles
+
+  /** One step of role rebalancing on the leader (LXD's rebalanceMemberRoles). */
+  async rebalance(): Promise<void> {
+    if (this.#rebalancing || !this.#o.gateway.isLeader() || !this.clustered()) return;
+    this.#rebalancing = true;
+    try {
+      for (let step = 0; step < 8; step++) {
+        const conf = this.#o.gateway.conf();
+        const nodes = this.#o.db.readStale(listNodes);
+        const status = this.#o.gateway.status();
+        const last = status?.commit ?? 0;
+        const thresholdMs = this.#thresholdMs();
+        const inputs: RoleInput[] = nodes.map((n) => {
+          const role: DbRole = conf.voters.includes(n.id)
+            ? "voter"
+            : conf.standbys.includes(n.id)
+            ? "standby"
+            : "spare";
+          const match = n.id === this.#o.gateway.raftId ? last : status?.progress?.[n.id]?.match ?? 0;
+          const self = n.address === this.address();
+          return {
+            id: n.id,
+            role,
+            online: this.#live.of(n.address, { self, leading: true, thresholdMs }).online,
+            caughtUp: role === "spare" || last - match <= 64,
+            failureDomain: n.failure_domain,
+          };
+        }).filter((m) => [...conf.voters, ...conf.standbys, ...conf.spares].includes(m.id));
+        const config = this.#o.db.readStale(readGlobalConfig);
+        const change = nextRoleChange(inputs, this.#o.gateway.raftId, {
+          maxVoters: Number(globalValue(config, "cluster.max_voters")),
+          maxStandby: Number(globalValue(config, "cluster.max_standby")),
+        });
+        if (!change) return;
+        const cc: ConfChange = change.role === "voter"
+          ? { type: "add-voter", id: change.id }
+          : change.role === "standby"
+          ? { type: "add-standby", id: change.id }
+          : { type: "add-spare", id: change.id };
+        this.#o.log.info("Changing database role", {
+          id: change.id,
+          role: change.role,
+          reason: change.reason,
+        });
+        await this.#o.gateway.changeMembership(cc);
+      }
+    } catch (e) {
+      this.#o.log.warn("Role rebalance failed", { err: errorMessage(e) });
+    } finally {
+      this.#rebalancing = false;
+    }
+  }
+}

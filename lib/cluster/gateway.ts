@@ -1,0 +1,302 @@
+import type { ConfChange, ConfState, Message, Status } from "../raft/mod.ts";
+import {
+  type Consensus,
+  type GlobalFsm,
+  type LocalDB,
+  RAFT_ROLE,
+  type RaftNode,
+  type TxOutcome,
+} from "../db/mod.ts";
+import { Driver } from "../driver/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { SqliteStorage } from "../raft_store/mod.ts";
+import { decodeBatch, HttpTransport } from "../transport/mod.ts";
+import { fingerprint, type KeyPair } from "../tls/mod.ts";
+import { StatusError, unavailable } from "../util/mod.ts";
+
+/** Raft timing: ticks of 100 ms, elections after 0.5-1 s without a leader. */
+export interface RaftTiming {
+  tickMs: number;
+  electionTick: number;
+  heartbeatTick: number;
+  snapshotEvery: number;
+  keepEntries: number;
+}
+
+const DEFAULT_TIMING: RaftTiming = {
+  tickMs: 100,
+  electionTick: 5,
+  heartbeatTick: 1,
+  snapshotEvery: 2000,
+  keepEntries: 500,
+};
+
+/** Reads timing overrides from the environment (tests use small snapshot intervals). */
+function timingFromEnv(): Partial<RaftTiming> {
+  const out: Partial<RaftTiming> = {};
+  const every = Deno.env.get("SHOAL_RAFT_SNAPSHOT_EVERY");
+  if (every) out.snapshotEvery = Number(every);
+  const keep = Deno.env.get("SHOAL_RAFT_KEEP_ENTRIES");
+  if (keep) out.keepEntries = Number(keep);
+  return out;
+}
+
+function roleCode(conf: ConfState, id: number): number {
+  if (conf.voters.includes(id)) return RAFT_ROLE.voter;
+  if (conf.standbys.includes(id)) return RAFT_ROLE.standby;
+  return RAFT_ROLE.spare;
+}
+
+/**
+ * This member's share of the replicated database (LXD's gateway): the Raft log store, the
+ * driver and the transport, started standalone (a one-voter cluster, as LXD runs dqlite even
+ * when not clustered) or as a member. Implements the consensus GlobalDB runs on.
+ */
+export class Gateway implements Consensus {
+  #local: LocalDB;
+  #fsm: GlobalFsm;
+  #log: Logger;
+  #storage: SqliteStorage;
+  #timing: RaftTiming;
+  #driver: Driver | null = null;
+  #transport: HttpTransport<Message> | null = null;
+  #tls: KeyPair | null = null;
+  #pin = "";
+  /** Addresses of members the configuration names, from the global database. */
+  #addressOf: (id: number) => string | undefined;
+  onLeaderChange: ((leader: number) => void) | null = null;
+  onConfChange: ((conf: ConfState) => void) | null = null;
+
+  constructor(
+    o: {
+      local: LocalDB;
+      fsm: GlobalFsm;
+      log: Logger;
+      snapshotPath: string;
+      addressOf: (id: number) => string | undefined;
+      timing?: Partial<RaftTiming>;
+    },
+  ) {
+    this.#local = o.local;
+    this.#fsm = o.fsm;
+    this.#log = o.log.with({ component: "raft" });
+    this.#storage = new SqliteStorage(o.local.db, o.snapshotPath);
+    this.#timing = { ...DEFAULT_TIMING, ...timingFromEnv(), ...(o.timing ?? {}) };
+    this.#addressOf = o.addressOf;
+  }
+
+  /** This member's raft id: its entry in raft_nodes matching its cluster address, or 1 standalone. */
+  get raftId(): number {
+    return this.#driver?.id ?? this.#findSelf();
+  }
+
+  #findSelf(): number {
+    const address = this.#local.get("cluster.https_address");
+    const nodes = this.#local.raftNodes();
+    return nodes.find((n) => n.address === address)?.id ?? nodes[0]?.id ?? 1;
+  }
+
+  get driver(): Driver | null {
+    return this.#driver;
+  }
+
+  get storage(): SqliteStorage {
+    return this.#storage;
+  }
+
+  /** The configuration and addresses as this member last recorded them. */
+  raftNodes(): RaftNode[] {
+    return this.#local.raftNodes();
+  }
+
+  /**
+   * Starts Raft. A member with an empty log bootstraps a one-voter cluster of itself (raft id 1),
+   * unless it is waiting to join (then it starts nothing until join()).
+   */
+  async start(tls: KeyPair | null): Promise<void> {
+    if (this.#storage.isEmpty) {
+      this.#fsm.apply(1, 1, "");
+      this.#storage.bootstrap({ voters: [1], standbys: [], spares: [] });
+      this.#local.replaceRaftNodes([{
+        id: 1,
+        address: this.#local.get("cluster.https_address"),
+        role: RAFT_ROLE.voter,
+        name: "",
+      }]);
+    }
+    if (tls) await this.setTls(tls);
+    this.#startDriver(this.#findSelf());
+  }
+
+  #startDriver(id: number): void {
+    const driver = new Driver({
+      id,
+      storage: this.#storage,
+      fsm: this.#fsm,
+      log: this.#log,
+      send: (msgs) => this.#transport?.send(msgs),
+      ...this.#timing,
+      onConfState: (conf) => this.#confChanged(conf),
+      onLeader: (lead) => this.onLeaderChange?.(lead),
+    });
+    this.#driver = driver;
+    driver.start();
+    const conf = driver.conf;
+    // A lone voter need not wait an election timeout to lead.
+    if (conf.voters.length === 1 && conf.voters[0] === id) driver.campaign();
+  }
+
+  #confChanged(conf: ConfState): void {
+    // A joiner starts with no configuration until the leader's snapshot arrives: keep the
+    // members the leader named at accept time, or this member could not answer it.
+    if (conf.voters.length + conf.standbys.length + conf.spares.length === 0) return;
+    const known = new Map(this.#local.raftNodes().map((n) => [n.id, n]));
+    const ids = [...conf.voters, ...conf.standbys, ...conf.spares];
+    const nodes: RaftNode[] = ids.sort((a, b) => a - b).map((id) => ({
+      id,
+      address: this.#addressOf(id) ?? known.get(id)?.address ?? "",
+      role: roleCode(conf, id),
+      name: known.get(id)?.name ?? "",
+    }));
+    this.#local.replaceRaftNodes(nodes);
+    this.#updatePeers(nodes);
+    this.onConfChange?.(conf);
+  }
+
+  #updatePeers(nodes: RaftNode[]): void {
+    this.#transport?.setPeers(new Map(nodes.filter((n) => n.address !== "").map((n) => [n.id, n.address])));
+  }
+
+  /** Sets the cluster certificate Raft uses between members; starts the transport. */
+  async setTls(tls: KeyPair): Promise<void> {
+    this.#tls = tls;
+    this.#pin = await fingerprint(tls.cert);
+    if (this.#transport) this.#transport.setTls(tls, this.#pin);
+    else {
+      this.#transport = new HttpTransport<Message>({
+        self: this.raftId,
+        tls,
+        pin: this.#pin,
+        log: this.#log,
+        onUnreachable: (id) => this.#driver?.reportUnreachable(id),
+      });
+    }
+    this.#updatePeers(this.#local.raftNodes());
+  }
+
+  /** Takes a batch that arrived on POST /internal/raft. */
+  receive(body: string): void {
+    const d = this.#driver;
+    if (!d) throw unavailable("Raft is not running on this member yet");
+    const batch = decodeBatch<Message>(body);
+    d.receive(batch.messages);
+  }
+
+  /** Records raft nodes learnt from the leader (a joining member) and refreshes the peers. */
+  setRaftNodes(nodes: RaftNode[]): void {
+    this.#local.replaceRaftNodes(nodes);
+    this.#updatePeers(nodes);
+  }
+
+  /**
+   * Becomes a fresh member of another cluster: forgets this member's log and database (as LXD
+   * warns at join) and starts Raft empty under the given id, to be filled by the leader.
+   */
+  joinAs(id: number, nodes: RaftNode[]): void {
+    this.#driver?.stop();
+    this.#driver = null;
+    this.#storage.reset();
+    this.#fsm.reset();
+    this.#local.replaceRaftNodes(nodes);
+    this.#transport?.close();
+    this.#transport = null;
+    if (this.#tls) {
+      this.#transport = new HttpTransport<Message>({
+        self: id,
+        tls: this.#tls,
+        pin: this.#pin,
+        log: this.#log,
+        onUnreachable: (peer) => this.#driver?.reportUnreachable(peer),
+      });
+      this.#updatePeers(nodes);
+    }
+    this.#startDriver(id);
+  }
+
+  /** The leader's cluster address, or null when none is known. */
+  leaderAddress(): string | null {
+    const lead = this.#driver?.leader ?? 0;
+    if (!lead) return null;
+    return this.#local.raftNodes().find((n) => n.id === lead)?.address || this.#addressOf(lead) || null;
+  }
+
+  // Consensus
+
+  isLeader(): boolean {
+    return this.#driver?.isLeader() ?? false;
+  }
+
+  leaderReady(): Promise<void> {
+    return this.#need().leaderReady();
+  }
+
+  async propose(data: string): Promise<{ index: number; outcomes: TxOutcome[] }> {
+    const r = await this.#need().propose(data);
+    return { index: r.index, outcomes: r.outcomes as unknown as TxOutcome[] };
+  }
+
+  readBarrier(): Promise<void> {
+    return this.#need().readBarrier();
+  }
+
+  waitApplied(index: number): Promise<void> {
+    return this.#need().waitApplied(index);
+  }
+
+  #need(): Driver {
+    if (!this.#driver) throw new StatusError(503, "The database is not running on this member");
+    return this.#driver;
+  }
+
+  /** The configuration as of the last applied entry. */
+  conf(): ConfState {
+    return this.#driver?.conf ?? { voters: [], standbys: [], spares: [] };
+  }
+
+  /** The leader's raft id (0: none known). */
+  get leader(): number {
+    return this.#driver?.leader ?? 0;
+  }
+
+  get term(): number {
+    return this.#driver?.term ?? 0;
+  }
+
+  status(): Status | null {
+    return this.#driver?.status() ?? null;
+  }
+
+  /** Proposes a membership change and resolves once it is applied. */
+  changeMembership(cc: ConfChange): Promise<ConfState> {
+    return this.#need().changeMembership(cc);
+  }
+
+  /** Hands leadership to another voter; true once someone else leads. */
+  transferLeadership(timeoutMs = 2000): Promise<boolean> {
+    return this.#need().transferLeadership(timeoutMs);
+  }
+
+  /** Stops Raft; a leader first hands leadership to another voter. */
+  async stop(handOver: boolean): Promise<void> {
+    const d = this.#driver;
+    if (d && handOver && d.isLeader()) {
+      const ok = await d.transferLeadership(2000);
+      this.#log.info("Handed over database leadership before stopping", { ok });
+      // Give the new leader our last acks and its first heartbeats.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    d?.stop();
+    this.#transport?.close();
+    this.#transport = null;
+  }
+}

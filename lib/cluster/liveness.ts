@@ -1,0 +1,93 @@
+import type { Liveness } from "./members.ts";
+
+/** One member's line in a heartbeat: how long the leader has not heard from it. */
+export interface HeartbeatMember {
+  name: string;
+  address: string;
+  silentMs: number;
+  lastSeen: string;
+}
+
+/** What the leader sends each member every heartbeat (PUT /internal/heartbeat). */
+export interface Heartbeat {
+  leader: string;
+  term: number;
+  members: HeartbeatMember[];
+}
+
+/**
+ * Who is online, as the leader sees it. The leader records each member's last answer; the
+ * others keep the leader's last heartbeat and age it by how long ago it arrived, so every
+ * member shows the same states within one heartbeat interval.
+ */
+export class LivenessTable {
+  /** address → time (ms since epoch) the member last answered the leader. */
+  #lastSeen = new Map<string, number>();
+  #fromLeader: { hb: Heartbeat; at: number } | null = null;
+  #clock: () => number;
+
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock;
+  }
+
+  /** Leader side: address answered now. */
+  seen(address: string): void {
+    this.#lastSeen.set(address, this.#clock());
+  }
+
+  /** Leader side: start counting for members never seen (a new leader gives everyone a fresh start). */
+  track(addresses: string[]): void {
+    const now = this.#clock();
+    for (const a of addresses) if (!this.#lastSeen.has(a)) this.#lastSeen.set(a, now);
+    for (const a of [...this.#lastSeen.keys()]) if (!addresses.includes(a)) this.#lastSeen.delete(a);
+  }
+
+  /** Leader side: forgets what it knew (leadership moved elsewhere). */
+  resetLeader(): void {
+    this.#lastSeen.clear();
+  }
+
+  /** Follower side: a heartbeat from the leader arrived. */
+  received(hb: Heartbeat): void {
+    this.#fromLeader = { hb, at: this.#clock() };
+  }
+
+  /** The heartbeat this member, as leader, sends now. */
+  heartbeat(leader: string, term: number, members: { name: string; address: string }[]): Heartbeat {
+    const now = this.#clock();
+    return {
+      leader,
+      term,
+      members: members.map((m) => {
+        const t = this.#lastSeen.get(m.address) ?? now;
+        return { name: m.name, address: m.address, silentMs: now - t, lastSeen: new Date(t).toISOString() };
+      }),
+    };
+  }
+
+  /**
+   * Liveness of a member. `self` is always online; `leading` says whether to use this member's
+   * own table or the leader's last heartbeat.
+   */
+  of(address: string, o: { self: boolean; leading: boolean; thresholdMs: number }): Liveness {
+    const now = this.#clock();
+    if (o.self) return { online: true, silentMs: 0, lastSeen: new Date(now).toISOString() };
+    if (o.leading) {
+      const t = this.#lastSeen.get(address) ?? now;
+      return { online: now - t < o.thresholdMs, silentMs: now - t, lastSeen: new Date(t).toISOString() };
+    }
+    const f = this.#fromLeader;
+    const m = f?.hb.members.find((x) => x.address === address);
+    if (!f || !m) {
+      // No word from a leader about it: nobody can vouch for it.
+      return { online: false, silentMs: o.thresholdMs, lastSeen: "" };
+    }
+    const silent = m.silentMs + (now - f.at);
+    return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: m.lastSeen };
+  }
+
+  /** When the last heartbeat from a leader arrived (ms since epoch), 0 if never. */
+  get lastHeartbeatAt(): number {
+    return this.#fromLeader?.at ?? 0;
+  }
+}

@@ -1,0 +1,134 @@
+import {
+  addNode,
+  ARCH_IDS,
+  defineTx,
+  GLOBAL_SCHEMA_VERSION,
+  listNodes,
+  type NodeRow,
+  type ReadTx,
+} from "../db/mod.ts";
+import { badRequest, formatGoDuration, notFound } from "../util/mod.ts";
+
+/** LXD's ClusterMember as GET /1.0/cluster/members/NAME returns it (key order as `lxc cluster show`). */
+export interface ClusterMember {
+  server_name: string;
+  url: string;
+  database: boolean;
+  status: "Online" | "Offline" | "Evacuated" | "Blocked";
+  message: string;
+  architecture: string;
+  roles: string[];
+  failure_domain: string;
+  description: string;
+  config: Record<string, string>;
+  groups: string[];
+}
+
+/** What the leader knows of a member's liveness, as heartbeats tell it. */
+export interface Liveness {
+  online: boolean;
+  /** Milliseconds since the member last answered (0 when it answers now). */
+  silentMs: number;
+  /** When it last answered (ISO 8601), "" if never. */
+  lastSeen: string;
+}
+
+const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));
+
+/** The database role name a member shows: database-leader, database-voter, database-standby or none. */
+export type DbRoleName = "database-leader" | "database-voter" | "database-standby" | null;
+
+/** Builds the wire form of a member. */
+export function memberJson(n: NodeRow, dbRole: DbRoleName, live: Liveness): ClusterMember {
+  return {
+    server_name: n.name,
+    url: `https://${n.address}`,
+    database: dbRole !== null,
+    status: live.online ? "Online" : "Offline",
+    message: live.online
+      ? "Fully operational"
+      : `No heartbeat for ${formatGoDuration(Math.round(live.silentMs / 1000) * 1000)} (${live.lastSeen})`,
+    architecture: ARCH_NAMES[n.arch] ?? "x86_64",
+    roles: [...n.roles, ...(dbRole ? [dbRole] : [])],
+    failure_domain: n.failure_domain,
+    description: n.description,
+    config: n.config,
+    groups: n.groups.length > 0 ? n.groups : ["default"],
+  };
+}
+
+/** LXD's rules for a member name (DNS label-ish, not "none", not "@…"). */
+export function checkMemberName(name: string): void {
+  if (name === "") throw badRequest("ServerName is required when enabling clustering");
+  if (name === "none") throw badRequest('ServerName cannot be "none"');
+  if (name.startsWith("@")) throw badRequest('ServerName may not start with "@"');
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9-.]{0,62}$/.test(name)) {
+    throw badRequest(`Invalid member name "${name}": use letters, digits, "-" and "." (at most 63)`);
+  }
+}
+
+/** The standalone member (row 1, "none") becomes the first member of a cluster. */
+export const bootstrapNode = defineTx(
+  "cluster.bootstrap",
+  (tx, a: { name: string; address: string }): void => {
+    const n = tx.get<{ id: number }>("SELECT id FROM nodes ORDER BY id LIMIT 1");
+    if (!n) throw new Error("No member row to bootstrap from");
+    tx.exec(
+      "UPDATE nodes SET name = ?, address = ?, heartbeat = ? WHERE id = ?",
+      a.name,
+      a.address,
+      tx.now,
+      n.id,
+    );
+  },
+);
+
+/** A joiner, as the leader checks and records it. */
+export interface JoinRequest {
+  name: string;
+  address: string;
+  arch: string;
+  schema: number;
+  apiExtensions: number;
+  version: string;
+}
+
+/**
+ * Adds a joining member after LXD's checks: name and address unused, and the same schema and API
+ * extension count as this build (members of one cluster run one version).
+ */
+export const acceptNode = defineTx(
+  "cluster.accept",
+  (tx, a: JoinRequest & { expectApi: number }): number => {
+    if (a.schema !== GLOBAL_SCHEMA_VERSION) {
+      throw badRequest(
+        `The joining server version does not match (expected ${a.version} with DB schema ${GLOBAL_SCHEMA_VERSION})`,
+      );
+    }
+    if (a.apiExtensions !== a.expectApi) {
+      throw badRequest(
+        `The joining server version does not match (expected ${a.version} with API count ${a.expectApi})`,
+      );
+    }
+    return addNode.fn(tx, {
+      name: a.name,
+      address: a.address,
+      arch: a.arch,
+      schema: a.schema,
+      apiExtensions: a.apiExtensions,
+    });
+  },
+);
+
+/** Removes a member row (its roles, config and groups go with it). */
+export const deleteNode = defineTx("cluster.delete-node", (tx, a: { name: string }): number => {
+  const n = tx.get<{ id: number }>("SELECT id FROM nodes WHERE name = ?", a.name);
+  if (!n) throw notFound("Cluster member not found");
+  tx.exec("DELETE FROM nodes WHERE id = ?", n.id);
+  return n.id;
+});
+
+/** Every member row. */
+export function members(tx: ReadTx): NodeRow[] {
+  return listNodes(tx);
+}

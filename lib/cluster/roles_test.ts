@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { nextRoleChange, type RoleInput, targetVoters } from "./roles.ts";
+
+const L = { maxVoters: 3, maxStandby: 2 };
+function m(id: number, role: RoleInput["role"], online = true, caughtUp = true): RoleInput {
+  return { id, role, online, caughtUp };
+}
+
+/** Applies changes until none is left (what the leader's loop does). */
+function settle(members: RoleInput[], leader: number, limits = L): RoleInput[] {
+  const ms = members.map((x) => ({ ...x }));
+  for (let i = 0; i < 20; i++) {
+    const c = nextRoleChange(ms, leader, limits);
+    if (!c) return ms;
+    ms.find((x) => x.id === c.id)!.role = c.role;
+  }
+  throw new Error("roles do not settle");
+}
+
+function roles(ms: RoleInput[]): string {
+  return ms.map((x) => `${x.id}:${x.role}`).join(" ");
+}
+
+Deno.test("targetVoters() is odd, capped by max_voters, and 1 for two members", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 9].map((n) => targetVoters(n, 3)), [1, 1, 3, 3, 3, 3, 3]);
+  assert.deepEqual([4, 5, 6, 7].map((n) => targetVoters(n, 5)), [3, 5, 5, 5]);
+});
+
+Deno.test("roles as LXD assigns them while members join one by one", () => {
+  assert.equal(roles(settle([m(1, "voter")], 1)), "1:voter");
+  assert.equal(roles(settle([m(1, "voter"), m(2, "standby")], 1)), "1:voter 2:standby");
+  assert.equal(
+    roles(settle([m(1, "voter"), m(2, "standby"), m(3, "standby")], 1)),
+    "1:voter 2:voter 3:voter",
+  );
+  assert.equal(
+    roles(settle([m(1, "voter"), m(2, "voter"), m(3, "voter"), m(4, "standby")], 1)),
+    "1:voter 2:voter 3:voter 4:standby",
+  );
+  assert.equal(
+    roles(
+      settle(
+        [m(1, "voter"), m(2, "voter"), m(3, "voter"), m(4, "standby"), m(5, "standby"), m(6, "standby")],
+        1,
+      ),
+    ),
+    "1:voter 2:voter 3:voter 4:standby 5:standby 6:spare",
+  );
+});
+
+Deno.test("an offline voter is replaced by a caught-up stand-by, and never the other way", () => {
+  const after = settle([m(1, "voter"), m(2, "voter", false), m(3, "voter"), m(4, "standby")], 1);
+  assert.equal(roles(after), "1:voter 2:spare 3:voter 4:voter");
+  // A stand-by that has not caught up is not promoted: the offline voter keeps its seat.
+  assert.equal(
+    nextRoleChange([m(1, "voter"), m(2, "voter", false), m(3, "voter"), m(4, "standby", true, false)], 1, L),
+    null,
+  );
+});
+
+Deno.test("lowering max_voters and max_standby shrinks the roles; the leader keeps its seat", () => {
+  const five = [m(1, "voter"), m(2, "voter"), m(3, "voter"), m(4, "voter"), m(5, "voter"), m(6, "standby")];
+  assert.equal(
+    roles(settle(five, 5, { maxVoters: 3, maxStandby: 1 })),
+    "1:voter 2:voter 3:standby 4:spare 5:voter 6:spare",
+  );
+  assert.equal(
+    roles(settle([m(1, "voter"), m(2, "standby"), m(3, "standby")], 1, { maxVoters: 3, maxStandby: 0 })),
+    "1:voter 2:voter 3:voter",
+  );
+});
+
+Deno.test("an offline stand-by makes way for an online spare", () => {
+  const ms = [
+    m(1, "voter"),
+    m(2, "voter"),
+    m(3, "voter"),
+    m(4, "standby", false),
+    m(5, "standby"),
+    m(6, "spare"),
+  ];
+  assert.equal(roles(settle(ms, 1)), "1:voter 2:voter 3:voter 4:spare 5:standby 6:standby");
+});

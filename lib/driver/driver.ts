@@ -1,0 +1,527 @@
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  RawNode,
+  type Ready,
+  type Snapshot,
+} from "../raft/mod.ts";
+import type { SqliteStorage, StoredSnapshot } from "../raft_store/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { type Deferred, deferred, StatusError, type TimerId } from "../util/mod.ts";
+import type { StateMachine } from "./state_machine.ts";
+
+/** Timing and sizing of a driver. */
+export interface DriverOptions {
+  id: number;
+  storage: SqliteStorage;
+  fsm: StateMachine;
+  log: Logger;
+  /** Sends messages to peers (the transport); never blocks. */
+  send: (messages: Message[]) => void;
+  /** Milliseconds per Raft tick. */
+  tickMs?: number;
+  /** Ticks without a leader's heartbeat before an election (randomized up to twice this). */
+  electionTick?: number;
+  heartbeatTick?: number;
+  /** Take a snapshot after this many applied entries, keeping `keepEntries` for laggards. */
+  snapshotEvery?: number;
+  keepEntries?: number;
+  /** Seed of the core's election timeouts. */
+  seed?: number;
+  /** Called after a membership change is applied (and at start with the current one). */
+  onConfState?: (conf: ConfState) => void;
+  /** Called when the leader changes (0: none known). */
+  onLeader?: (leader: number, term: number) => void;
+}
+
+interface Waiter {
+  term: number;
+  d: Deferred<{ index: number; outcomes: unknown }>;
+  timer: TimerId;
+}
+
+interface ApplyWaiter {
+  index: number;
+  d: Deferred<void>;
+}
+
+/** How long a proposal may wait for its entry to apply before its caller is told. */
+const PROPOSAL_TIMEOUT_MS = 30_000;
+
+function notLeader(leader: number): StatusError {
+  return new StatusError(
+    503,
+    leader
+      ? `Not the database leader (leader is member ${leader})`
+      : "No database leader: the cluster may have lost quorum",
+  );
+}
+
+/**
+ * The only place with timers: runs the pure Raft core against durable storage, the transport
+ * and the state machine. For every Ready it persists (one fsync), then sends, then applies,
+ * then advances — the order lib/raft's Ready documents.
+ */
+export class Driver {
+  readonly id: number;
+  #o:
+    & Required<Omit<DriverOptions, "onConfState" | "onLeader" | "seed">>
+    & Pick<DriverOptions, "onConfState" | "onLeader" | "seed">;
+  #node!: RawNode;
+  #ticker: TimerId | undefined;
+  #scheduled = false;
+  #stopped = false;
+  #failed: Error | null = null;
+  #conf: ConfState = { voters: [], standbys: [], spares: [] };
+  #lead = 0;
+  #term = 0;
+  #isLeader = false;
+  /** Index of the new leader's first entry: state is current once it is applied. */
+  #readyIndex = Infinity;
+  #waiters = new Map<number, Waiter>();
+  #confWaiters = new Map<number, Waiter>();
+  #applyWaiters: ApplyWaiter[] = [];
+  #leaderWaiters: Deferred<void>[] = [];
+  #reads = new Map<string, { d: Deferred<number>; timer: TimerId }>();
+  #readSeq = 0;
+  #pendingReads: Deferred<void>[] = [];
+  #readInFlight = false;
+
+  constructor(o: DriverOptions) {
+    this.id = o.id;
+    this.#o = {
+      tickMs: 100,
+      electionTick: 5,
+      heartbeatTick: 1,
+      snapshotEvery: 2000,
+      keepEntries: 500,
+      ...o,
+    };
+  }
+
+  /** Starts the core from what storage holds, and the ticker. */
+  start(): void {
+    const storage = this.#o.storage;
+    const snap = storage.snapshotMeta;
+    this.#conf = structuredClone(snap.conf);
+    let seed = this.#o.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0]! ^ this.id);
+    // The core draws randomness from this injected generator only (mulberry32).
+    const rng = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    this.#node = new RawNode({
+      id: this.id,
+      storage: this.#storageView(),
+      electionTick: this.#o.electionTick,
+      heartbeatTick: this.#o.heartbeatTick,
+      rng,
+      // Committed entries after the snapshot are delivered again: the state machine skips
+      // what it already applied, and membership entries rebuild the configuration.
+      applied: snap.index,
+      checkQuorum: true,
+      preVote: true,
+      maxSizePerMsg: 1 << 20,
+      maxInflightMsgs: 256,
+    });
+    if (this.#o.fsm.appliedIndex < snap.index && snap.index > 0) {
+      // The state machine lost what the snapshot covers (it was replaced): restore it.
+      const data = storage.snapshot().data;
+      if (data.length > 0) this.#o.fsm.restore(data);
+    }
+    this.#o.onConfState?.(this.#conf);
+    this.#ticker = setInterval(() => this.#tick(), this.#o.tickMs);
+    this.#kick();
+  }
+
+  /**
+   * The storage the core reads, with one addition: a snapshot is taken from the state machine
+   * when the stored one has no data yet (a new cluster's placeholder), so a joining member
+   * always receives real state.
+   */
+  #storageView() {
+    const s = this.#o.storage;
+    return {
+      initialState: () => s.initialState(),
+      entries: (lo: number, hi: number, maxBytes?: number) => s.entries(lo, hi, maxBytes),
+      term: (i: number) => s.term(i),
+      firstIndex: () => s.firstIndex(),
+      lastIndex: () => s.lastIndex(),
+      snapshot: (): Snapshot => {
+        const stored = s.snapshot();
+        if (stored.data.length > 0) return stored as Snapshot;
+        const fresh = this.#takeSnapshot();
+        s.saveSnapshot(fresh, -1);
+        return fresh as Snapshot;
+      },
+    };
+  }
+
+  #takeSnapshot(): StoredSnapshot {
+    const index = this.#o.fsm.appliedIndex;
+    return {
+      meta: { index, term: this.#o.storage.term(index), conf: structuredClone(this.#conf) },
+      data: this.#o.fsm.snapshot(),
+    };
+  }
+
+  #tick(): void {
+    if (this.#stopped) return;
+    this.#node.tick();
+    this.#kick();
+  }
+
+  /** Feeds messages from peers. */
+  receive(messages: Message[]): void {
+    if (this.#stopped) return;
+    for (const m of messages) {
+      try {
+        this.#node.step(m);
+      } catch (e) {
+        this.#o.log.debug("Raft dropped a message", {
+          type: m.type,
+          from: m.from,
+          err: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+    this.#kick();
+  }
+
+  /** Schedules processing of what the core has ready (coalesced). */
+  #kick(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#process();
+    });
+  }
+
+  #process(): void {
+    if (this.#stopped || this.#failed) return;
+    try {
+      while (this.#node.hasReady()) this.#handle(this.#node.ready());
+    } catch (e) {
+      // A write that fails must stop this member rather than let it diverge.
+      this.#fail(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  #handle(rd: Ready): void {
+    if (rd.hardState) this.#term = rd.hardState.term;
+    if (rd.softState) this.#onSoftState(rd.softState.lead, rd.softState.role === "leader");
+    this.#o.storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    if (rd.snapshot && rd.snapshot.data.length > 0) {
+      this.#o.fsm.restore(rd.snapshot.data);
+      this.#conf = structuredClone(rd.snapshot.meta.conf);
+      this.#notify(() => this.#o.onConfState?.(this.#conf));
+    }
+    if (this.#isLeader && rd.entries.length > 0 && this.#readyIndex === Infinity) {
+      this.#readyIndex = rd.entries[rd.entries.length - 1]!.index;
+    }
+    if (rd.messages.length > 0) this.#o.send(rd.messages);
+    for (const e of rd.committedEntries) this.#apply(e);
+    for (const rs of rd.readStates) this.#onReadState(rs.index, rs.ctx);
+    this.#node.advance(rd);
+    this.#afterApply();
+    this.#maybeSnapshot();
+  }
+
+  #onSoftState(lead: number, isLeader: boolean): void {
+    const was = this.#isLeader;
+    this.#isLeader = isLeader;
+    if (isLeader && !was) this.#readyIndex = Infinity;
+    if (!isLeader) this.#readyIndex = Infinity;
+    if (lead !== this.#lead) {
+      this.#lead = lead;
+      this.#o.log.info("Raft leader changed", { leader: lead, term: this.#term, self: this.id });
+      this.#notify(() => this.#o.onLeader?.(lead, this.#term));
+    }
+    if (was && !isLeader) {
+      // Reads waiting on a read index from this leader will never be answered.
+      for (const [ctx, r] of this.#reads) {
+        clearTimeout(r.timer);
+        r.d.reject(notLeader(lead));
+        this.#reads.delete(ctx);
+      }
+    }
+  }
+
+  /** Runs an observer's callback; its failure is its own and must not stop Raft. */
+  #notify(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.#o.log.warn("Raft observer failed", { err: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  #apply(e: Entry): void {
+    if (e.type === "conf") {
+      const cc = JSON.parse(e.data) as ConfChange;
+      this.#conf = this.#node.applyConfChange(cc);
+      this.#o.fsm.applyEntry(e.index, e.term, "");
+      this.#notify(() => this.#o.onConfState?.(this.#conf));
+      this.#settle(this.#confWaiters, e, this.#conf);
+    } else {
+      const outcomes = this.#o.fsm.applyEntry(e.index, e.term, e.data);
+      this.#settle(this.#waiters, e, outcomes);
+    }
+  }
+
+  #settle(waiters: Map<number, Waiter>, e: Entry, result: unknown): void {
+    const w = waiters.get(e.index);
+    if (!w) return;
+    waiters.delete(e.index);
+    clearTimeout(w.timer);
+    if (w.term === e.term) w.d.resolve({ index: e.index, outcomes: result });
+    else w.d.reject(new StatusError(503, "Leadership changed before the change was committed: retry"));
+  }
+
+  #afterApply(): void {
+    const applied = this.#o.fsm.appliedIndex;
+    if (this.#applyWaiters.length > 0) {
+      const still: ApplyWaiter[] = [];
+      for (const w of this.#applyWaiters) w.index <= applied ? w.d.resolve() : still.push(w);
+      this.#applyWaiters = still;
+    }
+    if (this.#isLeader && applied >= this.#readyIndex && this.#leaderWaiters.length > 0) {
+      for (const d of this.#leaderWaiters.splice(0)) d.resolve();
+    }
+  }
+
+  #maybeSnapshot(): void {
+    const applied = this.#o.fsm.appliedIndex;
+    const meta = this.#o.storage.snapshotMeta;
+    if (applied - meta.index < this.#o.snapshotEvery) return;
+    this.#o.fsm.sync();
+    this.#o.storage.saveSnapshot(this.#takeSnapshot(), applied - this.#o.keepEntries);
+    this.#o.log.debug("Raft snapshot taken", { index: applied, first: this.#o.storage.firstIndex() });
+  }
+
+  /** Forces a snapshot and compaction now (tests, and before a member is known to lag). */
+  snapshotNow(keepEntries = 0): void {
+    this.#o.fsm.sync();
+    this.#o.storage.saveSnapshot(this.#takeSnapshot(), this.#o.fsm.appliedIndex - keepEntries);
+  }
+
+  #fail(e: Error): void {
+    this.#failed = e;
+    this.#o.log.error("Raft stopped after a failure: this member no longer serves the database", {
+      err: e.message,
+    });
+    this.#reject(new StatusError(503, `This member's database failed and stopped: ${e.message}`));
+    this.stop();
+  }
+
+  #reject(err: Error): void {
+    for (const m of [this.#waiters, this.#confWaiters]) {
+      for (const w of m.values()) {
+        clearTimeout(w.timer);
+        w.d.reject(err);
+      }
+      m.clear();
+    }
+    for (const r of this.#reads.values()) {
+      clearTimeout(r.timer);
+      r.d.reject(err);
+    }
+    this.#reads.clear();
+    for (const d of this.#pendingReads.splice(0)) d.reject(err);
+    for (const d of this.#leaderWaiters.splice(0)) d.reject(err);
+    for (const w of this.#applyWaiters.splice(0)) w.d.reject(err);
+  }
+
+  // Consensus (what lib/db's GlobalDB needs)
+
+  isLeader(): boolean {
+    return this.#isLeader && !this.#failed;
+  }
+
+  /** The leader's raft id, 0 when none is known. */
+  get leader(): number {
+    return this.#lead;
+  }
+
+  get term(): number {
+    return this.#term;
+  }
+
+  get failed(): Error | null {
+    return this.#failed;
+  }
+
+  /** The configuration as of the last applied entry. */
+  get conf(): ConfState {
+    return structuredClone(this.#conf);
+  }
+
+  leaderReady(): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (!this.#isLeader) return Promise.reject(notLeader(this.#lead));
+    if (this.#o.fsm.appliedIndex >= this.#readyIndex) return Promise.resolve();
+    const d = deferred<void>();
+    this.#leaderWaiters.push(d);
+    return d.promise;
+  }
+
+  #waitFor<T>(map: Map<number, Waiter>, index: number, term: number): Promise<T> {
+    const d = deferred<{ index: number; outcomes: unknown }>();
+    const timer = setTimeout(() => {
+      map.delete(index);
+      d.reject(
+        new StatusError(
+          503,
+          "Timed out waiting for the change to be committed: the cluster may have lost quorum",
+        ),
+      );
+    }, PROPOSAL_TIMEOUT_MS);
+    map.set(index, { term, d, timer });
+    return d.promise as Promise<T>;
+  }
+
+  propose(data: string): Promise<{ index: number; outcomes: never[] }> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    const r = this.#node.propose(data);
+    if (!r.ok) {
+      return Promise.reject(
+        r.reason === "not-leader"
+          ? notLeader(r.leader)
+          : new StatusError(503, `Proposal refused: ${r.reason}`),
+      );
+    }
+    const p = this.#waitFor<{ index: number; outcomes: never[] }>(this.#waiters, r.index, r.term);
+    this.#kick();
+    return p;
+  }
+
+  /** Proposes a membership change and resolves with the configuration once it is applied. */
+  async changeMembership(cc: ConfChange): Promise<ConfState> {
+    if (this.#failed) throw this.#failed;
+    const r = this.#node.proposeConfChange(cc);
+    if (!r.ok) {
+      throw r.reason === "not-leader"
+        ? notLeader(r.leader)
+        : new StatusError(409, `Membership change refused: ${r.reason}`);
+    }
+    const p = this.#waitFor<{ index: number; outcomes: ConfState }>(this.#confWaiters, r.index, r.term);
+    this.#kick();
+    return (await p).outcomes;
+  }
+
+  waitApplied(index: number): Promise<void> {
+    if (this.#o.fsm.appliedIndex >= index) return Promise.resolve();
+    if (this.#failed) return Promise.reject(this.#failed);
+    const d = deferred<void>();
+    this.#applyWaiters.push({ index, d });
+    return d.promise;
+  }
+
+  /**
+   * Linearizable read barrier: a read index confirmed by a quorum (asked of the leader when this
+   * member follows), then this member's state machine catches up to it. Reads that arrive while
+   * one read index is in flight share the next one.
+   */
+  readBarrier(): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    const d = deferred<void>();
+    this.#pendingReads.push(d);
+    if (!this.#readInFlight) void this.#runReads();
+    return d.promise;
+  }
+
+  async #runReads(): Promise<void> {
+    this.#readInFlight = true;
+    try {
+      while (this.#pendingReads.length > 0) {
+        const batch = this.#pendingReads.splice(0);
+        try {
+          const index = await this.#readIndex();
+          await this.waitApplied(index);
+          for (const d of batch) d.resolve();
+        } catch (e) {
+          for (const d of batch) d.reject(e);
+        }
+      }
+    } finally {
+      this.#readInFlight = false;
+    }
+  }
+
+  #readIndex(): Promise<number> {
+    if (!this.#lead) return Promise.reject(notLeader(0));
+    const ctx = `${this.id}-${++this.#readSeq}`;
+    const d = deferred<number>();
+    const timer = setTimeout(() => {
+      this.#reads.delete(ctx);
+      d.reject(
+        new StatusError(
+          503,
+          "Timed out confirming the database leader for a read: the cluster may have lost quorum",
+        ),
+      );
+    }, 5_000);
+    this.#reads.set(ctx, { d, timer });
+    this.#node.readIndex(ctx);
+    this.#kick();
+    return d.promise;
+  }
+
+  #onReadState(index: number, ctx: string): void {
+    const r = this.#reads.get(ctx);
+    if (!r) return;
+    this.#reads.delete(ctx);
+    clearTimeout(r.timer);
+    r.d.resolve(index);
+  }
+
+  /**
+   * Hands leadership to the most up-to-date voter and waits (up to timeoutMs) until it leads:
+   * a graceful stop of the leader costs the cluster no election timeout.
+   */
+  async transferLeadership(timeoutMs = 2_000): Promise<boolean> {
+    if (!this.#isLeader) return true;
+    const st = this.#node.status();
+    const candidates = this.#conf.voters.filter((v) => v !== this.id);
+    if (candidates.length === 0) return false;
+    const progress = (st as { progress?: Record<number, { match: number }> }).progress ?? {};
+    candidates.sort((a, b) => (progress[b]?.match ?? 0) - (progress[a]?.match ?? 0));
+    this.#node.transferLeader(candidates[0]!);
+    this.#kick();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.#isLeader && this.#lead !== 0 && this.#lead !== this.id) return true;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return false;
+  }
+
+  /** Makes this member campaign now (a lone voter after recovery, tests). */
+  campaign(): void {
+    this.#node.campaign();
+    this.#kick();
+  }
+
+  reportUnreachable(id: number): void {
+    if (this.#stopped) return;
+    this.#node.reportUnreachable(id);
+  }
+
+  /** A snapshot of the core's state for status pages. */
+  status(): ReturnType<RawNode["status"]> {
+    return this.#node.status();
+  }
+
+  /** Stops the ticker and refuses everything pending. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#ticker);
+    this.#reject(new StatusError(503, "The database is shutting down"));
+  }
+}

@@ -120,7 +120,12 @@ export class Client {
       );
       ws.onmessage = (m) => onEvent(JSON.parse(String(m.data)));
       ws.onopen = () => opened.resolve();
-      ws.onerror = () => opened.reject(new Error("Failed to connect to the event stream"));
+      // Deno's WebSocket hides why an upgrade was refused: ask once more without it to learn.
+      ws.onerror = () =>
+        void this.raw("GET", path).then(
+          (r) => opened.reject(new StatusError(r.envelope.error_code || r.status, r.envelope.error)),
+          () => opened.reject(new Error("Failed to connect to the event stream")),
+        );
       return { ready: opened.promise, close: () => ws.close() };
     }
     const t = this.#transport as HttpsTransport;

@@ -470,7 +470,11 @@ export class Simulation {
     }
     const cmd = decodeCommand(e.data);
     const result = cmd ? m.kv.apply(cmd) : true;
-    if (this.probe && !this.probe.done && cmd?.op === "noop" && cmd.id === "probe") this.probe.done = true;
+    if (this.probe && !this.probe.done && cmd?.op === "noop" && cmd.id === "probe") {
+      this.probe.done = true;
+      this.probe.index = e.index;
+      this.note(`${m.id} applies the liveness probe at ${e.index}`);
+    }
     const w = m.waits.get(e.index);
     if (!w) return;
     m.waits.delete(e.index);
@@ -815,6 +819,50 @@ export class Simulation {
     this.q.after(0, { k: "probe" });
   }
 
+  /**
+   * Liveness, continued: every member that replicates the log (voters and stand-bys) catches up
+   * to `index` in bounded time.
+   */
+  private converge(index: number): void {
+    const start = this.q.now;
+    for (;;) {
+      const lead = this.leader();
+      const need = lead ? [...lead.conf.voters, ...lead.conf.standbys].map((id) => this.member(id)!) : [];
+      const behind = need.filter((m) => m.applied < index);
+      if (lead && behind.length === 0) break;
+      if (this.q.now - start > LIVENESS_MS) {
+        throw new Violation(
+          "liveness",
+          lead
+            ? `members ${
+              behind.map((m) => `${m.id} (applied ${m.applied})`).join(", ")
+            } have not caught up ` +
+              `to index ${index} ${LIVENESS_MS} ms after leader ${lead.id} committed it`
+            : `no leader ${LIVENESS_MS} ms after the liveness probe committed`,
+        );
+      }
+      this.step();
+    }
+  }
+
+  /** After the run settles: members that applied the same index hold the same state. */
+  private compareStates(index: number): void {
+    const byIndex = new Map<number, { id: NodeId; state: string }>();
+    for (const m of this.members) {
+      if (!m.raw || m.applied < index) continue;
+      const state = new TextDecoder().decode(m.kv.encode());
+      const other = byIndex.get(m.applied);
+      if (other && other.state !== state) {
+        throw new Violation(
+          "state-machine safety",
+          `members ${other.id} and ${m.id} both applied up to ${m.applied} but hold different states: ` +
+            `${other.state.slice(0, 80)} vs ${state.slice(0, 80)}`,
+        );
+      }
+      byIndex.set(m.applied, { id: m.id, state });
+    }
+  }
+
   private step(): void {
     const ev = this.q.take();
     if (ev === undefined) throw new Violation("liveness", "nothing left to simulate");
@@ -839,9 +887,11 @@ export class Simulation {
         }
         this.step();
       }
+      this.converge(this.probe!.index);
       // Let outstanding operations resolve before judging the history.
       const settle = this.q.now + OP_TIMEOUT_MS + 10;
       while (this.q.now < settle) this.step();
+      this.compareStates(this.probe!.index);
       this.stats.virtualMs = this.q.now;
       this.stats.leaders = this.inv.leadersElected;
       this.stats.oldTermCommits = this.inv.oldTermCommits;

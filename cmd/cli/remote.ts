@@ -138,7 +138,8 @@ export function remoteCommand(ctx: CliContext): Command {
           auth,
           r.public ? "YES" : "NO",
           n === "local" ? "YES" : "NO",
-          r.public ? "NO" : "YES",
+          // GLOBAL marks remotes of the system-wide config; shoal keeps every remote per user.
+          "NO",
         ];
       });
       ctx.print(

@@ -308,26 +308,63 @@ export function operationCommand(ctx: CliContext): Command {
   return op;
 }
 
-/** `monitor [--type T]`: the event stream. */
+/** How `monitor --format pretty` shows one event: logging records as log lines, others in one line. */
+function prettyEvent(e: Event): string {
+  const m = (e.metadata ?? {}) as Record<string, unknown>;
+  const when = e.timestamp.replace("T", " ").replace(/\.\d+Z?$/, "");
+  if (e.type === "logging") {
+    const ctx = Object.entries((m.context ?? {}) as Record<string, string>).map(([k, v]) => ` ${k}=${v}`)
+      .join("");
+    return `${String(m.level ?? "").toUpperCase().padEnd(5)} [${when}] ${m.message}${ctx}\n`;
+  }
+  if (e.type === "lifecycle") return `LIFECYCLE [${when}] ${m.action} ${m.source}\n`;
+  return `${e.type.toUpperCase()} [${when}] ${m.description ?? ""} ${m.status ?? ""}`.trimEnd() + "\n";
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"];
+
+/** `monitor [--type T] [--format yaml|json|pretty]`: the event stream, until interrupted. */
 export function monitorCommand(ctx: CliContext): Command {
   return new Command("monitor").description("Monitor a local or remote LXD server").argument("[remote]")
     .option("--type <type...>", "Event type to listen for")
-    .option("--pretty", "Pretty rendering")
+    .addOption(
+      new Option("-f, --format <format>", "Format").choices(["json", "pretty", "yaml"]).default("yaml"),
+    )
+    .option("--pretty", "Pretty rendering (short for --format=pretty)")
+    .addOption(
+      new Option("--loglevel <level>", "Minimum level for log messages (only with the pretty format)")
+        .choices(LOG_LEVELS),
+    )
     .option("--all-projects", "Show events from all projects")
     .action(
-      async (a: string | undefined, o: { type?: string[]; pretty?: boolean; allProjects?: boolean }) => {
+      async (
+        a: string | undefined,
+        o: { type?: string[]; format: string; pretty?: boolean; loglevel?: string; allProjects?: boolean },
+      ) => {
+        const format = o.pretty ? "pretty" : o.format;
+        if (o.loglevel && format !== "pretty") {
+          throw new Error("Log level filtering can only be used with pretty formatting");
+        }
         const c = await ctx.client(ctx.parseRemote(a ?? "").remote);
         const types = (o.type ?? []).flatMap((t) => t.split(",")) as Event["type"][];
+        const minLevel = LOG_LEVELS.indexOf(o.loglevel ?? "debug");
         const done = Promise.withResolvers<void>();
         const stream = await c.events(types, (e) => {
-          if (o.pretty) ctx.print(toYaml(e) + "\n");
-          else ctx.print(toYaml(e) + "\n\n");
+          if (format === "json") return ctx.println(JSON.stringify(e));
+          if (format === "yaml") return ctx.print(toYaml(e) + "\n\n");
+          if (e.type === "logging") {
+            const level = LOG_LEVELS.indexOf(String((e.metadata as { level?: string }).level ?? "debug"));
+            if (level < minLevel) return;
+          }
+          ctx.print(prettyEvent(e));
         }, { allProjects: o.allProjects });
         await stream.ready;
-        Deno.addSignalListener("SIGINT", () => {
+        const stop = () => {
           stream.close();
           done.resolve();
-        });
+        };
+        Deno.addSignalListener("SIGINT", stop);
+        Deno.addSignalListener("SIGTERM", stop);
         await done.promise;
       },
     );

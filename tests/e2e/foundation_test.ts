@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../../lib/client/mod.ts";
 import type { Event, Server } from "../../lib/wire/mod.ts";
-import { Member, run, tempDir, waitFor } from "../helpers/member.ts";
+import { Member, run, SHOAL, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
 
 Deno.test("a member serves LXD's API to our client over the unix socket and mutual TLS", async (t) => {
   await using tmp = await tempDir("foundation");
@@ -282,4 +282,423 @@ Deno.test("waitready fails clearly when no daemon runs", async () => {
   const c = new Client({ kind: "unix", path: m.socket });
   await assert.rejects(c.get("/1.0"));
   c.close();
+});
+
+/** Starts `bin/shoal ARGS` in the background and collects its stdout. */
+function spawnShoal(m: Member, args: string[]) {
+  const child = new Deno.Command(SHOAL, {
+    args,
+    env: { NO_COLOR: "1", ...m.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of child.stdout) out += dec.decode(chunk, { stream: true });
+  })();
+  const err = new Response(child.stderr).text();
+  return {
+    get output() {
+      return out;
+    },
+    async stop(): Promise<Deno.CommandStatus> {
+      try {
+        child.kill("SIGINT");
+      } catch { /* gone */ }
+      const st = await child.status;
+      await reading;
+      await err;
+      return st;
+    },
+  };
+}
+
+Deno.test("the shoal client: remotes, query, operations, monitor, formats and errors", async (t) => {
+  await using tmp = await tempDir("client");
+  const m = await new Member(`${tmp.path}/m1`).start();
+  try {
+    const listen = await m.shoal(["config", "set", "core.https_address", "127.0.0.24:8443"]);
+    assert.equal(listen.code, 0, listen.stderr);
+
+    await t.step("remote get-default and remote list, drawn as lxc draws them", async () => {
+      assert.equal((await m.shoal(["remote", "get-default"])).stdout, "local\n");
+      const table = await m.shoal(["remote", "list"]);
+      assert.equal(
+        table.stdout,
+        [
+          "+-----------------+---------+----------+-------------+--------+--------+--------+",
+          "|      NAME       |   URL   | PROTOCOL |  AUTH TYPE  | PUBLIC | STATIC | GLOBAL |",
+          "+-----------------+---------+----------+-------------+--------+--------+--------+",
+          "| local (current) | unix:// | lxd      | file access | NO     | YES    | NO     |",
+          "+-----------------+---------+----------+-------------+--------+--------+--------+",
+          "",
+        ].join("\n"),
+      );
+      assert.equal(
+        (await m.shoal(["remote", "list", "-f", "csv"])).stdout,
+        "local (current),unix://,lxd,file access,NO,YES,NO\n",
+      );
+      const json = JSON.parse((await m.shoal(["remote", "list", "--format", "json"])).stdout);
+      assert.equal(json.local.addr, "unix://");
+      assert.match(
+        (await m.shoal(["remote", "list", "--format", "yaml"])).stdout,
+        /^local:\n {2}addr: unix:\/\//,
+      );
+      assert.match(
+        (await m.shoal(["remote", "list", "--format", "compact"])).stdout,
+        /^ +NAME +URL +PROTOCOL/,
+      );
+    });
+
+    await t.step("remote add, switch, get-default, remove", async () => {
+      assert.equal((await m.shoal(["config", "set", "core.trust_password", "pw"])).code, 0);
+      const add = await m.shoal([
+        "remote",
+        "add",
+        "me",
+        "127.0.0.24",
+        "--accept-certificate",
+        "--password",
+        "pw",
+      ]);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal((await m.shoal(["remote", "switch", "me"])).code, 0);
+      assert.equal((await m.shoal(["remote", "get-default"])).stdout, "me\n");
+      assert.match(
+        (await m.shoal(["remote", "list", "-f", "csv"])).stdout,
+        /^me \(current\),https:\/\/127\.0\.0\.24:8443,lxd,tls,NO,NO,NO$/m,
+      );
+      // The default remote now answers over mutual TLS.
+      assert.match((await m.shoal(["info"])).stdout, /auth: trusted/);
+      const rmDefault = await m.shoal(["remote", "remove", "me"]);
+      assert.equal(rmDefault.code, 1);
+      assert.equal(rmDefault.stderr, "Error: Can't remove the default remote\n");
+      assert.equal((await m.shoal(["remote", "switch", "local"])).code, 0);
+      assert.equal((await m.shoal(["remote", "remove", "me"])).code, 0);
+      assert.doesNotMatch((await m.shoal(["remote", "list", "-f", "csv"])).stdout, /^me/m);
+    });
+
+    await t.step("query -X -d sends a raw request; errors are Error: lines with exit 1", async () => {
+      const put = await m.shoal(["query", "-X", "PATCH", "-d", '{"config":{"user.q":"raw"}}', "/1.0"]);
+      assert.equal(put.code, 0, put.stderr);
+      assert.equal((await m.shoal(["config", "get", "user.q"])).stdout, "raw\n");
+      const got = JSON.parse((await m.shoal(["query", "/1.0"])).stdout);
+      assert.equal(got.config["user.q"], "raw");
+      const wrong = await m.shoal(["query", "-X", "POST", "/1.0"]);
+      assert.equal(wrong.code, 1);
+      assert.equal(wrong.stderr, 'Error: Method "POST" not found\n');
+      const bad = await m.shoal(["query", "-X", "PUT", "-d", "{nope", "/1.0"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^Error: Invalid JSON body: /);
+    });
+
+    await t.step("operation list, show and delete", async () => {
+      const tok = await m.shoal(["config", "trust", "add", "--name", "ops", "--quiet"]);
+      assert.equal(tok.code, 0, tok.stderr);
+      const list = JSON.parse((await m.shoal(["operation", "list", "--format", "json"])).stdout);
+      assert.equal(list.length, 1);
+      const id = list[0].id;
+      const listed = await m.shoal(["operation", "list"]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const table = listed.stdout;
+      assert.match(
+        table,
+        /\|\s+ID\s+\|\s+TYPE\s+\|\s+DESCRIPTION\s+\|\s+STATUS\s+\|\s+CANCELABLE\s+\|\s+CREATED\s+\|/,
+      );
+      assert.match(
+        table,
+        new RegExp(`\\| ${id} \\| TOKEN \\| Certificate add token \\| RUNNING \\| YES +\\|`),
+      );
+      const show = await m.shoal(["operation", "show", id]);
+      assert.equal(show.code, 0, show.stderr);
+      assert.match(show.stdout, new RegExp(`^id: ${id}$`, "m"));
+      assert.match(show.stdout, /^class: token$/m);
+      assert.match(show.stdout, /^status: Running$/m);
+      assert.equal((await m.shoal(["operation", "delete", id])).code, 0);
+      assert.match((await m.shoal(["operation", "show", id])).stdout, /^status: Cancelled$/m);
+      const missing = await m.shoal(["operation", "show", "no-such-operation"]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^Error: .*not found/);
+    });
+
+    await t.step("monitor --type filters on the server; --format json and pretty", async () => {
+      const lifecycle = spawnShoal(m, ["monitor", "--type", "lifecycle", "--format", "json"]);
+      const logging = spawnShoal(m, ["monitor", "--type", "logging"]);
+      const pretty = spawnShoal(m, ["monitor", "--pretty"]);
+      try {
+        let i = 0;
+        await waitFor(
+          "a lifecycle event in JSON",
+          async () => {
+            await m.shoal(["config", "set", "user.mon", String(i++)]);
+            return lifecycle.output.split("\n").some((l) =>
+              l !== "" && JSON.parse(l).metadata?.action === "config-updated"
+            );
+          },
+          30_000,
+          300,
+        );
+        await waitFor(
+          "the pretty monitor to show it",
+          () => /LIFECYCLE \[.*\] config-updated \/1\.0/.test(pretty.output),
+        );
+        assert.doesNotMatch(lifecycle.output, /"type":"logging"/);
+        assert.doesNotMatch(logging.output, /lifecycle/);
+      } finally {
+        for (const mon of [lifecycle, logging, pretty]) assert.equal((await mon.stop()).code, 0);
+      }
+      const bad = await m.shoal(["monitor", "--type", "nonsense"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^Error: .*"nonsense" isn't a supported event type/);
+    });
+
+    await t.step("--format is checked, and other mistakes are Error: lines with exit 1", async () => {
+      const cases: [string[], RegExp][] = [
+        [
+          ["operation", "list", "--format", "xml"],
+          /^Error: option '-f, --format <format>' argument 'xml' is invalid/,
+        ],
+        [["config", "get", "nowhere:user.x"], /^Error: The remote "nowhere" doesn't exist/],
+        [["no-such-command"], /^Error: unknown command 'no-such-command'/],
+        [["config", "set", "user.a"], /^Error: Invalid key=value configuration: user.a/],
+        [["remote", "switch", "nowhere"], /^Error: Remote nowhere doesn't exist/],
+      ];
+      for (const [args, err] of cases) {
+        const r = await m.shoal(args);
+        assert.equal(r.code, 1, args.join(" "));
+        assert.match(r.stderr, err, args.join(" "));
+      }
+    });
+
+    await t.step("version shows the client and the server", async () => {
+      const r = await m.shoal(["version"]);
+      assert.match(r.stdout, /^Client version: \d+\.\d+\.\d+\nServer version: \d+\.\d+\.\d+\n$/);
+    });
+  } finally {
+    await m.stop();
+  }
+});
+
+/** Starts bin/shoald FLAGS in dir with stderr kept in a file, as a user would run it. */
+function startShoald(dir: string, flags: string[]): { process: Deno.ChildProcess; stderr: string } {
+  const stderr = `${dir}.stderr`;
+  const process = new Deno.Command("sh", {
+    args: ["-c", `exec "$0" "$@" 2>"${stderr}"`, SHOALD, ...flags],
+    env: { SHOAL_DIR: dir },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return { process, stderr };
+}
+
+Deno.test("shoald: version, waitready --timeout, --verbose and --debug, logs in $SHOAL_DIR/logs, SIGINT", async (t) => {
+  await using tmp = await tempDir("daemon");
+  const dir = `${tmp.path}/m1`;
+  await Deno.mkdir(dir);
+  const env = { SHOAL_DIR: dir, SHOAL_CONF: `${dir}.conf` };
+
+  await t.step("version", async () => {
+    const r = await run(SHOALD, ["version"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  let d: ReturnType<typeof startShoald>;
+  await t.step("waitready waits for a daemon that starts later; --verbose logs info to stderr", async () => {
+    const waiting = run(SHOALD, ["waitready", "--timeout", "60"], { env, timeoutMs: 70_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    d = startShoald(dir, ["--verbose"]);
+    const w = await waiting;
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal((await run(SHOAL, ["info"], { env })).code, 0);
+    const err = await Deno.readTextFile(d.stderr);
+    assert.match(err, /level=info msg="Daemon started"/);
+    assert.doesNotMatch(err, /level=debug/);
+    const log = await Deno.readTextFile(`${dir}/logs/shoald.log`);
+    assert.match(log, /level=info msg="Daemon started" socket=/);
+  });
+
+  await t.step("SIGINT stops it gracefully", async () => {
+    d.process.kill("SIGINT");
+    const st = await d.process.status;
+    assert.equal(st.code, 0);
+    await assert.rejects(Deno.stat(`${dir}/unix.socket`));
+    assert.match(
+      await Deno.readTextFile(`${dir}/logs/shoald.log`),
+      /msg="Starting shutdown sequence" reason="received SIGINT"/,
+    );
+  });
+
+  await t.step("without flags stderr gets warnings only; --debug logs every request", async () => {
+    const quiet = startShoald(dir, []);
+    assert.equal((await run(SHOALD, ["waitready", "--timeout", "30"], { env })).code, 0);
+    assert.equal((await run(SHOAL, ["config", "set", "user.a", "1"], { env })).code, 0);
+    const sd = await run(SHOALD, ["shutdown", "--timeout", "30"], { env });
+    assert.equal(sd.code, 0, sd.stderr);
+    assert.equal((await quiet.process.status).code, 0);
+    assert.doesNotMatch(await Deno.readTextFile(quiet.stderr), /level=(info|debug)/);
+
+    const loud = startShoald(dir, ["--debug"]);
+    assert.equal((await run(SHOALD, ["waitready", "--timeout", "30"], { env })).code, 0);
+    assert.equal((await run(SHOAL, ["config", "get", "user.a"], { env })).stdout, "1\n");
+    loud.process.kill("SIGTERM");
+    assert.equal((await loud.process.status).code, 0);
+    const err = await Deno.readTextFile(loud.stderr);
+    assert.match(err, /level=debug msg="Handling API request" ip=@ method=GET protocol=unix url=\/1\.0/);
+    assert.match(await Deno.readTextFile(`${dir}/logs/shoald.log`), /level=debug msg="Handling API request"/);
+  });
+
+  await t.step("shutdown with no daemon fails clearly", async () => {
+    const r = await run(SHOALD, ["shutdown"], { env });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^Error: Failed to shut down the daemon: /);
+  });
+});
+
+/** Runs interactive `shoald init`, answering each prompt by what it asks (unknown yes/no: no). */
+async function interactiveInit(env: Record<string, string>, answer: (prompt: string) => string | undefined) {
+  const child = new Deno.Command(SHOALD, {
+    args: ["init"],
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  const w = child.stdin.getWriter();
+  const err = new Response(child.stderr).text();
+  const dec = new TextDecoder();
+  let out = "";
+  let pending = "";
+  const prompts: string[] = [];
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  for await (const chunk of child.stdout) {
+    const text = dec.decode(chunk, { stream: true });
+    out += text;
+    pending += text;
+    if (!/: $/.test(pending)) continue;
+    const prompt = pending.split("\n").pop()!;
+    pending = "";
+    prompts.push(prompt);
+    const a = answer(prompt) ?? (/\(yes\/no\)/.test(prompt) ? "no" : "");
+    await w.write(new TextEncoder().encode(a + "\n"));
+  }
+  clearTimeout(timer);
+  await w.close().catch(() => {});
+  const st = await child.status;
+  return { code: st.code, out, err: await err, prompts };
+}
+
+Deno.test("shoald init: interactive questions, --dump as preseed, --preseed and --auto", async (t) => {
+  await using tmp = await tempDir("init");
+  const m = await new Member(`${tmp.path}/m1`).start();
+  try {
+    await t.step("interactive init asks lxd init's questions and applies the answers", async () => {
+      let again = 0;
+      const r = await interactiveInit(m.env, (p) => {
+        if (/available over the network\?/.test(p)) return "yes";
+        if (/^Address to bind/.test(p)) return "127.0.0.25";
+        if (/^Port to bind/.test(p)) return "8443";
+        if (/^Trust password for new clients: $/.test(p)) return "pw1";
+        if (/^Again: $/.test(p)) return again++ === 0 ? "typo" : "pw1";
+        if (/stale cached images to be updated automatically\?/.test(p)) return "no";
+        if (/YAML "lxd init" preseed to be printed\?/.test(p)) return "yes";
+      });
+      assert.equal(r.code, 0, r.err + r.out);
+      assert.match(r.out, /Password mismatch, try again/);
+      assert.equal(r.prompts.filter((p) => /^Trust password/.test(p)).length, 2);
+      assert.match(r.out, /core\.https_address: 127\.0\.0\.25:8443/);
+      assert.equal((await m.shoal(["config", "get", "core.https_address"])).stdout, "127.0.0.25:8443\n");
+      assert.equal((await m.shoal(["config", "get", "images.auto_update_interval"])).stdout, "0\n");
+      assert.match((await m.shoal(["query", "/1.0"])).stdout, /"core.trust_password": true/);
+      const untrusted = await run("curl", ["-sk", "https://127.0.0.25:8443/1.0"]);
+      assert.equal(JSON.parse(untrusted.stdout).metadata.auth, "untrusted");
+      const add = await m.shoal([
+        "remote",
+        "add",
+        "r",
+        "127.0.0.25",
+        "--accept-certificate",
+        "--password",
+        "pw1",
+      ], {
+        env: { SHOAL_CONF: `${tmp.path}/conf-r` },
+      });
+      assert.equal(add.code, 0, add.stderr);
+    });
+
+    let dump = "";
+    await t.step("init --dump prints the configuration as a preseed, secrets left out", async () => {
+      assert.equal((await m.shoal(["config", "set", "user.note", "kept: with a colon"])).code, 0);
+      const r = await m.shoald(["init", "--dump"]);
+      assert.equal(r.code, 0, r.stderr);
+      dump = r.stdout;
+      assert.match(dump, /^config:\n/);
+      assert.match(dump, /^ {2}core\.https_address: 127\.0\.0\.25:8443$/m);
+      assert.match(dump, /^ {2}images\.auto_update_interval: "0"$/m);
+      assert.doesNotMatch(dump, /trust_password/);
+    });
+
+    await t.step("the dump seeds another member with --preseed", async () => {
+      const m2 = await new Member(`${tmp.path}/m2`).start();
+      try {
+        const seed = dump.replace("127.0.0.25:8443", "127.0.0.26:8443");
+        const r = await m2.shoald(["init", "--preseed"], { stdin: seed });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal((await m2.shoal(["config", "get", "user.note"])).stdout, "kept: with a colon\n");
+        assert.equal((await m2.shoal(["config", "get", "images.auto_update_interval"])).stdout, "0\n");
+        assert.equal((await m2.shoal(["config", "get", "core.https_address"])).stdout, "127.0.0.26:8443\n");
+        assert.equal((await m2.shoald(["init", "--dump"])).stdout, seed);
+      } finally {
+        await m2.stop();
+      }
+    });
+
+    await t.step("init --auto with flags", async () => {
+      const m3 = await new Member(`${tmp.path}/m3`).start();
+      try {
+        const r = await m3.shoald([
+          "init",
+          "--auto",
+          "--network-address",
+          "127.0.0.27",
+          "--trust-password",
+          "auto",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal((await m3.shoal(["config", "get", "core.https_address"])).stdout, "127.0.0.27:8443\n");
+        const add = await m3.shoal([
+          "remote",
+          "add",
+          "a",
+          "127.0.0.27",
+          "--accept-certificate",
+          "--password",
+          "auto",
+        ], {
+          env: { SHOAL_CONF: `${tmp.path}/conf-a` },
+        });
+        assert.equal(add.code, 0, add.stderr);
+      } finally {
+        await m3.stop();
+      }
+    });
+
+    await t.step("init without a daemon says so", async () => {
+      const r = await run(SHOALD, ["init", "--preseed"], {
+        env: { SHOAL_DIR: `${tmp.path}/none` },
+        stdin: "config: {}\n",
+      });
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /^Error: Unable to talk to the daemon \(is shoald running on .*unix\.socket\?\)/,
+      );
+    });
+  } finally {
+    await m.stop();
+  }
 });

@@ -4,7 +4,7 @@
  * records the data of applied entries. Pure, like the rest of lib/raft; not exported from mod.ts.
  * @module
  */
-import type { Config, ConfState, Entry, Message, NodeId, ReadState, Snapshot } from "./types.ts";
+import type { Config, ConfState, Entry, Message, NodeId, ReadState, Ready, Snapshot } from "./types.ts";
 import { RawNode } from "./rawnode.ts";
 import { MemoryStorage } from "./storage_memory.ts";
 import { parseConfChange } from "./confchange.ts";
@@ -44,6 +44,9 @@ export class TestNet {
   private cut = new Set<string>();
   /** Every message ever delivered, for assertions on traffic. */
   delivered: Message[] = [];
+  /** Observers, for golden tests that print what happens. */
+  onReady?: (id: NodeId, rd: Ready) => void;
+  onDeliver?: (m: Message, dropped: boolean) => void;
   private seed: number;
 
   constructor(readonly options: ConfigOptions = {}, seed = 1) {
@@ -107,6 +110,7 @@ export class TestNet {
     const m = this.get(id);
     if (!m.rn.hasReady()) return false;
     const rd = m.rn.ready();
+    this.onReady?.(id, rd);
     if (rd.snapshot) m.storage.applySnapshot(rd.snapshot);
     m.storage.append(rd.entries);
     if (rd.hardState) m.storage.setHardState(rd.hardState);
@@ -174,7 +178,11 @@ export class TestNet {
         continue;
       }
       const to = this.members.get(msg.to);
-      if (!to || this.isCut(msg.from, msg.to)) continue;
+      if (!to || this.isCut(msg.from, msg.to)) {
+        this.onDeliver?.(msg, true);
+        continue;
+      }
+      this.onDeliver?.(msg, false);
       this.delivered.push(msg);
       to.rn.step(msg);
       n++;

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage } from "../../lib/util/mod.ts";
 import { CliContext } from "./context.ts";
+import { extendServerCommands, instanceCommandsFor } from "./instance_commands.ts";
 import { clusterCommand } from "./cluster.ts";
 import { remoteCommand } from "./remote.ts";
 import {
@@ -55,6 +56,8 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, "Error: ")) })
     .showSuggestionAfterError(true);
   for (const m of modules) program.addCommand(m(ctx));
+  for (const c of instanceCommandsFor(ctx)) program.addCommand(c);
+  extendServerCommands(program, ctx);
   // Let every sub-command accept the global options too, as lxc does.
   program.enablePositionalOptions(false);
   // addCommand() does not pass output settings down: every command reports as lxc does.

@@ -4,6 +4,7 @@ import { Client } from "../../lib/client/mod.ts";
 import { statePaths } from "../../lib/daemon/mod.ts";
 import type { Server } from "../../lib/wire/mod.ts";
 import { readAll, readLine } from "../cli/context.ts";
+import { instanceSections } from "./init_instances.ts";
 
 /** The preseed document of `init --preseed` (LXD's InitPreseed). */
 export interface Preseed {
@@ -43,7 +44,7 @@ const sections: PreseedSection[] = [{
     for (const [k, v] of Object.entries(p.config)) config[k] = String(v);
     await client.request("PUT", "/1.0", { body: { config }, headers: r.etag ? { "If-Match": r.etag } : {} });
   },
-}];
+}, ...instanceSections];
 
 /** Lets higher layers apply their preseed sections (storage pools, networks, cluster…). */
 export function registerPreseedSection(s: PreseedSection): void {

@@ -108,7 +108,11 @@ interface Op {
 
 interface Client {
   id: number;
+  /** Where this client sends writes: the leader as far as it knows. */
   target: NodeId;
+  /** The member this client reads through, as a client connected to one server would; the
+   *  member asks its leader for a read index. */
+  home: NodeId;
   op: Op | null;
   /** Values this client saw per key, for its cas. */
   seen: Map<string, string | null>;
@@ -272,8 +276,8 @@ export class Simulation {
       this.members.push(new Member(id, storage, conf, rng.between(5, 60)));
     }
     for (const m of this.members) this.start(m);
-    for (let c = 0; c < 4; c++) {
-      this.clients.push({ id: c + 1, target: rng.pick(ids), op: null, seen: new Map() });
+    for (let c = 0; c < 6; c++) {
+      this.clients.push({ id: c + 1, target: rng.pick(ids), home: rng.pick(ids), op: null, seen: new Map() });
       this.q.after(rng.between(0, 50), { k: "client", c });
     }
     this.q.after(this.faultEvery, { k: "fault" });
@@ -558,20 +562,22 @@ export class Simulation {
 
   private attempt(c: Client, op: Op): void {
     if (op.done || this.q.now >= op.deadline) return;
-    const m = this.member(c.target)!;
+    const read = op.rec.input.op === "get";
+    const m = this.member(read ? c.home : c.target)!;
     if (!m.raw) {
-      c.target = this.rng.pick(this.members).id;
+      if (read) c.home = this.rng.pick(this.members).id;
+      else c.target = this.rng.pick(this.members).id;
       return this.q.after(10, { k: "client", c: c.id - 1 });
     }
     op.attempts++;
-    if (op.rec.input.op === "get") {
+    if (read) {
       const ctx = `${op.id}#${op.attempts}`;
       m.reads.set(ctx, op);
       m.raw.readIndex(ctx);
       this.drain(m);
       // No answer yet: ask again later, maybe elsewhere (reads can be repeated freely).
       if (!op.done) {
-        if (this.rng.chance(0.3)) c.target = m.lead || this.rng.pick(this.members).id;
+        if (this.rng.chance(0.2)) c.home = this.rng.pick(this.members).id;
         this.q.after(this.rng.between(30, 80), { k: "client", c: c.id - 1 });
       }
       return;

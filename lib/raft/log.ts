@@ -8,7 +8,7 @@
  * the driver to apply; `applied` the highest the driver reported applied (in advance()).
  * @module
  */
-import type { Entry, Snapshot, Storage } from "./types.ts";
+import type { Bugs, Entry, Snapshot, Storage } from "./types.ts";
 import { CompactedError, UnavailableError } from "./types.ts";
 import { Unstable } from "./log_unstable.ts";
 import { isCompacted, isUnavailable, limitSize } from "./util.ts";
@@ -19,7 +19,8 @@ export class RaftLog {
   applying: number;
   applied: number;
 
-  constructor(readonly storage: Storage, applied?: number) {
+  /** `bugs` only for applyBeforeCommit (see Bugs). */
+  constructor(readonly storage: Storage, applied?: number, private readonly bugs: Bugs = {}) {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
@@ -158,21 +159,21 @@ export class RaftLog {
   }
 
   /** Upper bound for applying: with the bug on, entries are applied before they commit. */
-  private applyLimit(applyBeforeCommit: boolean): number {
-    return applyBeforeCommit ? this.lastIndex() : this.committed;
+  private applyLimit(): number {
+    return this.bugs.applyBeforeCommit ? this.lastIndex() : this.committed;
   }
 
-  hasNextCommittedEntries(applyBeforeCommit: boolean): boolean {
+  hasNextCommittedEntries(): boolean {
     if (this.unstable.snapshot) return false;
     const lo = Math.max(this.applying + 1, this.firstIndex());
-    return this.applyLimit(applyBeforeCommit) >= lo;
+    return this.applyLimit() >= lo;
   }
 
   /** Committed entries not yet handed out to apply. */
-  nextCommittedEntries(applyBeforeCommit: boolean): Entry[] {
+  nextCommittedEntries(): Entry[] {
     if (this.unstable.snapshot) return [];
     const lo = Math.max(this.applying + 1, this.firstIndex());
-    const hi = this.applyLimit(applyBeforeCommit) + 1;
+    const hi = this.applyLimit() + 1;
     if (hi <= lo) return [];
     return this.slice(lo, hi);
   }

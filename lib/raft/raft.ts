@@ -107,7 +107,7 @@ export class Raft {
     this.maxInflightBytes = c.maxInflightBytes ?? Infinity;
     this.bugs = { ...c.bugs };
     this.rng = c.rng;
-    this.log = new RaftLog(c.storage, c.applied);
+    this.log = new RaftLog(c.storage, c.applied, this.bugs);
     const { hardState, confState } = c.storage.initialState();
     this.conf = cloneConf(confState);
     this.becomeFollower(hardState.term, NONE);
@@ -600,6 +600,11 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     if (checkConfChange(this.conf, cc) !== undefined) return cloneConf(this.conf);
     this.conf = applyToConf(this.conf, cc);
+    if (this.role === "candidate" || this.role === "pre-candidate") {
+      // No longer a voter: it must not win an election it started as one.
+      if (!this.promotable()) this.becomeFollower(this.term, NONE);
+      return cloneConf(this.conf);
+    }
     if (this.role !== "leader") return cloneConf(this.conf);
     const known = new Set(this.prs.keys());
     this.syncProgress();

@@ -105,7 +105,7 @@ export class RawNode {
     return this.softChanged() || !sameHard(this.durableHardState(), this.prevHard) || r.msgs.length > 0 ||
       r.readStates.length > 0 || r.log.unstable.nextEntries().length > 0 ||
       r.log.unstable.nextSnapshot() !== undefined ||
-      r.log.hasNextCommittedEntries(r.bugs.applyBeforeCommit === true);
+      r.log.hasNextCommittedEntries();
   }
 
   /**
@@ -122,7 +122,7 @@ export class RawNode {
     const rd: Ready = {
       entries: r.log.unstable.nextEntries(),
       messages: r.msgs,
-      committedEntries: r.log.nextCommittedEntries(r.bugs.applyBeforeCommit === true),
+      committedEntries: r.log.nextCommittedEntries(),
       readStates: r.readStates,
     };
     const snap = r.log.unstable.nextSnapshot();

@@ -702,3 +702,53 @@ Deno.test("shoald init: interactive questions, --dump as preseed, --preseed and 
     await m.stop();
   }
 });
+
+Deno.test("one executable: the name it is started as, or the first argument, picks the role", async () => {
+  await using tmp = await tempDir("roles");
+  const root = new URL("../../", import.meta.url).pathname;
+  const env = { SHOAL_DIR: `${tmp.path}/none`, SHOAL_CONF: `${tmp.path}/conf` };
+  const main = (args: string[]) =>
+    run(Deno.execPath(), ["run", "-A", "--cached-only", "--quiet", `${root}main.ts`, ...args], { env });
+  assert.match((await main(["shoald", "version"])).stdout, /^\d+\.\d+\.\d+\n$/);
+  assert.match((await main(["lxd", "version"])).stdout, /^\d+\.\d+\.\d+\n$/);
+  assert.match(
+    (await main(["shoal", "version"])).stdout,
+    /^Client version: .*\nServer version: unreachable\n$/,
+  );
+  const unknown = await main(["nobody"]);
+  assert.equal(unknown.code, 2);
+  assert.match(
+    unknown.stderr,
+    /^Error: unknown role "nobody": start shoal as shoald \(daemon\) or shoal \(client\)/,
+  );
+  // Links named like LXD's programs take those roles.
+  await Deno.symlink(SHOALD, `${tmp.path}/lxd`);
+  await Deno.symlink(SHOALD, `${tmp.path}/lxc`);
+  assert.match((await run(`${tmp.path}/lxd`, ["version"], { env })).stdout, /^\d+\.\d+\.\d+\n$/);
+  assert.match((await run(`${tmp.path}/lxc`, ["version"], { env })).stdout, /^Client version: /);
+  assert.match((await run(`${tmp.path}/lxc`, ["--help"], { env })).stdout, /^Usage: lxc /);
+  assert.match((await run(SHOAL, ["--help"], { env })).stdout, /^Usage: shoal /);
+});
+
+Deno.test("deno task compile builds the executable, or says plainly why it cannot", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const r = await run(Deno.execPath(), ["task", "--quiet", "--cwd", root, "compile"], { timeoutMs: 300_000 });
+  if (r.code === 0) {
+    assert.match(r.stdout, /compile: built dist\/shoald/);
+    assert.match((await run(`${root}dist/shoald`, ["version"])).stdout, /^\d+\.\d+\.\d+\n$/);
+  } else {
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /compile: deno could not build the executable here; it needs its denort runtime/);
+  }
+});
+
+Deno.test("scripts/demo starts shoal and shows it working through shoal and lxc", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const r = await run(`${root}scripts/demo`, [], { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^shoald ready in [\d.]+ s/m);
+  assert.match(r.stdout, /auth: trusted/);
+  assert.match(r.stdout, /Client certificate now trusted by server: demo/);
+  assert.ok(r.stdout.split("\n").filter((l) => l === "hello-over-mtls").length >= 1);
+  assert.match(r.stdout, /demo done/);
+});

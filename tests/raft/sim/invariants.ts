@@ -5,7 +5,15 @@
  * the driver contract (a vote or an ack leaves only once what it promises is durable).
  * @module
  */
-import type { Entry, HardState, Message, NodeId, Snapshot } from "../../../lib/raft/types.ts";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+} from "../../../lib/raft/types.ts";
 import type { SimStorage } from "./storage.ts";
 
 /** A broken property; `check` names which one, for the report. */
@@ -15,6 +23,27 @@ export class Violation extends Error {
     this.name = "Violation";
   }
 }
+
+/**
+ * The configuration after `cc`, computed here from the spec rather than by the core: an id is
+ * in at most one list; a change that would leave no voter, or changes nothing, is a no-op.
+ */
+export function expectedConf(cs: ConfState, cc: ConfChange): ConfState {
+  const without = (ids: NodeId[]) => ids.filter((x) => x !== cc.id);
+  const next: ConfState = {
+    voters: without(cs.voters),
+    standbys: without(cs.standbys),
+    spares: without(cs.spares),
+  };
+  if (cc.type === "add-voter") next.voters.push(cc.id);
+  if (cc.type === "add-standby") next.standbys.push(cc.id);
+  if (cc.type === "add-spare") next.spares.push(cc.id);
+  if (next.voters.length === 0) return cs;
+  return next;
+}
+
+const confKey = (c: ConfState) =>
+  [c.voters, c.standbys, c.spares].map((l) => [...l].sort((a, b) => a - b).join(",")).join(" | ");
 
 interface Fact {
   term: number;
@@ -185,6 +214,35 @@ export class Invariants {
             `committed in term ${ct}; its log has ${have === undefined ? "nothing" : `term ${have}`} there`,
         );
       }
+    }
+  }
+
+  /** The core's configuration is the one its log and snapshots dictate. */
+  confAgrees(id: NodeId, index: number, expected: ConfState, got: ConfState): void {
+    if (confKey(expected) !== confKey(got)) {
+      throw new Violation(
+        "configuration",
+        `member ${id} at index ${index} has voters/stand-bys/spares ${confKey(got)}; ` +
+          `its log and snapshot say ${confKey(expected)}`,
+      );
+    }
+  }
+
+  /** Single-server changes are safe one at a time: a leader's log holds at most one not yet applied. */
+  oneConfChange(id: NodeId, applied: number, storage: SimStorage): void {
+    if (!this.contract) return;
+    let n = 0;
+    const pending: number[] = [];
+    for (let i = Math.max(applied + 1, storage.firstIndex()); i <= storage.lastIndex(); i++) {
+      if (storage.entries(i, i + 1)[0].type === "conf" && ++n) pending.push(i);
+    }
+    if (n > 1) {
+      throw new Violation(
+        "one membership change at a time",
+        `leader ${id} holds membership changes at ${
+          pending.join(" and ")
+        }, above its applied index ${applied}`,
+      );
     }
   }
 

@@ -22,7 +22,7 @@ import {
   type Ready,
   type Role,
 } from "../../../lib/raft/types.ts";
-import { Invariants, Violation } from "./invariants.ts";
+import { expectedConf, Invariants, Violation } from "./invariants.ts";
 import { type Command, decodeCommand, encodeCommand, Kv } from "./kv.ts";
 import { checkKv, type KvInput, type KvOperation } from "./linearizability.ts";
 import { Network } from "./network.ts";
@@ -397,6 +397,8 @@ export class Simulation {
     if (rd.entries.length > 0) {
       s.append(rd.entries);
       this.inv.appended(m.id, rd.entries, s);
+      const leading = rd.softState ? rd.softState.role === "leader" : m.role === "leader";
+      if (leading && rd.entries.some((e) => e.type === "conf")) this.inv.oneConfChange(m.id, m.applied, s);
     }
     if (rd.softState) {
       m.lead = rd.softState.lead;
@@ -447,6 +449,7 @@ export class Simulation {
     m.kv = Kv.decode(snap.data);
     m.applied = snap.meta.index;
     m.conf = snap.meta.conf;
+    this.inv.confAgrees(m.id, snap.meta.index, snap.meta.conf, m.raw!.confState());
     // Writes waiting for indexes the snapshot covers will never be seen applying here.
     for (const [index, w] of m.waits) {
       if (index <= snap.meta.index) {
@@ -469,7 +472,9 @@ export class Simulation {
     if (e.type === "conf") {
       if (e.data !== "") {
         const cc = JSON.parse(e.data) as ConfChange;
+        const expected = expectedConf(m.conf, cc);
         m.conf = m.raw!.applyConfChange(cc);
+        this.inv.confAgrees(m.id, e.index, expected, m.conf);
         this.stats.confChanges++;
         this.note(`${m.id} applies ${cc.type} ${cc.id} at ${e.index}: voters ${m.conf.voters}`);
       }

@@ -80,6 +80,8 @@ export class Raft {
   leadTransferee: NodeId = NONE;
   /** A leader that is no longer a voter keeps leading only to hand over to a caught-up voter. */
   handingOver = false;
+  /** The voter the last hand-over went to. */
+  private lastHandOver: NodeId = NONE;
   /** Asked to take over (timeout-now) while a committed conf change was still unapplied. */
   transferCampaignPending = false;
   /** Index of the last conf change appended by this leader; another waits until it is applied. */
@@ -592,11 +594,6 @@ export class Raft {
     return { ok: true, index: e.index, term: e.term };
   }
 
-  /** Why `cc` cannot apply to the current configuration, or undefined. */
-  checkConfChange(cc: ConfChange): string | undefined {
-    return checkConfChange(this.conf, cc);
-  }
-
   applyConfChange(cc: ConfChange): ConfState {
     if (checkConfChange(this.conf, cc) !== undefined) return cloneConf(this.conf);
     this.conf = applyToConf(this.conf, cc);
@@ -641,19 +638,21 @@ export class Raft {
 
   /** Transfers leadership to the most caught-up voter (a leader that is no longer a voter). */
   handOver(): void {
-    let best: NodeId = NONE, bestMatch = -1;
-    for (const id of this.conf.voters) {
-      const m = this.prs.get(id)?.match ?? -1;
-      if (id !== this.id && m > bestMatch) [best, bestMatch] = [id, m];
-    }
-    if (best === NONE) {
+    const voters = this.conf.voters.filter((id) => id !== this.id);
+    if (voters.length === 0) {
       this.becomeFollower(this.term, NONE);
       return;
     }
+    const matchOf = (id: NodeId) => this.prs.get(id)?.match ?? 0;
+    const top = Math.max(...voters.map(matchOf));
+    const best = voters.filter((id) => matchOf(id) === top);
+    // A retry goes to the next equally caught-up voter: the last one may be unreachable.
+    const to = best[(best.indexOf(this.lastHandOver) + 1) % best.length];
+    this.lastHandOver = to;
     this.electionElapsed = 0;
-    this.leadTransferee = best;
-    if (bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
-    else this.maybeSendAppend(best, true);
+    this.leadTransferee = to;
+    if (top === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.maybeSendAppend(to, true);
   }
 
   /**

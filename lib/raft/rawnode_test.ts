@@ -342,3 +342,24 @@ Deno.test("malformed messages are dropped quietly", () => {
   net.stabilize();
   assert.deepEqual(net.get(2).applied, ["ok"]);
 });
+
+Deno.test("a leader that removed itself hands over while a voter is cut off", () => {
+  const V5: ConfState = { voters: [1, 2, 3, 4, 5], standbys: [], spares: [] };
+  const net = net3({}, V5);
+  net.elect(1);
+  net.get(1).rn.propose("a");
+  net.stabilize();
+  assert.ok(net.get(1).rn.proposeConfChange({ type: "remove", id: 1 }).ok);
+  // 2, first in line, is cut off as soon as 1 has applied its removal.
+  for (let i = 0; i < 10 && net.get(1).rn.confState().voters.includes(1); i++) {
+    for (const id of V5.voters) net.processReady(id);
+    net.deliver();
+  }
+  net.isolate(2);
+  net.tickAll(60);
+  const l = net.leader()!;
+  assert.ok([3, 4, 5].includes(l.id), `leader ${l.id}`);
+  assert.ok(l.rn.propose("b").ok);
+  net.stabilize();
+  assert.deepEqual(net.get(l.id).applied, ["a", "b"]);
+});

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../../lib/client/mod.ts";
 import type { Event, Server } from "../../lib/wire/mod.ts";
+import { VERSION } from "../../lib/version.ts";
 import { Member, run, SHOAL, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
 
 Deno.test("a member serves LXD's API to our client over the unix socket and mutual TLS", async (t) => {
@@ -32,6 +33,12 @@ Deno.test("a member serves LXD's API to our client over the unix socket and mutu
       const cert = await run("openssl", ["x509", "-in", `${m.dir}/server.crt`, "-noout", "-text"]);
       assert.match(cert.stdout, /CA:FALSE/);
       assert.match(cert.stdout, /secp384r1/);
+      assert.match(cert.stdout, /Signature Algorithm: ecdsa-with-SHA384/);
+      assert.match(cert.stdout, /DNS:localhost/);
+      assert.match(cert.stdout, /IP Address:127\.0\.0\.1/);
+      const notAfter = new Date(/Not After : (.*)/.exec(cert.stdout)![1]!);
+      const years = (notAfter.getTime() - Date.now()) / (365.25 * 86_400_000);
+      assert.ok(years > 9.9 && years < 10.1, `valid for ${years} years`);
     });
 
     await t.step("shoal info shows a trusted server with LXD's fields", async () => {
@@ -195,6 +202,67 @@ Deno.test("a member serves LXD's API to our client over the unix socket and mutu
       assert.match(names, /laptop/);
     });
 
+    await t.step("certificates: show and delete; a deleted client is no longer trusted", async () => {
+      const env = { SHOAL_CONF: `${tmp.path}/client1` };
+      const fp = (await run("sh", [
+        "-c",
+        `openssl x509 -in "${tmp.path}/client1/client.crt" -noout -fingerprint -sha256`,
+      ]))
+        .stdout.trim().replace(/^.*=/, "").replaceAll(":", "").toLowerCase();
+      assert.match(fp, /^[0-9a-f]{64}$/);
+      const c = m.client();
+      try {
+        const cert = await c.get<{ fingerprint: string; type: string; certificate: string }>(
+          `/1.0/certificates/${fp}`,
+        );
+        assert.equal(cert.fingerprint, fp);
+        assert.equal(cert.type, "client");
+        assert.match(cert.certificate, /^-----BEGIN CERTIFICATE-----/);
+        assert.equal((await m.shoal(["query", "srv:/1.0/certificates"], { env })).code, 0);
+        assert.equal((await m.shoal(["config", "trust", "remove", fp])).code, 0);
+        await assert.rejects(
+          c.get(`/1.0/certificates/${fp}`),
+          (e: Error & { status?: number }) => e.status === 404,
+        );
+        const denied = await m.shoal(["query", "srv:/1.0/certificates"], { env });
+        assert.equal(denied.code, 1);
+        assert.equal(denied.stderr, "Error: not authorized\n");
+        assert.match((await m.shoal(["info", "srv:"], { env })).stdout, /auth: untrusted/);
+      } finally {
+        c.close();
+      }
+    });
+
+    await t.step(
+      "GET /1.0 environment: the server's certificate, fingerprint, name, version, addresses",
+      async () => {
+        const c = m.client();
+        try {
+          const s = await c.get<Server>("/1.0");
+          const env = s.environment!;
+          assert.equal(env.certificate, await Deno.readTextFile(`${m.dir}/server.crt`));
+          const fp = (await run("openssl", [
+            "x509",
+            "-in",
+            `${m.dir}/server.crt`,
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+          ]))
+            .stdout.trim().replace(/^.*=/, "").replaceAll(":", "").toLowerCase();
+          assert.equal(env.certificate_fingerprint, fp);
+          assert.equal(env.server_name, Deno.hostname());
+          assert.equal(env.server_version, VERSION);
+          assert.deepEqual(env.addresses, ["127.0.0.21:8443"]);
+          assert.equal(s.api_version, "1.0");
+          assert.equal(new Set(s.api_extensions).size, s.api_extensions.length);
+          assert.ok(s.api_extensions.includes("etag") && s.api_extensions.includes("certificate_token"));
+        } finally {
+          c.close();
+        }
+      },
+    );
+
     await t.step("operations: list, wait with a timeout, cancel a token", async () => {
       const c = m.client();
       try {
@@ -252,15 +320,25 @@ Deno.test("a member serves LXD's API to our client over the unix socket and mutu
   }
 });
 
-Deno.test("SIGTERM stops the daemon gracefully and a restart keeps its state", async () => {
+Deno.test("SIGTERM stops the daemon gracefully and a restart keeps its state and listeners", async () => {
   await using tmp = await tempDir("restart");
   const m = await new Member(`${tmp.path}/m1`).start();
-  assert.equal((await m.shoal(["config", "set", "user.kept", "yes"])).code, 0);
+  assert.equal(
+    (await m.shoal(["config", "set", "user.kept=yes", "core.https_address=127.0.0.28:8443"])).code,
+    0,
+  );
+  const fp = (await m.client().get<Server>("/1.0")).environment!.certificate_fingerprint;
   const st = await m.stop();
   assert.equal(st?.code, 0);
   await m.start();
   try {
     assert.equal((await m.shoal(["config", "get", "user.kept"])).stdout, "yes\n");
+    // The HTTPS listener comes back at start, with the same certificate.
+    const again = await run("curl", ["-sk", "https://127.0.0.28:8443/1.0"]);
+    assert.equal(JSON.parse(again.stdout).metadata.auth, "untrusted");
+    const c = m.client();
+    assert.equal((await c.get<Server>("/1.0")).environment!.certificate_fingerprint, fp);
+    c.close();
     const second = await run("sh", [
       "-c",
       `SHOAL_DIR=${m.dir} timeout 20 ${new URL("../../bin/shoald", import.meta.url).pathname}`,

@@ -72,6 +72,7 @@ export class Member {
   readonly name: string;
   readonly extraEnv: Record<string, string>;
   process: Deno.ChildProcess | null = null;
+  #stopAsked = false;
 
   constructor(dir: string, name = "m", extraEnv: Record<string, string> = {}) {
     this.dir = dir;
@@ -98,6 +99,16 @@ export class Member {
       stdout: "null",
       stderr: "null",
     }).spawn();
+    const proc = this.process;
+    this.#stopAsked = false;
+    // A daemon that dies on its own is a bug: say so with its last words, before the temp dir goes.
+    void proc.status.then(async (st) => {
+      if (this.#stopAsked || st.success) return;
+      const how = `code ${st.code}${st.signal ? `, ${st.signal}` : ""}`;
+      console.error(
+        `member ${this.name} (${this.dir}) exited by itself (${how}):\n${await this.logTail(40)}`,
+      );
+    });
     const r = await run(SHOALD, ["waitready", "--timeout", "30"], { env: this.env, timeoutMs: 35_000 });
     if (r.code !== 0) throw new Error(`member ${this.name} not ready: ${r.stderr}\n${await this.logTail()}`);
     return this;
@@ -138,6 +149,7 @@ export class Member {
   /** Sends SIGKILL and waits for the process to go. */
   async kill(): Promise<void> {
     if (!this.process) return;
+    this.#stopAsked = true;
     try {
       this.process.kill("SIGKILL");
     } catch { /* gone */ }
@@ -149,6 +161,7 @@ export class Member {
   async stop(timeoutMs = 20_000): Promise<Deno.CommandStatus | null> {
     if (!this.process) return null;
     const p = this.process;
+    this.#stopAsked = true;
     try {
       p.kill("SIGTERM");
     } catch { /* gone */ }

@@ -31,6 +31,8 @@ export interface Operation<I, O> {
   output?: O;
   call: number;
   ret: number;
+  /** Shown with the operation when a check fails (where it was served, say). */
+  note?: string;
 }
 
 export type CheckResult =
@@ -158,7 +160,8 @@ function failure<S, I, O>(
 ): CheckResult {
   const describe = (o: Operation<I, O>) =>
     `client ${o.client} [${o.call}, ${o.ret === Infinity ? "pending" : o.ret}] ` +
-    (model.describe ? model.describe(o.input, o.output) : JSON.stringify([o.input, o.output]));
+    (model.describe ? model.describe(o.input, o.output) : JSON.stringify([o.input, o.output])) +
+    (o.note ? ` (${o.note})` : "");
   const order = history.map((_, i) => i).sort((a, b) => history[a].call - history[b].call || a - b);
   // Show the operations around the one that could not be placed: those are the ones to read.
   const stuck = history[stuckAt];

@@ -207,7 +207,8 @@ export class Simulation {
   readonly members: Member[] = [];
   readonly clients: Client[] = [];
   readonly history: KvOperation[] = [];
-  private trace: string[] = [];
+  /** A ring of recent events; messages are kept as they are and described only on failure. */
+  private trace: { t: number; s: string | Message }[] = [];
   private tracePos = 0;
   private ops: Op[] = [];
   private keys = ["a", "b", "c"];
@@ -290,14 +291,17 @@ export class Simulation {
     return this.members[id - 1];
   }
 
-  private note(s: string): void {
-    this.trace[this.tracePos++ % TRACE_LENGTH] = `${String(this.q.now).padStart(6)} ${s}`;
+  private note(s: string | Message): void {
+    this.trace[this.tracePos++ % TRACE_LENGTH] = { t: this.q.now, s };
   }
 
   lastEvents(): string[] {
     const n = Math.min(this.tracePos, TRACE_LENGTH);
     const out: string[] = [];
-    for (let i = this.tracePos - n; i < this.tracePos; i++) out.push(this.trace[i % TRACE_LENGTH]);
+    for (let i = this.tracePos - n; i < this.tracePos; i++) {
+      const { t, s } = this.trace[i % TRACE_LENGTH];
+      out.push(`${String(t).padStart(6)} ${typeof s === "string" ? s : describeMessage(s)}`);
+    }
     return out;
   }
 
@@ -494,6 +498,7 @@ export class Simulation {
     if (op.done) return;
     if (cmd && cmd.id === op.id) {
       op.rec.output = op.rec.input.op === "cas" ? { ok: result } : {};
+      op.rec.note = `entry ${e.index}/${e.term} via member ${m.id}`;
       this.inv.ack(e.index, e.term, e.data, op.id);
       this.stats.acked++;
       this.finish(op);
@@ -517,6 +522,7 @@ export class Simulation {
       if (!op || op.done || op.rec.input.op !== "get") continue;
       const value = m.kv.get(op.rec.input.key);
       op.rec.output = { value };
+      op.rec.note = `via member ${m.id}, ${m.role} of term ${m.term}, read index ${rs.index}`;
       this.clients[op.client - 1].seen.set(op.rec.input.key, value);
       this.stats.reads++;
       this.finish(op);
@@ -762,7 +768,7 @@ export class Simulation {
         const msg = ev.m;
         const m = this.member(msg.to);
         if (!m || !m.raw || this.net.isCut(msg.from, msg.to)) return;
-        if (msg.type !== "heartbeat" && msg.type !== "heartbeat-resp") this.note(describeMessage(msg));
+        if (msg.type !== "heartbeat" && msg.type !== "heartbeat-resp") this.note(msg);
         m.raw.step(copyMessage(msg));
         this.drain(m);
         return;

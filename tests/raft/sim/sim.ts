@@ -652,7 +652,7 @@ export class Simulation {
     const k = r.int(100);
     if (k < 16) {
       // Crash: at most two members down at once, so that work goes on between failures.
-      if (up.length > this.members.length - 2) {
+      if (up.length > 0 && up.length > this.members.length - 2) {
         const victim = lead && r.chance(0.5) ? lead : r.pick(up);
         this.crash(victim, "(fault)");
       }

@@ -76,7 +76,7 @@ function toRecord(tx: ReadTx, r: ImageRow): ImageRecord {
     aliases: tx.query<{ name: string; description: string }>(
       "SELECT name, description FROM images_aliases WHERE image_id = ? ORDER BY name",
       r.id,
-    ),
+    ).map((x) => ({ name: x.name, description: x.description })),
     locations: tx.query<{ name: string }>(
       "SELECT nodes.name FROM images_nodes JOIN nodes ON nodes.id = images_nodes.node_id WHERE image_id = ? ORDER BY nodes.name",
       r.id,

@@ -649,7 +649,7 @@ export class Cluster {
             id: n.id,
             role,
             online: this.#live.of(n.address, { self, leading: true, thresholdMs }).online,
-            caughtUp: role === "spare" || last - match <= 64,
+            caughtUp: role === "spare" || (match > 0 && last - match <= 64),
             failureDomain: n.failure_domain,
           };
         }).filter((m) => [...conf.voters, ...conf.standbys, ...conf.spares].includes(m.id));

@@ -225,26 +225,34 @@ export class Daemon implements ServerContext {
    * cluster.https_address when it is a different address.
    */
   async #restartHttps(): Promise<void> {
-    const old = [this.#https, this.#clusterHttps].filter((l) => l !== null);
-    this.#https = null;
-    this.#clusterHttps = null;
-    await Promise.allSettled(old.map((l) => l.close(this.#inflight, 1000)));
     const core = this.local.get("core.https_address");
     const cluster = this.local.get("cluster.https_address");
-    for (
-      const [address, set] of [[core, (l: HttpsListener) => (this.#https = l)], [
-        cluster !== core ? cluster : "",
-        (l: HttpsListener) => (this.#clusterHttps = l),
-      ]] as const
-    ) {
-      if (address === "") continue;
+    const want = [core, cluster !== core ? cluster : ""];
+    const have = [this.#https, this.#clusterHttps];
+    const next: (HttpsListener | null)[] = [];
+    for (let i = 0; i < 2; i++) {
+      const address = want[i]!;
+      const l = have[i] ?? null;
+      if (l && l.address === address) {
+        // Same address: serve the new certificate to new connections, without a gap.
+        l.setCertificate(this.certificatePair());
+        next.push(l);
+        continue;
+      }
+      if (l) await l.close(this.#inflight, 1000);
+      if (address === "") {
+        next.push(null);
+        continue;
+      }
       try {
-        set(await this.#listenHttps(address));
+        next.push(await this.#listenHttps(address));
       } catch (e) {
         // As LXD: a bad stored address must not keep the daemon from starting on its socket.
         this.log.error("Failed to start the HTTPS listener", { address, err: errorMessage(e) });
+        next.push(null);
       }
     }
+    [this.#https, this.#clusterHttps] = next as [HttpsListener | null, HttpsListener | null];
   }
 
   /** The app, for in-process tests. */

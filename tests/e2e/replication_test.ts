@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { clusterList, formCluster, leaderOf } from "../helpers/cluster.ts";
-import { type Member, run, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
+import { type Member, run, tempDir, waitFor } from "../helpers/member.ts";
 
 const ADDR = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
 
@@ -16,26 +16,30 @@ async function configGet(m: Member, key: string): Promise<string> {
   return r.stdout.trim();
 }
 
+/** Runs SQL on the global database through m's socket (as `shoald sql global` does). */
+async function sql(m: Member, query: string): Promise<{ rows: unknown[][] }[]> {
+  const c = m.client();
+  try {
+    return (await c.request<{ results: { rows: unknown[][] }[] }>("POST", "/internal/sql", {
+      body: { database: "global", query },
+    })).metadata.results;
+  } finally {
+    c.close();
+  }
+}
+
 /** Increments user.counter through Raft as one statement; resolves true when acknowledged. */
 async function increment(m: Member): Promise<boolean> {
-  const r = await m.shoald([
-    "sql",
-    "global",
-    "UPDATE config SET value = CAST(value AS INTEGER) + 1 WHERE key = 'user.counter'",
-  ]);
-  return r.code === 0;
+  try {
+    await sql(m, "UPDATE config SET value = CAST(value AS INTEGER) + 1 WHERE key = 'user.counter'");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function counter(m: Member): Promise<number> {
-  const r = await m.shoald([
-    "sql",
-    "global",
-    "--format",
-    "csv",
-    "SELECT value FROM config WHERE key = 'user.counter'",
-  ]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return Number(r.stdout.trim().split("\n").pop());
+  return Number((await sql(m, "SELECT value FROM config WHERE key = 'user.counter'"))[0]!.rows[0]![0]);
 }
 
 Deno.test({
@@ -186,9 +190,13 @@ Deno.test({
       assert.equal(fill.code, 0);
       // Writes that reach m3's log now fail there; the others keep a quorum and carry on.
       const payload = "x".repeat(4000);
-      for (let i = 0; i < 40; i++) {
-        const w = await ms[0]!.shoal(["config", "set", `user.fill${i}`, payload]);
-        assert.equal(w.code, 0, w.stderr);
+      const c = ms[0]!.client();
+      try {
+        for (let i = 0; i < 40; i++) {
+          await c.request("PATCH", "/1.0", { body: { config: { [`user.fill${i}`]: payload } } });
+        }
+      } finally {
+        c.close();
       }
       await waitFor("m3 refuses database work", async () => {
         const r = await m3.shoal(["config", "get", "user.fill39"]);
@@ -198,7 +206,6 @@ Deno.test({
       assert.equal(await configGet(ms[1]!, "user.fill39"), payload);
       const log = await Deno.readTextFile(`${m3dir}.log`);
       assert.match(log, /no longer serves the database/);
-      void SHOALD;
     } finally {
       await Promise.all(ms.map((m) => m.stop()));
       await run("rm", ["-f", `${m3dir}/fill`]);

@@ -195,6 +195,12 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     });
 
     app.post("/1.0/instances", async (c) => {
+      // Placement by ?target=: the instance is created on (and owned by) that member.
+      const target = c.req.query("target");
+      if (target && target !== ctx.location()) {
+        if (!ctx.forward) throw badRequest("This server is not clustered: --target is for cluster members");
+        return await ctx.forward(target, c.req.raw);
+      }
       const req = await readJson<InstancesPost>(c);
       const prepared = await m.prepareCreate(req);
       const op = ctx.operations.create({

@@ -41,6 +41,18 @@ Deno.test("a member serves LXD's API to our client over the unix socket and mutu
       assert.ok(years > 9.9 && years < 10.1, `valid for ${years} years`);
     });
 
+    await t.step("both databases record their numbered schema updates, with no gaps", async () => {
+      for (const db of ["local", "global"]) {
+        const r = await m.shoald(["sql", db, "SELECT version FROM schema ORDER BY version"]);
+        assert.equal(r.code, 0, r.stderr);
+        const versions = [...r.stdout.matchAll(/^\| (\d+) +\|$/gm)].map((x) => Number(x[1]));
+        assert.ok(versions.length >= 1, `${db}: ${r.stdout}`);
+        assert.deepEqual(versions, versions.map((_, i) => i + 1), `${db} schema versions ${versions}`);
+      }
+      const tables = await m.shoald(["sql", "local", "SELECT name FROM sqlite_master WHERE type = 'table'"]);
+      assert.match(tables.stdout, /\| config +\|/);
+    });
+
     await t.step("shoal info shows a trusted server with LXD's fields", async () => {
       const r = await m.shoal(["info"]);
       assert.equal(r.code, 0, r.stderr);
@@ -263,14 +275,22 @@ Deno.test("a member serves LXD's API to our client over the unix socket and mutu
       },
     );
 
-    await t.step("operations: list, wait with a timeout, cancel a token", async () => {
+    await t.step("operations: an event, list, wait with a timeout, cancel a token", async () => {
       const c = m.client();
+      const seen: Event[] = [];
+      const stream = await c.events(["operation"], (e) => seen.push(e));
+      await stream.ready;
       try {
         const r = await c.request<{ id: string }>("POST", "/1.0/certificates", {
           body: { name: "x", type: "client", token: true },
         });
         assert.equal(r.status, 202);
         const id = r.metadata.id;
+        await waitFor(
+          "the token's operation event",
+          () => seen.some((e) => e.type === "operation" && (e.metadata as { id?: string }).id === id),
+        );
+        stream.close();
         const list = await m.shoal(["operation", "list", "--format", "csv"]);
         assert.match(list.stdout, new RegExp(`^${id},TOKEN,Certificate add token,RUNNING,YES,`, "m"));
         const t0 = Date.now();
@@ -305,6 +325,7 @@ Deno.test("a member serves LXD's API to our client over the unix socket and mutu
       });
       const waiting = c.raw("GET", `/1.0/operations/${r.metadata.id}/wait?timeout=2`);
       await new Promise((res) => setTimeout(res, 200));
+      m.expectExit();
       const sd = await m.shoald(["shutdown"]);
       assert.equal(sd.code, 0, sd.stderr);
       const answered = await waiting;
@@ -456,6 +477,35 @@ Deno.test("the shoal client: remotes, query, operations, monitor, formats and er
       assert.equal((await m.shoal(["remote", "switch", "local"])).code, 0);
       assert.equal((await m.shoal(["remote", "remove", "me"])).code, 0);
       assert.doesNotMatch((await m.shoal(["remote", "list", "-f", "csv"])).stdout, /^me/m);
+    });
+
+    await t.step("remote add without flags shows the fingerprint and asks, as lxc does", async () => {
+      const fp = (await m.client().get<Server>("/1.0")).environment!.certificate_fingerprint;
+      const env = { SHOAL_CONF: `${tmp.path}/asked` };
+      const nack = await m.shoal(["remote", "add", "asked", "127.0.0.24"], { env, stdin: "n\n" });
+      assert.equal(nack.code, 1);
+      assert.match(
+        nack.stdout,
+        new RegExp(`^Certificate fingerprint: ${fp}\nok \\(y/n/\\[fingerprint\\]\\)\\? `),
+      );
+      assert.equal(nack.stderr, "Error: Server certificate NACKed by user\n");
+      const yes = await m.shoal(["remote", "add", "asked", "127.0.0.24"], { env, stdin: `${fp}\npw\n` });
+      assert.equal(yes.code, 0, yes.stderr);
+      assert.match(yes.stdout, /Admin password \(or token\) for asked: /);
+      assert.match(yes.stdout, /Client certificate now trusted by server: asked/);
+      assert.match((await m.shoal(["info", "asked:"], { env })).stdout, /auth: trusted/);
+    });
+
+    await t.step("config edit takes YAML on stdin", async () => {
+      const shown = (await m.shoal(["config", "show"])).stdout;
+      const edited = shown.replace(/^config:\n/, "config:\n  user.edited: by-edit\n");
+      const r = await m.shoal(["config", "edit"], { stdin: edited });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await m.shoal(["config", "get", "user.edited"])).stdout, "by-edit\n");
+      const bad = await m.shoal(["config", "edit"], { stdin: "config:\n  nope.key: 1\n" });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^Error: cannot set 'nope.key' to '1': unknown key/);
+      assert.equal((await m.shoal(["config", "get", "user.edited"])).stdout, "by-edit\n");
     });
 
     await t.step("query -X -d sends a raw request; errors are Error: lines with exit 1", async () => {

@@ -103,7 +103,8 @@ export class Member {
     this.#stopAsked = false;
     // A daemon that dies on its own is a bug: say so with its last words, before the temp dir goes.
     void proc.status.then(async (st) => {
-      if (this.#stopAsked || st.success) return;
+      // Code 0 too: a graceful stop nobody asked for means a signal came from outside the test.
+      if (this.#stopAsked) return;
       const how = `code ${st.code}${st.signal ? `, ${st.signal}` : ""}`;
       console.error(
         `member ${this.name} (${this.dir}) exited by itself (${how}):\n${await this.logTail(40)}`,
@@ -144,6 +145,11 @@ export class Member {
   /** A typed client on the unix socket. */
   client(): Client {
     return new Client({ kind: "unix", path: this.socket });
+  }
+
+  /** Tells the helper that the daemon is about to exit on purpose (e.g. `shoald shutdown`). */
+  expectExit(): void {
+    this.#stopAsked = true;
   }
 
   /** Sends SIGKILL and waits for the process to go. */

@@ -4,8 +4,6 @@
  * `deno run main.ts` the first argument names the role.
  * @module
  */
-import { runClient } from "./cmd/cli/mod.ts";
-import { runDaemonRole } from "./cmd/daemon/mod.ts";
 
 const DAEMON = ["shoald", "lxd"];
 const CLIENT = ["shoal", "lxc"];
@@ -20,8 +18,10 @@ function pickRole(): { role: string; args: string[] } {
 if (import.meta.main) {
   const { role, args } = pickRole();
   let code: number;
-  if (DAEMON.includes(role)) code = await runDaemonRole(role, args);
-  else if (CLIENT.includes(role)) code = await runClient(role, args);
+  // Each role loads only its own modules: a client command starts in a fraction of the time
+  // the daemon's modules (Hono, SQLite, TLS servers) would take to load.
+  if (DAEMON.includes(role)) code = await (await import("./cmd/daemon/mod.ts")).runDaemonRole(role, args);
+  else if (CLIENT.includes(role)) code = await (await import("./cmd/cli/mod.ts")).runClient(role, args);
   else {
     console.error(`Error: unknown role "${role}": start shoal as shoald (daemon) or shoal (client)`);
     code = 2;

@@ -1,5 +1,5 @@
 import YAML from "yaml";
-import { generateKeyPair, type KeyPair } from "../../lib/tls/mod.ts";
+import type { KeyPair } from "../../lib/tls/mod.ts";
 
 /** One remote in the client's config.yml (lxc's format). */
 export interface RemoteConfig {
@@ -81,6 +81,8 @@ export async function clientCertificate(dir = confDir()): Promise<KeyPair> {
   } catch {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o750 });
     const user = Deno.env.get("USER") ?? "root";
+    // Loaded on first use: the X.509 library costs every command ~0.1 s to load.
+    const { generateKeyPair } = await import("../../lib/tls/mod.ts");
     const pair = await generateKeyPair({ cn: `${user}@${Deno.hostname()}`, kind: "client" });
     Deno.writeTextFileSync(`${dir}/client.key`, pair.key, { mode: 0o600 });
     Deno.writeTextFileSync(`${dir}/client.crt`, pair.cert);

@@ -1,7 +1,6 @@
 import { Command, Option } from "commander";
 import { Client, fetchServerCertificate } from "../../lib/client/mod.ts";
 import { decodeToken } from "../../lib/wire/tokens.ts";
-import { fingerprint } from "../../lib/tls/mod.ts";
 import type { Server } from "../../lib/wire/mod.ts";
 import { naturalCompare, splitHostPort } from "../../lib/util/mod.ts";
 import { clientCertificate, removeServerCert, writeClientConfig, writeServerCert } from "./config_file.ts";
@@ -27,6 +26,7 @@ async function pinAndTrust(
 ): Promise<void> {
   const u = new URL(url);
   const pem = await fetchServerCertificate(u.hostname.replace(/^\[|\]$/g, ""), Number(u.port || 8443));
+  const { fingerprint } = await import("../../lib/tls/mod.ts");
   const fp = await fingerprint(pem);
   if (o.expectedFingerprint !== undefined) {
     if (fp !== o.expectedFingerprint) {

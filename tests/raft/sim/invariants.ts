@@ -16,6 +16,17 @@ import type {
 } from "../../../lib/raft/types.ts";
 import type { SimStorage } from "./storage.ts";
 
+/** The direct checks of the driver contract and of Raft's rules, which `contract: false` turns off. */
+export const CONTRACT_CHECKS = [
+  "durable vote",
+  "durable ack",
+  "durable term",
+  "one vote per term",
+  "leader commit rule",
+  "one membership change at a time",
+  "applied past commit",
+] as const;
+
 /** A broken property; `check` names which one, for the report. */
 export class Violation extends Error {
   constructor(readonly check: string, detail: string) {
@@ -168,7 +179,7 @@ export class Invariants {
   appliedEntry(id: NodeId, e: Entry, commit: number): void {
     if (this.contract && e.index > commit) {
       throw new Violation(
-        "state-machine safety",
+        "applied past commit",
         `member ${id} was handed entry ${e.index} to apply, past its commit index ${commit}`,
       );
     }
@@ -242,6 +253,19 @@ export class Invariants {
         `leader ${id} holds membership changes at ${
           pending.join(" and ")
         }, above its applied index ${applied}`,
+      );
+    }
+  }
+
+  /** Durable term never goes back; within a term the durable vote, once cast, never changes. */
+  hardStateMoved(id: NodeId, from: HardState, to: HardState): void {
+    if (this.contract && to.term < from.term) {
+      throw new Violation("durable term", `member ${id} wrote term ${to.term} over term ${from.term}`);
+    }
+    if (this.contract && to.term === from.term && from.vote !== 0 && to.vote !== from.vote) {
+      throw new Violation(
+        "one vote per term",
+        `member ${id} changed its term-${to.term} vote from ${from.vote} to ${to.vote || "nobody"}`,
       );
     }
   }

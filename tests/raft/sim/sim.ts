@@ -421,6 +421,7 @@ export class Simulation {
     }
     if (rd.hardState) {
       const from = s.hardState.commit;
+      this.inv.hardStateMoved(m.id, s.hardState, rd.hardState);
       s.hardState = { ...rd.hardState };
       m.term = rd.hardState.term;
       if (m.term > this.stats.maxTerm) this.stats.maxTerm = m.term;
@@ -666,9 +667,22 @@ export class Simulation {
       }
     } else if (k < 38) {
       if (lead) {
-        const rest = ids.filter((id) => id !== lead.id);
-        this.net.partition([lead.id], rest);
-        this.note(`isolate leader ${lead.id}`);
+        // The leader alone, or with followers short of a majority of voters: the majority
+        // elects anew while the old leader may still hear some of its own.
+        const voters = lead.conf.voters.filter((id) => id !== lead.id);
+        let room = Math.floor((voters.length + 1) / 2) - 1;
+        const side = [lead.id];
+        for (const id of ids) {
+          if (id === lead.id) continue;
+          const voter = voters.includes(id);
+          if (voter ? room > 0 && r.chance(0.5) : r.chance(0.3)) {
+            side.push(id);
+            if (voter) room--;
+          }
+        }
+        const rest = ids.filter((id) => !side.includes(id));
+        this.net.partition(side, rest);
+        this.note(`isolate leader ${lead.id}${side.length > 1 ? ` with [${side.slice(1)}]` : ""}`);
         if (r.chance(0.5)) {
           // A paused clock too: the old leader keeps believing it leads.
           lead.stalledUntil = this.q.now + r.between(100, 800);

@@ -15,6 +15,7 @@ import { certificateRoutes, publicCertificateRoutes } from "./routes/certificate
 import { operationRoutes } from "./routes/operations.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
+import { clusterMemberRoutes } from "./routes/cluster_members.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
 export { authenticate } from "./auth.ts";
@@ -40,6 +41,8 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", certificateRoutes(ctx));
   app.route("/", operationRoutes(ctx));
   app.route("/", eventsRoutes(ctx));
+  // Ahead of clusterRoutes: its member DELETE runs after the checks there.
+  app.route("/", clusterMemberRoutes(ctx));
   app.route("/", clusterRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);

@@ -4,6 +4,7 @@ import { naturalCompare } from "../../lib/util/mod.ts";
 import { encodeToken } from "../../lib/wire/tokens.ts";
 import type { Operation } from "../../lib/wire/mod.ts";
 import type { CliContext } from "./context.ts";
+import { addClusterMemberCommands } from "./cluster_members.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
 
 interface ClusterInfo {
@@ -141,10 +142,15 @@ export function clusterCommand(ctx: CliContext): Command {
       const remote = b === undefined ? ctx.config["default-remote"] : ctx.parseRemote(a).remote;
       const name = b ?? a;
       const c = await ctx.client(remote);
+      const server = await c.get<{ config?: Record<string, unknown> }>("/1.0");
+      if (!server.config?.["core.https_address"]) {
+        throw new Error("This LXD server is not available on the network");
+      }
       const info = await c.get<ClusterInfo>("/1.0/cluster");
       if (info.enabled) throw new Error("This LXD server is already clustered");
       await c.runOperation("PUT", "/1.0/cluster", { body: { server_name: name, enabled: true } });
       ctx.println("Clustering enabled");
     });
+  addClusterMemberCommands(cl, ctx);
   return cl;
 }

@@ -20,15 +20,17 @@ import {
   type Message,
   type NodeId,
   type Ready,
-  type Role,
 } from "../../../lib/raft/types.ts";
 import { expectedConf, Invariants, Violation } from "./invariants.ts";
-import { type Command, decodeCommand, encodeCommand, Kv } from "./kv.ts";
-import { checkKv, type KvInput, type KvOperation } from "./linearizability.ts";
+import { decodeCommand, encodeCommand, Kv } from "./kv.ts";
+import { checkKv } from "./linearizability.ts";
+import { Member, TICK_MS } from "./member.ts";
+import { copyMessage, describeMessage } from "./messages.ts";
 import { Network } from "./network.ts";
 import { EventQueue } from "./queue.ts";
 import { Rng } from "./rng.ts";
 import { SimStorage } from "./storage.ts";
+import { type ClientEvent, OP_TIMEOUT_MS, Workload } from "./workload.ts";
 
 export type BugName = keyof typeof BUG_NAMES;
 
@@ -72,10 +74,8 @@ export interface SimResult {
   stats: SimStats;
 }
 
-const TICK_MS = 10;
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
-const OP_TIMEOUT_MS = 500;
 const LIVENESS_MS = 10_000;
 const TRACE_LENGTH = 40;
 
@@ -84,120 +84,10 @@ type Event =
   | { k: "msg"; m: Message }
   | { k: "restart"; id: NodeId }
   | { k: "crash"; id: NodeId; epoch: number }
-  | { k: "client"; c: number }
-  | { k: "timeout"; c: number; op: number }
+  | ClientEvent
   | { k: "fault" }
   | { k: "heal" }
   | { k: "probe" };
-
-interface Op {
-  n: number;
-  id: string;
-  client: number;
-  rec: KvOperation;
-  cmd?: Command;
-  deadline: number;
-  done: boolean;
-  /** A proposal is accepted and waits to apply on the member that took it. */
-  inFlight: boolean;
-  /** An accepted proposal's fate can no longer be learned (its member crashed or skipped it by
-   *  snapshot): no more attempts, and it stays pending in the history. */
-  ambiguous: boolean;
-  attempts: number;
-}
-
-interface Client {
-  id: number;
-  /** Where this client sends writes: the leader as far as it knows. */
-  target: NodeId;
-  /** The member this client reads through, as a client connected to one server would; the
-   *  member asks its leader for a read index. */
-  home: NodeId;
-  op: Op | null;
-  /** Values this client saw per key, for its cas. */
-  seen: Map<string, string | null>;
-}
-
-class Member {
-  raw: RawNode | null = null;
-  kv = new Kv();
-  applied = 0;
-  conf: ConfState;
-  role: Role = "follower";
-  term = 0;
-  lead: NodeId = 0;
-  /** Bumped on crash and restart: events of an older life are ignored. */
-  epoch = 0;
-  tickMs = TICK_MS;
-  stalledUntil = 0;
-  /** Index → the write waiting for it to apply here (lost on crash, like a real server's). */
-  waits = new Map<number, { op: Op; term: number }>();
-  /** Read ctx → operation, and read states waiting for the state machine to catch up. */
-  reads = new Map<string, Op>();
-  readQueue: { index: number; ctx: string }[] = [];
-  /** Leader completeness has been verified up to here for the current leadership. */
-  completeTo = 0;
-  snapEvery: number;
-  /** Crash at the next seam of the Ready loop. */
-  crashNow = false;
-
-  constructor(readonly id: NodeId, readonly storage: SimStorage, conf: ConfState, snapEvery: number) {
-    this.conf = conf;
-    this.snapEvery = snapEvery;
-  }
-
-  get up(): boolean {
-    return this.raw !== null;
-  }
-}
-
-const describeMessage = (m: Message): string => {
-  const base = `${m.from}->${m.to} ${m.type} t${m.term}`;
-  switch (m.type) {
-    case "app":
-      return `${base} after ${m.index}/${m.logTerm} +${m.entries.length} commit ${m.commit}`;
-    case "app-resp":
-      return `${base} ${m.reject ? `reject ${m.index} hint ${m.hint}` : `ok ${m.index}`}`;
-    case "vote":
-    case "pre-vote":
-      return `${base} log ${m.index}/${m.logTerm}${m.transfer ? " transfer" : ""}`;
-    case "vote-resp":
-    case "pre-vote-resp":
-      return `${base} ${m.reject ? "reject" : "grant"}`;
-    case "heartbeat":
-      return `${base} commit ${m.commit}${m.ctx ? ` ctx ${m.ctx}` : ""}`;
-    case "snap":
-      return `${base} at ${m.snapshot.meta.index}/${m.snapshot.meta.term}`;
-    case "snap-status":
-    case "read-index-resp":
-      return `${base} ${"index" in m ? m.index : ""}${m.reject ? " reject" : ""}`;
-    default:
-      return base;
-  }
-};
-
-/** A copy as a real transport would deliver: nothing shared between sender and receiver. */
-const copyMessage = (m: Message): Message => {
-  if (m.type === "app") return { ...m, entries: m.entries.map((e) => ({ ...e })) };
-  if (m.type === "snap") {
-    const meta = m.snapshot.meta;
-    return {
-      ...m,
-      snapshot: {
-        meta: {
-          ...meta,
-          conf: {
-            voters: [...meta.conf.voters],
-            standbys: [...meta.conf.standbys],
-            spares: [...meta.conf.spares],
-          },
-        },
-        data: m.snapshot.data,
-      },
-    };
-  }
-  return { ...m };
-};
 
 export class Simulation {
   readonly rng: Rng;
@@ -205,13 +95,10 @@ export class Simulation {
   readonly inv: Invariants;
   readonly net: Network;
   readonly members: Member[] = [];
-  readonly clients: Client[] = [];
-  readonly history: KvOperation[] = [];
+  readonly workload: Workload;
   /** A ring of recent events; messages are kept as they are and described only on failure. */
   private trace: { t: number; s: string | Message }[] = [];
   private tracePos = 0;
-  private ops: Op[] = [];
-  private keys = ["a", "b", "c"];
   private bugs: Bugs | undefined;
   private preVote: boolean;
   private checkQuorum: boolean;
@@ -222,7 +109,8 @@ export class Simulation {
   private crashNewLeader: number;
   private crashAfterCommit: number;
   private faultEvery: number;
-  private healing = false;
+  /** Set once every fault is healed: no new faults or operations. */
+  healing = false;
   private probe: { index: number; term: number; done: boolean } | null = null;
   stats: SimStats = {
     events: 0,
@@ -280,10 +168,7 @@ export class Simulation {
       this.members.push(new Member(id, storage, conf, rng.between(5, 60)));
     }
     for (const m of this.members) this.start(m);
-    for (let c = 0; c < 6; c++) {
-      this.clients.push({ id: c + 1, target: rng.pick(ids), home: rng.pick(ids), op: null, seen: new Map() });
-      this.q.after(rng.between(0, 50), { k: "client", c });
-    }
+    this.workload = new Workload(this, 6, ["a", "b", "c"]);
     this.q.after(this.faultEvery, { k: "fault" });
   }
 
@@ -341,10 +226,7 @@ export class Simulation {
     m.crashNow = false;
     m.epoch++;
     m.role = "follower";
-    for (const { op } of m.waits.values()) op.ambiguous = true;
-    m.waits.clear();
-    m.reads.clear();
-    m.readQueue = [];
+    this.workload.crashed(m);
     // Crashes at chosen moments come back fast, so the divergent logs they leave stay in play.
     const quick = this.rng.chance(why === "(fault)" ? 0.4 : 0.8);
     const down = this.healing ? 0 : quick ? this.rng.between(0, 20) : this.rng.between(20, 400);
@@ -352,7 +234,7 @@ export class Simulation {
   }
 
   /** The driver's loop, in the order types.ts prescribes; crashes may cut it at its seams. */
-  private drain(m: Member): void {
+  drain(m: Member): void {
     while (m.raw && m.raw.hasReady()) {
       const rd = m.raw.ready();
       if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
@@ -386,7 +268,7 @@ export class Simulation {
         if (!m.raw) return;
       }
       for (const rs of rd.readStates) m.readQueue.push(rs);
-      this.serveReads(m);
+      this.workload.serveReads(m);
       this.maybeSnapshot(m);
       m.raw.advance(rd);
       if (votedFor && !this.healing && this.rng.chance(this.crashAfterVote)) {
@@ -455,13 +337,7 @@ export class Simulation {
     m.applied = snap.meta.index;
     m.conf = snap.meta.conf;
     this.inv.confAgrees(m.id, snap.meta.index, snap.meta.conf, m.raw!.confState());
-    // Writes waiting for indexes the snapshot covers will never be seen applying here.
-    for (const [index, w] of m.waits) {
-      if (index <= snap.meta.index) {
-        w.op.ambiguous = true;
-        m.waits.delete(index);
-      }
-    }
+    this.workload.skipped(m, snap.meta.index);
     this.note(`${m.id} installs snapshot ${snap.meta.index}/${snap.meta.term}`);
   }
 
@@ -492,43 +368,7 @@ export class Simulation {
       this.probe.index = e.index;
       this.note(`${m.id} applies the liveness probe at ${e.index}`);
     }
-    const w = m.waits.get(e.index);
-    if (!w) return;
-    m.waits.delete(e.index);
-    const op = w.op;
-    if (op.done) return;
-    if (cmd && cmd.id === op.id) {
-      op.rec.output = op.rec.input.op === "cas" ? { ok: result } : {};
-      op.rec.note = `entry ${e.index}/${e.term} via member ${m.id}`;
-      this.inv.ack(e.index, e.term, e.data, op.id);
-      this.stats.acked++;
-      this.finish(op);
-    } else {
-      // Another entry took this index: this attempt can never commit, so trying again is safe.
-      op.inFlight = false;
-      this.q.after(1, { k: "client", c: op.client - 1 });
-    }
-  }
-
-  private serveReads(m: Member): void {
-    if (m.readQueue.length === 0) return;
-    const keep: { index: number; ctx: string }[] = [];
-    for (const rs of m.readQueue) {
-      if (rs.index > m.applied) {
-        keep.push(rs);
-        continue;
-      }
-      const op = m.reads.get(rs.ctx);
-      m.reads.delete(rs.ctx);
-      if (!op || op.done || op.rec.input.op !== "get") continue;
-      const value = m.kv.get(op.rec.input.key);
-      op.rec.output = { value };
-      op.rec.note = `via member ${m.id}, ${m.role} of term ${m.term}, read index ${rs.index}`;
-      this.clients[op.client - 1].seen.set(op.rec.input.key, value);
-      this.stats.reads++;
-      this.finish(op);
-    }
-    m.readQueue = keep;
+    this.workload.applied(m, e, cmd, result);
   }
 
   private maybeSnapshot(m: Member, force = false): void {
@@ -537,104 +377,6 @@ export class Simulation {
     if (m.applied < s.firstIndex() - 1) return;
     s.createSnapshot(m.applied, m.conf, m.kv.encode(), m.applied - this.rng.between(0, 4));
     this.stats.snapshotsTaken++;
-  }
-
-  // ---- clients ----
-
-  private clientWake(c: Client): void {
-    if (c.op && !c.op.done) return this.attempt(c, c.op);
-    if (this.healing) return;
-    const n = this.ops.length;
-    const key = this.rng.pick(this.keys);
-    const id = `c${c.id}.${n}`;
-    const r = this.rng.int(10);
-    const input: KvInput = r < 5
-      ? { op: "get", key }
-      : r < 8
-      ? { op: "put", key, value: id }
-      : { op: "cas", key, expect: c.seen.get(key) ?? null, value: id };
-    const rec: KvOperation = { client: c.id, input, call: this.q.now, ret: Infinity };
-    const op: Op = {
-      n,
-      id,
-      client: c.id,
-      rec,
-      deadline: this.q.now + OP_TIMEOUT_MS,
-      done: false,
-      inFlight: false,
-      ambiguous: false,
-      attempts: 0,
-    };
-    if (input.op === "put") op.cmd = { id, op: "put", key, value: input.value };
-    if (input.op === "cas") op.cmd = { id, op: "cas", key, expect: input.expect, value: input.value };
-    this.ops.push(op);
-    this.history.push(rec);
-    this.stats.ops++;
-    c.op = op;
-    this.q.after(OP_TIMEOUT_MS, { k: "timeout", c: c.id - 1, op: n });
-    this.attempt(c, op);
-  }
-
-  private attempt(c: Client, op: Op): void {
-    if (op.done || this.q.now >= op.deadline) return;
-    const read = op.rec.input.op === "get";
-    const m = this.member(read ? c.home : c.target)!;
-    if (!m.raw) {
-      if (read) c.home = this.rng.pick(this.members).id;
-      else c.target = this.rng.pick(this.members).id;
-      return this.q.after(10, { k: "client", c: c.id - 1 });
-    }
-    op.attempts++;
-    if (read) {
-      const ctx = `${op.id}#${op.attempts}`;
-      m.reads.set(ctx, op);
-      m.raw.readIndex(ctx);
-      this.drain(m);
-      // No answer yet: ask again later, maybe elsewhere (reads can be repeated freely).
-      if (!op.done) {
-        if (this.rng.chance(0.2)) c.home = this.rng.pick(this.members).id;
-        this.q.after(this.rng.between(30, 80), { k: "client", c: c.id - 1 });
-      }
-      return;
-    }
-    if (op.ambiguous || op.inFlight) return;
-    const r = m.raw.propose(encodeCommand(op.cmd!));
-    if (r.ok) {
-      op.inFlight = true;
-      m.waits.set(r.index, { op, term: r.term });
-      this.drain(m);
-      return;
-    }
-    c.target = r.leader && r.leader !== m.id && this.rng.chance(0.8)
-      ? r.leader
-      : this.rng.pick(this.members).id;
-    this.q.after(r.leader ? 2 : 20, { k: "client", c: c.id - 1 });
-  }
-
-  private finish(op: Op): void {
-    op.done = true;
-    op.rec.ret = this.q.now;
-    const c = this.clients[op.client - 1];
-    if (c.op === op) {
-      c.op = null;
-      this.q.after(this.rng.between(0, 30), { k: "client", c: c.id - 1 });
-    }
-  }
-
-  private timeout(c: Client, n: number): void {
-    const op = this.ops[n];
-    if (op.done) return;
-    op.done = true;
-    // A read that never answered and a write never accepted leave the history; a write
-    // accepted somewhere stays pending forever: it may or may not have happened.
-    if (op.rec.input.op !== "get" && (op.inFlight || op.ambiguous)) this.stats.pending++;
-    else this.history.splice(this.history.indexOf(op.rec), 1);
-    for (const m of this.members) for (const [i, w] of m.waits) if (w.op === op) m.waits.delete(i);
-    if (c.op === op) {
-      c.op = null;
-      c.target = this.rng.pick(this.members).id;
-      this.q.after(this.rng.between(0, 30), { k: "client", c: c.id - 1 });
-    }
   }
 
   // ---- faults ----
@@ -801,9 +543,8 @@ export class Simulation {
         return;
       }
       case "client":
-        return this.clientWake(this.clients[ev.c]);
       case "timeout":
-        return this.timeout(this.clients[ev.c], ev.op);
+        return this.workload.handle(ev);
       case "fault":
         if (!this.healing) this.fault();
         return;
@@ -929,7 +670,7 @@ export class Simulation {
       this.stats.virtualMs = this.q.now;
       this.stats.leaders = this.inv.leadersElected;
       this.stats.oldTermCommits = this.inv.oldTermCommits;
-      const lin = checkKv(this.history);
+      const lin = checkKv(this.workload.history);
       if (lin.ok === false) {
         return this.result(new Violation("linearizability", lin.reason), lin.ops);
       }

@@ -1,0 +1,238 @@
+/**
+ * The clients: each runs one operation at a time (get, put or compare-and-set on a few keys)
+ * and records it in the history the linearizability checker reads. Reads go through the
+ * client's home member's readIndex; writes go to the leader as far as the client knows, and
+ * follow a refusal's leader hint. A write whose fate the client cannot learn stays pending.
+ * @module
+ */
+import type { Entry, NodeId } from "../../../lib/raft/types.ts";
+import type { Invariants } from "./invariants.ts";
+import { type Command, encodeCommand } from "./kv.ts";
+import type { KvInput, KvOperation } from "./linearizability.ts";
+import type { Member } from "./member.ts";
+import type { Rng } from "./rng.ts";
+
+export const OP_TIMEOUT_MS = 500;
+
+export interface Op {
+  n: number;
+  id: string;
+  client: number;
+  rec: KvOperation;
+  cmd?: Command;
+  deadline: number;
+  done: boolean;
+  /** A proposal is accepted and waits to apply on the member that took it. */
+  inFlight: boolean;
+  /** An accepted proposal's fate can no longer be learned (its member crashed or skipped it by
+   *  snapshot): no more attempts, and it stays pending in the history. */
+  ambiguous: boolean;
+  attempts: number;
+}
+
+interface Client {
+  id: number;
+  /** Where this client sends writes: the leader as far as it knows. */
+  target: NodeId;
+  /** The member this client reads through, as a client connected to one server would; the
+   *  member asks its leader for a read index. */
+  home: NodeId;
+  op: Op | null;
+  /** Values this client saw per key, for its cas. */
+  seen: Map<string, string | null>;
+}
+
+/** The events the workload schedules: a client wakes up, or an operation's time runs out. */
+export type ClientEvent = { k: "client"; c: number } | { k: "timeout"; c: number; op: number };
+
+/** What the workload needs of the simulation. */
+export interface Cluster {
+  readonly q: { readonly now: number; after(delay: number, ev: ClientEvent): void };
+  readonly rng: Rng;
+  readonly members: readonly Member[];
+  readonly inv: Invariants;
+  readonly stats: { ops: number; acked: number; reads: number; pending: number };
+  /** No new operations once the faults are healed. */
+  readonly healing: boolean;
+  drain(m: Member): void;
+}
+
+export class Workload {
+  readonly history: KvOperation[] = [];
+  private clients: Client[] = [];
+  private ops: Op[] = [];
+
+  constructor(private readonly sim: Cluster, clients: number, private readonly keys: string[]) {
+    const rng = sim.rng;
+    const ids = sim.members.map((m) => m.id);
+    for (let c = 0; c < clients; c++) {
+      this.clients.push({ id: c + 1, target: rng.pick(ids), home: rng.pick(ids), op: null, seen: new Map() });
+      sim.q.after(rng.between(0, 50), { k: "client", c });
+    }
+  }
+
+  handle(ev: ClientEvent): void {
+    if (ev.k === "client") this.wake(this.clients[ev.c]);
+    else this.timeout(this.clients[ev.c], ev.op);
+  }
+
+  /** `m` applied `e` (a command, with its result): answers the write waiting for that index. */
+  applied(m: Member, e: Entry, cmd: Command | null, result: boolean): void {
+    const w = m.waits.get(e.index);
+    if (!w) return;
+    m.waits.delete(e.index);
+    const op = w.op;
+    if (op.done) return;
+    if (cmd && cmd.id === op.id) {
+      op.rec.output = op.rec.input.op === "cas" ? { ok: result } : {};
+      op.rec.note = `entry ${e.index}/${e.term} via member ${m.id}`;
+      this.sim.inv.ack(e.index, e.term, e.data, op.id);
+      this.sim.stats.acked++;
+      this.finish(op);
+    } else {
+      // Another entry took this index: this attempt can never commit, so trying again is safe.
+      op.inFlight = false;
+      this.sim.q.after(1, { k: "client", c: op.client - 1 });
+    }
+  }
+
+  /** Answers the reads whose read index `m` has now applied. */
+  serveReads(m: Member): void {
+    if (m.readQueue.length === 0) return;
+    const keep: { index: number; ctx: string }[] = [];
+    for (const rs of m.readQueue) {
+      if (rs.index > m.applied) {
+        keep.push(rs);
+        continue;
+      }
+      const op = m.reads.get(rs.ctx);
+      m.reads.delete(rs.ctx);
+      if (!op || op.done || op.rec.input.op !== "get") continue;
+      const value = m.kv.get(op.rec.input.key);
+      op.rec.output = { value };
+      op.rec.note = `via member ${m.id}, ${m.role} of term ${m.term}, read index ${rs.index}`;
+      this.clients[op.client - 1].seen.set(op.rec.input.key, value);
+      this.sim.stats.reads++;
+      this.finish(op);
+    }
+    m.readQueue = keep;
+  }
+
+  /** `m` lost its memory: what waited on it will never be answered. */
+  crashed(m: Member): void {
+    for (const { op } of m.waits.values()) op.ambiguous = true;
+    m.waits.clear();
+    m.reads.clear();
+    m.readQueue = [];
+  }
+
+  /** Writes waiting for indexes a snapshot covers will never be seen applying on `m`. */
+  skipped(m: Member, upTo: number): void {
+    for (const [index, w] of m.waits) {
+      if (index <= upTo) {
+        w.op.ambiguous = true;
+        m.waits.delete(index);
+      }
+    }
+  }
+
+  private member(id: NodeId): Member {
+    return this.sim.members[id - 1];
+  }
+
+  private wake(c: Client): void {
+    if (c.op && !c.op.done) return this.attempt(c, c.op);
+    const { q, rng } = this.sim;
+    if (this.sim.healing) return;
+    const n = this.ops.length;
+    const key = rng.pick(this.keys);
+    const id = `c${c.id}.${n}`;
+    const r = rng.int(10);
+    const input: KvInput = r < 5
+      ? { op: "get", key }
+      : r < 8
+      ? { op: "put", key, value: id }
+      : { op: "cas", key, expect: c.seen.get(key) ?? null, value: id };
+    const rec: KvOperation = { client: c.id, input, call: q.now, ret: Infinity };
+    const op: Op = {
+      n,
+      id,
+      client: c.id,
+      rec,
+      deadline: q.now + OP_TIMEOUT_MS,
+      done: false,
+      inFlight: false,
+      ambiguous: false,
+      attempts: 0,
+    };
+    if (input.op === "put") op.cmd = { id, op: "put", key, value: input.value };
+    if (input.op === "cas") op.cmd = { id, op: "cas", key, expect: input.expect, value: input.value };
+    this.ops.push(op);
+    this.history.push(rec);
+    this.sim.stats.ops++;
+    c.op = op;
+    q.after(OP_TIMEOUT_MS, { k: "timeout", c: c.id - 1, op: n });
+    this.attempt(c, op);
+  }
+
+  private attempt(c: Client, op: Op): void {
+    const { q, rng, members } = this.sim;
+    if (op.done || q.now >= op.deadline) return;
+    const read = op.rec.input.op === "get";
+    const m = this.member(read ? c.home : c.target);
+    if (!m.raw) {
+      if (read) c.home = rng.pick(members).id;
+      else c.target = rng.pick(members).id;
+      return q.after(10, { k: "client", c: c.id - 1 });
+    }
+    op.attempts++;
+    if (read) {
+      const ctx = `${op.id}#${op.attempts}`;
+      m.reads.set(ctx, op);
+      m.raw.readIndex(ctx);
+      this.sim.drain(m);
+      // No answer yet: ask again later, maybe elsewhere (reads can be repeated freely).
+      if (!op.done) {
+        if (rng.chance(0.2)) c.home = rng.pick(members).id;
+        q.after(rng.between(30, 80), { k: "client", c: c.id - 1 });
+      }
+      return;
+    }
+    if (op.ambiguous || op.inFlight) return;
+    const r = m.raw.propose(encodeCommand(op.cmd!));
+    if (r.ok) {
+      op.inFlight = true;
+      m.waits.set(r.index, { op, term: r.term });
+      this.sim.drain(m);
+      return;
+    }
+    c.target = r.leader && r.leader !== m.id && rng.chance(0.8) ? r.leader : rng.pick(members).id;
+    q.after(r.leader ? 2 : 20, { k: "client", c: c.id - 1 });
+  }
+
+  private finish(op: Op): void {
+    op.done = true;
+    op.rec.ret = this.sim.q.now;
+    const c = this.clients[op.client - 1];
+    if (c.op === op) {
+      c.op = null;
+      this.sim.q.after(this.sim.rng.between(0, 30), { k: "client", c: c.id - 1 });
+    }
+  }
+
+  private timeout(c: Client, n: number): void {
+    const op = this.ops[n];
+    if (op.done) return;
+    op.done = true;
+    // A read that never answered and a write never accepted leave the history; a write
+    // accepted somewhere stays pending forever: it may or may not have happened.
+    if (op.rec.input.op !== "get" && (op.inFlight || op.ambiguous)) this.sim.stats.pending++;
+    else this.history.splice(this.history.indexOf(op.rec), 1);
+    for (const m of this.sim.members) for (const [i, w] of m.waits) if (w.op === op) m.waits.delete(i);
+    if (c.op === op) {
+      c.op = null;
+      c.target = this.sim.rng.pick(this.sim.members).id;
+      this.sim.q.after(this.sim.rng.between(0, 30), { k: "client", c: c.id - 1 });
+    }
+  }
+}

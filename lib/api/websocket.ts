@@ -8,7 +8,7 @@ export type WsHandler = (socket: OpSocket) => void;
 
 const EVENT_TYPES: readonly EventType[] = ["operation", "lifecycle", "logging"];
 
-function eventsHandler(ctx: ServerContext, url: URL): WsHandler {
+function eventsHandler(ctx: ServerContext, url: URL, localOnly = false): WsHandler {
   const asked = (url.searchParams.get("type") ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
   for (const t of asked) {
     if (!EVENT_TYPES.includes(t as EventType)) throw badRequest(`"${t}" isn't a supported event type`);
@@ -18,7 +18,7 @@ function eventsHandler(ctx: ServerContext, url: URL): WsHandler {
   const project = url.searchParams.get("project") ?? "default";
   return (socket) => {
     const unsubscribe = ctx.events.subscribe(
-      { types, project, allProjects },
+      { types, project, allProjects, localOnly },
       (e) => socket.send(JSON.stringify(e)),
     );
     socket.onClose(unsubscribe);
@@ -34,7 +34,8 @@ function eventsHandler(ctx: ServerContext, url: URL): WsHandler {
 export function websocketRoute(ctx: ServerContext, url: URL, identity: Identity): WsHandler {
   if (url.pathname === "/1.0/events") {
     if (!identity.trusted) throw forbidden();
-    return eventsHandler(ctx, url);
+    // Another member relays our events to its own listeners: it gets only ours (full mesh).
+    return eventsHandler(ctx, url, identity.protocol === "cluster");
   }
   const m = /^\/1\.0\/operations\/([^/]+)\/websocket$/.exec(url.pathname);
   if (m) {

@@ -11,6 +11,8 @@ import {
 } from "../api/mod.ts";
 import { API_EXTENSIONS } from "../api/mod.ts";
 import { Cluster, Gateway } from "../cluster/mod.ts";
+import { EventRelay } from "../cluster/events_relay.ts";
+import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import {
   ensureStandaloneNode,
   GlobalDB,
@@ -68,6 +70,8 @@ export class Daemon implements ServerContext {
   readonly instances: InstanceManager;
   readonly gateway: Gateway;
   readonly cluster: Cluster;
+  /** Other members' events for our listeners (full mesh). */
+  readonly relay: EventRelay;
   #root: RootLogger;
   #serverCert: KeyPair;
   #serverFingerprint: string;
@@ -136,6 +140,19 @@ export class Daemon implements ServerContext {
       serverCert: () => this.#serverCert,
       onClusterTls: () => this.#restartHttps(),
     });
+    const clusterAddress = () => this.cluster.clustered() ? this.cluster.address() : "";
+    this.relay = new EventRelay({
+      events: this.events,
+      db: this.db,
+      log: root,
+      tls: () => this.cluster.tls,
+      address: clusterAddress,
+    });
+    this.operations.remote = new OperationsMesh({
+      db: this.db,
+      tls: () => this.cluster.tls,
+      address: clusterAddress,
+    });
     root.subscribe((r) => {
       if (r.level === "debug") return; // as LXD, debug records reach listeners only in debug mode
       this.events.dispatch({
@@ -200,6 +217,7 @@ export class Daemon implements ServerContext {
       this.#inflight,
     );
     await this.#restartHttps();
+    this.relay.start();
     const https = this.local.get("core.https_address");
     this.#ready = true;
     // Containers outlive the daemon; start only those that should run and do not.
@@ -351,6 +369,7 @@ export class Daemon implements ServerContext {
     this.#https = null;
     this.#clusterHttps = null;
     this.#unix = null;
+    this.relay.stop();
     this.cluster.stop();
     await this.gateway.stop(false).catch(() => {});
     this.fsm.close();

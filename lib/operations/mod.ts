@@ -165,6 +165,17 @@ export class Operation {
   }
 }
 
+/**
+ * Operations held by other members, as the cluster reaches them (it plugs this in once
+ * clustered): LXD lists every member's operations and sends a request about one to its member.
+ */
+export interface RemoteOperations {
+  /** The other members' answers to GET pathAndQuery (/1.0/operations…): each lists its own. */
+  list(pathAndQuery: string, signal?: AbortSignal): Promise<Record<string, unknown[]>[]>;
+  /** The answer of the member that has operation id to this request; null when none has it. */
+  forward(id: string, method: string, pathAndQuery: string, signal?: AbortSignal): Promise<Response | null>;
+}
+
 /** How long a finished operation stays visible, as in LXD. */
 const KEEP_FINISHED_MS = 5_000;
 
@@ -173,6 +184,8 @@ export class Operations {
   #ops = new Map<string, Operation>();
   #events: EventHub;
   #location: () => string;
+  /** Other members' operations (null while standalone). */
+  remote: RemoteOperations | null = null;
 
   constructor(events: EventHub, location: () => string) {
     this.#events = events;

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
-import type { Operation } from "../../operations/mod.ts";
-import type { ApiEnv, ServerContext } from "../context.ts";
+import type { Operation, RemoteOperations } from "../../operations/mod.ts";
+import { notFound } from "../../util/mod.ts";
+import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync, sync } from "../response.ts";
 
 /** GET /1.0/operations groups operations by their status in lower case, as LXD. */
@@ -23,23 +24,58 @@ async function waitFor(op: Operation, timeoutSeconds: number, signal: AbortSigna
   clearTimeout(t);
 }
 
+/**
+ * Operations on other members, for a request not from a member: LXD lists every member's and
+ * sends a request about one to the member that has it. Members asking answer with their own.
+ */
+function remoteOf(ctx: ServerContext, c: Ctx): RemoteOperations | null {
+  return c.var.identity.protocol === "cluster" ? null : ctx.operations.remote;
+}
+
+/** This request's path and query, to send on unchanged. */
+function pathAndQuery(c: Ctx): string {
+  const u = new URL(c.req.url);
+  return u.pathname + u.search;
+}
+
+/** Answers a request about operation id from the member that has it, or LXD's 404. */
+async function forwarded(ctx: ServerContext, c: Ctx, id: string): Promise<Response> {
+  const remote = remoteOf(ctx, c);
+  const r = remote ? await remote.forward(id, c.req.method, pathAndQuery(c), c.req.raw.signal) : null;
+  if (!r) throw notFound("Operation not found");
+  return r;
+}
+
 /** /1.0/operations (trusted). */
 export function operationRoutes(ctx: ServerContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.get("/1.0/operations", (c) => {
+  app.get("/1.0/operations", async (c) => {
     const project = c.req.query("all-projects") === "true"
       ? undefined
       : (c.req.query("project") ?? "default");
     const recursion = (c.req.query("recursion") ?? "0") !== "0";
-    return sync(c, byStatus(ctx.operations.list(project), recursion));
+    const out = byStatus(ctx.operations.list(project), recursion);
+    const remote = remoteOf(ctx, c);
+    if (remote) {
+      for (const theirs of await remote.list(pathAndQuery(c), c.req.raw.signal)) {
+        for (const [status, ops] of Object.entries(theirs)) (out[status] ??= []).push(...ops);
+      }
+    }
+    return sync(c, out);
   });
-  app.get("/1.0/operations/:id", (c) => sync(c, ctx.operations.get(c.req.param("id")).toJSON()));
+  app.get("/1.0/operations/:id", (c) => {
+    const op = ctx.operations.find(c.req.param("id"));
+    return op ? sync(c, op.toJSON()) : forwarded(ctx, c, c.req.param("id"));
+  });
   app.delete("/1.0/operations/:id", (c) => {
-    ctx.operations.get(c.req.param("id")).cancel();
+    const op = ctx.operations.find(c.req.param("id"));
+    if (!op) return forwarded(ctx, c, c.req.param("id"));
+    op.cancel();
     return emptySync(c);
   });
   app.get("/1.0/operations/:id/wait", async (c) => {
-    const op = ctx.operations.get(c.req.param("id"));
+    const op = ctx.operations.find(c.req.param("id"));
+    if (!op) return await forwarded(ctx, c, c.req.param("id"));
     const timeout = Number(c.req.query("timeout") ?? "-1");
     await waitFor(op, Number.isFinite(timeout) ? timeout : -1, c.req.raw.signal);
     return sync(c, op.toJSON());

@@ -1,0 +1,108 @@
+import { type GlobalDB, listNodes } from "../db/mod.ts";
+import type { RemoteOperations } from "../operations/mod.ts";
+import type { KeyPair } from "../tls/mod.ts";
+import { MemberClients } from "./connect.ts";
+
+/** What the mesh needs of its member. */
+export interface OperationsMeshOptions {
+  db: GlobalDB;
+  tls: () => KeyPair | null;
+  /** This member's cluster address ("" while standalone). */
+  address: () => string;
+}
+
+/** How long a member has to say whether it has an operation. */
+const ASK_TIMEOUT_MS = 5_000;
+/** Owners remembered (an operation lives seconds to minutes; a few hundred cover the clients waiting). */
+const OWNERS_MAX = 1_024;
+
+/**
+ * Other members' operations, reached over the cluster certificate as LXD does: a list asks every
+ * member for its own, and a request about one operation goes to the member that has it. Which
+ * member has it is asked of all of them at once (operations are in memory, as in LXD, so there
+ * is no table to look it up in) and remembered for the waits and cancels that follow.
+ * Members answer other members with their own operations only (identity "cluster"), so no
+ * request is passed on twice.
+ */
+export class OperationsMesh implements RemoteOperations {
+  #o: OperationsMeshOptions;
+  #clients: MemberClients;
+  #tls: KeyPair | null = null;
+  #owners = new Map<string, string>();
+
+  constructor(o: OperationsMeshOptions) {
+    this.#o = o;
+    this.#clients = new MemberClients(() => this.#tls);
+  }
+
+  /** Addresses of the other members (none while standalone). */
+  #others(): string[] {
+    const tls = this.#o.tls();
+    if (tls !== this.#tls) {
+      this.#clients.reset();
+      this.#owners.clear();
+      this.#tls = tls;
+    }
+    const self = this.#o.address();
+    if (!tls || self === "") return [];
+    try {
+      return this.#o.db.readStale(listNodes).map((n) => n.address).filter((a) => a !== "" && a !== self);
+    } catch {
+      return [];
+    }
+  }
+
+  async list(pathAndQuery: string, signal?: AbortSignal): Promise<Record<string, unknown[]>[]> {
+    const answers = await Promise.allSettled(
+      this.#others().map(async (address) => {
+        const r = await this.#clients.get(address).request<Record<string, unknown[]>>("GET", pathAndQuery, {
+          signal: anySignal(signal, AbortSignal.timeout(ASK_TIMEOUT_MS)),
+        });
+        return r.metadata ?? {};
+      }),
+    );
+    // A member that is down has no operations anyone can wait for: list the others', as LXD.
+    return answers.flatMap((a) => a.status === "fulfilled" ? [a.value] : []);
+  }
+
+  async forward(
+    id: string,
+    method: string,
+    pathAndQuery: string,
+    signal?: AbortSignal,
+  ): Promise<Response | null> {
+    const others = this.#others();
+    let owner = this.#owners.get(id);
+    if (!owner || !others.includes(owner)) {
+      owner = await this.#find(id, others, signal);
+      if (!owner) return null;
+    }
+    const r = await this.#clients.get(owner).raw(method, pathAndQuery, { signal });
+    if (r.status === 404) this.#owners.delete(id);
+    return new Response(JSON.stringify(r.envelope), {
+      status: r.status,
+      headers: { "Content-Type": "application/json" },
+    });
+  }
+
+  /** The member that has operation id, asking all of them at once; undefined when none does. */
+  async #find(id: string, others: string[], signal?: AbortSignal): Promise<string | undefined> {
+    if (others.length === 0) return undefined;
+    const path = `/1.0/operations/${encodeURIComponent(id)}`;
+    const ask = anySignal(signal, AbortSignal.timeout(ASK_TIMEOUT_MS));
+    const found = await Promise.any(others.map(async (address) => {
+      await this.#clients.get(address).request("GET", path, { signal: ask });
+      return address;
+    })).catch(() => undefined); // 404 everywhere, or the rest down: nobody has it
+    if (found) {
+      this.#owners.set(id, found);
+      if (this.#owners.size > OWNERS_MAX) this.#owners.delete(this.#owners.keys().next().value!);
+    }
+    return found;
+  }
+}
+
+/** A signal that aborts when any of the given ones does. */
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
+}

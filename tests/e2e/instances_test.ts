@@ -14,10 +14,10 @@ import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpe
 async function readyMember(tmp: string): Promise<{ m: Member; image: string }> {
   const m = await new Member(`${tmp}/m1`).start();
   const p = await m.shoald(["init", "--preseed"], { stdin: PRESEED });
-  assert.equal(p.code, 0, p.stderr);
+  assert.equal(p.code, 0, `${p.stderr}\n${await m.logTail(200)}`);
   const image = await busyboxImage(tmp);
   const r = await m.shoal(["image", "import", image, "--alias", "bb"]);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `${r.stderr}\n${await m.logTail(200)}`);
   return { m, image };
 }
 

@@ -21,6 +21,11 @@ export const API_EXTENSIONS: readonly string[] = [
   "clustering_server_address",
   "clustering_roles",
   "clustering_join_token",
+  // Managing members: PUT/PATCH of a member (roles, failure domain, description, config).
+  "clustering_edit_roles",
+  "clustering_failure_domains",
+  "clustering_description",
+  "clustering_config",
   // Instances on a member (issue 6): images, storage, profiles, containers, exec, files.
   "directory_manipulation",
   "profile_usedby",

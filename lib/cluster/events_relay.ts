@@ -1,7 +1,7 @@
 // @ts-types="@types/ws"
 import WS from "ws";
 import { pinnedIdentity } from "../client/mod.ts";
-import { type GlobalDB, listNodes } from "../db/mod.ts";
+import type { GlobalDB } from "../db/mod.ts";
 import type { Event, EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
@@ -101,19 +101,20 @@ export class EventRelay {
       if (!tls || self === "") return this.#closeAll();
       let nodes;
       try {
-        nodes = this.#o.db.readStale(listNodes);
+        // Only the addresses, four times a second: not listNodes' queries per member.
+        nodes = this.#o.db.readStale((tx) => tx.query<{ address: string }>("SELECT address FROM nodes"));
       } catch {
         return; // no schema yet: a member still joining
       }
-      const want = new Map<string, string>();
-      for (const n of nodes) if (n.address !== "" && n.address !== self) want.set(n.address, n.name);
+      const want = new Set<string>();
+      for (const n of nodes) if (n.address !== "" && n.address !== self) want.add(n.address);
       for (const [address, p] of this.#peers) {
         if (!want.has(address)) {
           p.close();
           this.#peers.delete(address);
         }
       }
-      for (const address of want.keys()) {
+      for (const address of want) {
         if (this.#peers.has(address)) continue;
         const p = new PeerStream(address, tls, this.#pin, {
           deliver: (e) => this.#o.events.relay(e),

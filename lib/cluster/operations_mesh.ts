@@ -1,4 +1,4 @@
-import { type GlobalDB, listNodes } from "../db/mod.ts";
+import type { GlobalDB } from "../db/mod.ts";
 import type { RemoteOperations } from "../operations/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { MemberClients } from "./connect.ts";
@@ -46,7 +46,8 @@ export class OperationsMesh implements RemoteOperations {
     const self = this.#o.address();
     if (!tls || self === "") return [];
     try {
-      return this.#o.db.readStale(listNodes).map((n) => n.address).filter((a) => a !== "" && a !== self);
+      return this.#o.db.readStale((tx) => tx.query<{ address: string }>("SELECT address FROM nodes"))
+        .map((n) => n.address).filter((a) => a !== "" && a !== self);
     } catch {
       return [];
     }

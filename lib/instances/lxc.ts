@@ -120,6 +120,21 @@ export class LxcDriver {
     if (r.code !== 0) throw new Error(`Failed to unfreeze ${name}: ${lastLine(r.stderr)}`);
   }
 
+  /** Sets a cgroup value of a running container (lxc-cgroup). */
+  async setCgroup(name: string, key: string, value: string): Promise<void> {
+    const r = await tool("lxc-cgroup", ["-P", this.lxcpath, "-n", name, key, value]);
+    if (r.code !== 0) {
+      throw new Error(`lxc-cgroup ${key}=${value}: ${lastLine(r.stderr) || "exit status " + r.code}`);
+    }
+  }
+
+  /** Reads a cgroup value of a running container. */
+  async getCgroup(name: string, key: string): Promise<string> {
+    const r = await tool("lxc-cgroup", ["-P", this.lxcpath, "-n", name, key]);
+    if (r.code !== 0) throw new Error(`lxc-cgroup ${key}: ${lastLine(r.stderr) || "exit status " + r.code}`);
+    return r.stdout.trim();
+  }
+
   /** Forgets a stopped container: its config and logs (the rootfs belongs to the pool). */
   async destroy(name: string): Promise<void> {
     await Deno.remove(this.dir(name), { recursive: true }).catch(() => {});

@@ -31,7 +31,7 @@ import { DirPool, type StorageDriver } from "../storage/mod.ts";
 import { badRequest, conflict, errorMessage, notFound, StatusError } from "../util/mod.ts";
 import { configProblem, expand, isTrue, renderTemplate, rootDisk, sortKeys } from "./config.ts";
 import { type ExecRequest, type ExecTarget } from "./exec.ts";
-import { cgroupVersion, LxcDriver, type LxcState, renderLxcConfig } from "./lxc.ts";
+import { cgroupVersion, cpuSet, LxcDriver, type LxcState, parseMemory, renderLxcConfig } from "./lxc.ts";
 import { instanceNameProblem } from "./names.ts";
 import { resolveInRoot } from "./files.ts";
 
@@ -515,8 +515,44 @@ export class InstanceManager {
         config: sortKeys(next),
         devices: u.devices ?? {},
       });
+      await this.#applyLimits(name);
       this.#o.events.lifecycle("instance-updated", `/1.0/instances/${name}`);
     });
+  }
+
+  /**
+   * Applies limits.memory and limits.cpu to a running container's cgroup at once, as LXD does;
+   * a stopped one gets them from its config at the next start.
+   */
+  async #applyLimits(name: string): Promise<void> {
+    const st = await this.lxc.state(name);
+    if (st.state !== "RUNNING" && st.state !== "FROZEN") return;
+    const { rec, profiles } = await this.#load(name);
+    const cfg = this.#expanded(rec, profiles).config;
+    const v2 = this.#cgroup === "v2";
+    const settings: [string, string][] = [];
+    const mem = cfg["limits.memory"] ? parseMemory(cfg["limits.memory"]) : null;
+    settings.push([
+      v2 ? "memory.max" : "memory.limit_in_bytes",
+      mem === null ? (v2 ? "max" : "-1") : String(mem),
+    ]);
+    const cpus = navigator.hardwareConcurrency || 1;
+    settings.push([
+      "cpuset.cpus",
+      (cfg["limits.cpu"] ? cpuSet(cfg["limits.cpu"], cpus) : null) ?? `0-${cpus - 1}`,
+    ]);
+    for (const [key, value] of settings) {
+      try {
+        await this.lxc.setCgroup(name, key, value);
+      } catch (e) {
+        // As LXD where a controller is missing: the limit applies where the machine allows.
+        this.#o.log.warn("Could not apply a limit to the running instance", {
+          instance: name,
+          key,
+          err: errorMessage(e),
+        });
+      }
+    }
   }
 
   /** What lxc-attach runs for an exec request, with LXD's default environment. */

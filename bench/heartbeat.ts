@@ -175,7 +175,7 @@ try {
     const beats = want > 0 ? perMember * (size - 1) : NaN;
     const bytes = beats * perBeat;
     if (want === 0) baseCpu = cpu;
-    else rate = perMember;
+    else if (Number.isNaN(rate)) rate = perMember; // the smallest measured size, nearest to 3
     // What the simulated members added to the three-member leader's CPU, per heartbeat sent to them.
     const cpuPerBeatMs = want > 0 ? ((cpu - baseCpu) * 1000) / simBeats : NaN;
     if (!Number.isNaN(perBeat)) perBeatAt.set(size, perBeat);
@@ -201,8 +201,10 @@ try {
   const perLine = (y2 - y1) / (x2 - x1);
   console.log(
     `3 members (extrapolated): ${at3.toFixed(0)} bytes/heartbeat, ${
-      (at3 * 2).toFixed(0)
-    } bytes/s at one heartbeat per member per second; ${perLine.toFixed(0)} bytes per member line`,
+      (at3 * 2 * rate).toFixed(0)
+    } bytes/s (2 followers at ${rate.toFixed(2)} heartbeats/s, as at 30); ${
+      perLine.toFixed(0)
+    } bytes per member line`,
   );
   console.log(
     `(CPU: share of one core; the floor: one loopback mTLS round trip, median ${rtt.median.toFixed(3)} ms)`,

@@ -25,6 +25,8 @@ export interface EventRelayOptions {
 const NEW_MEMBER_REPLAY_MS = 15_000;
 /** Reconnects back off up to this. */
 const MAX_BACKOFF_MS = 2_000;
+/** A stream that answers no ping for this long is dead (a member frozen or cut off, not closed). */
+const PING_MS = 10_000;
 /** How many recent event texts a stream remembers to drop the duplicates of a replay. */
 const SEEN_MAX = 512;
 
@@ -158,6 +160,7 @@ class PeerStream {
   #closed = false;
   #open = false;
   #timer: TimerId | undefined;
+  #pinger: TimerId | undefined;
   #backoff = 100;
   #replaySince: number | null;
   /** Texts of recent events, to drop what both the stream and a replay carry. */
@@ -179,6 +182,7 @@ class PeerStream {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#pinger);
     this.#ws?.terminate();
     this.#ws = null;
   }
@@ -197,6 +201,15 @@ class PeerStream {
     ws.on("open", () => {
       this.#open = true;
       this.#backoff = 100;
+      let alive = true;
+      ws.on("pong", () => (alive = true));
+      clearInterval(this.#pinger);
+      this.#pinger = setInterval(() => {
+        if (!alive) return ws.terminate();
+        alive = false;
+        ws.ping();
+      }, PING_MS);
+      unrefTimer(this.#pinger);
       const since = this.#replaySince;
       this.#replaySince = null;
       if (since !== null) void this.#replay(since);
@@ -206,6 +219,7 @@ class PeerStream {
     ws.on("close", () => {
       const wasOpen = this.#open;
       this.#open = false;
+      clearInterval(this.#pinger);
       if (this.#closed || this.#ws !== ws) return;
       // What it raises while we are away is fetched when we are back (if it is still up).
       if (wasOpen) this.#replaySince = Date.now() - 1_000;

@@ -1,4 +1,5 @@
 import YAML from "yaml";
+import { naturalCompare } from "../../lib/util/mod.ts";
 
 /** Output formats of listings, as lxc offers them. */
 export const FORMATS = ["table", "csv", "json", "yaml", "compact"] as const;
@@ -22,6 +23,17 @@ function padRight(s: string, w: number): string {
 }
 
 /** Table styles: lxc's listings ("table"), borderless ("compact"), or no lines between rows ("plain"). */
+/** Sorts rows in place as lxc's SortColumnsNaturally does: column by column, numbers by value. */
+export function sortRowsNaturally(rows: string[][]): string[][] {
+  return rows.sort((a, b) => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const c = naturalCompare(a[i]!, b[i]!);
+      if (c !== 0) return c;
+    }
+    return a.length - b.length;
+  });
+}
+
 export type TableStyle = "table" | "compact" | "plain";
 
 /**

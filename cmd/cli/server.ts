@@ -3,9 +3,10 @@ import type { Event, Operation, Server, ServerPut } from "../../lib/wire/mod.ts"
 import { naturalCompare } from "../../lib/util/mod.ts";
 import YAML from "yaml";
 import { type CliContext, readAll } from "./context.ts";
-import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
+import { type Format, FORMATS, renderList, sortRowsNaturally, toYaml } from "./format.ts";
 
 import { VERSION } from "../../lib/version.ts";
+import { parseCertificate } from "../../lib/tls/mod.ts";
 
 /** `info`: the server's configuration and environment. */
 export function infoCommand(ctx: CliContext): Command {
@@ -137,6 +138,17 @@ async function editInEditor(initial: string): Promise<string> {
   return out;
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** A date as lxc shows certificate dates: Go's "Jan 2, 2006 at 3:04pm (MST)", in UTC. */
+function lxcDate(d: Date): string {
+  const h = d.getUTCHours();
+  const m = String(d.getUTCMinutes()).padStart(2, "0");
+  return `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}, ${d.getUTCFullYear()} at ${h % 12 || 12}:${m}${
+    h < 12 ? "am" : "pm"
+  } (UTC)`;
+}
+
 /** `config trust list|add|remove|list-tokens|revoke-token`. */
 function trustCommand(ctx: CliContext): Command {
   const trust = new Command("trust").description("Manage trusted clients");
@@ -147,7 +159,18 @@ function trustCommand(ctx: CliContext): Command {
       const certs = await c.get<{ name: string; type: string; fingerprint: string; certificate: string }[]>(
         "/1.0/certificates?recursion=1",
       );
-      const rows = certs.map((x) => [x.type, x.name, "", x.fingerprint.slice(0, 12), "", ""]);
+      const rows = await Promise.all(certs.map(async (x) => {
+        const info = await parseCertificate(x.certificate).catch(() => null);
+        return [
+          x.type,
+          x.name,
+          info?.subjectCN ?? "",
+          x.fingerprint.slice(0, 12),
+          info ? lxcDate(info.notBefore) : "",
+          info ? lxcDate(info.notAfter) : "",
+        ];
+      }));
+      sortRowsNaturally(rows);
       ctx.print(
         renderList(
           o.format,
@@ -254,20 +277,20 @@ function opRows(
   clustered: boolean,
 ): { rows: string[][]; raw: Operation[] } {
   const all = Object.values(ops).flat();
-  all.sort((a, b) => a.created_at.localeCompare(b.created_at));
   const rows = all.map((op) => {
+    // lxc prints Go's "2006/01/02 15:04 UTC" of the UTC time.
     const r = [
       op.id,
       op.class.toUpperCase(),
       op.description,
       op.status.toUpperCase(),
       op.may_cancel ? "YES" : "NO",
-      op.created_at.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+      op.created_at.replace(/^(\d+)-(\d+)-(\d+)T(\d+:\d+).*$/, "$1/$2/$3 $4 UTC"),
     ];
     if (clustered) r.push(op.location);
     return r;
   });
-  return { rows, raw: all };
+  return { rows: sortRowsNaturally(rows), raw: all };
 }
 
 /** `operation list|show|delete`. */

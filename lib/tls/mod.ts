@@ -90,6 +90,7 @@ export async function fingerprint(pem: string): Promise<string> {
 export interface CertInfo {
   fingerprint: string;
   subjectCN: string;
+  notBefore: Date;
   notAfter: Date;
   der: Uint8Array;
 }
@@ -106,6 +107,7 @@ export async function parseCertificate(pem: string): Promise<CertInfo> {
   return {
     fingerprint: await fingerprint(pem),
     subjectCN: cn,
+    notBefore: c.notBefore,
     notAfter: c.notAfter,
     der: c.rawData ? new Uint8Array(c.rawData) : pemToDer(pem),
   };

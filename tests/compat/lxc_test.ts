@@ -223,6 +223,30 @@ Deno.test({
         },
       );
 
+      await t.step("shoal draws the same tables and CSV as lxc, on the same daemon", async () => {
+        const c = conf("local");
+        // A token so that every list has a row.
+        assert.equal((await m.lxc(["config", "trust", "add", "--name", "tables"], { conf: c })).code, 0);
+        for (
+          const args of [
+            ["operation", "list"],
+            ["operation", "list", "--format", "csv"],
+            ["config", "trust", "list"],
+            ["config", "trust", "list", "--format", "csv"],
+            ["config", "trust", "list-tokens"],
+            ["config", "trust", "list-tokens", "--format", "csv"],
+          ]
+        ) {
+          const theirs = await m.lxc(args, { conf: c });
+          const ours = await m.shoal(args);
+          assert.equal(theirs.code, 0, theirs.stderr);
+          assert.equal(ours.code, 0, ours.stderr);
+          assert.equal(ours.stdout, theirs.stdout, args.join(" "));
+        }
+        const yamlTheirs = await m.lxc(["config", "show"], { conf: c });
+        assert.equal((await m.shoal(["config", "show"])).stdout, yamlTheirs.stdout);
+      });
+
       await t.step("lxc config unset core.trust_password: the password no longer works", async () => {
         const c = conf("local");
         assert.equal((await m.lxc(["config", "unset", "core.trust_password"], { conf: c })).code, 0);

@@ -556,21 +556,19 @@ Deno.test("the shoal client: remotes, query, operations, monitor, formats and er
       const logging = spawnShoal(m, ["monitor", "--type", "logging"]);
       const pretty = spawnShoal(m, ["monitor", "--pretty"]);
       try {
+        // Each monitor is connected once an event reaches it: keep changing until both have one.
         let i = 0;
         await waitFor(
-          "a lifecycle event in JSON",
+          "a lifecycle event in JSON and in the pretty format",
           async () => {
             await m.shoal(["config", "set", "user.mon", String(i++)]);
-            return lifecycle.output.split("\n").some((l) =>
+            const json = lifecycle.output.split("\n").some((l) =>
               l !== "" && JSON.parse(l).metadata?.action === "config-updated"
             );
+            return json && /LIFECYCLE \[.*\] config-updated \/1\.0/.test(pretty.output);
           },
           30_000,
           300,
-        );
-        await waitFor(
-          "the pretty monitor to show it",
-          () => /LIFECYCLE \[.*\] config-updated \/1\.0/.test(pretty.output),
         );
         assert.doesNotMatch(lifecycle.output, /"type":"logging"/);
         assert.doesNotMatch(logging.output, /lifecycle/);

@@ -6,7 +6,6 @@
 export const API_EXTENSIONS: readonly string[] = [
   "etag",
   "patch",
-  "network",
   "certificate_update",
   "certificate_token",
   "explicit_trust_token",
@@ -15,7 +14,6 @@ export const API_EXTENSIONS: readonly string[] = [
   "event_location",
   "event_project",
   "server_addresses",
-  "certificate_self_renewal",
   "clustering",
   "clustering_join",
   "clustering_server_address",

@@ -47,7 +47,7 @@ for (const bug of Object.keys(BUG_NAMES)) {
 }
 
 Deno.test("a failing seed replays to the same failure", async () => {
-  const first = await sim("--bug", "stale-read", "--seeds", "500", "--quiet");
+  const first = await sim("--bug", "vote-without-log-check", "--seeds", "500", "--quiet");
   const replay = /replay: deno task sim (.*)$/m.exec(first.out)?.[1];
   assert.ok(replay, first.out);
   const again = await sim(...replay.split(" "), "--quiet");

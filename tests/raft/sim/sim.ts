@@ -281,6 +281,13 @@ export class Simulation {
     const s = m.storage;
     if (rd.snapshot) s.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) {
+      const first = rd.entries[0].index;
+      if (first > s.lastIndex() + 1) {
+        throw new Violation(
+          "log matching",
+          `member ${m.id} was handed entries from ${first} to persist with only ${s.lastIndex()} on disk (a gap)`,
+        );
+      }
       s.append(rd.entries);
       this.inv.appended(m.id, rd.entries, s);
       const leading = rd.softState ? rd.softState.role === "leader" : m.role === "leader";

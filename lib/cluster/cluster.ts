@@ -79,6 +79,8 @@ export interface ClusterOptions {
   serverCert: () => KeyPair;
   /** The daemon serves the cluster certificate from now on (restart its HTTPS listeners). */
   onClusterTls: () => Promise<void>;
+  /** Brings a fresh standalone database up to date (schema, the "none" member). */
+  onStandalone: () => Promise<void>;
 }
 
 /** How long a follower waits for a leader before a write fails. */
@@ -449,6 +451,80 @@ export class Cluster {
       }).catch((e) => this.#o.log.warn("Removed member did not answer", { name, err: errorMessage(e) }));
     }
     this.#o.events.lifecycle("cluster-member-removed", `/1.0/cluster/members/${name}`);
+  }
+
+  /**
+   * This member was removed from its cluster (POST /internal/cluster/left from the leader): it
+   * becomes a standalone server again, with a fresh database of its own, as LXD does.
+   */
+  async leave(): Promise<void> {
+    if (!this.clustered()) return;
+    this.#o.log.info("Removed from the cluster: becoming a standalone server");
+    await this.#o.gateway.stop(false);
+    this.#o.gateway.storage.reset();
+    this.#o.fsm.reset();
+    this.#o.local.replaceRaftNodes([]);
+    this.#o.local.update({ "cluster.https_address": "" });
+    for (const f of ["cluster.crt", "cluster.key"]) await Deno.remove(`${this.#o.dir}/${f}`).catch(() => {});
+    this.#tls = null;
+    this.#tlsFingerprint = "";
+    this.#clients.reset();
+    await this.#o.gateway.start(null);
+    await this.#o.onStandalone();
+    await this.#o.onClusterTls();
+    this.#o.events.lifecycle("cluster-member-removed", "/1.0/cluster");
+  }
+
+  /**
+   * Before a voter stops gracefully: hand leadership over if it leads, then ask the leader to
+   * give its vote to a stand-by, so the cluster keeps its full number of voters while it is away.
+   */
+  async handOver(): Promise<void> {
+    if (!this.clustered()) return;
+    const g = this.#o.gateway;
+    const self = g.raftId;
+    const conf = g.conf();
+    if (conf.voters.length + conf.standbys.length + conf.spares.length < 2) return;
+    if (g.isLeader()) {
+      if (conf.voters.length < 2) return;
+      const ok = await g.transferLeadership(2_000);
+      this.#o.log.info("Handed over database leadership before stopping", { ok });
+      if (!ok) return;
+    }
+    try {
+      await this.#leaderRequest("POST", "/internal/cluster/handover", { id: self });
+      this.#o.log.info("Handed over the database role before stopping");
+    } catch (e) {
+      this.#o.log.warn("Could not hand over the database role", { err: errorMessage(e) });
+    }
+  }
+
+  /** Leader side of a hand-over: a caught-up online stand-by (if any) takes the leaving voter's seat. */
+  async acceptHandOver(id: number): Promise<void> {
+    const g = this.#o.gateway;
+    if (!g.isLeader()) throw unavailable("Not the database leader");
+    const conf = g.conf();
+    const leaving = this.#stale(listNodes, []).find((n) => n.id === id);
+    if (leaving) this.#live.stopping(leaving.address);
+    if (!conf.voters.includes(id)) return;
+    const status = g.status();
+    const thresholdMs = this.#thresholdMs();
+    const nodes = this.#stale(listNodes, []);
+    const standby = conf.standbys.map((sid) => nodes.find((n) => n.id === sid)).find((n) =>
+      n !== undefined &&
+      this.#live.of(n.address, { self: false, leading: true, thresholdMs }).online &&
+      (status?.progress?.[n.id]?.match ?? 0) > 0
+    );
+    // Without a stand-by to take it, the seat stays: shedding a voter would cost fault tolerance.
+    if (!standby) return;
+    // Keep the leaving member's seat filled: promote first, then demote, one change at a time.
+    this.#rebalancing = true;
+    try {
+      await g.changeMembership({ type: "add-voter", id: standby.id });
+      await g.changeMembership({ type: "add-spare", id });
+    } finally {
+      this.#rebalancing = false;
+    }
   }
 
   // Forwarding

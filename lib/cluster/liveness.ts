@@ -6,6 +6,8 @@ export interface HeartbeatMember {
   address: string;
   silentMs: number;
   lastSeen: string;
+  /** It announced a graceful stop: offline whatever its silence. */
+  stopped: boolean;
 }
 
 /** What the leader sends each member every heartbeat (PUT /internal/heartbeat). */
@@ -23,6 +25,8 @@ export interface Heartbeat {
 export class LivenessTable {
   /** address → time (ms since epoch) the member last answered the leader. */
   #lastSeen = new Map<string, number>();
+  /** Members that said they are stopping: offline at once, until they answer again. */
+  #gone = new Set<string>();
   #fromLeader: { hb: Heartbeat; at: number } | null = null;
   #clock: () => number;
 
@@ -33,6 +37,12 @@ export class LivenessTable {
   /** Leader side: address answered now. */
   seen(address: string): void {
     this.#lastSeen.set(address, this.#clock());
+    this.#gone.delete(address);
+  }
+
+  /** Leader side: address announced a graceful stop; it is offline from now on. */
+  stopping(address: string): void {
+    this.#gone.add(address);
   }
 
   /** Leader side: start counting for members never seen (a new leader gives everyone a fresh start). */
@@ -60,7 +70,13 @@ export class LivenessTable {
       term,
       members: members.map((m) => {
         const t = this.#lastSeen.get(m.address) ?? now;
-        return { name: m.name, address: m.address, silentMs: now - t, lastSeen: new Date(t).toISOString() };
+        return {
+          name: m.name,
+          address: m.address,
+          silentMs: now - t,
+          lastSeen: new Date(t).toISOString(),
+          stopped: this.#gone.has(m.address),
+        };
       }),
     };
   }
@@ -74,7 +90,8 @@ export class LivenessTable {
     if (o.self) return { online: true, silentMs: 0, lastSeen: new Date(now).toISOString() };
     if (o.leading) {
       const t = this.#lastSeen.get(address) ?? now;
-      return { online: now - t < o.thresholdMs, silentMs: now - t, lastSeen: new Date(t).toISOString() };
+      const online = now - t < o.thresholdMs && !this.#gone.has(address);
+      return { online, silentMs: now - t, lastSeen: new Date(t).toISOString() };
     }
     const f = this.#fromLeader;
     const m = f?.hb.members.find((x) => x.address === address);
@@ -83,7 +100,7 @@ export class LivenessTable {
       return { online: false, silentMs: o.thresholdMs, lastSeen: "" };
     }
     const silent = m.silentMs + (now - f.at);
-    return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: m.lastSeen };
+    return { online: silent < o.thresholdMs && !m.stopped, silentMs: silent, lastSeen: m.lastSeen };
   }
 
   /** When the last heartbeat from a leader arrived (ms since epoch), 0 if never. */

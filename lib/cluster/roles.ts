@@ -56,8 +56,9 @@ export function nextRoleChange(
   const voters = members.filter((m) => m.role === "voter");
   const standbys = members.filter((m) => m.role === "standby");
   const onlineVoters = voters.filter((m) => m.online);
-  const online = members.filter((m) => m.online);
-  const target = targetVoters(online.length, limits.maxVoters);
+  // The target counts every member: one that is offline must not make the cluster shed the
+  // voters that keep it available (its seat goes to a stand-by instead, below).
+  const target = targetVoters(members.length, limits.maxVoters);
   const voterDomains = new Set(onlineVoters.map((m) => m.failureDomain ?? "default"));
 
   // 1. An offline voter gives its seat to an online member that can take it.

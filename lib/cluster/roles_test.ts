@@ -81,3 +81,28 @@ Deno.test("an offline stand-by makes way for an online spare", () => {
   ];
   assert.equal(roles(settle(ms, 1)), "1:voter 2:voter 3:voter 4:spare 5:standby 6:standby");
 });
+
+Deno.test("an offline voter with no stand-by to replace it keeps its seat: online voters are never shed", () => {
+  assert.equal(nextRoleChange([m(1, "voter"), m(2, "voter"), m(3, "voter", false)], 1, L), null);
+  assert.equal(
+    roles(settle([m(1, "voter"), m(2, "voter", false), m(3, "voter", false)], 1)),
+    "1:voter 2:voter 3:voter",
+  );
+});
+
+Deno.test("lowering the limits shrinks the roles; raising them grows them back", () => {
+  const five = [m(1, "voter"), m(2, "voter"), m(3, "voter"), m(4, "voter"), m(5, "voter"), m(6, "standby")];
+  assert.equal(
+    roles(settle(five, 1, { maxVoters: 3, maxStandby: 0 })),
+    "1:voter 2:voter 3:voter 4:spare 5:spare 6:spare",
+  );
+  assert.equal(
+    roles(
+      settle(five.map((x) => ({ ...x, role: x.id <= 3 ? "voter" : "spare" as const })), 1, {
+        maxVoters: 5,
+        maxStandby: 1,
+      }),
+    ),
+    "1:voter 2:voter 3:voter 4:voter 5:voter 6:standby",
+  );
+});

@@ -139,6 +139,7 @@ export class Daemon implements ServerContext {
       operations: this.operations,
       serverCert: () => this.#serverCert,
       onClusterTls: () => this.#restartHttps(),
+      onStandalone: () => this.#initStandalone(),
     });
     const clusterAddress = () => this.cluster.clustered() ? this.cluster.address() : "";
     this.relay = new EventRelay({
@@ -236,6 +237,11 @@ export class Daemon implements ServerContext {
       (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
       this.#inflight,
     );
+  }
+
+  async #initStandalone(): Promise<void> {
+    await this.db.run(updateGlobalSchema, {});
+    await this.db.run(ensureStandaloneNode, { arch: Deno.build.arch, apiExtensions: API_EXTENSIONS.length });
   }
 
   /**
@@ -349,7 +355,9 @@ export class Daemon implements ServerContext {
       this.log.info("Starting shutdown sequence", { reason });
       this.#ready = false;
       await this.operations.drain(SHUTDOWN_GRACE_MS);
-      // A leader hands over before it goes, so the others need not wait out an election.
+      // A voter hands its seat (and a leader its leadership) over before it goes, so the
+      // others need not wait out an election nor run short of voters.
+      await this.cluster.handOver().catch((e) => this.log.warn("Hand-over failed", { err: errorMessage(e) }));
       await this.gateway.stop(true).catch((e) => this.log.warn("Raft stop failed", { err: errorMessage(e) }));
       this.cluster.stop();
       await this.#close();

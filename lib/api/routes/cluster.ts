@@ -170,6 +170,25 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     await clusterOf(ctx).redeemJoinToken(await readJson<JoinToken>(c), false);
     return emptySync(c);
   });
+  app.post("/internal/cluster/handover", async (c) => {
+    requireMember(c);
+    const req = await readJson<{ id?: number }>(c);
+    if (typeof req.id !== "number") throw badRequest("No member id to hand over");
+    await clusterOf(ctx).acceptHandOver(req.id);
+    return emptySync(c);
+  });
+  app.post("/internal/cluster/left", (c) => {
+    requireMember(c);
+    // Answer the leader first: leaving restarts this member's database and listeners.
+    setTimeout(
+      () =>
+        void clusterOf(ctx).leave().catch((e) =>
+          ctx.log.error("Leaving the cluster failed", { err: errorMessage(e) })
+        ),
+      0,
+    );
+    return emptySync(c);
+  });
   app.post("/internal/cluster/rebalance", (c) => {
     requireMember(c);
     void clusterOf(ctx).rebalance();

@@ -200,26 +200,29 @@ Deno.test("a real container: launch, list, exec, files, config, stop, delete, wi
       const missing = await m.shoal(["file", "pull", "c1/no/such", `${tmp.path}/h`]);
       assert.match(missing.stderr, /No such file or directory/);
     });
-    await t.step("config of an instance: get, set, show; limits apply through cgroups, live and at start", async () => {
-      assert.equal((await m.shoal(["config", "set", "c1", "limits.memory=64MiB"])).code, 0);
-      assert.equal((await m.shoal(["config", "get", "c1", "limits.memory"])).stdout, "64MiB\n");
-      assert.match((await m.shoal(["config", "show", "c1"])).stdout, /limits.memory: 64MiB/);
-      // Applied to the running container at once, where the machine has the memory controller.
-      const live = await run("lxc-cgroup", [
-        "-P",
-        `${m.dir}/containers`,
-        "-n",
-        "c1",
-        "memory.limit_in_bytes",
-      ]);
-      if (live.code === 0) assert.equal(live.stdout.trim(), "67108864");
-      assert.equal((await m.shoal(["restart", "c1", "--force"])).code, 0);
-      const cfg = await Deno.readTextFile(`${m.dir}/containers/c1/config`);
-      assert.match(cfg, /memory(\.limit_in_bytes|\.max) = 67108864/);
-      const cg = await run("lxc-cgroup", ["-P", `${m.dir}/containers`, "-n", "c1", "memory.limit_in_bytes"]);
-      if (cg.code === 0) assert.equal(cg.stdout.trim(), "67108864");
-      assert.equal((await m.shoal(["exec", "c1", "--", "true"])).code, 0);
-    });
+    await t.step(
+      "config of an instance: get, set, show; limits apply through cgroups, live and at start",
+      async () => {
+        const ok = async (r: Promise<{ code: number; stderr: string }>) => {
+          const x = await r;
+          assert.equal(x.code, 0, `${x.stderr}\n${await m.logTail(40)}`);
+        };
+        await ok(m.shoal(["config", "set", "c1", "limits.memory=64MiB"]));
+        assert.equal((await m.shoal(["config", "get", "c1", "limits.memory"])).stdout, "64MiB\n");
+        assert.match((await m.shoal(["config", "show", "c1"])).stdout, /limits.memory: 64MiB/);
+        // Applied to the running container at once, where the machine has the memory controller.
+        const cgroup = () =>
+          run("lxc-cgroup", ["-P", `${m.dir}/containers`, "-n", "c1", "memory.limit_in_bytes"]);
+        const live = await cgroup();
+        if (live.code === 0) assert.equal(live.stdout.trim(), "67108864");
+        await ok(m.shoal(["restart", "c1", "--force"]));
+        const cfg = await Deno.readTextFile(`${m.dir}/containers/c1/config`);
+        assert.match(cfg, /memory(\.limit_in_bytes|\.max) = 67108864/);
+        const cg = await cgroup();
+        if (cg.code === 0) assert.equal(cg.stdout.trim(), "67108864");
+        await ok(m.shoal(["exec", "c1", "--", "true"]));
+      },
+    );
     await t.step("info and console --show-log", async () => {
       const info = await m.shoal(["info", "c1"]);
       assert.match(info.stdout, /^Name: c1$/m);

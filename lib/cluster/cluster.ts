@@ -674,7 +674,9 @@ export class Cluster {
   /** Every member as GET /1.0/cluster/members?recursion=1 shows it. */
   async listMembers(): Promise<ClusterMember[]> {
     if (!this.clustered()) throw new StatusError(500, "Server is not clustered");
-    const nodes = await this.#o.db.read(listNodes, { stale: true });
+    // Current as the leader sees it; when no leader can confirm (quorum lost), this member's
+    // own copy is still the best answer for a user trying to find out what is wrong.
+    const nodes = await this.#o.db.read(listNodes).catch(() => this.#o.db.readStale(listNodes));
     const conf = this.#o.gateway.conf();
     const thresholdMs = this.#thresholdMs();
     const leading = this.#o.gateway.isLeader();

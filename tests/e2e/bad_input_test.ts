@@ -134,6 +134,24 @@ Deno.test("bad input is refused in LXD's style, changes nothing and never brings
       assert.equal((info.body.metadata as { config?: unknown }).config, undefined);
       assertError(await curl(["-k", `https://${ADDR}/1.0/certificates`]), 403, /^not authorized$/);
       assertError(await curl(["-k", `https://${ADDR}/1.0/operations`]), 403, /^not authorized$/);
+      // The event stream too, asked as a websocket upgrade or as a plain GET.
+      const upgrade = [
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      ];
+      assertError(await curl(["-k", ...upgrade, `https://${ADDR}/1.0/events`]), 403, /^not authorized$/);
+      assertError(await curl(["-k", `https://${ADDR}/1.0/events`]), 403, /^not authorized$/);
+      assertError(
+        await unix(...upgrade, "/1.0/events?type=nonsense"),
+        400,
+        /"nonsense" isn't a supported event type/,
+      );
       assertError(
         await curl([
           "-k",

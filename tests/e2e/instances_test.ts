@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Client } from "../../lib/client/mod.ts";
 import type { Operation } from "../../lib/wire/mod.ts";
-import { Member, run, tempDir, waitFor } from "../helpers/member.ts";
+import { Member, run, SHOAL, tempDir, waitFor } from "../helpers/member.ts";
 import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpers.ts";
 
 /** A member with the preseed applied and the busybox image imported as "bb". */
@@ -304,6 +304,17 @@ Deno.test("exec protocol: a pty with window resizes, record-output, and a restar
       type("exit 3\r");
       const done = await c.waitOperation(r.metadata.id, 20);
       assert.equal(done.metadata?.return, 3);
+    });
+    await t.step("shoal exec on a terminal runs the command on a pty of the terminal's size", async () => {
+      // script(1) gives our client a terminal; the size set there must reach the command.
+      const r = await run("script", [
+        "-qfec",
+        `stty rows 20 cols 70; "${SHOAL}" exec c1 -- sh -c 'tty; stty size; exit 4'`,
+        "/dev/null",
+      ], { env: m.env });
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stdout, /\/dev\/pts\/\d+/);
+      assert.match(r.stdout, /20 70/);
     });
     await t.step("record-output keeps stdout and stderr as instance logs", async () => {
       const r = await c.request<Operation>("POST", "/1.0/instances/c1/exec", {

@@ -240,7 +240,9 @@ export class Driver {
     if (lead !== this.#lead) {
       this.#lead = lead;
       // Read-index requests sent to the old leader will never be answered: ask the new one.
-      if (lead !== 0 && !(was && !isLeader)) for (const ctx of this.#reads.keys()) this.#node.readIndex(ctx);
+      if (lead !== 0 && !(was && !isLeader)) {
+        for (const ctx of this.#reads.keys()) this.#node.readIndex(ctx);
+      }
       this.#o.log.info("Raft leader changed", { leader: lead, term: this.#term, self: this.id });
       this.#notify(() => this.#o.onLeader?.(lead, this.#term));
     }

@@ -120,7 +120,8 @@ export function addClusterMemberCommands(cl: Command, ctx: CliContext): void {
         } catch (e) {
           console.error(`Config parsing error: ${e instanceof Error ? e.message : String(e)}`);
           ctx.println("Press enter to open the editor again or ctrl+c to abort change");
-          await Deno.stdin.read(new Uint8Array(1));
+          // No one left to press enter (end of input): give up with the error, as lxc does.
+          if (await Deno.stdin.read(new Uint8Array(1)) === null) throw e;
           text = await editInEditor(text);
         }
       }

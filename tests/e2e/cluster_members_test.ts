@@ -10,7 +10,9 @@ import type { Client } from "../../lib/client/mod.ts";
 import type { Event } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import { clusterList, formCluster } from "../helpers/cluster.ts";
-import { Member, tempDir, waitFor } from "../helpers/member.ts";
+import { Member, run, SHOAL, tempDir, waitFor } from "../helpers/member.ts";
+
+const HAVE_SCRIPT = (await run("sh", ["-c", "command -v script"])).code === 0;
 
 const ADDR = ["127.0.0.71", "127.0.0.72", "127.0.0.73"];
 const STANDALONE = "127.0.0.74";
@@ -243,6 +245,32 @@ Deno.test({
         });
         assert.equal(bad.code, 1);
         assert.equal(bad.stderr, 'Error: Invalid cluster role "bogus"\n');
+      });
+
+      await t.step({
+        name: "cluster edit on a terminal opens $EDITOR on the member's YAML",
+        ignore: !HAVE_SCRIPT,
+        fn: async () => {
+          // script(1) gives the client a terminal; the "editor" rewrites one line in place.
+          const onTty = (editor: string) =>
+            run("script", ["-qec", `${SHOAL} cluster edit m2`, "/dev/null"], {
+              env: { ...m1.env, EDITOR: editor },
+              timeoutMs: 30_000,
+            });
+          let r = await onTty("sed -i 's/^description: .*/description: from the editor/'");
+          assert.equal(r.code, 0, r.stdout);
+          const m = (await getMember(m1, "m2")).metadata;
+          assert.equal(m.description, "from the editor");
+          assert.equal(m.failure_domain, "rack9", "the rest of the YAML went back unchanged");
+          // A refused document: the error, the offer to edit again, and at end of input the error.
+          r = await onTty("sed -i 's/^groups:$/groups: []/; /^- default$/d'");
+          assert.equal(r.code, 1);
+          assert.match(
+            r.stdout,
+            /Config parsing error: Cluster members need to belong to at least one group/,
+          );
+          assert.match(r.stdout, /Press enter to open the editor again or ctrl\+c to abort change/);
+        },
       });
 
       await t.step("rename: the member shows its new name, also to itself; a taken name is 409", async () => {

@@ -296,6 +296,16 @@ Deno.test({
           return info.server_name === "m3b" && server.environment.server_name === "m3b";
         });
         assert.equal((await getMember(m3, "m3b")).metadata.server_name, "m3b");
+        // What it creates carries its new name as location.
+        const op = await withClient(
+          m3,
+          (c) =>
+            c.request<{ id: string; location: string }>("POST", "/1.0/cluster/members", {
+              body: { server_name: "mz" },
+            }),
+        );
+        assert.equal(op.metadata.location, "m3b");
+        await withClient(m3, (c) => c.request("DELETE", `/1.0/operations/${op.metadata.id}`));
         assert.equal((await refusal(getMember(m3, "m3"))).status, 404);
         await waitFor("a cluster-member-renamed event", () =>
           events.some((e) => {

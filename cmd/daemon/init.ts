@@ -133,12 +133,13 @@ registerInitQuestions(50, async (p, ask, askBool) => {
   if (p.config?.["core.https_address"]) return;
   if (
     await askBool(
-      "Would you like the server to be available over the network? (yes/no) [default=no]: ",
+      "Would you like the LXD server to be available over the network? (yes/no) [default=no]: ",
       false,
     )
   ) {
-    const addr = await ask("Address to bind to (not including port) [default=all]: ", "all");
-    const port = await ask("Port to bind to [default=8443]: ", "8443");
+    // Word for word as lxd init asks, so that answers scripted for LXD fit.
+    const addr = await ask("Address to bind LXD to (not including port) [default=all]: ", "all");
+    const port = await ask("Port to bind LXD to [default=8443]: ", "8443");
     const host = addr === "all" ? "[::]" : addr.includes(":") ? `[${addr}]` : addr;
     p.config = { ...(p.config ?? {}), "core.https_address": `${host}:${port}` };
     for (;;) {

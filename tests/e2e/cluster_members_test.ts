@@ -386,6 +386,11 @@ Deno.test({
           async () => (await clusterList(m2)).some((x) => x.name === "m5" && x.state === "ONLINE"),
         );
         await j1.kill();
+        // What it held is purged with it: --force does not ask a member that is gone.
+        await sqlGlobal(
+          m1,
+          "INSERT INTO instances (node_id, name, architecture, type, creation_date, project_id) SELECT id, 'lost', 2, 0, '2026-01-01T00:00:00Z', 1 FROM nodes WHERE name = 'm5'",
+        );
         let r = await m1.shoal(["cluster", "remove", "m5", "--force"], { stdin: "no\n" });
         assert.equal(r.code, 1);
         assert.equal(r.stdout, "Are you really sure you want to force removing m5? (yes/no): ");
@@ -394,6 +399,7 @@ Deno.test({
         r = await m1.shoal(["cluster", "remove", "m5", "--force", "--yes"]);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, "Member m5 removed\n");
+        assert.equal(await sqlGlobal(m1, "SELECT count(*) FROM instances WHERE name = 'lost'"), "0");
         await waitFor(
           "m5 gone from the list",
           async () => !(await clusterList(m2)).some((x) => x.name === "m5"),

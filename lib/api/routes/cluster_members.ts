@@ -22,6 +22,9 @@ function clusterOf(ctx: ServerContext): Cluster {
 async function updateRoute(ctx: ServerContext, c: Ctx, patch: boolean): Promise<Response> {
   const cl = clusterOf(ctx);
   const name = c.req.param("name")!;
+  // The member list is read as this member has it: catch up first, so that the ETag and the
+  // roles checked are those of the latest write anywhere in the cluster.
+  await ctx.db.read(() => null);
   const current = await cl.member(name);
   const ifMatch = c.req.header("If-Match");
   if (ifMatch && ifMatch.replace(/"/g, "") !== await etagOf(memberWritable(current))) {

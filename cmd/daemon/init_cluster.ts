@@ -1,4 +1,6 @@
-import { Client } from "../../lib/client/mod.ts";
+import { Client, fetchServerCertificate } from "../../lib/client/mod.ts";
+import { fingerprint } from "../../lib/tls/mod.ts";
+import { splitHostPort } from "../../lib/util/mod.ts";
 import { decodeToken } from "../../lib/wire/tokens.ts";
 import { type Preseed, registerInitQuestions, registerPreseedSection } from "./init.ts";
 
@@ -108,6 +110,25 @@ registerInitQuestions(10, async (p, ask, askBool) => {
       "",
     );
     if (!c.cluster_address.includes(":")) c.cluster_address += ":8443";
+    // As lxd init: show the certificate the member answers with, and join only once the user
+    // confirms it (or types the fingerprint they expect).
+    const target = splitHostPort(c.cluster_address);
+    const cert = await fetchServerCertificate(target.host, target.port, 10_000).catch((e) => {
+      throw new Error(
+        `Unable to connect to the cluster member at ${c.cluster_address}: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+    });
+    const fp = await fingerprint(cert);
+    console.log(`Cluster fingerprint: ${fp}`);
+    console.log(
+      'You can validate this fingerprint by running "lxc info" locally on an existing cluster member.',
+    );
+    const answer = (await ask("Is this the correct fingerprint? (yes/no/[fingerprint]) [default=no]: ", "no"))
+      .toLowerCase();
+    if (answer !== fp && !["yes", "y"].includes(answer)) throw new Error("User aborted configuration");
+    c.cluster_certificate = cert;
     c.cluster_password = await ask("Cluster trust password: ", "");
   }
   if (

@@ -44,6 +44,8 @@ import {
   memberJson,
 } from "./members.ts";
 import { type DbRole, nextRoleChange, type RoleInput } from "./roles.ts";
+import { addPoolMember, checkJoinerPools, clusterPools, type MemberConfigKey } from "./member_config.ts";
+import { DirPool } from "../storage/mod.ts";
 
 /** What the leader answers a joiner it accepted. */
 export interface AcceptReply {
@@ -327,12 +329,16 @@ export class Cluster {
           },
         });
       } catch (e) {
-        throw new StatusError(
-          e instanceof StatusError ? e.status : 500,
-          `Failed joining cluster: Failed setting up cluster trust: Failed adding server cert to cluster: ${
-            errorMessage(e)
-          }`,
-        );
+        // Trusted already (an earlier join attempt got this far): the credential was checked
+        // before the store refused the duplicate, so go on.
+        if (!(e instanceof StatusError && /already in trust store/.test(e.message))) {
+          throw new StatusError(
+            e instanceof StatusError ? e.status : 500,
+            `Failed joining cluster: Failed setting up cluster trust: Failed adding server cert to cluster: ${
+              errorMessage(e)
+            }`,
+          );
+        }
       }
       // 2. Be accepted by the leader.
       const r = await client.request<AcceptReply>("POST", "/internal/cluster/accept", {
@@ -343,6 +349,8 @@ export class Cluster {
           schema: GLOBAL_SCHEMA_VERSION,
           apiExtensions: this.#o.apiExtensions,
           version: this.#o.version,
+          pools: this.#stale(clusterPools, []),
+          memberConfig: (req.member_config ?? []) as MemberConfigKey[],
         } satisfies JoinRequest,
       }).catch((e) => {
         throw new StatusError(
@@ -375,10 +383,24 @@ export class Cluster {
       }
       await sleep(20);
     }
+    await this.#createLocalPools(name, (req.member_config ?? []) as MemberConfigKey[]);
     this.#o.events.lifecycle("cluster-member-added", `/1.0/cluster/members/${name}`);
     this.#o.log.info("Joined the cluster", { name, address: serverAddress, raftId: reply.raftId });
     // Ask the leader to give us a database role now rather than at its next heartbeat.
     void this.#leaderRequest("POST", "/internal/cluster/rebalance", {}).catch(() => {});
+  }
+
+  /** A new member's part of each of the cluster's pools: its directory and its own keys. */
+  async #createLocalPools(member: string, answers: MemberConfigKey[]): Promise<void> {
+    for (const p of this.#stale(clusterPools, [])) {
+      const source = answers.find((a) =>
+        a.entity === "storage-pool" && a.name === p.name && a.key === "source"
+      )
+        ?.value;
+      const pool = new DirPool(p.name, `${this.#o.dir}/storage-pools`, source);
+      await pool.create();
+      await this.#o.db.run(addPoolMember, { pool: p.name, member, config: { source: pool.path } });
+    }
   }
 
   // Accept (the leader's side)
@@ -396,7 +418,11 @@ export class Cluster {
     const tls = this.#tls;
     if (!tls) throw badRequest("This server is not clustered");
     checkMemberName(req.name);
-    const id = await this.#o.db.run(acceptNode, { ...req, expectApi: this.#o.apiExtensions });
+    await this.#o.db.read((tx) =>
+      checkJoinerPools(tx, { pools: req.pools ?? [], memberConfig: req.memberConfig ?? [] })
+    );
+    const { pools: _p, memberConfig: _m, ...row } = req;
+    const id = await this.#o.db.run(acceptNode, { ...row, expectApi: this.#o.apiExtensions });
     await this.#o.gateway.changeMembership({ type: "add-standby", id });
     const nodes = this.#raftNodes();
     this.#live.seen(req.address);

@@ -91,6 +91,16 @@ export interface JoinRequest {
   schema: number;
   apiExtensions: number;
   version: string;
+  /** The joiner's own storage pools, which must match the cluster's. */
+  pools?: { name: string; driver: string }[];
+  /** Its answers to the member-specific keys (GET /1.0/cluster's member_config). */
+  memberConfig?: {
+    entity: "storage-pool" | "network";
+    name: string;
+    key: string;
+    value: string;
+    description: string;
+  }[];
 }
 
 /**

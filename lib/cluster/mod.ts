@@ -7,5 +7,6 @@ export * from "./cluster.ts";
 export * from "./gateway.ts";
 export * from "./liveness.ts";
 export * from "./members.ts";
+export * from "./member_config.ts";
 export * from "./roles.ts";
 export { MemberClients } from "./connect.ts";

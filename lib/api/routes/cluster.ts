@@ -1,5 +1,11 @@
 import { Hono } from "hono";
-import type { Cluster, ClusterPut, Heartbeat, JoinRequest } from "../../cluster/mod.ts";
+import {
+  type Cluster,
+  type ClusterPut,
+  type Heartbeat,
+  type JoinRequest,
+  memberConfigKeys,
+} from "../../cluster/mod.ts";
 import { fetchServerCertificate } from "../../client/mod.ts";
 import { fingerprint } from "../../tls/mod.ts";
 import { badRequest, errorMessage, forbidden, preconditionFailed, splitHostPort } from "../../util/mod.ts";
@@ -16,7 +22,13 @@ function clusterOf(ctx: ServerContext): Cluster {
 
 function clusterInfo(ctx: ServerContext) {
   const cl = clusterOf(ctx);
-  return { server_name: cl.clustered() ? cl.name() : "", enabled: cl.clustered(), member_config: [] };
+  const enabled = cl.clustered();
+  return {
+    server_name: enabled ? cl.name() : "",
+    enabled,
+    // What a joiner must answer for this cluster's pools (LXD lists it for joiners to read).
+    member_config: enabled ? ctx.db.readStale(memberConfigKeys) : [],
+  };
 }
 
 /**
@@ -55,11 +67,13 @@ async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
     }
     throw badRequest("Disabling clustering is done by removing this member: shoal cluster remove NAME");
   }
-  if (!req.server_name) throw badRequest("ServerName is required when enabling clustering");
+  if (!req.server_name && !req.cluster_token) {
+    throw badRequest("ServerName is required when enabling clustering");
+  }
   if (cl.clustered()) throw badRequest("This server is already clustered");
 
   if (!req.cluster_address && !req.cluster_token) {
-    const name = req.server_name;
+    const name = req.server_name!;
     const op = ctx.operations.create({
       class: "task",
       description: "Creating bootstrap node",

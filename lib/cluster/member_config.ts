@@ -1,0 +1,94 @@
+import { defineTx, type ReadTx } from "../db/mod.ts";
+import { badRequest } from "../util/mod.ts";
+
+/** One member-specific key a joiner answers (LXD's ClusterMemberConfigKey). */
+export interface MemberConfigKey {
+  entity: "storage-pool" | "network";
+  name: string;
+  key: string;
+  value: string;
+  description: string;
+}
+
+/** Keys that each member sets for itself, per storage driver (LXD's member-specific keys). */
+const POOL_MEMBER_KEYS: Record<string, string[]> = {
+  dir: ["source"],
+  btrfs: ["source", "size"],
+  lvm: ["source", "size", "lvm.vg_name", "lvm.thinpool_name"],
+  zfs: ["source", "size", "zfs.pool_name"],
+};
+
+/** The cluster's pools by name and driver. */
+export function clusterPools(tx: ReadTx): { name: string; driver: string }[] {
+  return tx.query<{ name: string; driver: string }>("SELECT name, driver FROM storage_pools ORDER BY name");
+}
+
+/** What GET /1.0/cluster asks a joiner ahead of time, from the cluster's pools and networks. */
+export function memberConfigKeys(tx: ReadTx): MemberConfigKey[] {
+  return clusterPools(tx).flatMap((p) =>
+    (POOL_MEMBER_KEYS[p.driver] ?? ["source"]).map((key) => ({
+      entity: "storage-pool" as const,
+      name: p.name,
+      key,
+      value: "",
+      description: `"${key}" property for storage pool "${p.name}"`,
+    }))
+  );
+}
+
+/**
+ * The leader's check of a joiner's pools: each pool the joiner defines must be the cluster's
+ * pool of that name with the same driver, and each answer must name a pool and key that exist.
+ * Returns nothing; throws LXD-style messages that say what to change.
+ */
+export function checkJoinerPools(
+  tx: ReadTx,
+  joiner: { pools: { name: string; driver: string }[]; memberConfig: MemberConfigKey[] },
+): void {
+  const cluster = new Map(clusterPools(tx).map((p) => [p.name, p.driver]));
+  for (const p of joiner.pools) {
+    const driver = cluster.get(p.name);
+    if (driver === undefined) {
+      throw badRequest(
+        `The joining server has storage pool "${p.name}", which the cluster does not have: delete it on the joining server, or create it in the cluster first`,
+      );
+    }
+    if (driver !== p.driver) {
+      throw badRequest(
+        `Mismatching config for storage pool "${p.name}": the cluster's uses driver "${driver}", the joining server's "${p.driver}"`,
+      );
+    }
+  }
+  const keys = new Set(memberConfigKeys(tx).map((k) => `${k.entity}/${k.name}/${k.key}`));
+  for (const k of joiner.memberConfig) {
+    if (!keys.has(`${k.entity}/${k.name}/${k.key}`)) {
+      throw badRequest(
+        `Invalid member_config: "${k.key}" of ${k.entity} "${k.name}" is not a member-specific key of this cluster (GET /1.0/cluster lists them)`,
+      );
+    }
+  }
+}
+
+/** A member takes its part of a pool: its row in storage_pools_nodes and its own keys. */
+export const addPoolMember = defineTx(
+  "cluster.pool-member",
+  (tx, a: { pool: string; member: string; config: Record<string, string> }): void => {
+    const p = tx.get<{ id: number }>("SELECT id FROM storage_pools WHERE name = ?", a.pool);
+    const n = tx.get<{ id: number }>("SELECT id FROM nodes WHERE name = ?", a.member);
+    if (!p || !n) return;
+    tx.exec(
+      "INSERT INTO storage_pools_nodes (storage_pool_id, node_id, state) VALUES (?, ?, 1) ON CONFLICT (storage_pool_id, node_id) DO NOTHING",
+      p.id,
+      n.id,
+    );
+    for (const [k, v] of Object.entries(a.config)) {
+      tx.exec(
+        "INSERT INTO storage_pools_config (storage_pool_id, node_id, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (storage_pool_id, node_id, key) DO UPDATE SET value = excluded.value",
+        p.id,
+        n.id,
+        k,
+        v,
+      );
+    }
+  },
+);

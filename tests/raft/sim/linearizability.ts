@@ -37,7 +37,8 @@ export interface Operation<I, O> {
 
 export type CheckResult =
   | { ok: true }
-  | { ok: false; reason: string; ops: string[] }
+  /** `at`: when the operation that could not be placed returned (or was called, if pending). */
+  | { ok: false; reason: string; ops: string[]; at: number }
   /** The search gave up after `limit` steps: neither a pass nor a violation. */
   | { ok: "unknown"; reason: string };
 
@@ -174,6 +175,7 @@ function failure<S, I, O>(
     reason: `no linearization: after placing ${deepest} of ${history.length} operations, ` +
       `none places ${describe(stuck)}`,
     ops: near.slice(0, 40).map((i) => (i === stuckAt ? "> " : "  ") + describe(history[i])),
+    at: stuck.ret === Infinity ? stuck.call : stuck.ret,
   };
 }
 

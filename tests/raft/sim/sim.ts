@@ -78,6 +78,8 @@ const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
 const LIVENESS_MS = 10_000;
 const TRACE_LENGTH = 40;
+/** Events kept, so that a failure found at the end (linearizability) can show its own moment. */
+const TRACE_KEPT = 4096;
 
 type Event =
   | { k: "tick"; id: NodeId; epoch: number }
@@ -176,15 +178,19 @@ export class Simulation {
     return this.members[id - 1];
   }
 
-  private note(s: string | Message): void {
-    this.trace[this.tracePos++ % TRACE_LENGTH] = { t: this.q.now, s };
+  note(s: string | Message): void {
+    this.trace[this.tracePos++ % TRACE_KEPT] = { t: this.q.now, s };
   }
 
-  lastEvents(): string[] {
-    const n = Math.min(this.tracePos, TRACE_LENGTH);
+  /** The last events, oldest first; with `upTo`, the last ones at or before that virtual time. */
+  lastEvents(upTo = Infinity): string[] {
+    let end = this.tracePos;
+    const oldest = Math.max(0, this.tracePos - TRACE_KEPT);
+    while (end > oldest && this.trace[(end - 1) % TRACE_KEPT].t > upTo) end--;
+    const n = Math.min(end - oldest, TRACE_LENGTH);
     const out: string[] = [];
-    for (let i = this.tracePos - n; i < this.tracePos; i++) {
-      const { t, s } = this.trace[i % TRACE_LENGTH];
+    for (let i = end - n; i < end; i++) {
+      const { t, s } = this.trace[i % TRACE_KEPT];
       out.push(`${String(t).padStart(6)} ${typeof s === "string" ? s : describeMessage(s)}`);
     }
     return out;
@@ -679,7 +685,7 @@ export class Simulation {
       this.stats.oldTermCommits = this.inv.oldTermCommits;
       const lin = checkKv(this.workload.history);
       if (lin.ok === false) {
-        return this.result(new Violation("linearizability", lin.reason), lin.ops);
+        return this.result(new Violation("linearizability", lin.reason), lin.ops, lin.at);
       }
       if (lin.ok === "unknown") return this.result(new Violation("linearizability (undecided)", lin.reason));
       return this.result();
@@ -699,14 +705,14 @@ export class Simulation {
     }
   }
 
-  private result(v?: Violation, detail?: string[]): SimResult {
+  private result(v?: Violation, detail?: string[], at?: number): SimResult {
     return {
       seed: this.opts.seed,
       ok: v === undefined,
       check: v?.check,
       error: v?.message,
       detail,
-      trace: v ? this.lastEvents() : [],
+      trace: v ? this.lastEvents(at) : [],
       stats: this.stats,
     };
   }

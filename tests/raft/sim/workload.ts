@@ -55,6 +55,8 @@ export interface Cluster {
   /** No new operations once the faults are healed. */
   readonly healing: boolean;
   drain(m: Member): void;
+  /** Adds a line to the trace. */
+  note(s: string): void;
 }
 
 export class Workload {
@@ -86,6 +88,9 @@ export class Workload {
     if (cmd && cmd.id === op.id) {
       op.rec.output = op.rec.input.op === "cas" ? { ok: result } : {};
       op.rec.note = `entry ${e.index}/${e.term} via member ${m.id}`;
+      this.sim.note(
+        `client ${op.client} ${op.rec.input.op} ${op.rec.input.key} acked at ${e.index} by ${m.id}`,
+      );
       this.sim.inv.ack(e.index, e.term, e.data, op.id);
       this.sim.stats.acked++;
       this.finish(op);
@@ -111,6 +116,7 @@ export class Workload {
       const value = m.kv.get(op.rec.input.key);
       op.rec.output = { value };
       op.rec.note = `via member ${m.id}, ${m.role} of term ${m.term}, read index ${rs.index}`;
+      this.sim.note(`client ${op.client} reads ${op.rec.input.key} = ${value} from ${m.id} at ${rs.index}`);
       this.clients[op.client - 1].seen.set(op.rec.input.key, value);
       this.sim.stats.reads++;
       this.finish(op);

@@ -7,6 +7,8 @@
  * are registered as members by rows in the nodes table (they are not Raft members, so roles do
  * not move). Bytes are counted at the simulated members (HTTP request line, headers and body,
  * and the answer; TLS framing not included) and scaled to every member the leader heartbeats.
+ * Last, one simulated member stops answering (frozen, not gone): the others must keep getting
+ * heartbeats, and only it must show OFFLINE after the threshold.
  * Floor from the same run: one loopback mutual-TLS round trip.
  *
  *   deno run -A bench/heartbeat.ts [--seconds 10]
@@ -25,7 +27,11 @@ const seconds = Number(Deno.args[Deno.args.indexOf("--seconds") + 1] || 10);
 const ADDR = ["127.0.0.141", "127.0.0.142", "127.0.0.143"];
 const SIM_HOST = "127.0.0.150";
 const SIM_PORT0 = 10_001;
-const SIZES = [3, 30, 100];
+/** Members in all, and how many of the simulated ones stop answering. */
+const SCENARIOS = [{ size: 3, hang: 0 }, { size: 30, hang: 0 }, { size: 100, hang: 0 }, {
+  size: 100,
+  hang: 1,
+}];
 const CLK_TCK = 100; // USER_HZ on Linux
 
 /** CPU seconds (user + system) a process has used so far. */
@@ -37,6 +43,29 @@ function cpuSeconds(pid: number): number {
 
 /** What the simulated members received. */
 const counts = { heartbeats: 0, bytes: 0, connections: 0 };
+/** Arrival times (ms) of heartbeats at the simulated members, to tell rounds apart. */
+let arrivals: number[] = [];
+/** Simulated members (by port) that stop answering: a member frozen, not gone. */
+const hung = new Set<number>();
+
+/** Median spread of a round (first to last arrival) and median period between rounds, ms. */
+function rounds(times: number[]): { spread: number; period: number } {
+  const starts: number[] = [];
+  const spreads: number[] = [];
+  let first = NaN;
+  let last = NaN;
+  for (const t of [...times].sort((a, b) => a - b)) {
+    if (Number.isNaN(last) || t - last > 150) {
+      if (!Number.isNaN(first)) spreads.push(last - first);
+      starts.push(t);
+      first = t;
+    }
+    last = t;
+  }
+  const median = (xs: number[]) =>
+    xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN;
+  return { spread: median(spreads), period: median(starts.slice(1).map((t, i) => t - starts[i]!)) };
+}
 
 const OK = JSON.stringify({
   type: "sync",
@@ -67,7 +96,9 @@ async function simulatedMember(port: number, tls: { cert: string; key: string })
       req.on("end", () => {
         const body = chunks.reduce((n, c) => n + c.length, 0);
         if (req.method === "PUT" && req.url === "/internal/heartbeat") {
+          if (hung.has(port)) return; // never answered: the leader's request times out
           counts.heartbeats++;
+          arrivals.push(performance.now());
           // The answer as shoal sends it: status line, two headers, the envelope.
           counts.bytes += requestBytes(req) + body + 17 + 48 + OK.length + 4;
           res.writeHead(200, { "Content-Type": "application/json" }).end(OK);
@@ -126,13 +157,13 @@ try {
     }); ${seconds} s per size; members 4+ simulated on ${SIM_HOST}`,
   );
   console.log(
-    "members  leader CPU  follower CPU  heartbeats/s  per member/s  new TLS conn/s  bytes/heartbeat  heartbeat bytes/s  added leader CPU per heartbeat",
+    "      members  leader CPU  follower CPU  heartbeats/s  per member/s  new TLS conn/s  bytes/heartbeat  heartbeat bytes/s  added leader CPU per heartbeat  round spread  round period",
   );
   let sims = 0;
   const perBeatAt = new Map<number, number>();
   let baseCpu = NaN;
   let rate = NaN;
-  for (const size of SIZES) {
+  for (const { size, hang } of SCENARIOS) {
     while (3 + sims < size) {
       const port = SIM_PORT0 + sims;
       stops.push(await simulatedMember(port, tls));
@@ -144,13 +175,15 @@ try {
       );
     }
     // Let connections to the new members open and the heartbeat settle.
-    const want = size - 3;
+    for (let i = 0; i < hang; i++) hung.add(SIM_PORT0 + i);
+    const want = size - 3 - hang;
     await waitFor(
       `heartbeats to ${want} simulated members`,
       async () => {
         const before = counts.heartbeats;
         await new Promise((r) => setTimeout(r, 1500));
-        return want === 0 || counts.heartbeats - before >= want;
+        // With a member hung, what follows is what the measurement is for: do not wait for it.
+        return want === 0 || hang > 0 || counts.heartbeats - before >= want;
       },
       30_000,
       0,
@@ -162,8 +195,10 @@ try {
     const h0 = counts.heartbeats;
     const n0 = counts.connections;
     const b0 = counts.bytes;
+    arrivals = [];
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
+    const round = rounds(arrivals);
     const wall = (performance.now() - t0) / 1000;
     const handshakes = (counts.connections - n0) / wall;
     const cpu = (cpuSeconds(pid) - c0) / wall;
@@ -172,16 +207,16 @@ try {
     const perBeat = counts.heartbeats - h0 > 0 ? (counts.bytes - b0) / (counts.heartbeats - h0) : NaN;
     // The two real followers get the same heartbeats as the simulated ones: rate per member × members.
     const perMember = want > 0 ? simBeats / want : NaN;
-    const beats = want > 0 ? perMember * (size - 1) : NaN;
+    const beats = want > 0 ? perMember * (size - 1 - hang) : NaN;
     const bytes = beats * perBeat;
     if (want === 0) baseCpu = cpu;
     else if (Number.isNaN(rate)) rate = perMember; // the smallest measured size, nearest to 3
     // What the simulated members added to the three-member leader's CPU, per heartbeat sent to them.
-    const cpuPerBeatMs = want > 0 ? ((cpu - baseCpu) * 1000) / simBeats : NaN;
-    if (!Number.isNaN(perBeat)) perBeatAt.set(size, perBeat);
+    const cpuPerBeatMs = want > 0 && simBeats > 0 ? ((cpu - baseCpu) * 1000) / simBeats : NaN;
+    if (!Number.isNaN(perBeat) && hang === 0) perBeatAt.set(size, perBeat);
     console.log(
       [
-        String(size).padStart(7),
+        (hang ? `${size} (${hang} hung)` : String(size)).padStart(13),
         `${(cpu * 100).toFixed(1)}%`.padStart(11),
         `${(fcpu * 100).toFixed(1)}%`.padStart(13),
         (Number.isNaN(beats) ? "n/a" : beats.toFixed(1)).padStart(13),
@@ -190,9 +225,19 @@ try {
         (Number.isNaN(perBeat) ? "n/a" : perBeat.toFixed(0)).padStart(16),
         (Number.isNaN(bytes) ? "n/a" : bytes.toFixed(0)).padStart(18),
         (Number.isNaN(cpuPerBeatMs) ? "n/a" : `${cpuPerBeatMs.toFixed(3)} ms`).padStart(31),
+        (Number.isNaN(round.spread) ? "n/a" : `${round.spread.toFixed(0)} ms`).padStart(13),
+        (Number.isNaN(round.period) ? "n/a" : `${round.period.toFixed(0)} ms`).padStart(13),
       ].join(" "),
     );
   }
+  // A frozen member must cost the others nothing: after the offline threshold, who is shown OFFLINE?
+  await new Promise((r) => setTimeout(r, 22_000));
+  const offline = (await clusterList(leader)).filter((r) => r.state === "OFFLINE").map((r) => r.name);
+  console.log(
+    `${offline.length} members OFFLINE 22 s after sim1 stopped answering (want 1: sim1): ${
+      offline.slice(0, 6).join(", ")
+    }${offline.length > 6 ? ", …" : ""}`,
+  );
   // With three real members no heartbeat passes through this process: its size grows by one line
   // per member, so it is read off the line through the two measured sizes.
   const [x1, x2] = [30, 100];

@@ -868,13 +868,17 @@ Deno.test("deno task compile builds the executable, or says plainly why it canno
   }
 });
 
-Deno.test("scripts/demo starts shoal and shows it working through shoal and lxc", async () => {
+Deno.test("scripts/demo forms a three-member cluster, drives it with shoal and lxc, and survives kill -9 of the leader", async () => {
   const root = new URL("../../", import.meta.url).pathname;
   const r = await run(`${root}scripts/demo`, [], { timeoutMs: 300_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /^shoald ready in [\d.]+ s/m);
-  assert.match(r.stdout, /auth: trusted/);
+  assert.match(r.stdout, /^shoald ready in [\d.]+ s: three members/m);
+  assert.match(r.stdout, /^cluster formed in [\d.]+ s/m);
+  assert.equal(r.stdout.match(/\| ONLINE \| Fully operational \|/g)?.length, 6);
   assert.match(r.stdout, /Client certificate now trusted by server: demo/);
-  assert.ok(r.stdout.split("\n").filter((l) => l === "hello-over-mtls").length >= 1);
+  assert.match(r.stdout, /^  server_name: m2$/m);
+  assert.ok(r.stdout.split("\n").includes("hello"), "a write on m3 is read on m1");
+  assert.match(r.stdout, /^writes served again [\d.]+ s after kill -9 of the leader$/m);
+  assert.match(r.stdout, /\| user\.after-failover \| yes/);
   assert.match(r.stdout, /demo done/);
 });

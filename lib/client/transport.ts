@@ -111,7 +111,8 @@ export class HttpsTransport implements Transport {
     signal?: AbortSignal,
   ): Promise<RawResponse> {
     await this.#ready;
-    return await new Promise((resolve, reject) => {
+    let onAbort = () => {};
+    return await new Promise<RawResponse>((resolve, reject) => {
       const req = https.request({
         host: this.#url.hostname.replace(/^\[|\]$/g, ""),
         port: Number(this.#url.port || 8443),
@@ -136,9 +137,16 @@ export class HttpsTransport implements Transport {
         res.on("error", reject);
       });
       req.on("error", reject);
+      // Deno's node:https does not fail a request aborted on a reused keep-alive socket that
+      // gets no answer (it hangs forever): settle it here, then drop the socket.
+      onAbort = () => {
+        reject(signal!.reason);
+        req.destroy();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (body !== undefined) req.write(body);
       req.end();
-    });
+    }).finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
   close(): void {

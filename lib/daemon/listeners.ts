@@ -172,6 +172,7 @@ export class HttpsListener {
         requestCert: true,
         rejectUnauthorized: false,
         keepAliveTimeout: 60_000,
+        noDelay: true,
       },
       listener,
     );
@@ -181,6 +182,7 @@ export class HttpsListener {
       s.on("close", () => self.#sockets.delete(s));
     });
     server.on("secureConnection", (s: Duplex) => {
+      (s as unknown as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
       self.#sockets.add(s);
       s.on("close", () => self.#sockets.delete(s));
     });

@@ -145,6 +145,8 @@ export class HttpTransport<M extends Addressed> {
         );
         res.on("error", reject);
       });
+      // Small batches must leave at once, not wait for Nagle's algorithm to coalesce them.
+      req.on("socket", (sock) => sock.setNoDelay(true));
       req.on("timeout", () => req.destroy(new Error("timed out")));
       req.on("error", reject);
       req.end(body);

@@ -37,6 +37,21 @@ export function websocketRoute(ctx: ServerContext, url: URL, identity: Identity)
     // Another member relays our events to its own listeners: it gets only ours (full mesh).
     return eventsHandler(ctx, url, identity.protocol === "cluster");
   }
+  if (url.pathname === "/internal/raft") {
+    // Another member's Raft stream: batches of messages, one per frame.
+    if (identity.protocol !== "cluster" || !ctx.cluster) throw forbidden();
+    const gateway = ctx.cluster.gateway;
+    return (socket) => {
+      socket.onMessage((data) => {
+        try {
+          gateway.receive(typeof data === "string" ? data : new TextDecoder().decode(data));
+        } catch (e) {
+          ctx.log.debug("Dropped a Raft batch", { err: e instanceof Error ? e.message : String(e) });
+        }
+      });
+      socket.onClose(() => {});
+    };
+  }
   const m = /^\/1\.0\/operations\/([^/]+)\/websocket$/.exec(url.pathname);
   if (m) {
     const op = ctx.operations.get(decodeURIComponent(m[1]!));

@@ -10,7 +10,7 @@ import {
 import { Driver } from "../driver/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { SqliteStorage } from "../raft_store/mod.ts";
-import { decodeBatch, HttpTransport } from "../transport/mod.ts";
+import { decodeBatch, WsTransport } from "../transport/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { StatusError, unavailable } from "../util/mod.ts";
 
@@ -59,7 +59,7 @@ export class Gateway implements Consensus {
   #storage: SqliteStorage;
   #timing: RaftTiming;
   #driver: Driver | null = null;
-  #transport: HttpTransport<Message> | null = null;
+  #transport: WsTransport<Message> | null = null;
   #tls: KeyPair | null = null;
   #pin = "";
   /** Addresses of members the configuration names, from the global database. */
@@ -173,7 +173,7 @@ export class Gateway implements Consensus {
     this.#pin = await fingerprint(tls.cert);
     if (this.#transport) this.#transport.setTls(tls, this.#pin);
     else {
-      this.#transport = new HttpTransport<Message>({
+      this.#transport = new WsTransport<Message>({
         self: this.raftId,
         tls,
         pin: this.#pin,
@@ -211,7 +211,7 @@ export class Gateway implements Consensus {
     this.#transport?.close();
     this.#transport = null;
     if (this.#tls) {
-      this.#transport = new HttpTransport<Message>({
+      this.#transport = new WsTransport<Message>({
         self: id,
         tls: this.#tls,
         pin: this.#pin,

@@ -93,7 +93,14 @@ export class Member {
     await Deno.mkdir(this.dir, { recursive: true });
     // exec all the way down: the pid we hold is the daemon's, so signals reach it.
     this.process = new Deno.Command("sh", {
-      args: ["-c", `exec "$0" --debug "$@" >>"${this.dir}.log" 2>&1`, SHOALD, ...extraArgs],
+      // --debug by default: a failing test shows every request in the member's log. Benches
+      // set SHOAL_BENCH=1, since debug records cost each request their formatting and fan-out.
+      args: [
+        "-c",
+        `exec "$0" ${Deno.env.get("SHOAL_BENCH") ? "" : "--debug"} "$@" >>"${this.dir}.log" 2>&1`,
+        SHOALD,
+        ...extraArgs,
+      ],
       env: this.env,
       stdin: "null",
       stdout: "null",

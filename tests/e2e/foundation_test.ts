@@ -876,7 +876,7 @@ Deno.test("scripts/demo forms a three-member cluster, drives it with shoal and l
   assert.match(r.stdout, /^cluster formed in [\d.]+ s/m);
   assert.equal(r.stdout.match(/\| ONLINE \| Fully operational \|/g)?.length, 6);
   assert.match(r.stdout, /Client certificate now trusted by server: demo/);
-  assert.match(r.stdout, /^  server_name: m2$/m);
+  assert.match(r.stdout, /^ {2}server_name: m2$/m);
   assert.ok(r.stdout.split("\n").includes("hello"), "a write on m3 is read on m1");
   assert.match(r.stdout, /^writes served again [\d.]+ s after kill -9 of the leader$/m);
   assert.match(r.stdout, /\| user\.after-failover \| yes/);

@@ -143,7 +143,7 @@ Deno.test("the driver contract: no vote or ack leaves before it is durable", () 
 Deno.test("a run is a pure function of its seed", () => {
   const a = runSeed({ seed: 99, nodes: 5, steps: 1500 });
   const b = runSeed({ seed: 99, nodes: 5, steps: 1500 });
-  assert.equal(a.ok, true, a.error);
+  assert.equal(a.ok, true, a.error ?? "");
   assert.deepEqual(a.stats, b.stats);
   const c = runSeed({ seed: 100, nodes: 5, steps: 1500 });
   assert.notDeepEqual(a.stats, c.stats);

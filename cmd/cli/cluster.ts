@@ -4,6 +4,7 @@ import { naturalCompare } from "../../lib/util/mod.ts";
 import { encodeToken } from "../../lib/wire/tokens.ts";
 import type { Operation } from "../../lib/wire/mod.ts";
 import type { CliContext } from "./context.ts";
+import { writeServerCert } from "./config_file.ts";
 import { addClusterMemberCommands } from "./cluster_members.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
 
@@ -152,5 +153,34 @@ export function clusterCommand(ctx: CliContext): Command {
       ctx.println("Clustering enabled");
     });
   addClusterMemberCommands(cl, ctx);
+  clusterCertificateCommand(ctx, cl);
   return cl;
+}
+
+/** `cluster update-certificate CERT KEY`: one new cluster certificate on every member at once. */
+export function clusterCertificateCommand(ctx: CliContext, cl: Command): void {
+  cl.command("update-certificate").alias("update-cert").description("Update cluster certificate")
+    .argument("<args...>", "[<remote>:] <cert.crt> <cert.key>")
+    .action(async (args: string[]) => {
+      if (args.length < 2 || args.length > 3) {
+        throw new Error("Invalid number of arguments: [<remote>:] <cert.crt> <cert.key>");
+      }
+      const [remoteArg, certPath, keyPath] = args.length === 2
+        ? ["", args[0]!, args[1]!]
+        : [args[0]!, args[1]!, args[2]!];
+      const remote = remoteArg === "" ? ctx.config["default-remote"] : ctx.parseRemote(remoteArg).remote;
+      const cert = await Deno.readTextFile(certPath).catch(() => {
+        throw new Error(`Could not read certificate file: ${certPath}`);
+      });
+      const key = await Deno.readTextFile(keyPath).catch(() => {
+        throw new Error(`Could not read certificate key file: ${keyPath}`);
+      });
+      const c = await clusteredClient(ctx, remote);
+      await c.request("PUT", "/1.0/cluster/certificate", {
+        body: { cluster_certificate: cert, cluster_certificate_key: key },
+      });
+      // A remote over HTTPS is pinned to the certificate it served: pin the new one.
+      if (!ctx.config.remotes[remote]?.addr.startsWith("unix:")) writeServerCert(remote, cert, ctx.confDir);
+      ctx.println(`Successfully updated cluster certificates for remote ${remote}`);
+    });
 }

@@ -553,6 +553,72 @@ export class Cluster {
     }
   }
 
+  /**
+   * Replaces the cluster certificate on every member at once (PUT /1.0/cluster/certificate).
+   * It needs every member: refused while one is offline, and undone on the members already
+   * switched when one fails, so the cluster never ends up with two certificates.
+   */
+  async updateCertificate(cert: string, key: string): Promise<void> {
+    if (!this.clustered() || !this.#tls) throw badRequest("This server is not clustered");
+    const members = await this.listMembers();
+    const offline = members.filter((m) => m.status !== "Online");
+    if (offline.length > 0) {
+      throw unavailable(
+        `Cannot update the cluster certificate: it is needed by every member and ${
+          offline.map((m) => `"${m.server_name}" (${m.message})`).join(", ")
+        } ${offline.length === 1 ? "is" : "are"} offline; bring ${
+          offline.length === 1 ? "it" : "them"
+        } back or remove ${offline.length === 1 ? "it" : "them"} first`,
+      );
+    }
+    const old = this.#tls;
+    const next: KeyPair = { cert, key };
+    const others = this.#stale(listNodes, []).filter((n) => n.address !== this.address());
+    const done: string[] = [];
+    try {
+      for (const n of others) {
+        await this.#clients.get(n.address).request("PUT", "/internal/cluster/certificate", {
+          body: next,
+          signal: AbortSignal.timeout(10_000),
+        });
+        done.push(n.address);
+      }
+    } catch (e) {
+      // Those already switched serve the new certificate now: reach them with it to switch back.
+      for (const address of done) {
+        const c = new Client({
+          kind: "https",
+          url: `https://${address}`,
+          serverCert: cert,
+          clientCert: next,
+        });
+        await c.request("PUT", "/internal/cluster/certificate", {
+          body: old,
+          signal: AbortSignal.timeout(10_000),
+        })
+          .catch((err) =>
+            this.#o.log.error("Could not restore the cluster certificate", {
+              address,
+              err: errorMessage(err),
+            })
+          )
+          .finally(() => c.close());
+      }
+      throw new StatusError(
+        500,
+        `Cannot update the cluster certificate: ${errorMessage(e)}; nothing was changed`,
+      );
+    }
+    await this.installCertificate(next);
+  }
+
+  /** This member's part of a certificate update: write it and serve it, for Raft too. */
+  async installCertificate(tls: KeyPair): Promise<void> {
+    await writeKeyPair(this.#o.dir, "cluster", tls);
+    await this.#useTls(tls);
+    this.#o.events.lifecycle("cluster-certificate-updated", "/1.0/cluster/certificate");
+  }
+
   // Forwarding
 
   /**

@@ -7,7 +7,7 @@ import {
   memberConfigKeys,
 } from "../../cluster/mod.ts";
 import { fetchServerCertificate } from "../../client/mod.ts";
-import { fingerprint } from "../../tls/mod.ts";
+import { fingerprint, isPemKey, parseCertificate } from "../../tls/mod.ts";
 import { badRequest, errorMessage, forbidden, preconditionFailed, splitHostPort } from "../../util/mod.ts";
 import { decodeToken } from "../../wire/tokens.ts";
 import type { JoinToken } from "../../wire/mod.ts";
@@ -150,6 +150,28 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   app.delete("/1.0/cluster/members/:name", async (c) => {
     const force = ["1", "true"].includes(c.req.query("force") ?? "");
     await clusterOf(ctx).remove(c.req.param("name"), force);
+    return emptySync(c);
+  });
+
+  app.put("/1.0/cluster/certificate", async (c) => {
+    const req = await readJson<{ cluster_certificate?: string; cluster_certificate_key?: string }>(c);
+    const cert = req.cluster_certificate ?? "";
+    const key = req.cluster_certificate_key ?? "";
+    try {
+      await parseCertificate(cert);
+    } catch {
+      throw badRequest("Certificate must be PEM-encoded X.509 certificate");
+    }
+    if (!isPemKey(key)) throw badRequest("Private key must be PEM-encoded (PKCS#1/PKCS#8) key");
+    await clusterOf(ctx).updateCertificate(cert, key);
+    return emptySync(c);
+  });
+  app.put("/internal/cluster/certificate", async (c) => {
+    requireMember(c);
+    const req = await readJson<{ cert?: string; key?: string }>(c);
+    if (!req.cert || !req.key || !isPemKey(req.key)) throw badRequest("No certificate and key to install");
+    // New connections get the new certificate; this answer still leaves on the old one.
+    await clusterOf(ctx).installCertificate({ cert: req.cert, key: req.key });
     return emptySync(c);
   });
 

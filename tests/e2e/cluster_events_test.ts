@@ -1,6 +1,6 @@
 /**
- * Cluster-wide events and operations with real daemons on 127.0.0.81-89 (issue 5, item 8):
- * every member's /1.0/events carries the whole cluster's events (full mesh), members added and
+ * Cluster-wide events and operations with real daemons on 127.0.0.81-84 (issue 5, item 8):
+ * every member's /1.0/events carries the whole cluster's events (full mesh), members added, renamed and
  * removed reach listeners on every member, the real lxc client's `monitor` on one member sees
  * another's events, and an operation on one member is listed, waited for and cancelled through
  * another.
@@ -200,7 +200,7 @@ Deno.test({
         }
       });
 
-      await t.step("a member added and removed reaches listeners on every member", async () => {
+      await t.step("a member added, renamed and removed reaches listeners on every member", async () => {
         const m4 = await joinMember(dir.path, m1, "m4", ADDR[3]!);
         ms.push(m4);
         const source = "/1.0/cluster/members/m4";
@@ -214,18 +214,32 @@ Deno.test({
         const l4 = await new Listener(m4).open();
         listeners.push(l4);
         await relayed(m3, l4, "the new member's listener to see an operation of m3");
-        const rm = await m2.shoal(["cluster", "remove", "m4"]);
+        // Renamed through m3: every listener, the renamed member's too, hears it from m3.
+        const mv = await m3.shoal(["cluster", "rename", "m4", "m5"]);
+        assert.equal(mv.code, 0, mv.stderr);
+        const renamed = "/1.0/cluster/members/m5";
+        for (const l of listeners) {
+          await waitFor(
+            `cluster-member-renamed on ${l.member.name}`,
+            () => l.lifecycle("cluster-member-renamed", renamed).length > 0,
+          );
+          const e = l.lifecycle("cluster-member-renamed", renamed)[0]!;
+          assert.equal(e.location, "m3");
+          assert.equal((e.metadata as { context: { old_name: string } }).context.old_name, "m4");
+        }
+        const rm = await m2.shoal(["cluster", "remove", "m5"]);
         m4.expectExit();
         assert.equal(rm.code, 0, rm.stderr);
         for (const l of listeners.slice(0, 3)) {
           await waitFor(
             `cluster-member-removed on ${l.member.name}`,
-            () => l.lifecycle("cluster-member-removed", source).length > 0,
+            () => l.lifecycle("cluster-member-removed", renamed).length > 0,
           );
         }
         await new Promise((r) => setTimeout(r, 1_000));
         for (const l of listeners.slice(0, 3)) {
-          assert.equal(l.lifecycle("cluster-member-removed", source).length, 1, `on ${l.member.name}`);
+          assert.equal(l.lifecycle("cluster-member-removed", renamed).length, 1, `on ${l.member.name}`);
+          assert.equal(l.lifecycle("cluster-member-renamed", renamed).length, 1, `on ${l.member.name}`);
         }
       });
 

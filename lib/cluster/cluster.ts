@@ -85,6 +85,22 @@ export interface ClusterOptions {
   onStandalone: () => Promise<void>;
 }
 
+/**
+ * Whether a request that failed certainly did not run on the leader, so that sending it again
+ * cannot apply it twice: refused by a member that does not lead, or never delivered.
+ */
+function neverRan(e: unknown): boolean {
+  if (e instanceof StatusError) {
+    return e.status === 503 &&
+      /Not the database leader|No database leader|Leadership changed before the change was committed/.test(
+        e.message,
+      );
+  }
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH" ||
+    code === "EADDRNOTAVAIL";
+}
+
 /** How long a follower waits for a leader before a write fails. */
 const LEADER_WAIT_MS = 10_000;
 
@@ -100,7 +116,7 @@ export class Cluster {
   #clients: MemberClients;
   #live = new LivenessTable();
   #heartbeatTimer: TimerId | undefined;
-  #heartbeating = false;
+  #heartbeatsInFlight = new Set<string>();
   #rebalancing = false;
   #stopped = false;
   #wasLeader = false;
@@ -647,8 +663,17 @@ export class Cluster {
             signal: AbortSignal.timeout(30_000),
           })).metadata;
         } catch (e) {
-          // A leader that stepped down or died: wait for the next one. Anything else is the answer.
-          if (e instanceof StatusError && e.status !== 503) throw e;
+          // A leader that refused before running anything, or that could not be reached at all:
+          // wait for the next one. After a request may have run there (a reset connection, a
+          // timeout), sending it again could apply it twice: the caller must be told instead.
+          if (!neverRan(e)) {
+            if (e instanceof StatusError && e.status !== 503) throw e;
+            throw unavailable(
+              `The database leader did not answer, so the change may or may not have been made: check before retrying (${
+                errorMessage(e)
+              })`,
+            );
+          }
           last = e;
         }
       }
@@ -697,7 +722,7 @@ export class Cluster {
 
   #scheduleHeartbeat(): void {
     if (this.#stopped) return;
-    this.#heartbeatTimer = setTimeout(() => void this.#heartbeatRound(), this.#intervalMs());
+    this.#heartbeatTimer = setTimeout(() => this.#heartbeatRound(), this.#intervalMs());
   }
 
   #leaderChanged(): void {
@@ -709,9 +734,8 @@ export class Cluster {
     this.#wasLeader = leading;
   }
 
-  async #heartbeatRound(): Promise<void> {
-    if (this.#heartbeating || this.#stopped) return this.#scheduleHeartbeat();
-    this.#heartbeating = true;
+  #heartbeatRound(): void {
+    if (this.#stopped) return;
     try {
       if (this.clustered() && this.#o.gateway.isLeader()) {
         const nodes = this.#o.db.readStale(listNodes);
@@ -724,21 +748,24 @@ export class Cluster {
           nodes.map((n) => ({ name: n.name, address: n.address })),
         );
         const timeout = Math.max(500, this.#intervalMs() * 2);
-        await Promise.all(
-          nodes.filter((n) => n.address !== self).map(async (n) => {
-            try {
-              await this.#clients.get(n.address).request("PUT", "/internal/heartbeat", {
-                body: hb,
-                signal: AbortSignal.timeout(timeout),
-              });
-              this.#live.seen(n.address);
-            } catch { /* silence is what the table measures */ }
-          }),
-        );
+        // Each member on its own: one that hangs must not hold back the others' heartbeats (it
+        // just gets no new one until its last is answered or times out).
+        for (const n of nodes) {
+          if (n.address === self || this.#heartbeatsInFlight.has(n.address)) continue;
+          this.#heartbeatsInFlight.add(n.address);
+          this.#clients.get(n.address).request("PUT", "/internal/heartbeat", {
+            body: hb,
+            signal: AbortSignal.timeout(timeout),
+          }).then(
+            () => this.#live.seen(n.address),
+            () => {/* silence is what the table measures */},
+          ).finally(() => this.#heartbeatsInFlight.delete(n.address));
+        }
         void this.rebalance();
       }
+    } catch (e) {
+      this.#o.log.warn("Heartbeat round failed", { err: errorMessage(e) });
     } finally {
-      this.#heartbeating = false;
       this.#scheduleHeartbeat();
     }
   }

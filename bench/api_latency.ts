@@ -22,7 +22,7 @@ const SECONDS = Number(Deno.env.get("SECONDS") ?? 3);
 const CONCURRENCY = Number(Deno.env.get("CONCURRENCY") ?? 8);
 const HOST = "127.0.0.1";
 
-interface Target {
+export interface Target {
   name: string;
   socket: string;
   port: number;
@@ -237,7 +237,7 @@ async function startFloor(dir: string, body: string): Promise<Target> {
 }
 
 /** Debian's LXD with its own LXD_DIR, or why it cannot run here. */
-async function startLxd(dir: string): Promise<Target | string> {
+export async function startLxd(dir: string): Promise<Target | string> {
   const lxd = ["/usr/bin/lxd", "/usr/sbin/lxd"].find((p) => {
     try {
       return Deno.statSync(p).isFile;

@@ -2,12 +2,15 @@
  * Replicated writes on a three-voter cluster (127.0.0.91-93): committed transactions per second
  * with 1 and 16 concurrent clients through the REST API (PATCH /1.0, one transaction each), their
  * commit latency, and write unavailability after kill -9 and after a graceful shutdown of the
- * leader. Floors from the same run: raw fsync, one SQLite FULL commit, one loopback mTLS round trip.
+ * leader. Floors from the same run: raw fsync, one SQLite FULL commit, one loopback mTLS round trip;
+ * and Debian's LXD's own config-write rate side by side when it is installed.
  *
  *   deno run -A bench/replication.ts [--seconds 5]
  * @module
  */
+import { Client } from "../lib/client/mod.ts";
 import { clusterList, formCluster, leaderOf } from "../tests/helpers/cluster.ts";
+import { startLxd } from "./api_latency.ts";
 import { type Member, tempDir, waitFor } from "../tests/helpers/member.ts";
 import {
   formatStats,
@@ -48,6 +51,32 @@ console.log(formatStats("  raw write+fsync", await fsyncFloor({ dir: dir.path, n
 console.log(formatStats("  sqlite FULL commit", await sqliteCommitFloor({ dir: dir.path, n: 200 })));
 console.log(formatStats("  loopback mTLS round trip", await tlsRoundTripFloor({ n: 500 })));
 
+// LXD's own figure, side by side: config writes through its REST API (PATCH /1.0) on its socket.
+const lxd = await startLxd(dir.path);
+if (typeof lxd === "string") console.log(`LXD: ${lxd}`);
+else {
+  try {
+    for (const conc of [1, 16]) {
+      const clients = Array.from({ length: conc }, () => new Client({ kind: "unix", path: lxd.socket }));
+      let i = 0;
+      const r = await throughput(seconds * 1000, conc, async () => {
+        const n = i++;
+        await clients[n % conc]!.request("PATCH", "/1.0", {
+          body: { config: { [`user.b${n % conc}`]: String(n) } },
+        });
+      });
+      for (const c of clients) c.close();
+      console.log(
+        `${lxd.name} PATCH /1.0, ${String(conc).padStart(2)} clients: ${
+          r.perSecond.toFixed(0)
+        } committed tx/s; ${formatStats("latency", r.latency).trim()}`,
+      );
+    }
+  } finally {
+    await lxd.stop();
+  }
+}
+
 const ms = await formCluster(dir.path, ADDR);
 try {
   await waitFor(
@@ -70,9 +99,9 @@ try {
       });
       for (const c of clients) c.close();
       console.log(
-        `${label}, ${String(conc).padStart(2)} clients: ${r.perSecond.toFixed(0)} committed tx/s; ${
-          formatStats("latency", r.latency).trim()
-        }`,
+        `shoal PATCH /1.0 via ${label}, ${String(conc).padStart(2)} clients: ${
+          r.perSecond.toFixed(0)
+        } committed tx/s; ${formatStats("latency", r.latency).trim()}`,
       );
     }
   }

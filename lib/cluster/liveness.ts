@@ -10,12 +10,20 @@ export interface HeartbeatMember {
   stopped: boolean;
 }
 
-/** What the leader sends each member every heartbeat (PUT /internal/heartbeat). */
+/**
+ * What the leader sends each member every heartbeat (PUT /internal/heartbeat): only the members
+ * it has not heard from lately. Everyone else answered within the last heartbeat or two, so the
+ * list stays a few lines long however large the cluster (every member knows the members from
+ * the database), instead of growing with the square of the member count on the wire.
+ */
 export interface Heartbeat {
   leader: string;
   term: number;
-  members: HeartbeatMember[];
+  silent: HeartbeatMember[];
 }
+
+/** A member counts as silent on the wire once it has not answered for this long. */
+export const SILENT_AFTER_MS = 1_500;
 
 /**
  * Who is online, as the leader sees it. The leader records each member's last answer; the
@@ -65,20 +73,20 @@ export class LivenessTable {
   /** The heartbeat this member, as leader, sends now. */
   heartbeat(leader: string, term: number, members: { name: string; address: string }[]): Heartbeat {
     const now = this.#clock();
-    return {
-      leader,
-      term,
-      members: members.map((m) => {
-        const t = this.#lastSeen.get(m.address) ?? now;
-        return {
-          name: m.name,
-          address: m.address,
-          silentMs: now - t,
-          lastSeen: new Date(t).toISOString(),
-          stopped: this.#gone.has(m.address),
-        };
-      }),
-    };
+    const silent: HeartbeatMember[] = [];
+    for (const m of members) {
+      const t = this.#lastSeen.get(m.address) ?? now;
+      const stopped = this.#gone.has(m.address);
+      if (now - t < SILENT_AFTER_MS && !stopped) continue;
+      silent.push({
+        name: m.name,
+        address: m.address,
+        silentMs: now - t,
+        lastSeen: new Date(t).toISOString(),
+        stopped,
+      });
+    }
+    return { leader, term, silent };
   }
 
   /**
@@ -94,10 +102,15 @@ export class LivenessTable {
       return { online, silentMs: now - t, lastSeen: new Date(t).toISOString() };
     }
     const f = this.#fromLeader;
-    const m = f?.hb.members.find((x) => x.address === address);
-    if (!f || !m) {
-      // No word from a leader about it: nobody can vouch for it.
+    if (!f) {
+      // No word from a leader: nobody can vouch for it.
       return { online: false, silentMs: o.thresholdMs, lastSeen: "" };
+    }
+    const m = f.hb.silent.find((x) => x.address === address);
+    if (!m) {
+      // Not named silent: it answered the leader about when this heartbeat left.
+      const silent = now - f.at;
+      return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: new Date(f.at).toISOString() };
     }
     const silent = m.silentMs + (now - f.at);
     return { online: silent < o.thresholdMs && !m.stopped, silentMs: silent, lastSeen: m.lastSeen };

@@ -194,7 +194,9 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   });
   app.put("/internal/heartbeat", async (c) => {
     requireMember(c);
-    clusterOf(ctx).receiveHeartbeat(await readJson<Heartbeat>(c));
+    const hb = await readJson<Heartbeat>(c);
+    if (!Array.isArray(hb.silent)) throw badRequest("Malformed heartbeat: no list of silent members");
+    clusterOf(ctx).receiveHeartbeat(hb);
     return emptySync(c);
   });
   app.post("/internal/cluster/accept", async (c) => {

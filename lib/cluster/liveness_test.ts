@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { LivenessTable, SILENT_AFTER_MS } from "./liveness.ts";
+
+function clocked(start = 1_000_000) {
+  let now = start;
+  return { clock: () => now, advance: (ms: number) => (now += ms) };
+}
+
+const A = "10.0.0.1:8443";
+const B = "10.0.0.2:8443";
+const C = "10.0.0.3:8443";
+const members = [{ name: "a", address: A }, { name: "b", address: B }, { name: "c", address: C }];
+
+Deno.test("the leader marks a member offline once it has been silent for the threshold, and back when it answers", () => {
+  const t = clocked();
+  const live = new LivenessTable(t.clock);
+  live.track([A, B, C]);
+  t.advance(10_999);
+  live.seen(A);
+  assert.equal(live.of(B, { self: false, leading: true, thresholdMs: 11_000 }).online, true);
+  t.advance(1);
+  const b = live.of(B, { self: false, leading: true, thresholdMs: 11_000 });
+  assert.equal(b.online, false);
+  assert.equal(b.silentMs, 11_000);
+  live.seen(B);
+  assert.equal(live.of(B, { self: false, leading: true, thresholdMs: 11_000 }).online, true);
+});
+
+Deno.test("a heartbeat names only the silent members, and followers age it by when it arrived", () => {
+  const t = clocked();
+  const leader = new LivenessTable(t.clock);
+  leader.track([A, B, C]);
+  t.advance(5_000);
+  leader.seen(A);
+  leader.seen(B);
+  const hb = leader.heartbeat("a", 3, members);
+  assert.deepEqual(hb.silent.map((m) => m.address), [C]);
+  assert.equal(hb.silent[0]!.silentMs, 5_000);
+
+  const f = new LivenessTable(t.clock);
+  f.received(hb);
+  t.advance(5_999);
+  assert.equal(f.of(B, { self: false, leading: false, thresholdMs: 11_000 }).online, true);
+  assert.equal(f.of(C, { self: false, leading: false, thresholdMs: 11_000 }).online, true);
+  t.advance(1);
+  // C: 5 s silent when the heartbeat left, 6 s since: 11 s.
+  assert.equal(f.of(C, { self: false, leading: false, thresholdMs: 11_000 }).online, false);
+  assert.equal(f.of(B, { self: false, leading: false, thresholdMs: 11_000 }).online, true);
+  // No word from the leader for the threshold: nobody is vouched for.
+  t.advance(5_000);
+  assert.equal(f.of(B, { self: false, leading: false, thresholdMs: 11_000 }).online, false);
+});
+
+Deno.test("a member that announced a graceful stop is offline at once, on the leader and its followers", () => {
+  const t = clocked();
+  const leader = new LivenessTable(t.clock);
+  leader.track([A, B]);
+  leader.stopping(B);
+  assert.equal(leader.of(B, { self: false, leading: true, thresholdMs: 20_000 }).online, false);
+  const hb = leader.heartbeat("a", 1, members.slice(0, 2));
+  assert.deepEqual(hb.silent.map((m) => [m.address, m.stopped]), [[B, true]]);
+  const f = new LivenessTable(t.clock);
+  f.received(hb);
+  assert.equal(f.of(B, { self: false, leading: false, thresholdMs: 20_000 }).online, false);
+  assert.ok(SILENT_AFTER_MS < 11_000);
+});

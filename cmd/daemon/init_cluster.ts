@@ -1,5 +1,6 @@
 import { Client, fetchServerCertificate } from "../../lib/client/mod.ts";
-import { fingerprint } from "../../lib/tls/mod.ts";
+import { statePaths } from "../../lib/daemon/mod.ts";
+import { fingerprint, readKeyPair } from "../../lib/tls/mod.ts";
 import { splitHostPort } from "../../lib/util/mod.ts";
 import { decodeToken } from "../../lib/wire/tokens.ts";
 import { type Preseed, registerInitQuestions, registerPreseedSection } from "./init.ts";
@@ -131,6 +132,7 @@ registerInitQuestions(10, async (p, ask, askBool) => {
     c.cluster_certificate = cert;
     c.cluster_password = await ask("Cluster trust password: ", "");
   }
+  await askMemberConfig(c, ask);
   if (
     !await askBool(
       "All existing data is lost when joining a cluster, continue? (yes/no) [default=no] ",
@@ -141,3 +143,61 @@ registerInitQuestions(10, async (p, ask, askBool) => {
   }
   p.cluster = c as Record<string, unknown>;
 });
+
+/** The member that answers for a token: the first address whose certificate the token pins. */
+async function locate(token: string): Promise<{ address: string; cert: string }> {
+  const t = decodeToken(token);
+  if (t.kind !== "join") throw new Error("Invalid cluster join token: not a cluster join token");
+  for (const address of t.token.addresses) {
+    const { host, port } = splitHostPort(address);
+    const cert = await fetchServerCertificate(host, port, 5_000).catch(() => null);
+    if (cert === null) continue;
+    if (await fingerprint(cert) !== t.token.fingerprint) {
+      throw new Error(`Certificate fingerprint mismatch between join token and cluster member "${address}"`);
+    }
+    return { address, cert };
+  }
+  throw new Error("Cannot connect to any of the cluster members specified in join token");
+}
+
+/**
+ * As lxd init: become trusted by the cluster with this server's certificate (the token or the
+ * password vouches for it), then ask for each member-specific key the cluster's pools need.
+ */
+async function askMemberConfig(
+  c: ClusterSection,
+  ask: (q: string, def: string) => Promise<string>,
+): Promise<void> {
+  let address = c.cluster_address ?? "";
+  let cert = c.cluster_certificate ?? "";
+  if (c.cluster_token) ({ address, cert } = await locate(c.cluster_token));
+  const own = await readKeyPair(statePaths().dir, "server");
+  if (!own) throw new Error(`No server certificate in ${statePaths().dir}: is shoald running there?`);
+  const client = new Client({ kind: "https", url: `https://${address}`, serverCert: cert, clientCert: own });
+  try {
+    await client.request("POST", "/1.0/certificates", {
+      body: {
+        type: "server",
+        name: c.server_name ?? "",
+        certificate: own.cert.replace(/-----[A-Z ]+-----|\s/g, ""),
+        password: c.cluster_token ?? c.cluster_password ?? "",
+      },
+    }).catch((e) => {
+      if (!/already in trust store/.test(e instanceof Error ? e.message : String(e))) {
+        throw new Error(`Failed setting up cluster trust: ${e instanceof Error ? e.message : e}`);
+      }
+    });
+    const info = await client.get<{ member_config?: MemberConfig[] }>("/1.0/cluster");
+    const answers: MemberConfig[] = [];
+    for (const k of info.member_config ?? []) {
+      const entity = k.entity === "storage-pool" ? "storage pool" : k.entity;
+      const value = await ask(`Choose "${k.key}" property for ${entity} "${k.name}": `, "");
+      if (value !== "") answers.push({ ...k, value });
+    }
+    if (answers.length > 0) c.member_config = answers;
+  } finally {
+    client.close();
+  }
+}
+
+type MemberConfig = NonNullable<ClusterSection["member_config"]>[number];

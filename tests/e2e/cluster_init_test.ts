@@ -54,8 +54,12 @@ Deno.test({
 
       await t.step("interactive join with a token; the token's name wins", async () => {
         const token = (await ok(m1.shoal(["cluster", "add", "c2", "--quiet"]))).trim();
-        const out = await ok(m2.shoald(["init"], { stdin: `yes\n${H[1]}\nyes\nyes\n${token}\nyes\n\nno\n` }));
+        // The empty answer to the pool's "source" takes the default place.
+        const out = await ok(
+          m2.shoald(["init"], { stdin: `yes\n${H[1]}\nyes\nyes\n${token}\n\nyes\n\nno\n` }),
+        );
         assert.match(out, /Please provide join token/);
+        assert.match(out, /Choose "source" property for storage pool "data": /);
         const rows = await clusterList(m1);
         assert.deepEqual(rows.map((r) => r.name), ["c1", "c2"]);
         // Its part of the pool was made for it, at the default place.
@@ -110,11 +114,17 @@ Deno.test({
         assert.notEqual(no.code, 0);
         assert.match(no.stdout, new RegExp(`Cluster fingerprint: ${fp}`));
         assert.match(no.stderr, /User aborted configuration/);
+        const src = `${dir.path}/c4-data`;
         const out = await ok(
-          m4.shoald(["init"], { stdin: `yes\n${H[3]}\nyes\nno\nc4\n${H[0]}\n${fp}\npw\nyes\n\nno\n` }),
+          m4.shoald(["init"], {
+            stdin: `yes\n${H[3]}\nyes\nno\nc4\n${H[0]}\n${fp}\npw\n${src}\nyes\n\nno\n`,
+          }),
         );
         assert.match(out, /Is this the correct fingerprint\?/);
+        assert.match(out, /Choose "source" property for storage pool "data": /);
         await waitFor("4 members", async () => (await clusterList(m1)).length === 4, 20_000);
+        assert.equal(JSON.parse(await ok(m4.shoal(["query", "/1.0/storage-pools/data"]))).config.source, src);
+        await Deno.stat(`${src}/containers`);
       });
     } finally {
       await Promise.all(ms.map((m) => m.stop()));

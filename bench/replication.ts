@@ -51,27 +51,38 @@ console.log(formatStats("  raw write+fsync", await fsyncFloor({ dir: dir.path, n
 console.log(formatStats("  sqlite FULL commit", await sqliteCommitFloor({ dir: dir.path, n: 200 })));
 console.log(formatStats("  loopback mTLS round trip", await tlsRoundTripFloor({ n: 500 })));
 
-// LXD's own figure, side by side: config writes through its REST API (PATCH /1.0) on its socket.
+/** Committed writes per second through `open()`'s clients, 1 and 16 at a time, printed as `label`. */
+async function rates(
+  label: string,
+  open: () => Client,
+  write: (c: Client, n: number, conc: number) => Promise<unknown>,
+): Promise<void> {
+  for (const conc of [1, 16]) {
+    const clients = Array.from({ length: conc }, open);
+    let i = 0;
+    const r = await throughput(seconds * 1000, conc, async () => {
+      const n = i++;
+      await write(clients[n % conc]!, n, conc);
+    });
+    for (const c of clients) c.close();
+    console.log(
+      `${label}, ${String(conc).padStart(2)} clients: ${r.perSecond.toFixed(0)} committed tx/s; ${
+        formatStats("latency", r.latency).trim()
+      }`,
+    );
+  }
+}
+
+/** A config write through the REST API, as LXD's figure is measured (a linearizable read, then the write). */
+const patch = (c: Client, n: number, conc: number) =>
+  c.request("PATCH", "/1.0", { body: { config: { [`user.b${n % conc}`]: String(n) } } });
+
+// LXD's own figure, side by side: config writes through its REST API on its socket.
 const lxd = await startLxd(dir.path);
 if (typeof lxd === "string") console.log(`LXD: ${lxd}`);
 else {
   try {
-    for (const conc of [1, 16]) {
-      const clients = Array.from({ length: conc }, () => new Client({ kind: "unix", path: lxd.socket }));
-      let i = 0;
-      const r = await throughput(seconds * 1000, conc, async () => {
-        const n = i++;
-        await clients[n % conc]!.request("PATCH", "/1.0", {
-          body: { config: { [`user.b${n % conc}`]: String(n) } },
-        });
-      });
-      for (const c of clients) c.close();
-      console.log(
-        `${lxd.name} PATCH /1.0, ${String(conc).padStart(2)} clients: ${
-          r.perSecond.toFixed(0)
-        } committed tx/s; ${formatStats("latency", r.latency).trim()}`,
-      );
-    }
+    await rates(`${lxd.name} PATCH /1.0`, () => new Client({ kind: "unix", path: lxd.socket }), patch);
   } finally {
     await lxd.stop();
   }
@@ -86,54 +97,28 @@ try {
   );
   const leader = await leaderOf(ms, ms[0]!);
   const follower = ms.find((m) => m !== leader)!;
-  // The REST path, as LXD's figure is measured: PATCH /1.0 (a linearizable read, then the write).
   for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
-    for (const conc of [1, 16]) {
-      const clients = Array.from({ length: conc }, () => via.client());
-      let i = 0;
-      const r = await throughput(seconds * 1000, conc, async () => {
-        const n = i++;
-        await clients[n % conc]!.request("PATCH", "/1.0", {
-          body: { config: { [`user.b${n % conc}`]: String(n) } },
-        });
-      });
-      for (const c of clients) c.close();
-      console.log(
-        `shoal PATCH /1.0 via ${label}, ${String(conc).padStart(2)} clients: ${
-          r.perSecond.toFixed(0)
-        } committed tx/s; ${formatStats("latency", r.latency).trim()}`,
-      );
-    }
+    await rates(`shoal PATCH /1.0 via ${label}`, () => via.client(), patch);
   }
   // The database path: one replicated transaction per request (what `shoald sql global` sends),
-  // into a table of its own so that the REST path below sees LXD's usual small config table.
-  {
-    const c = leader.client();
-    await c.request("POST", "/internal/sql", {
-      body: { database: "global", query: "CREATE TABLE bench_kv (k TEXT PRIMARY KEY, v TEXT)" },
-    });
-    c.close();
-  }
+  // into a table of its own, after the REST path, which keeps LXD's usual small config table.
+  const c = leader.client();
+  await c.request("POST", "/internal/sql", {
+    body: { database: "global", query: "CREATE TABLE bench_kv (k TEXT PRIMARY KEY, v TEXT)" },
+  });
+  c.close();
   for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
-    for (const conc of [1, 16]) {
-      const clients = Array.from({ length: conc }, () => via.client());
-      let i = 0;
-      const r = await throughput(seconds * 1000, conc, async () => {
-        const n = i++;
-        await clients[n % conc]!.request("POST", "/internal/sql", {
+    await rates(
+      `db transactions via ${label}`,
+      () => via.client(),
+      (c, n, conc) =>
+        c.request("POST", "/internal/sql", {
           body: {
             database: "global",
-            query: `INSERT INTO config (key, value) VALUES ('user.t${label}${conc}-${n}', '1')`,
+            query: `INSERT INTO bench_kv (k, v) VALUES ('${label}${conc}-${n}', '1')`,
           },
-        });
-      });
-      for (const c of clients) c.close();
-      console.log(
-        `db transactions via ${label}, ${String(conc).padStart(2)} clients: ${
-          r.perSecond.toFixed(0)
-        } committed tx/s; ${formatStats("latency", r.latency).trim()}`,
-      );
-    }
+        }),
+    );
   }
   // Graceful shutdown of the leader: it hands over first.
   const g = await unavailability(follower, async () => {

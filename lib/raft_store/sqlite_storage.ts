@@ -1,4 +1,8 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { CompactedError, UnavailableError } from "../raft/mod.ts";
+
+// The core recognises these by name; they are the core's own, re-exported for callers here.
+export { CompactedError, UnavailableError };
 
 /*
  * The shapes below are lib/raft's (Entry, HardState, ConfState, Snapshot): declared
@@ -31,22 +35,6 @@ export interface StoredConfState {
 export interface StoredSnapshot {
   meta: { index: number; term: number; conf: StoredConfState };
   data: Uint8Array;
-}
-
-/** Thrown for an index below the first available one. */
-export class CompactedError extends Error {
-  constructor(index: number, first: number) {
-    super(`Raft log index ${index} is compacted (first available is ${first})`);
-    this.name = "CompactedError";
-  }
-}
-
-/** Thrown for an index beyond the last entry. */
-export class UnavailableError extends Error {
-  constructor(index: number, last: number) {
-    super(`Raft log index ${index} is unavailable (last is ${last})`);
-    this.name = "UnavailableError";
-  }
 }
 
 const SCHEMA = `

@@ -36,8 +36,8 @@ export function identify(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
     const id = authenticate(ctx, c.env?.peer ?? { transport: "unix" });
     c.set("identity", id);
     // As lxd --debug: one record per request, with who asked (but not the members' own
-    // Raft and heartbeat traffic, several per second, as LXD does not log dqlite's).
-    if (c.req.path !== "/internal/raft" && c.req.path !== "/internal/heartbeat") {
+    // heartbeats, as LXD does not log dqlite's traffic; Raft's own is a websocket stream).
+    if (c.req.path !== "/internal/heartbeat") {
       ctx.log.debug("Handling API request", {
         ip: id.address,
         method: c.req.method,

@@ -261,18 +261,6 @@ export class Cluster {
     );
   }
 
-  /** The token text of a join-token operation, as `lxc cluster add` prints it. */
-  static tokenText(meta: Record<string, unknown>): string {
-    const t: JoinToken = {
-      server_name: String(meta.serverName),
-      fingerprint: String(meta.fingerprint),
-      addresses: meta.addresses as string[],
-      secret: String(meta.secret),
-      expires_at: String(meta.expiresAt),
-    };
-    return encodeToken(t);
-  }
-
   /**
    * Uses up a join token presented by a joiner (POST /1.0/certificates). The token may have been
    * issued by any member: look here first, then ask the others.

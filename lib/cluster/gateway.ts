@@ -184,7 +184,7 @@ export class Gateway implements Consensus {
     this.#updatePeers(this.#local.raftNodes());
   }
 
-  /** Takes a batch that arrived on POST /internal/raft. */
+  /** Takes a batch that arrived on the /internal/raft stream. */
   receive(body: string): void {
     const d = this.#driver;
     if (!d) throw unavailable("Raft is not running on this member yet");

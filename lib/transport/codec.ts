@@ -6,7 +6,7 @@
 /** Version of the batch encoding. */
 export const WIRE_VERSION = 1;
 
-/** A batch as sent in one POST /internal/raft. */
+/** A batch as sent in one frame of the /internal/raft stream. */
 export interface WireBatch<M> {
   v: number;
   /** Raft id of the sender. */

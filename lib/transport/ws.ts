@@ -1,9 +1,31 @@
 // @ts-types="@types/ws"
 import WS from "ws";
 import { pinnedIdentity } from "../client/mod.ts";
+import type { Logger } from "../log/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { encodeBatch } from "./codec.ts";
-import type { Addressed, HttpTransportOptions } from "./http.ts";
+
+/** What the transport needs to know of a message. */
+export interface Addressed {
+  to: number;
+}
+
+/** Options of the transport. */
+export interface TransportOptions {
+  /** This member's raft id. */
+  self: number;
+  /** The cluster certificate: presented to peers, and the one peers must present. */
+  tls: KeyPair;
+  /** Fingerprint of the cluster certificate, pinned. */
+  pin: string;
+  /** Path of the receiving endpoint. */
+  path?: string;
+  log: Logger;
+  /** Called when a peer could not be reached (Raft slows its replication to it). */
+  onUnreachable?: (id: number) => void;
+  /** Most messages queued for one peer; older ones are dropped (Raft retransmits). */
+  maxQueue?: number;
+}
 
 /** Path of the Raft stream on the cluster address. */
 export const RAFT_STREAM_PATH = "/internal/raft";
@@ -20,16 +42,17 @@ class Peer<M> {
 /**
  * Raft messages over one websocket per peer on the cluster address (wss://ADDRESS/internal/raft,
  * mutual TLS with the cluster certificate, pinned). Everything queued while a frame is being
- * written leaves in the next one. Measured against one HTTPS POST per batch, a frame on an open
- * stream costs no request parsing or response on either side, which is most of a commit's CPU.
+ * written leaves in the next one. A frame on an open
+ * stream costs no request parsing or response on either side (bench/replication.ts: a commit's
+ * median 19.5 → 6-11 ms, and 401 → 665 tx/s with 16 clients, against one HTTPS POST per batch).
  * A peer that cannot be reached costs a backoff and never delays the others.
  */
 export class WsTransport<M extends Addressed> {
-  #o: HttpTransportOptions;
+  #o: TransportOptions;
   #peers = new Map<number, Peer<M>>();
   #closed = false;
 
-  constructor(o: HttpTransportOptions) {
+  constructor(o: TransportOptions) {
     this.#o = o;
   }
 

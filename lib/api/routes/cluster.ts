@@ -182,11 +182,6 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   });
 
   // Member to member.
-  app.post("/internal/raft", async (c) => {
-    requireMember(c);
-    clusterOf(ctx).gateway.receive(await c.req.text());
-    return emptySync(c);
-  });
   app.post("/internal/db/tx", async (c) => {
     requireMember(c);
     const req = await readJson<{ name?: string; args?: unknown }>(c);

@@ -378,6 +378,7 @@ export class Cluster {
     this.#clients.reset();
     await this.#o.gateway.setTls(tls);
     this.#o.gateway.joinAs(reply.raftId, reply.raftNodes);
+    this.#live.restart();
     await this.#o.onClusterTls();
     // 4. Wait until our own row has reached us: then this member serves the cluster's state.
     const deadline = Date.now() + 60_000;

@@ -36,10 +36,21 @@ export class LivenessTable {
   /** Members that said they are stopping: offline at once, until they answer again. */
   #gone = new Set<string>();
   #fromLeader: { hb: Heartbeat; at: number } | null = null;
+  /** When this member started listening for heartbeats (start, or joining a cluster). */
+  #since: number;
   #clock: () => number;
 
   constructor(clock: () => number = Date.now) {
     this.#clock = clock;
+    this.#since = clock();
+  }
+
+  /** Forgets every heartbeat (this member joined a cluster): silence counts from now. */
+  restart(): void {
+    this.#fromLeader = null;
+    this.#lastSeen.clear();
+    this.#gone.clear();
+    this.#since = this.#clock();
   }
 
   /** Leader side: address answered now. */
@@ -103,8 +114,10 @@ export class LivenessTable {
     }
     const f = this.#fromLeader;
     if (!f) {
-      // No word from a leader: nobody can vouch for it.
-      return { online: false, silentMs: o.thresholdMs, lastSeen: "" };
+      // No heartbeat yet (just started or joined): nobody is offline before a whole threshold
+      // of silence has passed here, or a new member would show everyone OFFLINE for a moment.
+      const silent = now - this.#since;
+      return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: "" };
     }
     const m = f.hb.silent.find((x) => x.address === address);
     if (!m) {

@@ -64,3 +64,15 @@ Deno.test("a member that announced a graceful stop is offline at once, on the le
   assert.equal(f.of(B, { self: false, leading: false, thresholdMs: 20_000 }).online, false);
   assert.ok(SILENT_AFTER_MS < 11_000);
 });
+
+Deno.test("before its first heartbeat a member shows the others online until a threshold of silence has passed", () => {
+  const t = clocked();
+  const f = new LivenessTable(t.clock);
+  t.advance(10_999);
+  assert.equal(f.of(A, { self: false, leading: false, thresholdMs: 11_000 }).online, true);
+  t.advance(1);
+  assert.equal(f.of(A, { self: false, leading: false, thresholdMs: 11_000 }).online, false);
+  // Joining a cluster starts the count again.
+  f.restart();
+  assert.equal(f.of(A, { self: false, leading: false, thresholdMs: 11_000 }).online, true);
+});

@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 // @ts-types="@types/ws"
 import { WebSocketServer } from "ws";
-import { clusterList, formCluster, leaderOf } from "../tests/helpers/cluster.ts";
+import { clusterList, formCluster, leaderOf, waitForVoters } from "../tests/helpers/cluster.ts";
 import { type Member, tempDir, waitFor } from "../tests/helpers/member.ts";
 import { formatStats, tlsRoundTripFloor } from "./floors.ts";
 
@@ -140,11 +140,7 @@ console.log(formatStats("  loopback mTLS round trip", rtt));
 const ms = await formCluster(dir.path, ADDR);
 const stops: (() => void)[] = [];
 try {
-  await waitFor(
-    "3 voters",
-    async () => (await clusterList(ms[0]!)).filter((r) => r.roles.includes("database")).length === 3,
-    30_000,
-  );
+  await waitForVoters(ms[0]!, 3);
   const leader = await leaderOf(ms, ms[0]!);
   const follower = ms.find((m) => m !== leader)!;
   const tls = {

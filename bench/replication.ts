@@ -9,7 +9,7 @@
  * @module
  */
 import { Client } from "../lib/client/mod.ts";
-import { clusterList, formCluster, leaderOf } from "../tests/helpers/cluster.ts";
+import { clusterList, formCluster, leaderOf, waitForVoters } from "../tests/helpers/cluster.ts";
 import { startLxd } from "./api_latency.ts";
 import { type Member, tempDir, waitFor } from "../tests/helpers/member.ts";
 import {
@@ -90,11 +90,7 @@ else {
 
 const ms = await formCluster(dir.path, ADDR);
 try {
-  await waitFor(
-    "3 voters",
-    async () => (await clusterList(ms[0]!)).filter((r) => r.roles.includes("database")).length === 3,
-    30_000,
-  );
+  await waitForVoters(ms[0]!, 3);
   const leader = await leaderOf(ms, ms[0]!);
   const follower = ms.find((m) => m !== leader)!;
   for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {

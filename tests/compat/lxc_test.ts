@@ -4,7 +4,7 @@
  * when lxc is not installed. Each lxc run has its own LXD_CONF. Address: 127.0.0.20.
  */
 import assert from "node:assert/strict";
-import { Member, run, tempDir, waitFor } from "../helpers/member.ts";
+import { Member, run, spawnBackground, tempDir, waitFor } from "../helpers/member.ts";
 
 const HAVE_LXC = (await run("sh", ["-c", "command -v lxc"])).code === 0;
 if (!HAVE_LXC) console.log("tests/compat: lxc is not installed (apt-get install lxd-client): skipping");
@@ -13,32 +13,7 @@ const ADDR = "127.0.0.20:8443";
 
 /** Starts `lxc ARGS` in the background with its stdout collected. */
 function spawnLxc(m: Member, args: string[], conf: string) {
-  const child = new Deno.Command("lxc", {
-    args,
-    env: { NO_COLOR: "1", LXD_DIR: m.dir, LXD_CONF: conf, HOME: m.dir },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const reading = (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of child.stdout) out += dec.decode(chunk, { stream: true });
-  })();
-  const errText = new Response(child.stderr).text();
-  return {
-    get output() {
-      return out;
-    },
-    async stop(): Promise<string> {
-      try {
-        child.kill("SIGINT");
-      } catch { /* gone */ }
-      await child.status;
-      await reading;
-      return await errText;
-    },
-  };
+  return spawnBackground("lxc", args, { LXD_DIR: m.dir, LXD_CONF: conf, HOME: m.dir });
 }
 
 Deno.test({

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Client } from "../../lib/client/mod.ts";
 import type { Event, Server } from "../../lib/wire/mod.ts";
 import { VERSION } from "../../lib/version.ts";
-import { Member, run, SHOAL, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
+import { Member, run, SHOAL, SHOALD, spawnBackground, tempDir, waitFor } from "../helpers/member.ts";
 
 Deno.test("a member serves LXD's API to our client over the unix socket and mutual TLS", async (t) => {
   await using tmp = await tempDir("foundation");
@@ -385,33 +385,7 @@ Deno.test("waitready fails clearly when no daemon runs", async () => {
 
 /** Starts `bin/shoal ARGS` in the background and collects its stdout. */
 function spawnShoal(m: Member, args: string[]) {
-  const child = new Deno.Command(SHOAL, {
-    args,
-    env: { NO_COLOR: "1", ...m.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const reading = (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of child.stdout) out += dec.decode(chunk, { stream: true });
-  })();
-  const err = new Response(child.stderr).text();
-  return {
-    get output() {
-      return out;
-    },
-    async stop(): Promise<Deno.CommandStatus> {
-      try {
-        child.kill("SIGINT");
-      } catch { /* gone */ }
-      const st = await child.status;
-      await reading;
-      await err;
-      return st;
-    },
-  };
+  return spawnBackground(SHOAL, args, m.env);
 }
 
 Deno.test("the shoal client: remotes, query, operations, monitor, formats and errors", async (t) => {
@@ -573,7 +547,7 @@ Deno.test("the shoal client: remotes, query, operations, monitor, formats and er
         assert.doesNotMatch(lifecycle.output, /"type":"logging"/);
         assert.doesNotMatch(logging.output, /lifecycle/);
       } finally {
-        for (const mon of [lifecycle, logging, pretty]) assert.equal((await mon.stop()).code, 0);
+        for (const mon of [lifecycle, logging, pretty]) assert.equal((await mon.stop()).status.code, 0);
       }
       const bad = await m.shoal(["monitor", "--type", "nonsense"]);
       assert.equal(bad.code, 1);

@@ -83,3 +83,12 @@ export async function leaderOf(members: Member[], via: Member, timeoutMs = 20_00
   }, timeoutMs);
   return members.find((m) => m.name === name)!;
 }
+
+/** Waits until `via` lists `n` database voters (the leader among them). */
+export async function waitForVoters(via: Member, n: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `${n} voters`,
+    async () => (await clusterList(via)).filter((r) => r.roles.includes("database")).length === n,
+    timeoutMs,
+  );
+}

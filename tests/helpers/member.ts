@@ -43,6 +43,43 @@ export async function run(
   };
 }
 
+/** A program started in the background whose stdout is collected as it comes (monitors). */
+export interface Background {
+  readonly output: string;
+  /** Stops it with SIGINT (as a user's Ctrl-C) and returns how it ended and its stderr. */
+  stop(): Promise<{ status: Deno.CommandStatus; stderr: string }>;
+}
+
+/** Starts cmd in the background with env; see Background. */
+export function spawnBackground(cmd: string, args: string[], env: Record<string, string>): Background {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of child.stdout) out += dec.decode(chunk, { stream: true });
+  })();
+  const stderr = new Response(child.stderr).text();
+  return {
+    get output() {
+      return out;
+    },
+    async stop() {
+      try {
+        child.kill("SIGINT");
+      } catch { /* gone */ }
+      const status = await child.status;
+      await reading;
+      return { status, stderr: await stderr };
+    },
+  };
+}
+
 /** Waits until cond() is true, polling, for at most timeoutMs; throws with what was last seen. */
 export async function waitFor<T>(
   what: string,

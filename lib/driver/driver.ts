@@ -301,8 +301,7 @@ export class Driver {
 
   #maybeSnapshot(): void {
     const applied = this.#o.fsm.appliedIndex;
-    const meta = this.#o.storage.snapshotMeta;
-    if (applied - meta.index < this.#o.snapshotEvery) return;
+    if (applied - this.#o.storage.snapshotIndex < this.#o.snapshotEvery) return;
     this.#o.fsm.sync();
     this.#o.storage.saveSnapshot(this.#takeSnapshot(), applied - this.#o.keepEntries);
     this.#o.log.debug("Raft snapshot taken", { index: applied, first: this.#o.storage.firstIndex() });

@@ -8,6 +8,7 @@ import {
   listNodes,
   type LocalDB,
   lookupTx,
+  nodeNameAt,
   RAFT_ROLE,
   type RaftNode,
   readGlobalConfig,
@@ -176,7 +177,7 @@ export class Cluster {
   name(): string {
     if (!this.clustered()) return "none";
     const address = this.address();
-    return this.#stale((tx) => listNodes(tx).find((n) => n.address === address)?.name, undefined) ?? "none";
+    return this.#stale((tx) => nodeNameAt(tx, address), undefined) ?? "none";
   }
 
   // Bootstrap

@@ -30,6 +30,7 @@ export function sqlRoutes(d: Daemon): RouteModule {
           if (statements.every(isReadStatement)) {
             return sync(c, { results: runReads(d.local.db, statements) });
           }
+          d.local.invalidate();
           const results = statements.map((s) =>
             isReadStatement(s) ? runReads(d.local.db, [s])[0]! : {
               type: "exec" as const,
@@ -38,6 +39,7 @@ export function sqlRoutes(d: Daemon): RouteModule {
               rows_affected: Number(d.local.db.prepare(s).run().changes),
             }
           );
+          d.local.invalidate();
           return sync(c, { results });
         }
         if (statements.every(isReadStatement)) {

@@ -20,6 +20,11 @@ export const RAFT_ROLE = { voter: 0, standby: 1, spare: 2 } as const;
  */
 export class LocalDB {
   readonly db: DatabaseSync;
+  /**
+   * The config table as last read: every request asks for a key or two (the member's address,
+   * whether it is clustered), and this daemon is the table's only writer while it runs.
+   */
+  #config: Map<string, string> | null = null;
 
   constructor(path: string) {
     this.db = openSqlite(path, "FULL");
@@ -43,27 +48,36 @@ export class LocalDB {
     });
   }
 
+  #loaded(): Map<string, string> {
+    if (this.#config === null) {
+      this.#config = new Map();
+      for (
+        const r of this.db.prepare("SELECT key, value FROM config").all() as { key: string; value: string }[]
+      ) {
+        if (r.value !== null && r.value !== "") this.#config.set(r.key, r.value);
+      }
+    }
+    return this.#config;
+  }
+
   /** Every member-local config key that is set. */
   config(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (
-      const r of this.db.prepare("SELECT key, value FROM config").all() as { key: string; value: string }[]
-    ) {
-      if (r.value !== null && r.value !== "") out[r.key] = r.value;
-    }
-    return out;
+    return Object.fromEntries(this.#loaded());
   }
 
   /** One local key, or "" when unset. */
   get(key: string): string {
-    const r = this.db.prepare("SELECT value FROM config WHERE key = ?").get(key) as
-      | { value: string }
-      | undefined;
-    return r?.value ?? "";
+    return this.#loaded().get(key) ?? "";
+  }
+
+  /** Forgets what was read, after SQL that bypassed update() (`shoald sql local`). */
+  invalidate(): void {
+    this.#config = null;
   }
 
   /** Sets local keys in one transaction; "" deletes. */
   update(changes: Record<string, string>): void {
+    this.#config = null;
     withTransaction(this.db, () => {
       for (const [k, v] of Object.entries(changes)) {
         if (v === "") this.db.prepare("DELETE FROM config WHERE key = ?").run(k);

@@ -37,6 +37,11 @@ export interface NodeRow {
   groups: string[];
 }
 
+/** The name of the member at a cluster address, if there is one (asked on every request). */
+export function nodeNameAt(tx: ReadTx, address: string): string | undefined {
+  return tx.get<{ name: string }>("SELECT name FROM nodes WHERE address = ?", address)?.name;
+}
+
 /** Every member, by id. */
 export function listNodes(tx: ReadTx): NodeRow[] {
   const rows = tx.query<

@@ -81,3 +81,21 @@ Deno.test("SqliteStorage applies a received snapshot by replacing the whole log"
   assert.deepEqual(again.s.snapshot().data, new Uint8Array([9]));
   again.db.close();
 });
+
+Deno.test("SqliteStorage writes no batch for a commit index alone, and stores it with the next durable one", async () => {
+  const { dir, db, s } = await open();
+  s.bootstrap({ voters: [1], standbys: [], spares: [] });
+  s.persist({ entries: [e(2, 1), e(3, 1)], hardState: { term: 1, vote: 1, commit: 1 } });
+  const changes = () => (db.prepare("SELECT total_changes() AS n").get() as { n: number }).n;
+  const before = changes();
+  s.persist({ entries: [], hardState: { term: 1, vote: 1, commit: 3 } });
+  assert.equal(changes(), before, "a commit-only hard state must cost no transaction");
+  assert.equal(s.hardState.commit, 3);
+  // A vote is durable state: it is written at once.
+  s.persist({ entries: [], hardState: { term: 2, vote: 1, commit: 3 } });
+  assert.ok(changes() > before);
+  db.close();
+  const again = await open(dir);
+  assert.deepEqual(again.s.initialState().hardState, { term: 2, vote: 1, commit: 3 });
+  again.db.close();
+});

@@ -749,6 +749,7 @@ export class Cluster {
             () => {/* silence is what the table measures */},
           ).finally(() => this.#heartbeatsInFlight.delete(n.address));
         }
+        this.#o.gateway.refreshRaftNodes();
         void this.rebalance();
       }
     } catch (e) {
@@ -761,6 +762,7 @@ export class Cluster {
   /** Follower side: PUT /internal/heartbeat. */
   receiveHeartbeat(hb: Heartbeat): void {
     this.#live.received(hb);
+    this.#o.gateway.refreshRaftNodes();
   }
 
   #isOnline(address: string): boolean {

@@ -62,8 +62,8 @@ export class Gateway implements Consensus {
   #transport: WsTransport<Message> | null = null;
   #tls: KeyPair | null = null;
   #pin = "";
-  /** Addresses of members the configuration names, from the global database. */
-  #addressOf: (id: number) => string | undefined;
+  /** Address and name of a member the configuration names, from the global database. */
+  #memberOf: (id: number) => { address: string; name: string } | undefined;
   onLeaderChange: ((leader: number) => void) | null = null;
   onConfChange: ((conf: ConfState) => void) | null = null;
 
@@ -73,7 +73,7 @@ export class Gateway implements Consensus {
       fsm: GlobalFsm;
       log: Logger;
       snapshotPath: string;
-      addressOf: (id: number) => string | undefined;
+      memberOf: (id: number) => { address: string; name: string } | undefined;
       timing?: Partial<RaftTiming>;
     },
   ) {
@@ -82,7 +82,7 @@ export class Gateway implements Consensus {
     this.#log = o.log.with({ component: "raft" });
     this.#storage = new SqliteStorage(o.local.db, o.snapshotPath);
     this.#timing = { ...DEFAULT_TIMING, ...timingFromEnv(), ...(o.timing ?? {}) };
-    this.#addressOf = o.addressOf;
+    this.#memberOf = o.memberOf;
   }
 
   /** This member's raft id: its entry in raft_nodes matching its cluster address, or 1 standalone. */
@@ -150,17 +150,40 @@ export class Gateway implements Consensus {
     // A joiner starts with no configuration until the leader's snapshot arrives: keep the
     // members the leader named at accept time, or this member could not answer it.
     if (conf.voters.length + conf.standbys.length + conf.spares.length === 0) return;
-    const known = new Map(this.#local.raftNodes().map((n) => [n.id, n]));
-    const ids = [...conf.voters, ...conf.standbys, ...conf.spares];
-    const nodes: RaftNode[] = ids.sort((a, b) => a - b).map((id) => ({
-      id,
-      address: this.#addressOf(id) ?? known.get(id)?.address ?? "",
-      role: roleCode(conf, id),
-      name: known.get(id)?.name ?? "",
-    }));
-    this.#local.replaceRaftNodes(nodes);
+    const nodes = this.#recordRaftNodes(conf);
     this.#updatePeers(nodes);
     this.onConfChange?.(conf);
+  }
+
+  /**
+   * Rewrites raft_nodes from the configuration, with addresses and names from the global
+   * database where it has them (what this member recorded before, where not yet).
+   */
+  #recordRaftNodes(conf: ConfState): RaftNode[] {
+    const recorded = this.#local.raftNodes();
+    const known = new Map(recorded.map((n) => [n.id, n]));
+    const ids = [...conf.voters, ...conf.standbys, ...conf.spares];
+    const nodes: RaftNode[] = ids.sort((a, b) => a - b).map((id) => {
+      const m = this.#memberOf(id);
+      return {
+        id,
+        address: m?.address ?? known.get(id)?.address ?? "",
+        role: roleCode(conf, id),
+        name: m?.name ?? known.get(id)?.name ?? "",
+      };
+    });
+    if (JSON.stringify(nodes) !== JSON.stringify(recorded)) this.#local.replaceRaftNodes(nodes);
+    return nodes;
+  }
+
+  /**
+   * Brings raft_nodes up to date with the global database: a member renamed, or an address
+   * learnt late, changes no Raft configuration, so heartbeats call this.
+   */
+  refreshRaftNodes(): void {
+    const conf = this.#driver?.conf;
+    if (!conf || conf.voters.length + conf.standbys.length + conf.spares.length === 0) return;
+    this.#recordRaftNodes(conf);
   }
 
   #updatePeers(nodes: RaftNode[]): void {
@@ -227,7 +250,8 @@ export class Gateway implements Consensus {
   leaderAddress(): string | null {
     const lead = this.#driver?.leader ?? 0;
     if (!lead) return null;
-    return this.#local.raftNodes().find((n) => n.id === lead)?.address || this.#addressOf(lead) || null;
+    return this.#local.raftNodes().find((n) => n.id === lead)?.address || this.#memberOf(lead)?.address ||
+      null;
   }
 
   // Consensus

@@ -17,8 +17,8 @@ import {
   ensureStandaloneNode,
   GlobalDB,
   GlobalFsm,
-  listNodes,
   LocalDB,
+  nodeById,
   updateGlobalSchema,
 } from "../db/mod.ts";
 import type { JoinToken } from "../wire/mod.ts";
@@ -106,9 +106,9 @@ export class Daemon implements ServerContext {
       log: root,
       snapshotPath: `${paths.dir}/database/global/raft.snapshot`,
       // Before the schema exists (a new member's first start) no member has an address yet.
-      addressOf: (id) => {
+      memberOf: (id) => {
         try {
-          return this.db.readStale((tx) => listNodes(tx).find((n) => n.id === id)?.address);
+          return this.db.readStale((tx) => nodeById(tx, id));
         } catch {
           return undefined;
         }

@@ -42,6 +42,11 @@ export function nodeNameAt(tx: ReadTx, address: string): string | undefined {
   return tx.get<{ name: string }>("SELECT name FROM nodes WHERE address = ?", address)?.name;
 }
 
+/** The address and name of the member with this id (the Raft id is the row's id). */
+export function nodeById(tx: ReadTx, id: number): { address: string; name: string } | undefined {
+  return tx.get<{ address: string; name: string }>("SELECT address, name FROM nodes WHERE id = ?", id);
+}
+
 /** Every member, by id. */
 export function listNodes(tx: ReadTx): NodeRow[] {
   const rows = tx.query<

@@ -296,6 +296,20 @@ Deno.test({
           return info.server_name === "m3b" && server.environment.server_name === "m3b";
         });
         assert.equal((await getMember(m3, "m3b")).metadata.server_name, "m3b");
+        // raft_nodes keeps reflecting the configuration: the new name reaches every member's copy.
+        for (const m of [m1, m2, m3]) {
+          await waitFor(`raft_nodes on ${m.name} to name m3b`, async () => {
+            const r = await m.shoald([
+              "sql",
+              "local",
+              "--format",
+              "csv",
+              "SELECT name FROM raft_nodes ORDER BY id",
+            ]);
+            return r.code === 0 && r.stdout.split("\n").includes("m3b") &&
+              !r.stdout.split("\n").includes("m3");
+          });
+        }
         // What it creates carries its new name as location.
         const op = await withClient(
           m3,

@@ -64,17 +64,20 @@ Deno.test({
           assert.equal(rows.filter((r) => r.roles.includes("database-leader")).length, 1);
           assert.deepEqual(rows.map((r) => r.name).sort(), ["m1", "m2", "m3"]);
           assert.equal(rows.find((r) => r.name === "m2")!.url, `https://${ADDR[1]}:8443`);
-          // The local raft_nodes table reflects the configuration on every member.
+          // The local raft_nodes table reflects the configuration on every member: ids, addresses,
+          // roles (0: voter), and names (learnt from the global database by the next heartbeat).
+          const want = ADDR.map((a, i) => `${i + 1},${a}:8443,0,m${i + 1}`).join("\n");
           for (const m of ms) {
-            const r = await m.shoald([
-              "sql",
-              "local",
-              "--format",
-              "csv",
-              "SELECT id, address, role FROM raft_nodes ORDER BY id",
-            ]);
-            assert.equal(r.code, 0, r.stderr);
-            assert.equal(r.stdout.trim().split("\n").length, 3, r.stdout);
+            await waitFor(`raft_nodes on ${m.name}`, async () => {
+              const r = await m.shoald([
+                "sql",
+                "local",
+                "--format",
+                "csv",
+                "SELECT id, address, role, name FROM raft_nodes ORDER BY id",
+              ]);
+              return r.code === 0 && r.stdout.trim() === want ? true : null;
+            }, 10_000);
           }
         },
       );

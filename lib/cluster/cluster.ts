@@ -21,6 +21,7 @@ import { fingerprint, generateKeyPair, type KeyPair, readKeyPair, writeKeyPair }
 import {
   badRequest,
   errorMessage,
+  errorStatus,
   forbidden,
   notFound,
   parseExpiry,
@@ -32,6 +33,7 @@ import {
 import type { JoinToken } from "../wire/mod.ts";
 import { encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
 import { MemberClients } from "./connect.ts";
+import { type ForwardedResult, type ForwardedTx, ForwardQueue } from "./forwarding.ts";
 import { Gateway } from "./gateway.ts";
 import { type Heartbeat, LivenessTable } from "./liveness.ts";
 import {
@@ -113,6 +115,7 @@ export class Cluster {
   #tls: KeyPair | null = null;
   #tlsFingerprint = "";
   #clients: MemberClients;
+  #forwards: ForwardQueue;
   #live = new LivenessTable();
   #heartbeatTimer: TimerId | undefined;
   #heartbeatsInFlight = new Set<string>();
@@ -123,6 +126,17 @@ export class Cluster {
   constructor(o: ClusterOptions) {
     this.#o = o;
     this.#clients = new MemberClients(() => this.#tls);
+    this.#forwards = new ForwardQueue({
+      send: async (txs) =>
+        (await this.#leaderRequest<{ results: ForwardedResult[] }>(
+          "POST",
+          "/internal/db/transactions",
+          { transactions: txs },
+          async () => ({ results: await this.executeForwarded(txs) }),
+        )).results,
+      neverRan,
+      retryForMs: LEADER_WAIT_MS,
+    });
   }
 
   /** Reads local state; before the schema exists (a new member) there is nothing to read. */
@@ -142,7 +156,7 @@ export class Cluster {
   async start(): Promise<void> {
     this.#tls = await readKeyPair(this.#o.dir, "cluster");
     if (this.#tls) this.#tlsFingerprint = await fingerprint(this.#tls.cert);
-    this.#o.db.setForwarder((name, args) => this.#forward(name, args));
+    this.#o.db.setForwarder((name, args) => this.#forwards.forward({ name, args }));
     this.#o.gateway.onLeaderChange = () => this.#leaderChanged();
     await this.#o.gateway.start(this.#tls);
     this.#scheduleHeartbeat();
@@ -676,24 +690,25 @@ export class Cluster {
     }
   }
 
-  /** GlobalDB's forwarder: runs a named transaction on the leader (here, if this member leads). */
-  #forward(name: string, args: unknown): Promise<{ result: unknown; index: number }> {
-    const def = lookupTx(name);
-    if (!def) return Promise.reject(new Error(`Unknown transaction ${name}`));
-    return this.#leaderRequest(
-      "POST",
-      "/internal/db/tx",
-      { name, args },
-      () => this.#o.db.execute(def, args),
-    );
-  }
-
-  /** Leader side of forwarding: POST /internal/db/tx. */
-  async executeForwarded(name: string, args: unknown): Promise<{ result: unknown; index: number }> {
-    const def = lookupTx(name);
-    if (!def) throw badRequest(`Unknown transaction "${name}": members run different versions`);
+  /** Leader side of forwarding (POST /internal/db/transactions): one result per transaction. */
+  executeForwarded(txs: ForwardedTx[]): Promise<ForwardedResult[]> {
     if (!this.#o.gateway.isLeader()) throw unavailable("Not the database leader");
-    return await this.#o.db.execute(def, args);
+    // Queued together, so they share the leader's next entry.
+    return Promise.all(txs.map(async (t): Promise<ForwardedResult> => {
+      const def = lookupTx(t.name);
+      if (!def) {
+        return {
+          ok: false,
+          status: 400,
+          error: `Unknown transaction "${t.name}": members run different versions`,
+        };
+      }
+      try {
+        return { ok: true, ...await this.#o.db.execute(def, t.args) };
+      } catch (e) {
+        return { ok: false, status: errorStatus(e), error: errorMessage(e) };
+      }
+    }));
   }
 
   // Heartbeats and liveness

@@ -9,4 +9,5 @@ export * from "./liveness.ts";
 export * from "./members.ts";
 export * from "./member_config.ts";
 export * from "./roles.ts";
+export type { ForwardedResult, ForwardedTx } from "./forwarding.ts";
 export { MemberClients } from "./connect.ts";

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import {
   type Cluster,
   type ClusterPut,
+  type ForwardedTx,
   type Heartbeat,
   type JoinRequest,
   memberConfigKeys,
@@ -182,10 +183,19 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   });
 
   // Member to member.
-  app.post("/internal/db/tx", async (c) => {
+  app.post("/internal/db/transactions", async (c) => {
     requireMember(c);
-    const req = await readJson<{ name?: string; args?: unknown }>(c);
-    return sync(c, await clusterOf(ctx).executeForwarded(req.name ?? "", req.args));
+    const req = await readJson<{ transactions?: unknown }>(c);
+    const txs = req.transactions;
+    if (
+      !Array.isArray(txs) ||
+      !txs.every((t) =>
+        typeof t === "object" && t !== null && typeof (t as { name?: unknown }).name === "string"
+      )
+    ) {
+      throw badRequest("Malformed forwarded transactions: expected a list of {name, args}");
+    }
+    return sync(c, { results: await clusterOf(ctx).executeForwarded(txs as ForwardedTx[]) });
   });
   app.put("/internal/heartbeat", async (c) => {
     requireMember(c);

@@ -215,6 +215,14 @@ export class Driver {
   #handle(rd: Ready): void {
     if (rd.hardState) this.#term = rd.hardState.term;
     if (rd.softState) this.#onSoftState(rd.softState.lead, rd.softState.role === "leader");
+    const before = this.#o.storage.hardState;
+    // A leader may send its entries before its own write (Raft thesis §10.2.1, as etcd's server
+    // does), so that its fsync and its followers' overlap: it counts itself toward a commit only
+    // once persist() returned, since answers are handled after this Ready. Its term and vote are
+    // durable since its campaign; anything else waits for the write.
+    const early = this.#isLeader && !rd.snapshot && rd.messages.length > 0 &&
+      (!rd.hardState || (rd.hardState.term === before.term && rd.hardState.vote === before.vote));
+    if (early) this.#o.send(rd.messages);
     this.#o.storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     if (rd.snapshot && rd.snapshot.data.length > 0) {
       this.#o.fsm.restore(rd.snapshot.data);
@@ -224,7 +232,7 @@ export class Driver {
     if (this.#isLeader && rd.entries.length > 0 && this.#readyIndex === Infinity) {
       this.#readyIndex = rd.entries[rd.entries.length - 1]!.index;
     }
-    if (rd.messages.length > 0) this.#o.send(rd.messages);
+    if (!early && rd.messages.length > 0) this.#o.send(rd.messages);
     for (const e of rd.committedEntries) this.#apply(e);
     for (const rs of rd.readStates) this.#onReadState(rs.index, rs.ctx);
     this.#node.advance(rd);

@@ -9,6 +9,8 @@ import { encodeBatch } from "./codec.ts";
 /** What the transport needs to know of a message. */
 export interface Addressed {
   to: number;
+  /** Log entries carried: a message with some leaves at once (a follower waits on it). */
+  entries?: unknown[];
 }
 
 /** Options of the transport. */
@@ -46,7 +48,9 @@ class Peer<M> {
  * mutual TLS with the cluster certificate, pinned). Everything queued for a peer in one turn of
  * the event loop leaves in one frame, sent once that turn's I/O is handled (setImmediate): each
  * frame costs a TLS write, the leader's largest cost per commit, and with 16 writers this
- * halved the frames and raised PATCH /1.0 from ~1,130 to ~1,400 tx/s. A frame on an open
+ * halved the frames and raised PATCH /1.0 from ~1,130 to ~1,400 tx/s. Entries are the exception:
+ * they leave at once, so that a leader that sends before its own fsync overlaps it with its
+ * followers' (one client's commit: median 2.2-2.4 → 1.7 ms). A frame on an open
  * stream costs no request parsing or response on either side (bench/replication.ts: a commit's
  * median 19.5 → 6-11 ms, and 401 → 665 tx/s with 16 clients, against one HTTPS POST per batch).
  * A peer that cannot be reached costs a backoff and never delays the others.
@@ -90,6 +94,7 @@ export class WsTransport<M extends Addressed> {
     if (this.#closed) return;
     const max = this.#o.maxQueue ?? 4096;
     const touched = new Set<Peer<M>>();
+    const now = new Set<Peer<M>>();
     for (const m of messages) {
       const p = this.#peers.get(m.to);
       if (!p) {
@@ -99,8 +104,13 @@ export class WsTransport<M extends Addressed> {
       p.queue.push(m);
       if (p.queue.length > max) p.queue.splice(0, p.queue.length - max);
       touched.add(p);
+      if (m.entries && m.entries.length > 0) now.add(p);
     }
     for (const p of touched) {
+      if (now.has(p)) {
+        this.#flush(p);
+        continue;
+      }
       if (p.scheduled) continue;
       p.scheduled = true;
       setImmediate(() => {

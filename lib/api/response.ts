@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { Envelope } from "../wire/mod.ts";
 import type { OperationJSON } from "../operations/mod.ts";
+import { etag } from "../util/mod.ts";
 
 /** A sync reply: 200 (or status) with metadata; an ETag header when given. */
 export function sync(
@@ -64,8 +65,6 @@ export function error(status: number, message: string): Response {
 }
 
 /** LXD's ETag: the SHA-256 of the JSON of the writable part of an object. */
-export async function etagOf(value: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(JSON.stringify(value));
-  const d = await crypto.subtle.digest("SHA-256", bytes);
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+export function etagOf(value: unknown): Promise<string> {
+  return Promise.resolve(etag(value));
 }

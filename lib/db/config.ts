@@ -1,4 +1,4 @@
-import { parseExpiry } from "../util/mod.ts";
+import { badRequest, etag, parseExpiry, preconditionFailed } from "../util/mod.ts";
 import { defineTx, type ReadTx } from "./tx.ts";
 
 /** Where a server config key is stored: this member's local database or the global one. */
@@ -136,18 +136,77 @@ export function globalValue(config: Record<string, string>, key: string): string
   return config[key] ?? keyDef(key)?.default ?? "";
 }
 
-/** Applies changes to the global config: "" deletes a key. Values are already validated. */
-export const updateGlobalConfig = defineTx(
-  "config.update",
-  (tx, changes: Record<string, string>): Record<string, string> => {
+/** A server config value as GET /1.0 shows it: secrets are the boolean true, as in LXD. */
+export type ShownValue = string | true;
+
+/** The config GET /1.0 shows: global and this member's local keys, sorted, secrets hidden. */
+export function shownConfig(
+  global: Record<string, string>,
+  local: Record<string, string>,
+): Record<string, ShownValue> {
+  const all: Record<string, ShownValue> = { ...global, ...local };
+  for (const k of Object.keys(all)) if (keyDef(k)?.hidden) all[k] = true;
+  return Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]!]));
+}
+
+/** PUT or PATCH /1.0 as the transaction gets it. */
+export interface ServerConfigRequest {
+  mode: "put" | "patch";
+  /** Values asked for ("" unsets; true keeps a secret, as GET shows it). Global secrets come hashed. */
+  requested: Record<string, ShownValue>;
+  /** The config of the member that took the request, which its ETag covers too. */
+  local: Record<string, string>;
+  /** The If-Match header, when sent. */
+  ifMatch?: string;
+  /** Whether that member is clustered (its cluster address may not change then). */
+  clustered: boolean;
+}
+
+/**
+ * PUT and PATCH /1.0 in one transaction: the If-Match check, the change set and the write of
+ * the global keys all see the same state, so that a concurrent change can neither slip between
+ * the check and the write nor turn this one into a no-op; and a write needs no read index
+ * first. Returns the member-local changes, for the member to apply after the commit.
+ */
+export const updateServerConfig = defineTx(
+  "config.server-update",
+  (tx, a: ServerConfigRequest): { local: Record<string, string> } => {
+    const current = shownConfig(readGlobalConfig(tx), a.local);
+    if (a.ifMatch && a.ifMatch !== etag(current)) throw preconditionFailed();
+    // The full set of changes: for PUT, keys that are set now and absent from the body are unset.
+    const changes: Record<string, string> = {};
+    if (a.mode === "put") { for (const k of Object.keys(current)) if (!(k in a.requested)) changes[k] = ""; }
+    for (const [k, v] of Object.entries(a.requested)) {
+      // A secret comes back from GET as true: sending it back keeps it, as in LXD.
+      if (v === true) {
+        if (keyDef(k)?.hidden) continue;
+        changes[k] = "true";
+      } else if (current[k] !== v || (keyDef(k)?.hidden && v !== "")) changes[k] = v;
+    }
+    for (const k of Object.keys(changes)) {
+      if (current[k] === undefined && changes[k] === "") delete changes[k];
+    }
+    const problem = validateChanges(changes);
+    if (problem) throw badRequest(problem);
+    const local: Record<string, string> = {};
+    const global: [string, string][] = [];
     for (const [k, v] of Object.entries(changes)) {
+      if (keyDef(k)!.scope === "local") local[k] = v;
+      else global.push([k, v]);
+    }
+    if (a.clustered && "cluster.https_address" in local) {
+      throw badRequest("Changing cluster.https_address is currently not supported");
+    }
+    for (const [k, v] of global) {
       if (v === "") tx.exec("DELETE FROM config WHERE key = ?", k);
-      else {tx.exec(
+      else {
+        tx.exec(
           "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
           k,
           v,
-        );}
+        );
+      }
     }
-    return readGlobalConfig(tx);
+    return { local };
   },
 );

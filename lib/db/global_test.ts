@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { GlobalDB, LocalConsensus } from "./global.ts";
 import { GlobalFsm } from "./fsm.ts";
 import { defineTx } from "./tx.ts";
-import { readGlobalConfig, updateGlobalConfig } from "./config.ts";
+import { readGlobalConfig, type ServerConfigRequest, updateServerConfig } from "./config.ts";
 import { updateGlobalSchema } from "./schema_update.ts";
 import { StatusError } from "../util/mod.ts";
 
@@ -10,6 +10,11 @@ const failing = defineTx("test.failing", (tx, _a: null) => {
   tx.exec("INSERT INTO config (key, value) VALUES ('user.never', 'x')");
   throw new StatusError(400, "refused on purpose");
 });
+
+/** PATCH /1.0 of global keys, as a member that is not clustered sends it. */
+function patch(db: GlobalDB, requested: ServerConfigRequest["requested"]) {
+  return db.run(updateServerConfig, { mode: "patch", requested, local: {}, clustered: false });
+}
 
 async function fresh() {
   const dir = await Deno.makeTempDir();
@@ -22,8 +27,7 @@ async function fresh() {
 Deno.test("GlobalDB.run() applies a transaction and records the applied index with it", async () => {
   const { fsm, db, dir } = await fresh();
   const before = fsm.applied.index;
-  const cfg = await db.run(updateGlobalConfig, { "user.a": "1" });
-  assert.equal(cfg["user.a"], "1");
+  assert.deepEqual(await patch(db, { "user.a": "1" }), { local: {} });
   assert.equal(fsm.applied.index, before + 1);
   assert.deepEqual(await db.read(readGlobalConfig), { "user.a": "1" });
   fsm.close();
@@ -43,10 +47,8 @@ Deno.test("GlobalDB.run() rejects a throwing transaction and keeps none of its w
 Deno.test("GlobalDB groups concurrent transactions and each sees the writes before it", async () => {
   const { fsm, db } = await fresh();
   const before = fsm.applied.index;
-  const results = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => db.run(updateGlobalConfig, { [`user.k${i}`]: String(i) })),
-  );
-  assert.equal(Object.keys(results[19]!).length, 20);
+  await Promise.all(Array.from({ length: 20 }, (_, i) => patch(db, { [`user.k${i}`]: String(i) })));
+  assert.equal(Object.keys(await db.read(readGlobalConfig)).length, 20);
   // The first runs alone; the other 19 arrive while it is in flight and share one entry.
   assert.equal(fsm.applied.index, before + 2);
   fsm.close();
@@ -68,7 +70,7 @@ Deno.test("GlobalFsm.apply() skips entries it already applied (replay after a cr
 
 Deno.test("GlobalFsm snapshot() and restore() carry data and applied index", async () => {
   const { fsm, db, dir } = await fresh();
-  await db.run(updateGlobalConfig, { "user.snap": "yes" });
+  await patch(db, { "user.snap": "yes" });
   const bytes = fsm.snapshot();
   const other = new GlobalFsm(`${dir}/other.sqlite`);
   other.restore(bytes);

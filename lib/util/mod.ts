@@ -8,3 +8,4 @@ export * from "./duration.ts";
 export * from "./deferred.ts";
 export * from "./address.ts";
 export * from "./output.ts";
+export * from "./etag.ts";

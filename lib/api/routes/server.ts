@@ -1,6 +1,6 @@
 import { Hono } from "hono";
-import { keyDef, readGlobalConfig, updateGlobalConfig, validateChanges } from "../../db/mod.ts";
-import { badRequest, preconditionFailed } from "../../util/mod.ts";
+import { keyDef, readGlobalConfig, shownConfig, type ShownValue, updateServerConfig } from "../../db/mod.ts";
+import { badRequest } from "../../util/mod.ts";
 import type { Server, ServerPut } from "../../wire/mod.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { API_EXTENSIONS } from "../extensions.ts";
@@ -9,15 +9,9 @@ import { hashPassword } from "../password.ts";
 import { emptySync, etagOf, sync } from "../response.ts";
 import { readJson } from "../body.ts";
 
-/** A server config value as GET /1.0 shows it: secrets are the boolean true, as in LXD. */
-type ShownValue = string | true;
-
 /** The config GET /1.0 shows: local and global keys, secrets hidden. */
 export async function visibleConfig(ctx: ServerContext): Promise<Record<string, ShownValue>> {
-  const global = await ctx.db.read(readGlobalConfig);
-  const all: Record<string, ShownValue> = { ...global, ...ctx.local.config() };
-  for (const k of Object.keys(all)) if (keyDef(k)?.hidden) all[k] = true;
-  return Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]!]));
+  return shownConfig(await ctx.db.read(readGlobalConfig), ctx.local.config());
 }
 
 async function serverInfo(ctx: ServerContext, trusted: boolean): Promise<Server> {
@@ -78,8 +72,8 @@ export function publicServerRoutes(ctx: ServerContext): Hono<ApiEnv> {
 
 /**
  * Applies a server config change. PUT replaces the config (absent keys are unset); PATCH
- * merges. Member-local keys go to the local database after their side effects succeeded;
- * the rest is one replicated transaction.
+ * merges. One replicated transaction checks the ETag, works out the changes and writes the
+ * global keys; member-local keys then go to this member's database after their side effects.
  */
 async function updateConfig(ctx: ServerContext, c: Ctx, mode: "put" | "patch"): Promise<Response> {
   const body = await readJson<ServerPut>(c);
@@ -89,48 +83,29 @@ async function updateConfig(ctx: ServerContext, c: Ctx, mode: "put" | "patch"): 
   ) {
     throw badRequest("Invalid config: expected an object of strings");
   }
-  const current = await visibleConfig(ctx);
-  const ifMatch = c.req.header("If-Match");
-  if (ifMatch && ifMatch !== "" && ifMatch.replace(/"/g, "") !== await etagOf(current)) {
-    throw preconditionFailed();
-  }
-  const requested: Record<string, string | true> = {};
+  const requested: Record<string, ShownValue> = {};
   for (const [k, v] of Object.entries(body.config ?? {})) {
     if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean" && v !== null) {
       throw badRequest(`Invalid value for config key "${k}": expected a string`);
     }
-    requested[k] = v === null ? "" : v === true ? true : String(v);
+    const value = v === null ? "" : v === true ? true : String(v);
+    // Secrets are stored hashed: hash before the transaction, which must not wait on scrypt.
+    const def = keyDef(k);
+    requested[k] = def?.hidden && def.scope === "global" && typeof value === "string" && value !== ""
+      ? await hashPassword(value)
+      : value;
   }
-  // The full set of changes: for PUT, keys that are set now and absent from the body are unset.
-  const changes: Record<string, string> = {};
-  if (mode === "put") { for (const k of Object.keys(current)) if (!(k in requested)) changes[k] = ""; }
-  for (const [k, v] of Object.entries(requested)) {
-    // A secret comes back from GET as true: sending it back keeps it, as in LXD.
-    if (v === true) {
-      if (keyDef(k)?.hidden) continue;
-      changes[k] = "true";
-    } else if (current[k] !== v || (keyDef(k)?.hidden && v !== "")) changes[k] = v;
-  }
-  for (const k of Object.keys(changes)) if (current[k] === undefined && changes[k] === "") delete changes[k];
-  const problem = validateChanges(changes);
-  if (problem) throw badRequest(problem);
-  if (Object.keys(changes).length === 0) return emptySync(c);
-
-  const local: Record<string, string> = {};
-  const global: Record<string, string> = {};
-  for (const [k, v] of Object.entries(changes)) {
-    if (keyDef(k)!.scope === "local") local[k] = v;
-    else global[k] = keyDef(k)!.hidden && v !== "" ? await hashPassword(v) : v;
-  }
-  if (ctx.clustered() && "cluster.https_address" in local) {
-    throw badRequest("Changing cluster.https_address is currently not supported");
-  }
+  const ifMatch = c.req.header("If-Match")?.replace(/"/g, "");
+  const { local } = await ctx.db.run(updateServerConfig, {
+    mode,
+    requested,
+    local: ctx.local.config(),
+    ...(ifMatch ? { ifMatch } : {}),
+    clustered: ctx.clustered(),
+  });
   if (Object.keys(local).length > 0) {
     await ctx.applyLocalConfig(local);
     ctx.local.update(local);
-  }
-  if (Object.keys(global).length > 0) {
-    await ctx.db.run(updateGlobalConfig, global);
   }
   ctx.events.lifecycle("config-updated", "/1.0");
   return emptySync(c);

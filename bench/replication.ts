@@ -1,8 +1,9 @@
 /**
  * Replicated writes on a three-voter cluster (127.0.0.91-93): committed transactions per second
- * with 1 and 16 concurrent clients through the REST API (PATCH /1.0, one transaction each), their
- * commit latency, and write unavailability after kill -9 and after a graceful shutdown of the
- * leader. Floors from the same run: raw fsync, one SQLite FULL commit, one loopback mTLS round trip;
+ * with 1 and 16 concurrent clients, via the leader and via a follower, through the REST API
+ * (PATCH /1.0, one transaction each) and through the database path (`shoald sql global`'s
+ * endpoint: one INSERT each), their commit latency, and write unavailability after kill -9 and
+ * after a graceful shutdown of the leader. Floors from the same run: raw fsync, one SQLite FULL commit, one loopback mTLS round trip;
  * and Debian's LXD's own config-write rate side by side when it is installed.
  *
  *   deno run -A bench/replication.ts [--seconds 5]
@@ -73,7 +74,7 @@ async function rates(
   }
 }
 
-/** A config write through the REST API, as LXD's figure is measured (a linearizable read, then the write). */
+/** A config write through the REST API, as LXD's figure is measured (one transaction: check, diff, write). */
 const patch = (c: Client, n: number, conc: number) =>
   c.request("PATCH", "/1.0", { body: { config: { [`user.b${n % conc}`]: String(n) } } });
 

@@ -136,6 +136,7 @@ export class Cluster {
         )).results,
       neverRan,
       retryForMs: LEADER_WAIT_MS,
+      leader: () => String(this.#o.gateway.leader),
     });
   }
 
@@ -735,6 +736,8 @@ export class Cluster {
       this.#live.track(this.#stale(listNodes, []).map((n) => n.address));
     }
     this.#wasLeader = leading;
+    // Transactions waiting behind requests to the old leader go to the new one now.
+    queueMicrotask(() => this.#forwards.leaderChanged());
   }
 
   #heartbeatRound(): void {

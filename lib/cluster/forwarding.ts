@@ -25,7 +25,12 @@ export interface ForwardQueueOptions {
   neverRan: (e: StatusError) => boolean;
   /** How long a transaction may keep being sent again after such refusals. */
   retryForMs: number;
-  /** Requests in flight at once; more transactions wait and leave together in the next. */
+  /**
+   * Who leads now, as a key: the limit of requests in flight is per leader, so that requests
+   * stuck on a leader that went away (until their timeout) never hold back the next leader's.
+   */
+  leader: () => string;
+  /** Requests in flight at once to one leader; more transactions wait and leave together next. */
   maxInFlight?: number;
   /** Transactions in one request (the leader groups at most this many into one entry). */
   maxBatch?: number;
@@ -41,7 +46,7 @@ export interface ForwardQueueOptions {
 export class ForwardQueue {
   #o: Required<ForwardQueueOptions>;
   #waiting: Waiting[] = [];
-  #inFlight = 0;
+  #inFlight = new Map<string, number>();
 
   constructor(o: ForwardQueueOptions) {
     this.#o = { maxInFlight: 2, maxBatch: 256, now: () => Date.now(), ...o };
@@ -55,12 +60,20 @@ export class ForwardQueue {
     });
   }
 
+  /** Sends what waits to a new leader at once (the cluster calls this when the leader changes). */
+  leaderChanged(): void {
+    this.#pump();
+  }
+
   #pump(): void {
-    while (this.#inFlight < this.#o.maxInFlight && this.#waiting.length > 0) {
+    const leader = this.#o.leader();
+    while ((this.#inFlight.get(leader) ?? 0) < this.#o.maxInFlight && this.#waiting.length > 0) {
       const batch = this.#waiting.splice(0, this.#o.maxBatch);
-      this.#inFlight++;
+      this.#inFlight.set(leader, (this.#inFlight.get(leader) ?? 0) + 1);
       void this.#send(batch).finally(() => {
-        this.#inFlight--;
+        const n = this.#inFlight.get(leader)! - 1;
+        if (n === 0) this.#inFlight.delete(leader);
+        else this.#inFlight.set(leader, n);
         this.#pump();
       });
     }

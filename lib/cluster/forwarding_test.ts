@@ -26,7 +26,13 @@ const neverRan = (e: StatusError) => e.status === 503 && e.message.startsWith("L
 Deno.test("ForwardQueue sends what arrives while requests are in flight together, in order", async () => {
   let n = 0;
   const leader = fakeLeader((tx) => ({ ok: true, result: tx.args, index: ++n }));
-  const q = new ForwardQueue({ send: leader.send, neverRan, retryForMs: 1000, maxInFlight: 1 });
+  const q = new ForwardQueue({
+    send: leader.send,
+    neverRan,
+    retryForMs: 1000,
+    maxInFlight: 1,
+    leader: () => "a",
+  });
   const first = q.forward({ name: "t", args: 0 });
   const rest = [1, 2, 3].map((i) => q.forward({ name: "t", args: i }));
   assert.deepEqual(leader.requests.map((r) => r.map((t) => t.args)), [[0]]);
@@ -44,7 +50,7 @@ Deno.test("ForwardQueue fails each transaction on its own, and sends again only 
     if (tx.args === "moved" && refusals-- > 0) return { ok: false, status: 503, error: NOT_LEADER };
     return { ok: true, result: tx.args, index: 7 };
   });
-  const q = new ForwardQueue({ send: leader.send, neverRan, retryForMs: 1000 });
+  const q = new ForwardQueue({ send: leader.send, neverRan, retryForMs: 1000, leader: () => "a" });
   const bad = assert.rejects(
     q.forward({ name: "t", args: "bad" }),
     (e) => e instanceof StatusError && e.status === 409 && e.message === "already exists",
@@ -63,7 +69,13 @@ Deno.test("ForwardQueue fails each transaction on its own, and sends again only 
 Deno.test("ForwardQueue stops sending again after its deadline, and passes a failed request to every caller", async () => {
   let now = 0;
   const leader = fakeLeader(() => ({ ok: false, status: 503, error: NOT_LEADER }));
-  const q = new ForwardQueue({ send: leader.send, neverRan, retryForMs: 100, now: () => now });
+  const q = new ForwardQueue({
+    send: leader.send,
+    neverRan,
+    retryForMs: 100,
+    now: () => now,
+    leader: () => "a",
+  });
   const p = assert.rejects(
     q.forward({ name: "t", args: 1 }),
     (e) => e instanceof StatusError && e.status === 503,
@@ -78,8 +90,32 @@ Deno.test("ForwardQueue stops sending again after its deadline, and passes a fai
     send: () => Promise.reject(new StatusError(503, "The database leader did not answer")),
     neverRan,
     retryForMs: 100,
+    leader: () => "a",
   });
   await Promise.all(
     [1, 2].map((i) => assert.rejects(down.forward({ name: "t", args: i }), /did not answer/)),
   );
+});
+
+Deno.test("ForwardQueue never holds a new leader's transactions behind requests stuck on the old one", async () => {
+  let current = "a";
+  const leader = fakeLeader((tx) => ({ ok: true, result: tx.args, index: 1 }));
+  const q = new ForwardQueue({
+    send: leader.send,
+    neverRan,
+    retryForMs: 1000,
+    maxInFlight: 1,
+    leader: () => current,
+  });
+  const stuck = q.forward({ name: "t", args: "to a" });
+  const next = q.forward({ name: "t", args: "to b" });
+  assert.equal(leader.requests.length, 1);
+  current = "b";
+  q.leaderChanged();
+  assert.deepEqual(leader.requests.map((r) => r.map((t) => t.args)), [["to a"], ["to b"]]);
+  await leader.releaseAll();
+  assert.deepEqual(await Promise.all([stuck, next]), [{ result: "to a", index: 1 }, {
+    result: "to b",
+    index: 1,
+  }]);
 });

@@ -53,14 +53,25 @@ export class RaftLog {
     return this.storage.term(i);
   }
 
-  /** Term of entry i, or 0 when i is out of range. Only for decisions where 0 is safe. */
-  termOrZero(i: number): number {
+  /**
+   * Term of entry i, or undefined out of [firstIndex-1, lastIndex]. Without an exception: every
+   * appended entry asks, and building an error's stack cost about 12% of the simulator's time.
+   */
+  #knownTerm(i: number): number | undefined {
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
     try {
-      return this.term(i);
+      return this.storage.term(i);
     } catch (err) {
-      if (isCompacted(err) || isUnavailable(err)) return 0;
+      if (isCompacted(err) || isUnavailable(err)) return undefined;
       throw err;
     }
+  }
+
+  /** Term of entry i, or 0 when i is out of range. Only for decisions where 0 is safe. */
+  termOrZero(i: number): number {
+    return this.#knownTerm(i) ?? 0;
   }
 
   lastTerm(): number {
@@ -68,12 +79,7 @@ export class RaftLog {
   }
 
   matchTerm(i: number, t: number): boolean {
-    try {
-      return this.term(i) === t;
-    } catch (err) {
-      if (isCompacted(err) || isUnavailable(err)) return false;
-      throw err;
-    }
+    return this.#knownTerm(i) === t;
   }
 
   /** Raft §5.4.1: a log is at least as up to date when its last term is higher, or equal with an index at least as high. */

@@ -116,6 +116,7 @@ export class Cluster {
   #tlsFingerprint = "";
   #clients: MemberClients;
   #forwards: ForwardQueue;
+  #nameCache: { version: number; address: string; name: string } | null = null;
   #live = new LivenessTable();
   #heartbeatTimer: TimerId | undefined;
   #heartbeatsInFlight = new Set<string>();
@@ -192,7 +193,13 @@ export class Cluster {
   name(): string {
     if (!this.clustered()) return "none";
     const address = this.address();
-    return this.#stale((tx) => nodeNameAt(tx, address), undefined) ?? "none";
+    const version = this.#o.fsm.version;
+    // Every event and operation names its member: ask the database only after it changed.
+    const c = this.#nameCache;
+    if (c?.version === version && c.address === address) return c.name;
+    const name = this.#stale((tx) => nodeNameAt(tx, address), undefined) ?? "none";
+    this.#nameCache = { version, address, name };
+    return name;
   }
 
   // Bootstrap

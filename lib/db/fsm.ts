@@ -29,6 +29,7 @@ export class GlobalFsm implements StateMachine {
   #db: DatabaseSync;
   #cache: StatementCache;
   #applied = { index: 0, term: 0 };
+  #version = 0;
 
   constructor(path: string) {
     this.#path = path;
@@ -37,6 +38,7 @@ export class GlobalFsm implements StateMachine {
   }
 
   #open(): DatabaseSync {
+    this.#version++;
     const db = openSqlite(this.#path, "NORMAL");
     db.exec(APPLIED_SCHEMA);
     const row = db.prepare("SELECT idx, term FROM raft_applied WHERE id = 1").get() as
@@ -44,6 +46,14 @@ export class GlobalFsm implements StateMachine {
       | undefined;
     this.#applied = { index: row?.idx ?? 0, term: row?.term ?? 0 };
     return db;
+  }
+
+  /**
+   * Changes whenever the database may have: an applied entry, a restored snapshot, a reset.
+   * What is derived from the database can be kept until it moves.
+   */
+  get version(): number {
+    return this.#version;
   }
 
   /** Index and term of the last applied entry. */
@@ -116,6 +126,7 @@ export class GlobalFsm implements StateMachine {
       ).run(index, term);
     });
     this.#applied = { index, term };
+    this.#version++;
     return outcomes;
   }
 

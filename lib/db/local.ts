@@ -25,6 +25,8 @@ export class LocalDB {
    * whether it is clustered), and this daemon is the table's only writer while it runs.
    */
   #config: Map<string, string> | null = null;
+  /** raft_nodes as last read: asked for the leader's address on every forwarded request. */
+  #raftNodes: RaftNode[] | null = null;
 
   constructor(path: string) {
     this.db = openSqlite(path, "FULL");
@@ -73,6 +75,7 @@ export class LocalDB {
   /** Forgets what was read, after SQL that bypassed update() (`shoald sql local`). */
   invalidate(): void {
     this.#config = null;
+    this.#raftNodes = null;
   }
 
   /** Sets local keys in one transaction; "" deletes. */
@@ -92,12 +95,14 @@ export class LocalDB {
 
   /** The Raft configuration as last recorded. */
   raftNodes(): RaftNode[] {
-    return this.db.prepare("SELECT id, address, role, name FROM raft_nodes ORDER BY id")
+    this.#raftNodes ??= this.db.prepare("SELECT id, address, role, name FROM raft_nodes ORDER BY id")
       .all() as unknown as RaftNode[];
+    return this.#raftNodes.map((n) => ({ ...n }));
   }
 
   /** Replaces the recorded Raft configuration. */
   replaceRaftNodes(nodes: RaftNode[]): void {
+    this.#raftNodes = null;
     withTransaction(this.db, () => {
       this.db.exec("DELETE FROM raft_nodes");
       const ins = this.db.prepare("INSERT INTO raft_nodes (id, address, role, name) VALUES (?, ?, ?, ?)");

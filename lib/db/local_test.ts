@@ -20,3 +20,19 @@ Deno.test("LocalDB answers config from memory, and reads again after update() or
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("LocalDB keeps raft_nodes in memory, hands out copies, and reads again after a replace", async () => {
+  const dir = await Deno.makeTempDir();
+  const local = new LocalDB(`${dir}/local.db`);
+  try {
+    local.replaceRaftNodes([{ id: 1, address: "127.0.0.1:8443", role: 0, name: "m1" }]);
+    const nodes = local.raftNodes();
+    nodes[0]!.name = "changed by a caller";
+    assert.equal(local.raftNodes()[0]!.name, "m1");
+    local.replaceRaftNodes([{ id: 2, address: "127.0.0.2:8443", role: 1, name: "m2" }]);
+    assert.deepEqual(local.raftNodes(), [{ id: 2, address: "127.0.0.2:8443", role: 1, name: "m2" }]);
+  } finally {
+    local.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

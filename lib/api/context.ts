@@ -9,7 +9,12 @@ import type { JoinToken } from "../wire/mod.ts";
 /** Who is on the other end of a connection, as the listener saw it. */
 export type Peer =
   | { transport: "unix" }
-  | { transport: "tls"; address: string; fingerprint: string | null; certificate: string | null };
+  | {
+    readonly transport: "tls";
+    readonly address: string;
+    readonly fingerprint: string | null;
+    readonly certificate: string | null;
+  };
 
 /** The caller of a request, once authenticated. */
 export interface Identity {

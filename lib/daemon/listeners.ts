@@ -127,15 +127,26 @@ export class UnixListener {
   }
 }
 
+/**
+ * Who is on a connection, read once per connection: its certificate cannot change on it, and
+ * members keep their connections alive for thousands of forwarded requests.
+ */
+const peers = new WeakMap<TLSSocket, Peer>();
+
 function peerOf(socket: TLSSocket): Peer {
+  const known = peers.get(socket);
+  if (known) return known;
   const pc = socket.getPeerCertificate?.(false);
   const der = pc && "raw" in pc && pc.raw ? new Uint8Array(pc.raw) : null;
-  return {
+  const peer: Peer = {
     transport: "tls",
     address: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`,
     fingerprint: pc?.fingerprint256 ? pc.fingerprint256.replaceAll(":", "").toLowerCase() : null,
     certificate: der ? derToPem(der) : null,
   };
+  // Before the handshake there is no certificate yet: only a complete answer is kept.
+  if (pc && "raw" in pc) peers.set(socket, peer);
+  return peer;
 }
 
 /**

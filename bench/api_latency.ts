@@ -15,6 +15,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { benchKeyPairs, percentiles, printRows, type Stats, throughput } from "./floors.ts";
+import { findLxd, LxdDaemon, sh } from "./lxd.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const N = Number(Deno.env.get("N") ?? 2000);
@@ -44,15 +45,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
-}
-
-async function sh(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return text;
 }
 
 async function waitSocket(path: string, timeoutMs = 60_000): Promise<void> {
@@ -238,57 +230,29 @@ async function startFloor(dir: string, body: string): Promise<Target> {
 
 /** Debian's LXD with its own LXD_DIR, or why it cannot run here. */
 export async function startLxd(dir: string): Promise<Target | string> {
-  const lxd = ["/usr/bin/lxd", "/usr/sbin/lxd"].find((p) => {
-    try {
-      return Deno.statSync(p).isFile;
-    } catch {
-      return false;
-    }
-  });
+  const lxd = findLxd();
   if (!lxd) return "Debian's lxd is not installed (apt-get install -y lxd)";
-  const lxdDir = `${dir}/lxd`;
-  await Deno.mkdir(lxdDir, { recursive: true });
-  const env = { LXD_DIR: lxdDir, LXD_CONF: `${dir}/lxd.conf`, HOME: dir };
-  const child = new Deno.Command("sh", {
-    args: ["-c", `exec "$0" --debug >"${dir}/lxd.log" 2>&1`, lxd],
-    env,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    await sh(lxd, ["shutdown", "--timeout", "30"], env).catch(() => child.kill("SIGKILL"));
-    await child.status;
-  };
+  let d: LxdDaemon;
   try {
-    await Promise.race([
-      sh(lxd, ["waitready", "--timeout", "60"], env),
-      child.status.then((s) => {
-        throw new Error(`lxd exited with ${s.code}`);
-      }),
-    ]);
+    d = await new LxdDaemon(lxd, dir).start();
   } catch (e) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-    await child.status;
-    const tail = (await Deno.readTextFile(`${dir}/lxd.log`).catch(() => "")).trim().split("\n").slice(-3);
-    return `lxd cannot run here: ${(e as Error).message}; ${tail.join(" | ")}`;
+    return (e as Error).message;
   }
   try {
     const port = await freePort();
-    await sh("lxc", ["config", "set", "core.https_address", `${HOST}:${port}`], env);
+    await d.lxc(["config", "set", "core.https_address", `${HOST}:${port}`]);
     const { client } = await benchKeyPairs();
     await Deno.writeTextFile(`${dir}/bench-client.crt`, client.cert);
-    await sh("lxc", ["config", "trust", "add", `${dir}/bench-client.crt`, "--name", "bench"], env);
+    await d.lxc(["config", "trust", "add", `${dir}/bench-client.crt`, "--name", "bench"]);
     return {
-      name: `LXD ${(await sh(lxd, ["version"], env)).trim()}`,
-      socket: `${lxdDir}/unix.socket`,
+      name: `LXD ${(await sh(lxd, ["version"], d.env)).trim()}`,
+      socket: d.socket,
       port,
-      cert: await Deno.readTextFile(`${lxdDir}/server.crt`),
-      stop,
+      cert: await Deno.readTextFile(`${dir}/lxd/server.crt`),
+      stop: () => d.stop(),
     };
   } catch (e) {
-    await stop();
+    await d.stop();
     return `lxd started but could not be set up: ${(e as Error).message}`;
   }
 }

@@ -3,16 +3,18 @@
  * with 1 and 16 concurrent clients, via the leader and via a follower, through the REST API
  * (PATCH /1.0, one transaction each) and through the database path (`shoald sql global`'s
  * endpoint: one INSERT each), their commit latency, and write unavailability after kill -9 and
- * after a graceful shutdown of the leader. Floors from the same run: raw fsync, one SQLite FULL commit, one loopback mTLS round trip;
- * and Debian's LXD's own config-write rate side by side when it is installed.
+ * after a graceful shutdown of the leader. Floors from the same run: raw fsync, one SQLite FULL
+ * commit, one loopback mTLS round trip; and, when Debian's lxd is installed, a three-member LXD
+ * cluster (127.0.0.97-99) formed the same way and measured the same way, side by side: its
+ * config-write rate and its two failovers.
  *
  *   deno run -A bench/replication.ts [--seconds 5]
  * @module
  */
 import { Client } from "../lib/client/mod.ts";
 import { clusterList, formCluster, leaderOf, waitForVoters } from "../tests/helpers/cluster.ts";
-import { startLxd } from "./api_latency.ts";
-import { type Member, tempDir, waitFor } from "../tests/helpers/member.ts";
+import { type LxdDaemon, startLxdCluster } from "./lxd.ts";
+import { tempDir, waitFor } from "../tests/helpers/member.ts";
 import {
   formatStats,
   fsyncFloor,
@@ -25,10 +27,10 @@ import {
 Deno.env.set("SHOAL_BENCH", "1"); // members without --debug: measure the product, not its logging
 const seconds = Number(Deno.args[Deno.args.indexOf("--seconds") + 1] || 5);
 const ADDR = ["127.0.0.91", "127.0.0.92", "127.0.0.93"];
+const LXD_ADDR = ["127.0.0.97", "127.0.0.98", "127.0.0.99"];
 
-/** Time from `event()` until a write through `via` succeeds again (ms). */
-async function unavailability(via: Member, event: () => Promise<void>): Promise<number> {
-  const c = via.client();
+/** Time from `event()` until a config write through `c` succeeds again (ms). */
+async function unavailability(c: Client, event: () => Promise<void>): Promise<number> {
   try {
     await event();
     const start = performance.now();
@@ -78,14 +80,31 @@ async function rates(
 const patch = (c: Client, n: number, conc: number) =>
   c.request("PATCH", "/1.0", { body: { config: { [`user.b${n % conc}`]: String(n) } } });
 
-// LXD's own figure, side by side: config writes through its REST API on its socket.
-const lxd = await startLxd(dir.path);
-if (typeof lxd === "string") console.log(`LXD: ${lxd}`);
+// LXD's own figures, side by side: a three-member LXD cluster formed the same way, config writes
+// through its REST API on a member's socket, then the same two leader failures.
+const lxdCluster = await startLxdCluster(`${dir.path}/lxd`, LXD_ADDR);
+if (typeof lxdCluster === "string") console.log(`LXD: ${lxdCluster}`);
 else {
   try {
-    await rates(`${lxd.name} PATCH /1.0`, () => new Client({ kind: "unix", path: lxd.socket }), patch);
+    const leader = await lxdCluster.leader();
+    const follower = lxdCluster.members.find((m) => m !== leader)!;
+    const lxdClient = (m: LxdDaemon) => () => new Client({ kind: "unix", path: m.socket });
+    for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
+      await rates(`${lxdCluster.version} PATCH /1.0 via ${label}`, lxdClient(via), patch);
+    }
+    const g = await unavailability(lxdClient(follower)(), () => leader.stop());
+    console.log(
+      `${lxdCluster.version}: write unavailability after graceful shutdown of the leader: ${g.toFixed(0)} ms`,
+    );
+    await leader.start();
+    const l = await lxdCluster.leader();
+    const via = lxdCluster.members.find((m) => m !== l)!;
+    const k = await unavailability(lxdClient(via)(), () => l.killed());
+    console.log(
+      `${lxdCluster.version}: write unavailability after kill -9 of the leader: ${k.toFixed(0)} ms`,
+    );
   } finally {
-    await lxd.stop();
+    await lxdCluster.stop();
   }
 }
 
@@ -118,11 +137,11 @@ try {
     );
   }
   // Graceful shutdown of the leader: it hands over first.
-  const g = await unavailability(follower, async () => {
+  const g = await unavailability(follower.client(), async () => {
     await leader.stop();
   });
   console.log(
-    `write unavailability after graceful shutdown of the leader: ${g.toFixed(0)} ms (LXD here: 200 ms)`,
+    `shoal: write unavailability after graceful shutdown of the leader: ${g.toFixed(0)} ms`,
   );
   await leader.start();
   await waitFor(
@@ -134,7 +153,7 @@ try {
   for (let round = 0; round < 3; round++) {
     const l = await leaderOf(ms, follower);
     const via = ms.find((m) => m !== l)!;
-    kills.push(await unavailability(via, () => l.kill()));
+    kills.push(await unavailability(via.client(), () => l.kill()));
     await l.start();
     await waitFor(
       "all online",
@@ -144,9 +163,9 @@ try {
   }
   const k = percentiles(kills);
   console.log(
-    `write unavailability after kill -9 of the leader: median ${k.median.toFixed(0)} ms, max ${
+    `shoal: write unavailability after kill -9 of the leader: median ${k.median.toFixed(0)} ms, max ${
       k.max.toFixed(0)
-    } ms over ${kills.length} (LXD here: 5800 ms)`,
+    } ms over ${kills.length}`,
   );
 } finally {
   await Promise.all(ms.map((m) => m.stop()));

@@ -32,15 +32,26 @@ function resources(name: string): Record<string, string[]> {
 function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function instanceOwner(c, next) {
     const name = decodeURIComponent(c.req.param("name") ?? "");
-    if (ctx.forward && name !== "") {
+    if (name !== "") {
       const rec = await ctx.db.read((tx) => findInstance(tx, name), { stale: true });
       if (rec && rec.location !== ctx.location()) {
+        // Never run it here instead: this member has no such container, and a delete would
+        // drop the owner's record while its container lives on.
+        if (!ctx.forward) throw notYetForwarded(`Instance "${name}" is on member "${rec.location}"`);
         c.res = await ctx.forward(rec.location, c.req.raw);
         return;
       }
     }
     await next();
   };
+}
+
+/** Until requests are passed between members, a clear refusal that names where to go. */
+function notYetForwarded(what: string): StatusError {
+  return new StatusError(
+    501,
+    `${what}: this member cannot pass requests on to another member yet; send it to that member`,
+  );
 }
 
 /** The X-LXD-* headers of a file (LXD's mode is octal). */
@@ -198,7 +209,10 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       // Placement by ?target=: the instance is created on (and owned by) that member.
       const target = c.req.query("target");
       if (target && target !== ctx.location()) {
-        if (!ctx.forward) throw badRequest("This server is not clustered: --target is for cluster members");
+        if (!ctx.clustered()) {
+          throw badRequest("This server is not clustered: --target is for cluster members");
+        }
+        if (!ctx.forward) throw notYetForwarded(`The target is member "${target}"`);
         return await ctx.forward(target, c.req.raw);
       }
       const req = await readJson<InstancesPost>(c);

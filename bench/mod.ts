@@ -1,11 +1,11 @@
 /**
  * `deno task bench [NAME…]`: runs every bench in bench/ (each `bench/*.ts` other than the helpers:
- * this file, floors.ts, and files starting with `_`), or only the ones named (`api_latency` or
+ * this file, floors.ts, lxd.ts, and files starting with `_`), or only the ones named (`api_latency` or
  * `bench/api_latency.ts`). Each runs in its own process, one after another, so they do not disturb each other.
  * @module
  */
 const HERE = new URL(".", import.meta.url).pathname;
-const HELPERS = new Set(["mod.ts", "floors.ts"]);
+const HELPERS = new Set(["mod.ts", "floors.ts", "lxd.ts"]);
 
 function isBench(name: string): boolean {
   return name.endsWith(".ts") && !name.endsWith("_test.ts") && !HELPERS.has(name) && !name.startsWith("_");

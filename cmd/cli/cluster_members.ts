@@ -153,33 +153,38 @@ export function addClusterMemberCommands(cl: Command, ctx: CliContext): void {
     .argument("<member>", "[<remote>:]<member>").argument("<key>")
     .action((arg: string, key: string) => set(arg, [[key, ""]]));
 
+  /** Reads the member, lets `change` compute its new roles (or refuse), and writes them back. */
+  const editRoles = async (
+    arg: string,
+    roles: string,
+    change: (have: string[], asked: string[], name: string) => string[],
+  ) => {
+    const { remote, name } = ctx.parseRemote(arg);
+    const c = await ctx.client(remote);
+    const { member, etag } = await getMember(c, name);
+    const put = writable(member);
+    put.roles = change(put.roles, splitRoles(roles), name);
+    await putMember(c, name, put, etag);
+  };
   const role = cl.command("role").description("Manage cluster roles");
   role.command("add").description("Add roles to a cluster member")
     .argument("<member>", "[<remote>:]<member>").argument("<roles>", "role[,role...]")
-    .action(async (arg: string, roles: string) => {
-      const { remote, name } = ctx.parseRemote(arg);
-      const c = await ctx.client(remote);
-      const { member, etag } = await getMember(c, name);
-      const put = writable(member);
-      const add = splitRoles(roles);
-      for (const r of add) {
-        if (put.roles.includes(r)) throw new Error(`Member "${name}" already has role "${r}"`);
-      }
-      put.roles = [...put.roles, ...add];
-      await putMember(c, name, put, etag);
-    });
+    .action((arg: string, roles: string) =>
+      editRoles(arg, roles, (have, add, name) => {
+        for (const r of add) {
+          if (have.includes(r)) throw new Error(`Member "${name}" already has role "${r}"`);
+        }
+        return [...have, ...add];
+      })
+    );
   role.command("remove").description("Remove roles from a cluster member")
     .argument("<member>", "[<remote>:]<member>").argument("<roles>", "role[,role...]")
-    .action(async (arg: string, roles: string) => {
-      const { remote, name } = ctx.parseRemote(arg);
-      const c = await ctx.client(remote);
-      const { member, etag } = await getMember(c, name);
-      const put = writable(member);
-      const drop = splitRoles(roles);
-      for (const r of drop) {
-        if (!put.roles.includes(r)) throw new Error(`Member "${name}" does not have role "${r}"`);
-      }
-      put.roles = put.roles.filter((r) => !drop.includes(r));
-      await putMember(c, name, put, etag);
-    });
+    .action((arg: string, roles: string) =>
+      editRoles(arg, roles, (have, drop, name) => {
+        for (const r of drop) {
+          if (!have.includes(r)) throw new Error(`Member "${name}" does not have role "${r}"`);
+        }
+        return have.filter((r) => !drop.includes(r));
+      })
+    );
 }

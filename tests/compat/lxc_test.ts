@@ -13,7 +13,7 @@ const ADDR = "127.0.0.20:8443";
 
 /** Starts `lxc ARGS` in the background with its stdout collected. */
 function spawnLxc(m: Member, args: string[], conf: string) {
-  return spawnBackground("lxc", args, { LXD_DIR: m.dir, LXD_CONF: conf, HOME: m.dir });
+  return spawnBackground("lxc", args, m.lxcEnv(conf));
 }
 
 Deno.test({

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Client, Event, Operation } from "../../lib/client/mod.ts";
 import { formCluster, joinMember } from "../helpers/cluster.ts";
-import { type Member, tempDir, waitFor } from "../helpers/member.ts";
+import { type Member, spawnBackground, tempDir, waitFor } from "../helpers/member.ts";
 
 const ADDR = ["127.0.0.81", "127.0.0.82", "127.0.0.83", "127.0.0.84"];
 
@@ -124,17 +124,7 @@ Deno.test({
       );
 
       await t.step("lxc monitor on m1's socket receives an event raised on m3", async () => {
-        const child = new Deno.Command("lxc", {
-          args: ["monitor", "--type=operation", "--format=json"],
-          env: { LXD_DIR: m1.dir, LXD_CONF: `${m1.dir}.lxcconf`, HOME: m1.dir, NO_COLOR: "1" },
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        let out = "";
-        const reading = (async () => {
-          const dec = new TextDecoder();
-          for await (const chunk of child.stdout) out += dec.decode(chunk);
-        })();
+        const monitor = spawnBackground("lxc", ["monitor", "--type=operation", "--format=json"], m1.lxcEnv());
         try {
           // lxc monitor prints nothing when it is connected: ask until an event arrives.
           let n = 0;
@@ -143,20 +133,17 @@ Deno.test({
             async () => {
               const op = await tokenOn(m3, `lxcmon-${n++}`);
               await new Promise((r) => setTimeout(r, 500));
-              return out.includes(op.id) ? op.id : undefined;
+              return monitor.output.includes(op.id) ? op.id : undefined;
             },
             30_000,
             10,
           );
-          const line = out.split("\n").find((l) => l.includes(id))!;
+          const line = monitor.output.split("\n").find((l) => l.includes(id))!;
           const e = JSON.parse(line) as Event;
           assert.equal(e.type, "operation");
           assert.equal(e.location, "m3");
         } finally {
-          child.kill("SIGTERM");
-          await child.status;
-          await reading.catch(() => {});
-          await child.stderr.cancel().catch(() => {});
+          await monitor.stop();
         }
       });
 

@@ -178,12 +178,14 @@ export class Member {
     return run(SHOALD, args, { env: this.env, stdin: o.stdin });
   }
 
-  /** Runs the real lxc client against this member's socket (LXD_DIR). */
+  /** The environment of the real lxc client against this member's socket (LXD_DIR). */
+  lxcEnv(conf = `${this.dir}.lxcconf`): Record<string, string> {
+    return { LXD_DIR: this.dir, LXD_CONF: conf, HOME: this.dir };
+  }
+
+  /** Runs the real lxc client against this member's socket. */
   lxc(args: string[], o: { stdin?: string; conf?: string } = {}): Promise<Run> {
-    return run("lxc", args, {
-      env: { LXD_DIR: this.dir, LXD_CONF: o.conf ?? `${this.dir}.lxcconf`, HOME: this.dir },
-      stdin: o.stdin,
-    });
+    return run("lxc", args, { env: this.lxcEnv(o.conf), stdin: o.stdin });
   }
 
   /** A typed client on the unix socket. */

@@ -21,7 +21,7 @@ export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
 export { authenticate } from "./auth.ts";
 export { websocketRoute, type WsHandler } from "./websocket.ts";
 export { API_EXTENSIONS } from "./extensions.ts";
-export { async, emptySync, error, errorBody, etagOf, sync } from "./response.ts";
+export { async, emptySync, error, errorBody, sync } from "./response.ts";
 export { readJson } from "./body.ts";
 export { decodeToken, encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
 export { hashPassword, verifyPassword } from "./password.ts";

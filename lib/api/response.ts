@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import type { Envelope } from "../wire/mod.ts";
 import type { OperationJSON } from "../operations/mod.ts";
-import { etag } from "../util/mod.ts";
 
 /** A sync reply: 200 (or status) with metadata; an ETag header when given. */
 export function sync(
@@ -62,9 +61,4 @@ export function error(status: number, message: string): Response {
     status,
     headers: { "Content-Type": "application/json" },
   });
-}
-
-/** LXD's ETag: the SHA-256 of the JSON of the writable part of an object. */
-export function etagOf(value: unknown): Promise<string> {
-  return Promise.resolve(etag(value));
 }

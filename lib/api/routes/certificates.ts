@@ -11,13 +11,20 @@ import {
   updateCertificate,
 } from "../../db/mod.ts";
 import { derToPem, parseCertificate } from "../../tls/mod.ts";
-import { badRequest, forbidden, listenAddresses, parseExpiry, preconditionFailed } from "../../util/mod.ts";
+import {
+  badRequest,
+  etag,
+  forbidden,
+  listenAddresses,
+  parseExpiry,
+  preconditionFailed,
+} from "../../util/mod.ts";
 import type { Certificate, CertificatesPost } from "../../wire/mod.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { readJson } from "../body.ts";
 import { verifyPassword } from "../password.ts";
 import { throttledCheck } from "../throttle.ts";
-import { async, emptySync, etagOf, sync } from "../response.ts";
+import { async, emptySync, sync } from "../response.ts";
 import { decodeToken, randomSecret, secretsEqual } from "../../wire/tokens.ts";
 
 const TYPES: readonly CertType[] = ["client", "server", "metrics"];
@@ -180,7 +187,7 @@ async function updateCert(ctx: ServerContext, c: Ctx, patch: boolean): Promise<R
     certificate: wire.certificate,
   };
   const ifMatch = c.req.header("If-Match")?.replace(/"/g, "");
-  if (ifMatch && ifMatch !== await etagOf(writable)) throw preconditionFailed();
+  if (ifMatch && ifMatch !== etag(writable)) throw preconditionFailed();
   const body = await readJson<Partial<Certificate>>(c);
   const next = patch ? { ...writable, ...body } : {
     ...writable,
@@ -209,14 +216,14 @@ export function certificateRoutes(ctx: ServerContext): Hono<ApiEnv> {
   });
   app.get("/1.0/certificates/:fp", async (c) => {
     const r = toWire(await ctx.db.read((tx) => getCertificate(tx, c.req.param("fp"))));
-    const etag = await etagOf({
+    const tag = etag({
       name: r.name,
       type: r.type,
       restricted: r.restricted,
       projects: r.projects,
       certificate: r.certificate,
     });
-    return sync(c, r, { etag });
+    return sync(c, r, { etag: tag });
   });
   app.put("/1.0/certificates/:fp", (c) => updateCert(ctx, c, false));
   app.patch("/1.0/certificates/:fp", (c) => updateCert(ctx, c, true));

@@ -9,12 +9,19 @@ import {
 } from "../../cluster/mod.ts";
 import { fetchServerCertificate } from "../../client/mod.ts";
 import { fingerprint, isPemKey, parseCertificate } from "../../tls/mod.ts";
-import { badRequest, errorMessage, forbidden, preconditionFailed, splitHostPort } from "../../util/mod.ts";
+import {
+  badRequest,
+  errorMessage,
+  etag,
+  forbidden,
+  preconditionFailed,
+  splitHostPort,
+} from "../../util/mod.ts";
 import { decodeToken } from "../../wire/tokens.ts";
 import type { JoinToken } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
-import { async, emptySync, etagOf, sync } from "../response.ts";
+import { async, emptySync, sync } from "../response.ts";
 
 function clusterOf(ctx: ServerContext): Cluster {
   if (!ctx.cluster) throw badRequest("Clustering is not available on this member");
@@ -61,7 +68,7 @@ async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
   const cl = clusterOf(ctx);
   const req = await readJson<ClusterPut>(c);
   const ifMatch = c.req.header("If-Match");
-  if (ifMatch && ifMatch.replace(/"/g, "") !== await etagOf(clusterInfo(ctx))) throw preconditionFailed();
+  if (ifMatch && ifMatch.replace(/"/g, "") !== etag(clusterInfo(ctx))) throw preconditionFailed();
   if (req.enabled === false) {
     if ((req.server_name ?? "") !== "") {
       throw badRequest("ServerName must be empty when disabling clustering");
@@ -126,9 +133,9 @@ function requireMember(c: Ctx): void {
 export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
-  app.get("/1.0/cluster", async (c) => {
+  app.get("/1.0/cluster", (c) => {
     const info = clusterInfo(ctx);
-    return sync(c, info, { etag: await etagOf(info) });
+    return sync(c, info, { etag: etag(info) });
   });
   app.put("/1.0/cluster", (c) => putCluster(ctx, c));
 
@@ -146,7 +153,7 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     const m = await clusterOf(ctx).member(c.req.param("name"));
     const { server_name: _n, url: _u, database: _d, status: _s, message: _m, architecture: _a, ...writable } =
       m;
-    return sync(c, m, { etag: await etagOf(writable) });
+    return sync(c, m, { etag: etag(writable) });
   });
   app.delete("/1.0/cluster/members/:name", async (c) => {
     const force = ["1", "true"].includes(c.req.query("force") ?? "");

@@ -9,10 +9,10 @@ import {
   renameMember,
   updateMember,
 } from "../../cluster/member_update.ts";
-import { badRequest, preconditionFailed, StatusError } from "../../util/mod.ts";
+import { badRequest, etag, preconditionFailed, StatusError } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
-import { emptySync, etagOf } from "../response.ts";
+import { emptySync } from "../response.ts";
 
 function clusterOf(ctx: ServerContext): Cluster {
   if (!ctx.cluster?.clustered()) throw new StatusError(500, "Server is not clustered");
@@ -27,7 +27,7 @@ async function updateRoute(ctx: ServerContext, c: Ctx, patch: boolean): Promise<
   await ctx.db.read(() => null);
   const current = await cl.member(name);
   const ifMatch = c.req.header("If-Match");
-  if (ifMatch && ifMatch.replace(/"/g, "") !== await etagOf(memberWritable(current))) {
+  if (ifMatch && ifMatch.replace(/"/g, "") !== etag(memberWritable(current))) {
     throw preconditionFailed();
   }
   const req = await readJson<ClusterMemberPut>(c);

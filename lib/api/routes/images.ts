@@ -14,10 +14,10 @@ import {
   updateImage,
 } from "../../db/mod.ts";
 import type { InstanceManager } from "../../instances/mod.ts";
-import { badRequest, conflict, notFound } from "../../util/mod.ts";
+import { badRequest, conflict, etag, notFound } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
-import { async, emptySync, etagOf, sync } from "../response.ts";
+import { async, emptySync, sync } from "../response.ts";
 
 /** LXD's Image object. */
 export function imageJSON(i: ImageRecord): Record<string, unknown> {
@@ -99,7 +99,7 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
     });
     app.get("/1.0/images/aliases/:name", async (c) => {
       const a = await ctx.db.read((tx) => getAlias(tx, c.req.param("name")));
-      return sync(c, aliasJSON(a), { etag: await etagOf([a.name, a.target, a.description]) });
+      return sync(c, aliasJSON(a), { etag: etag([a.name, a.target, a.description]) });
     });
     const putAlias = (patch: boolean) => async (c: Ctx) => {
       const name = c.req.param("name")!;
@@ -201,7 +201,7 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
     app.get("/1.0/images/:fp", async (c) => {
       const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp")));
       return sync(c, imageJSON(i), {
-        etag: await etagOf([i.auto_update, i.properties, i.public, i.expires_at]),
+        etag: etag([i.auto_update, i.properties, i.public, i.expires_at]),
       });
     });
     const putImage = (patch: boolean) => async (c: Ctx) => {

@@ -9,11 +9,11 @@ import {
   type InstancesPost,
   resolveInRoot,
 } from "../../instances/mod.ts";
-import { badRequest, notFound, StatusError } from "../../util/mod.ts";
+import { badRequest, etag, notFound, StatusError } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async } from "../response.ts";
-import { emptySync, etagOf, preconditionCheck, recursionOf, sync } from "./instances_common.ts";
+import { emptySync, preconditionCheck, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
 
 /** The writable part whose hash is an instance's ETag (LXD: architecture, config, devices, ephemeral, profiles). */
@@ -239,16 +239,16 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       if (recursionOf(c) >= 1) {
         const st = await m.lxcState(i.name);
         return sync(c, { ...i, backups: null, state: await m.state(i.name, st), snapshots: null }, {
-          etag: await etagOf(writable(i)),
+          etag: etag(writable(i)),
         });
       }
-      return sync(c, i, { etag: await etagOf(writable(i)) });
+      return sync(c, i, { etag: etag(writable(i)) });
     });
 
     app.put("/1.0/instances/:name", async (c) => {
       const name = c.req.param("name");
       const cur = await m.get(name);
-      await preconditionCheck(c, writable(cur));
+      preconditionCheck(c, writable(cur));
       const b = await readJson<Partial<InstanceJSON>>(c);
       const op = ctx.operations.create({
         class: "task",
@@ -270,7 +270,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     app.patch("/1.0/instances/:name", async (c) => {
       const name = c.req.param("name");
       const cur = await m.get(name);
-      await preconditionCheck(c, writable(cur));
+      preconditionCheck(c, writable(cur));
       const b = await readJson<Partial<InstanceJSON>>(c);
       await m.update(name, {
         description: b.description ?? cur.description,

@@ -1,14 +1,13 @@
-import { preconditionFailed } from "../../util/mod.ts";
+import { etag, preconditionFailed } from "../../util/mod.ts";
 import type { Ctx } from "../context.ts";
-import { etagOf } from "../response.ts";
 
-export { emptySync, etagOf, sync } from "../response.ts";
+export { emptySync, sync } from "../response.ts";
 
 /** Refuses a write whose If-Match does not match the object's current ETag (412, as LXD). */
-export async function preconditionCheck(c: Ctx, writable: unknown): Promise<void> {
+export function preconditionCheck(c: Ctx, writable: unknown): void {
   const want = c.req.header("If-Match");
   if (!want) return;
-  if (want.replace(/"/g, "") !== await etagOf(writable)) throw preconditionFailed();
+  if (want.replace(/"/g, "") !== etag(writable)) throw preconditionFailed();
 }
 
 /** ?recursion=N as a number (0 when absent). */

@@ -10,10 +10,10 @@ import {
   updateProfile,
 } from "../../db/mod.ts";
 import { configProblem, hostnameProblem } from "../../instances/mod.ts";
-import { badRequest } from "../../util/mod.ts";
+import { badRequest, etag } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
-import { emptySync, etagOf, preconditionCheck, sync } from "./instances_common.ts";
+import { emptySync, preconditionCheck, sync } from "./instances_common.ts";
 
 /** LXD's Profile object. */
 function profileJSON(p: ProfileRecord): Record<string, unknown> {
@@ -64,12 +64,12 @@ export function profileRoutes(ctx: ServerContext): Hono<ApiEnv> {
   });
   app.get("/1.0/profiles/:name", async (c) => {
     const p = await ctx.db.read((tx) => getProfile(tx, c.req.param("name")));
-    return sync(c, profileJSON(p), { etag: await etagOf([p.config, p.description, p.devices]) });
+    return sync(c, profileJSON(p), { etag: etag([p.config, p.description, p.devices]) });
   });
   const put = (patch: boolean) => async (c: Ctx) => {
     const name = c.req.param("name")!;
     const cur = await ctx.db.read((tx) => getProfile(tx, name));
-    await preconditionCheck(c, [cur.config, cur.description, cur.devices]);
+    preconditionCheck(c, [cur.config, cur.description, cur.devices]);
     const b = await readJson<ProfileBody>(c);
     const merged: ProfileBody = patch
       ? {

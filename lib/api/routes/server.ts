@@ -1,12 +1,12 @@
 import { Hono } from "hono";
 import { keyDef, readGlobalConfig, shownConfig, type ShownValue, updateServerConfig } from "../../db/mod.ts";
-import { badRequest } from "../../util/mod.ts";
+import { badRequest, etag } from "../../util/mod.ts";
 import type { Server, ServerPut } from "../../wire/mod.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { API_EXTENSIONS } from "../extensions.ts";
 import { systemFacts } from "../environment.ts";
 import { hashPassword } from "../password.ts";
-import { emptySync, etagOf, sync } from "../response.ts";
+import { emptySync, sync } from "../response.ts";
 import { readJson } from "../body.ts";
 
 /** The config GET /1.0 shows: local and global keys, secrets hidden. */
@@ -65,7 +65,7 @@ export function publicServerRoutes(ctx: ServerContext): Hono<ApiEnv> {
   app.get("/1.0", async (c) => {
     const trusted = c.var.identity.trusted;
     const info = await serverInfo(ctx, trusted);
-    return sync(c, info, trusted ? { etag: await etagOf(info.config) } : {});
+    return sync(c, info, trusted ? { etag: etag(info.config) } : {});
   });
   return app;
 }

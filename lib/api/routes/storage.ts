@@ -1,10 +1,10 @@
 import { Hono } from "hono";
 import { createPool, deletePool, getPool, listPools, listVolumes, type PoolRecord } from "../../db/mod.ts";
 import { DirPool, validatePool } from "../../storage/mod.ts";
-import { badRequest } from "../../util/mod.ts";
+import { badRequest, etag } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, ServerContext } from "../context.ts";
-import { emptySync, etagOf, sync } from "../response.ts";
+import { emptySync, sync } from "../response.ts";
 
 /** LXD's StoragePool object. */
 function poolJSON(p: PoolRecord, usedBy: string[]): Record<string, unknown> {
@@ -80,7 +80,7 @@ export function storageRoutes(poolsDir: string): (ctx: ServerContext) => Hono<Ap
     });
     app.get("/1.0/storage-pools/:name", async (c) => {
       const p = await ctx.db.read((tx) => getPool(tx, c.req.param("name"), ctx.location()));
-      return sync(c, poolJSON(p, await usedBy(p.name)), { etag: await etagOf([p.description, p.config]) });
+      return sync(c, poolJSON(p, await usedBy(p.name)), { etag: etag([p.description, p.config]) });
     });
     app.delete("/1.0/storage-pools/:name", async (c) => {
       const name = c.req.param("name");

@@ -32,7 +32,8 @@ function resources(name: string): Record<string, string[]> {
 function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function instanceOwner(c, next) {
     const name = decodeURIComponent(c.req.param("name") ?? "");
-    if (name !== "") {
+    // Standalone, every instance is here: no lookup on the way.
+    if (name !== "" && ctx.clustered()) {
       const rec = await ctx.db.read((tx) => findInstance(tx, name), { stale: true });
       if (rec && rec.location !== ctx.location()) {
         // Never run it here instead: this member has no such container, and a delete would

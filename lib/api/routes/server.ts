@@ -10,7 +10,7 @@ import { emptySync, sync } from "../response.ts";
 import { readJson } from "../body.ts";
 
 /** The config GET /1.0 shows: local and global keys, secrets hidden. */
-export async function visibleConfig(ctx: ServerContext): Promise<Record<string, ShownValue>> {
+async function visibleConfig(ctx: ServerContext): Promise<Record<string, ShownValue>> {
   return shownConfig(await ctx.db.read(readGlobalConfig), ctx.local.config());
 }
 

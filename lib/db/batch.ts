@@ -10,25 +10,53 @@ export interface Stmt {
 }
 
 /**
- * The payload of one Raft log entry for the global database: the write statements of one or
- * more transactions (group commit), each applied in its own savepoint, in order.
+ * Who sent a forwarded transaction, for exactly-once (Raft thesis §6.3): the member's session,
+ * the transaction's sequence number in it, and the lowest sequence number whose answer the
+ * member still waits for (the state machine may forget the outcomes below it).
  */
-export interface Batch {
-  v: 1;
-  txs: Stmt[][];
+export interface SessionRef {
+  id: string;
+  seq: number;
+  low: number;
 }
 
-/** Encodes a batch as the entry's data. */
-export function encodeBatch(txs: Stmt[][]): string {
-  const b: Batch = { v: 1, txs };
+/** A forwarded transaction's session in a batch, with the result its first run computed. */
+export interface BatchSession extends SessionRef {
+  /** The transaction's result as the leader computed it (JSON): what a duplicate is answered. */
+  r?: unknown;
+}
+
+/**
+ * The payload of one Raft log entry for the global database: the write statements of one or
+ * more transactions (group commit), each applied in its own savepoint, in order. Version 2 adds
+ * client sessions: `s[i]` names the session of `txs[i]` (null for the leader's own), and `open`
+ * the sessions this entry opens. A member of an older build refuses version 2 entries (and
+ * stops) rather than apply a duplicate it cannot recognise.
+ */
+export interface Batch {
+  v: 1 | 2;
+  txs: Stmt[][];
+  s?: (BatchSession | null)[];
+  open?: string[];
+}
+
+/** Encodes a batch as the entry's data (version 1 unless it carries sessions). */
+export function encodeBatch(txs: Stmt[][], sessions?: (BatchSession | null)[], open?: string[]): string {
+  const withSessions = sessions?.some((s) => s !== null) ?? false;
+  if (!withSessions && !open?.length) return JSON.stringify({ v: 1, txs } satisfies Batch);
+  const b: Batch = { v: 2, txs };
+  if (withSessions) b.s = sessions;
+  if (open?.length) b.open = open;
   return JSON.stringify(b);
 }
 
-/** Decodes entry data; throws if it is not a batch of this version. */
+/** Decodes entry data; throws if it is not a batch of a version this build knows. */
 export function decodeBatch(data: string): Batch {
   const b = JSON.parse(data) as Batch;
-  if (b?.v !== 1 || !Array.isArray(b.txs)) {
-    throw new Error("Invalid database log entry: not a version 1 batch");
+  if ((b?.v !== 1 && b?.v !== 2) || !Array.isArray(b.txs)) {
+    throw new Error(
+      "Invalid database log entry: not a version 1 or 2 batch (is this member older than the leader?)",
+    );
   }
   return b;
 }

@@ -1,11 +1,30 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { StateMachine } from "../driver/state_machine.ts";
-import { decodeBatch } from "./batch.ts";
+import { decodeBatch, type SessionRef } from "./batch.ts";
+import {
+  SESSION_EXPIRY_ENTRIES,
+  SESSION_SWEEP_EVERY,
+  type SessionCheck,
+  SESSIONS_SCHEMA,
+  SessionTable,
+} from "./sessions.ts";
 import { openSqlite, withTransaction } from "./sqlite.ts";
 import { Reader, RecordingTx, StatementCache, type TxDef } from "./tx.ts";
 
-/** What applying one transaction of a batch did. */
-export type TxOutcome = { ok: true } | { ok: false; error: string };
+/**
+ * What applying one transaction of a batch did. A transaction of a client session carries the
+ * result its first run computed and the index of the entry that applied it: a duplicate is
+ * answered with the first outcome, not applied again.
+ */
+export type TxOutcome =
+  | { ok: true; result?: unknown; index?: number; duplicate?: boolean }
+  | { ok: false; error: string; index?: number; duplicate?: boolean };
+
+/** How long client sessions live, in entries (tests shorten it). */
+export interface FsmOptions {
+  sessionExpiry?: number;
+  sessionSweepEvery?: number;
+}
 
 /** Outcome of one transaction executed on the leader, before it is proposed. */
 export type Executed<R> =
@@ -28,19 +47,28 @@ export class GlobalFsm implements StateMachine {
   #path: string;
   #db: DatabaseSync;
   #cache: StatementCache;
+  #sessions: SessionTable;
   #applied = { index: 0, term: 0 };
   #version = 0;
+  #expiry: number;
+  #sweepEvery: number;
 
-  constructor(path: string) {
+  constructor(path: string, options: FsmOptions = {}) {
     this.#path = path;
+    this.#expiry = options.sessionExpiry ?? SESSION_EXPIRY_ENTRIES;
+    this.#sweepEvery = options.sessionSweepEvery ?? SESSION_SWEEP_EVERY;
     this.#db = this.#open();
     this.#cache = new StatementCache(this.#db);
+    this.#sessions = new SessionTable(this.#cache);
   }
 
   #open(): DatabaseSync {
     this.#version++;
     const db = openSqlite(this.#path, "NORMAL");
     db.exec(APPLIED_SCHEMA);
+    // The state machine's own tables exist before any entry is applied (a schema update would
+    // itself be an entry): applying never depends on the schema version.
+    db.exec(SESSIONS_SCHEMA);
     const row = db.prepare("SELECT idx, term FROM raft_applied WHERE id = 1").get() as
       | { idx: number; term: number }
       | undefined;
@@ -95,10 +123,20 @@ export class GlobalFsm implements StateMachine {
   }
 
   /**
+   * What the session table says of a transaction now (the leader asks before running it, so
+   * that a duplicate is answered without running it again).
+   */
+  checkSession(ref: SessionRef): SessionCheck {
+    return this.#sessions.check(ref);
+  }
+
+  /**
    * Applies one committed entry. data is a batch, or empty for entries that carry no database
    * change (a new leader's empty entry, membership changes): only the index moves then.
    * A statement that fails rolls back its own transaction only; that outcome is the same on
-   * every member because every member applies the same statements to the same state.
+   * every member because every member applies the same statements to the same state. A
+   * transaction of a client session that was applied before is skipped and answered with its
+   * first outcome; the decision reads only the database, so every member takes the same one.
    */
   apply(index: number, term: number, data: string): TxOutcome[] {
     if (index <= this.#applied.index) return []; // replayed after a crash: already applied
@@ -108,19 +146,23 @@ export class GlobalFsm implements StateMachine {
     const outcomes: TxOutcome[] = [];
     withTransaction(this.#db, () => {
       if (data !== "") {
-        for (const stmts of decodeBatch(data).txs) {
-          this.#db.exec("SAVEPOINT tx");
-          try {
-            for (const s of stmts) this.#cache.get(s.sql).run(...s.params);
-            this.#db.exec("RELEASE tx");
-            outcomes.push({ ok: true });
-          } catch (e) {
-            this.#db.exec("ROLLBACK TO tx");
-            this.#db.exec("RELEASE tx");
-            outcomes.push({ ok: false, error: e instanceof Error ? e.message : String(e) });
+        const batch = decodeBatch(data);
+        for (const id of batch.open ?? []) this.#sessions.open(id, index);
+        batch.txs.forEach((stmts, i) => {
+          const session = batch.s?.[i] ?? null;
+          if (session) {
+            const seen = this.#sessions.check(session);
+            if (seen.kind === "duplicate") return outcomes.push({ ...seen.outcome, duplicate: true });
+            if (seen.kind === "refused") return outcomes.push({ ok: false, error: seen.error });
           }
-        }
+          const outcome = this.#applyTx(stmts);
+          if (!session) return outcomes.push(outcome);
+          const first = outcome.ok ? { ok: true as const, result: session.r } : outcome;
+          this.#sessions.record(session, index, first);
+          outcomes.push({ ...first, index });
+        });
       }
+      if (index % this.#sweepEvery === 0) this.#sessions.expire(index - this.#expiry);
       this.#cache.get(
         "INSERT INTO raft_applied (id, idx, term) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term",
       ).run(index, term);
@@ -128,6 +170,19 @@ export class GlobalFsm implements StateMachine {
     this.#applied = { index, term };
     this.#version++;
     return outcomes;
+  }
+
+  #applyTx(stmts: { sql: string; params: (string | number | null)[] }[]): TxOutcome {
+    this.#db.exec("SAVEPOINT tx");
+    try {
+      for (const s of stmts) this.#cache.get(s.sql).run(...s.params);
+      this.#db.exec("RELEASE tx");
+      return { ok: true };
+    } catch (e) {
+      this.#db.exec("ROLLBACK TO tx");
+      this.#db.exec("RELEASE tx");
+      return { ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
   }
 
   get appliedIndex(): number {
@@ -169,6 +224,7 @@ export class GlobalFsm implements StateMachine {
     Deno.renameSync(tmp, this.#path);
     this.#db = this.#open();
     this.#cache = new StatementCache(this.#db);
+    this.#sessions = new SessionTable(this.#cache);
   }
 
   /** Empties the database (a member that joins another cluster waits for its snapshot). */
@@ -182,6 +238,7 @@ export class GlobalFsm implements StateMachine {
     }
     this.#db = this.#open();
     this.#cache = new StatementCache(this.#db);
+    this.#sessions = new SessionTable(this.#cache);
   }
 
   /** Forces everything to disk (before the log below the applied index may be dropped). */

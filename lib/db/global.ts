@@ -1,6 +1,7 @@
 import { StatusError, unavailable } from "../util/mod.ts";
-import { encodeBatch, type Stmt } from "./batch.ts";
+import { type BatchSession, encodeBatch, type SessionRef, type Stmt } from "./batch.ts";
 import type { GlobalFsm, TxOutcome } from "./fsm.ts";
+import { UNKNOWN_SESSION } from "./sessions.ts";
 import type { ReadTx, TxDef } from "./tx.ts";
 
 /**
@@ -31,10 +32,18 @@ export interface Consensus {
 export type Forwarder = (name: string, args: unknown) => Promise<{ result: unknown; index: number }>;
 
 interface Pending {
-  def: TxDef<unknown, unknown>;
+  /** A transaction to run, or (null) a client session to open. */
+  def: TxDef<unknown, unknown> | null;
   args: unknown;
+  session?: SessionRef;
+  /** The session to open when def is null. */
+  open?: string;
   resolve: (v: { result: unknown; index: number }) => void;
   reject: (e: unknown) => void;
+}
+
+function sessionKey(s: SessionRef): string {
+  return `${s.id}/${s.seq}`;
 }
 
 /** Largest number of transactions grouped into one log entry. */
@@ -50,6 +59,8 @@ export class GlobalDB {
   #consensus: Consensus;
   #forward: Forwarder | undefined;
   #queue: Pending[] = [];
+  /** Session transactions queued or in flight here: a copy sent again waits for the first. */
+  #inFlight = new Map<string, Promise<{ result: unknown; index: number }>>();
   #busy = false;
   #clock: () => Date;
 
@@ -81,13 +92,43 @@ export class GlobalDB {
     return result as R;
   }
 
-  /** Leader side of run(): queues the transaction for the next group. */
-  execute(def: TxDef<unknown, unknown>, args: unknown): Promise<{ result: unknown; index: number }> {
+  /**
+   * Leader side of run(): queues the transaction for the next group. A transaction forwarded
+   * with a client session runs at most once: a copy of one already applied is answered with
+   * the first outcome, and a copy of one still in flight here waits for it.
+   */
+  execute(
+    def: TxDef<unknown, unknown>,
+    args: unknown,
+    session?: SessionRef,
+  ): Promise<{ result: unknown; index: number }> {
+    if (!this.#consensus.isLeader()) {
+      return Promise.reject(new StatusError(503, "Not the database leader"));
+    }
+    if (session) {
+      const first = this.#inFlight.get(sessionKey(session));
+      if (first) return first;
+    }
+    const p = new Promise<{ result: unknown; index: number }>((resolve, reject) => {
+      this.#queue.push({ def, args, session, resolve, reject });
+      if (!this.#busy) void this.#drain();
+    });
+    if (session) {
+      const key = sessionKey(session);
+      this.#inFlight.set(key, p);
+      const forget = () => this.#inFlight.delete(key);
+      p.then(forget, forget);
+    }
+    return p;
+  }
+
+  /** Opens a client session (leader side); resolves once the entry that opens it is applied. */
+  openSession(id: string): Promise<void> {
     if (!this.#consensus.isLeader()) {
       return Promise.reject(new StatusError(503, "Not the database leader"));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ def, args, resolve, reject });
+      this.#queue.push({ def: null, args: null, open: id, resolve: () => resolve(), reject });
       if (!this.#busy) void this.#drain();
     });
   }
@@ -117,20 +158,38 @@ export class GlobalDB {
       return;
     }
     const now = this.#clock().toISOString();
-    const executed = this.#fsm.execute(group.map((p) => ({ def: p.def, args: p.args })), now);
+    const opens = group.filter((p) => p.def === null);
+    const txGroup: Pending[] = [];
+    for (const p of group) {
+      if (p.def === null) continue;
+      const seen = p.session ? this.#fsm.checkSession(p.session) : { kind: "new" as const };
+      if (seen.kind === "duplicate") {
+        const o = seen.outcome;
+        if (o.ok) p.resolve({ result: o.result, index: o.index });
+        else p.reject(applyFailed(o.error));
+      } else if (seen.kind === "refused") p.reject(new StatusError(503, seen.error));
+      else txGroup.push(p);
+    }
+    const executed = this.#fsm.execute(
+      txGroup.map((p) => ({ def: p.def!, args: p.args })),
+      now,
+    );
     const writers: { p: Pending; result: unknown }[] = [];
     const txs: Stmt[][] = [];
+    const sessions: (BatchSession | null)[] = [];
     const readers: { p: Pending; result: unknown }[] = [];
     executed.forEach((x, i) => {
-      const p = group[i]!;
+      const p = txGroup[i]!;
       if (!x.ok) p.reject(x.error);
       else if (x.stmts.length === 0) readers.push({ p, result: x.result });
       else {
         writers.push({ p, result: x.result });
         txs.push(x.stmts);
+        // The result travels in the entry: the state machine keeps it for duplicates.
+        sessions.push(p.session ? { ...p.session, r: x.result } : null);
       }
     });
-    if (txs.length === 0) {
+    if (txs.length === 0 && opens.length === 0) {
       // Nothing to replicate; still confirm leadership so the result is not stale.
       try {
         await this.#consensus.readBarrier();
@@ -141,16 +200,26 @@ export class GlobalDB {
       return;
     }
     try {
-      const { index, outcomes } = await this.#consensus.propose(encodeBatch(txs));
+      const { index, outcomes } = await this.#consensus.propose(
+        encodeBatch(txs, sessions, opens.map((p) => p.open!)),
+      );
       writers.forEach((w, i) => {
         const o = outcomes[i];
-        if (o && !o.ok) w.p.reject(new StatusError(500, `Failed applying transaction: ${o.error}`));
-        else w.p.resolve({ result: w.result, index });
+        if (o && !o.ok) {
+          w.p.reject(
+            o.error.startsWith(UNKNOWN_SESSION) ? new StatusError(503, o.error) : applyFailed(o.error),
+          );
+        } else if (w.p.session && o) {
+          // The first outcome: this run's, or the one a duplicate was skipped for.
+          w.p.resolve({ result: o.result, index: o.index ?? index });
+        } else w.p.resolve({ result: w.result, index });
       });
       for (const r of readers) r.p.resolve({ result: r.result, index });
+      for (const p of opens) p.resolve({ result: null, index });
     } catch (e) {
       for (const w of writers) w.p.reject(e);
       for (const r of readers) r.p.reject(e);
+      for (const p of opens) p.reject(e);
     }
   }
 
@@ -167,6 +236,10 @@ export class GlobalDB {
   readStale<R>(fn: (r: ReadTx) => R): R {
     return this.#fsm.read(fn);
   }
+}
+
+function applyFailed(error: string): StatusError {
+  return new StatusError(500, `Failed applying transaction: ${error}`);
 }
 
 /** Consensus of one: every proposal is applied at once. For tools and tests without Raft. */

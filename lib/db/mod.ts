@@ -7,6 +7,7 @@ export * from "./sqlite.ts";
 export * from "./batch.ts";
 export * from "./tx.ts";
 export * from "./fsm.ts";
+export * from "./sessions.ts";
 export * from "./global.ts";
 export * from "./local.ts";
 export * from "./schema.ts";

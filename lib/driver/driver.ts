@@ -50,6 +50,9 @@ interface ApplyWaiter {
 /** How long a proposal may wait for its entry to apply before its caller is told. */
 const PROPOSAL_TIMEOUT_MS = 30_000;
 
+/** Why a stopped driver refuses. */
+const SHUTTING_DOWN = "The database is shutting down on this member";
+
 function notLeader(leader: number): StatusError {
   return new StatusError(
     503,
@@ -326,15 +329,25 @@ export class Driver {
     this.#o.log.error("Raft stopped after a failure: this member no longer serves the database", {
       err: e.message,
     });
-    this.#reject(new StatusError(503, `This member's database failed and stopped: ${e.message}`));
+    this.#reject(
+      new StatusError(503, `This member's database failed and stopped: ${e.message}`),
+      new StatusError(
+        503,
+        `This member's database failed and stopped before the change was known to be committed (it may or may not have been made): ${e.message}`,
+      ),
+    );
     this.stop();
   }
 
-  #reject(err: Error): void {
+  /**
+   * Settles every waiter with err. A proposal's waiter gets `proposalErr` when given: whether a
+   * change in flight was made is not known, and its caller must be told so.
+   */
+  #reject(err: Error, proposalErr: Error = err): void {
     for (const m of [this.#waiters, this.#confWaiters]) {
       for (const w of m.values()) {
         clearTimeout(w.timer);
-        w.d.reject(err);
+        w.d.reject(proposalErr);
       }
       m.clear();
     }
@@ -351,7 +364,7 @@ export class Driver {
   // Consensus (what lib/db's GlobalDB needs)
 
   isLeader(): boolean {
-    return this.#isLeader && !this.#failed;
+    return this.#isLeader && !this.#failed && !this.#stopped;
   }
 
   /** The leader's raft id, 0 when none is known. */
@@ -373,7 +386,8 @@ export class Driver {
   }
 
   leaderReady(): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
+    const closed = this.#closed();
+    if (closed) return Promise.reject(closed);
     if (!this.#isLeader) return Promise.reject(notLeader(this.#lead));
     if (this.#o.fsm.appliedIndex >= this.#readyIndex) return Promise.resolve();
     const d = deferred<void>();
@@ -397,7 +411,8 @@ export class Driver {
   }
 
   propose(data: string): Promise<{ index: number; outcomes: never[] }> {
-    if (this.#failed) return Promise.reject(this.#failed);
+    const closed = this.#closed();
+    if (closed) return Promise.reject(closed);
     const r = this.#node.propose(data);
     if (!r.ok) {
       return Promise.reject(
@@ -413,7 +428,8 @@ export class Driver {
 
   /** Proposes a membership change and resolves with the configuration once it is applied. */
   async changeMembership(cc: ConfChange): Promise<ConfState> {
-    if (this.#failed) throw this.#failed;
+    const closed = this.#closed();
+    if (closed) throw closed;
     const r = this.#node.proposeConfChange(cc);
     if (!r.ok) {
       throw r.reason === "not-leader"
@@ -427,7 +443,8 @@ export class Driver {
 
   waitApplied(index: number): Promise<void> {
     if (this.#o.fsm.appliedIndex >= index) return Promise.resolve();
-    if (this.#failed) return Promise.reject(this.#failed);
+    const closed = this.#closed();
+    if (closed) return Promise.reject(closed);
     const d = deferred<void>();
     this.#applyWaiters.push({ index, d });
     return d.promise;
@@ -439,7 +456,8 @@ export class Driver {
    * one read index is in flight share the next one.
    */
   readBarrier(): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
+    const closed = this.#closed();
+    if (closed) return Promise.reject(closed);
     const d = deferred<void>();
     this.#pendingReads.push(d);
     if (!this.#readInFlight) void this.#runReads();
@@ -465,6 +483,8 @@ export class Driver {
   }
 
   #readIndex(): Promise<number> {
+    const closed = this.#closed();
+    if (closed) return Promise.reject(closed);
     if (!this.#lead) return Promise.reject(notLeader(0));
     const ctx = `${this.id}-${++this.#readSeq}`;
     const d = deferred<number>();
@@ -528,11 +548,29 @@ export class Driver {
     return this.#node.status();
   }
 
-  /** Stops the ticker and refuses everything pending. */
+  /** Why nothing can wait on this driver any more (failed or stopped), or null while it runs. */
+  #closed(): Error | null {
+    if (this.#failed) {
+      return new StatusError(503, `This member's database failed and stopped: ${this.#failed.message}`);
+    }
+    if (this.#stopped) return new StatusError(503, SHUTTING_DOWN);
+    return null;
+  }
+
+  /**
+   * Stops the ticker and settles everything pending: nothing waits on a stopped driver, and
+   * whatever asks it later is refused at once.
+   */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#ticker);
-    this.#reject(new StatusError(503, "The database is shutting down"));
+    this.#reject(
+      new StatusError(503, SHUTTING_DOWN),
+      new StatusError(
+        503,
+        "The database stopped on this member before the change was known to be committed: it may or may not have been made",
+      ),
+    );
   }
 }

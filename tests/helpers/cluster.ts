@@ -8,20 +8,27 @@ import { Member, waitFor } from "./member.ts";
 export async function formCluster(
   dir: string,
   addresses: string[],
-  o: { env?: Record<string, string>; extraConfig?: Record<string, string> } = {},
+  o: {
+    env?: Record<string, string>;
+    extraConfig?: Record<string, string>;
+    /** The argv prefix of each member's daemon by name (its network namespace: helpers/netns.ts). */
+    wrap?: (name: string) => string[];
+    /** More of m1's preseed (storage_pools, networks, profiles), as YAML after `cluster:`. */
+    preseed?: string;
+  } = {},
 ): Promise<Member[]> {
   const members: Member[] = [];
-  const first = new Member(`${dir}/m1`, "m1", o.env);
+  const first = new Member(`${dir}/m1`, "m1", o.env, o.wrap?.("m1"));
   await first.start();
   members.push(first);
   const config = { "core.https_address": `${addresses[0]}:8443`, ...(o.extraConfig ?? {}) };
   const yaml = `config:\n${
     Object.entries(config).map(([k, v]) => `  ${k}: "${v}"`).join("\n")
-  }\ncluster:\n  server_name: m1\n  enabled: true\n`;
+  }\ncluster:\n  server_name: m1\n  enabled: true\n${o.preseed ?? ""}`;
   const boot = await first.shoald(["init", "--preseed"], { stdin: yaml });
   if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}\n${await first.logTail()}`);
   for (let i = 1; i < addresses.length; i++) {
-    members.push(await joinMember(dir, first, `m${i + 1}`, addresses[i]!, o.env));
+    members.push(await joinMember(dir, first, `m${i + 1}`, addresses[i]!, o.env, o.wrap?.(`m${i + 1}`)));
   }
   return members;
 }
@@ -33,14 +40,16 @@ export async function joinMember(
   name: string,
   address: string,
   env?: Record<string, string>,
+  wrap?: string[],
+  memberConfig = "",
 ): Promise<Member> {
   const add = await via.shoal(["cluster", "add", name, "--quiet"]);
   if (add.code !== 0) throw new Error(`cluster add ${name} failed: ${add.stderr}`);
   const token = add.stdout.trim();
-  const m = new Member(`${dir}/${name}`, name, env);
+  const m = new Member(`${dir}/${name}`, name, env, wrap);
   await m.start();
   const yaml =
-    `cluster:\n  enabled: true\n  server_name: ${name}\n  server_address: ${address}:8443\n  cluster_token: ${token}\n`;
+    `cluster:\n  enabled: true\n  server_name: ${name}\n  server_address: ${address}:8443\n  cluster_token: ${token}\n${memberConfig}`;
   const r = await m.shoald(["init", "--preseed"], { stdin: yaml });
   if (r.code !== 0) throw new Error(`${name} join failed: ${r.stderr}\n${await m.logTail()}`);
   return m;

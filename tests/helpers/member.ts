@@ -108,13 +108,16 @@ export class Member {
   readonly dir: string;
   readonly name: string;
   readonly extraEnv: Record<string, string>;
+  /** An argv prefix the daemon runs under (a network namespace of tests/helpers/netns.ts). */
+  readonly wrap: string[];
   process: Deno.ChildProcess | null = null;
   #stopAsked = false;
 
-  constructor(dir: string, name = "m", extraEnv: Record<string, string> = {}) {
+  constructor(dir: string, name = "m", extraEnv: Record<string, string> = {}, wrap: string[] = []) {
     this.dir = dir;
     this.name = name;
     this.extraEnv = extraEnv;
+    this.wrap = wrap;
   }
 
   get env(): Record<string, string> {
@@ -129,10 +132,12 @@ export class Member {
   async start(extraArgs: string[] = []): Promise<this> {
     await Deno.mkdir(this.dir, { recursive: true });
     // exec all the way down: the pid we hold is the daemon's, so signals reach it.
-    this.process = new Deno.Command("sh", {
+    const [cmd, ...pre] = [...this.wrap, "sh"];
+    this.process = new Deno.Command(cmd!, {
       // --debug by default: a failing test shows every request in the member's log. Benches
       // set SHOAL_BENCH=1, since debug records cost each request their formatting and fan-out.
       args: [
+        ...pre,
         "-c",
         `exec "$0" ${Deno.env.get("SHOAL_BENCH") ? "" : "--debug"} "$@" >>"${this.dir}.log" 2>&1`,
         SHOALD,

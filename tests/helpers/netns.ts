@@ -128,8 +128,51 @@ export class NetnsSet implements AsyncDisposable {
     await ip("-n", o.ns, "link", "set", o.ifname, "up");
   }
 
-  /** Deletes one namespace of this set (its processes must be gone: a namespace lives while they do). */
+  /**
+   * Kills what still runs in a namespace (a daemon's dnsmasq, liblxc's monitors): first their
+   * descendants that live elsewhere (containers, so that their monitors clean up), then the
+   * processes themselves. A namespace outlives its name while any process holds it.
+   */
+  async sweep(ns: string): Promise<void> {
+    const inside = new Set(
+      (await cmd("ip", ["netns", "pids", ns], { check: false })).stdout.split(/\s+/).filter((p) => p !== "")
+        .map(Number),
+    );
+    if (inside.size === 0) return;
+    const children = new Map<number, number[]>();
+    for await (const e of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      try {
+        const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(e.name)]);
+      } catch { /* gone */ }
+    }
+    const outside: number[] = [];
+    const walk = (p: number) => {
+      for (const c of children.get(p) ?? []) {
+        if (!inside.has(c)) outside.push(c);
+        walk(c);
+      }
+    };
+    inside.forEach(walk);
+    const kill = (p: number) => {
+      try {
+        Deno.kill(p, "SIGKILL");
+      } catch { /* gone */ }
+    };
+    outside.forEach(kill);
+    if (outside.length > 0) await new Promise((r) => setTimeout(r, 500));
+    inside.forEach(kill);
+    for (let i = 0; i < 50; i++) {
+      if ((await cmd("ip", ["netns", "pids", ns], { check: false })).stdout.trim() === "") return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Deletes one namespace of this set, after killing what still runs in it (sweep). */
   async delete(ns: string): Promise<void> {
+    await this.sweep(ns).catch(() => {});
     await cmd("ip", ["netns", "delete", ns], { check: false });
     this.#made = this.#made.filter((n) => n !== ns);
   }

@@ -11,7 +11,7 @@ async function exists(client: Client, path: string): Promise<Record<string, unkn
   }
 }
 
-function entries(p: Preseed, key: "storage_pools" | "profiles"): Record<string, unknown>[] {
+function entries(p: Preseed, key: "storage_pools" | "profiles" | "networks"): Record<string, unknown>[] {
   const v = p[key];
   if (!Array.isArray(v)) throw new Error(`Failed to parse the preseed: "${key}" must be a list`);
   return v;
@@ -73,5 +73,23 @@ export const profilesSection: PreseedSection = {
   },
 };
 
-/** The preseed sections of storage and profiles. */
-export const instanceSections: PreseedSection[] = [storagePoolsSection, profilesSection];
+/** `networks:` of the preseed: each managed bridge is created unless it exists, as `lxd init` does. */
+export const networksSection: PreseedSection = {
+  name: "networks",
+  order: 25,
+  async apply(client, p) {
+    for (const net of entries(p, "networks")) {
+      const name = String(net.name ?? "");
+      if (name === "") throw new Error("Failed to create network: missing name");
+      if (await exists(client, `/1.0/networks/${encodeURIComponent(name)}`)) continue;
+      await client.request("POST", "/1.0/networks", {
+        body: { name, type: net.type ?? "", description: net.description ?? "", config: net.config ?? {} },
+      }).catch((e) => {
+        throw new Error(`Failed to create network "${name}": ${e instanceof Error ? e.message : e}`);
+      });
+    }
+  },
+};
+
+/** The preseed sections of storage, networks and profiles. */
+export const instanceSections: PreseedSection[] = [storagePoolsSection, networksSection, profilesSection];

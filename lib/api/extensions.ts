@@ -39,4 +39,9 @@ export const API_EXTENSIONS: readonly string[] = [
   "instances",
   "api_filtering",
   "instance_get_full",
+  // Managed bridges with NAT and dnsmasq, nics on them (issue 14).
+  "network",
+  "network_leases",
+  "network_leases_location",
+  "instance_nic_network",
 ];

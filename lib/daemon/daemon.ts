@@ -27,6 +27,8 @@ import { type Level, type Logger, RootLogger } from "../log/mod.ts";
 import { Operations } from "../operations/mod.ts";
 import { InstanceManager } from "../instances/mod.ts";
 import { resourceRoutes } from "../api/routes/instances_all.ts";
+import { startNetworks } from "../api/routes/networks.ts";
+import { NetworkManager } from "../network/mod.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
 import {
   badRequest,
@@ -68,6 +70,8 @@ export class Daemon implements ServerContext {
   readonly events: EventHub;
   readonly operations: Operations;
   readonly instances: InstanceManager;
+  /** This member's managed bridges, their NAT and dnsmasq. */
+  readonly networks: NetworkManager;
   readonly gateway: Gateway;
   readonly cluster: Cluster;
   /** Other members' events for our listeners (full mesh). */
@@ -117,7 +121,9 @@ export class Daemon implements ServerContext {
     this.db = new GlobalDB(this.fsm, this.gateway);
     this.events = new EventHub(() => this.location());
     this.operations = new Operations(this.events, () => this.location());
+    this.networks = new NetworkManager({ dir: paths.networks, log: root });
     this.instances = new InstanceManager({
+      networks: this.networks,
       db: this.db,
       events: this.events,
       log: root,
@@ -167,7 +173,7 @@ export class Daemon implements ServerContext {
     this.#app = createApp(this, [
       internalRoutes(this),
       sqlRoutes(this),
-      ...resourceRoutes(this.instances, paths.storagePools),
+      ...resourceRoutes(this.instances, paths.storagePools, this.networks),
       ...(o.routes ?? []),
     ]);
   }
@@ -220,6 +226,8 @@ export class Daemon implements ServerContext {
     await this.#restartHttps();
     this.relay.start();
     const https = this.local.get("core.https_address");
+    // Bridges and dnsmasq before containers: a container starts on its bridge.
+    await startNetworks(this, this.networks);
     this.#ready = true;
     // Containers outlive the daemon; start only those that should run and do not.
     void this.instances.startup().catch((e) =>
@@ -360,6 +368,7 @@ export class Daemon implements ServerContext {
       await this.cluster.handOver().catch((e) => this.log.warn("Hand-over failed", { err: errorMessage(e) }));
       await this.gateway.stop(true).catch((e) => this.log.warn("Raft stop failed", { err: errorMessage(e) }));
       this.cluster.stop();
+      await this.networks.shutdown();
       await this.#close();
       this.log.info("Daemon stopped");
       this.#root.close();

@@ -9,6 +9,7 @@ export interface StatePaths {
   containers: string;
   images: string;
   storagePools: string;
+  networks: string;
   logs: string;
   logFile: string;
 }
@@ -31,6 +32,7 @@ export function statePaths(dir: string = stateDir()): StatePaths {
     containers: `${d}/containers`,
     images: `${d}/images`,
     storagePools: `${d}/storage-pools`,
+    networks: `${d}/networks`,
     logs: `${d}/logs`,
     logFile: `${d}/logs/shoald.log`,
   };
@@ -39,7 +41,7 @@ export function statePaths(dir: string = stateDir()): StatePaths {
 /** Creates the directories of the layout (0711 like LXD_DIR; logs 0700). */
 export function ensureLayout(p: StatePaths): void {
   Deno.mkdirSync(p.dir, { recursive: true, mode: 0o711 });
-  for (const d of [p.database, p.globalDir, p.containers, p.images, p.storagePools]) {
+  for (const d of [p.database, p.globalDir, p.containers, p.images, p.storagePools, p.networks]) {
     Deno.mkdirSync(d, { recursive: true, mode: 0o711 });
   }
   Deno.mkdirSync(p.logs, { recursive: true, mode: 0o700 });

@@ -21,3 +21,4 @@ export * from "./images.ts";
 export * from "./storage_pools.ts";
 export * from "./profiles.ts";
 export * from "./instances.ts";
+export * from "./networks.ts";

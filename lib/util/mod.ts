@@ -9,3 +9,4 @@ export * from "./deferred.ts";
 export * from "./address.ts";
 export * from "./output.ts";
 export * from "./etag.ts";
+export * from "./command.ts";

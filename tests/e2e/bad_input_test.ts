@@ -247,8 +247,8 @@ Deno.test("bad input is refused in LXD's style, changes nothing and never brings
           /^Error: Failed to parse the preseed: unknown section "mystery"/m,
         ],
         [
-          "config:\n  user.kept: changed\nnetworks:\n- name: lxdbr0\n  type: bridge\n",
-          /^Error: The preseed section "networks" is not supported yet/m,
+          "config:\n  user.kept: changed\nprojects:\n- name: p1\n",
+          /^Error: The preseed section "projects" is not supported yet/m,
         ],
         [
           "config:\n  user.kept: changed\n  core.no_such_key: 1\n",

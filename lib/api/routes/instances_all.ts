@@ -4,8 +4,10 @@ import { imageRoutes } from "./images.ts";
 import { instanceRoutes } from "./instances.ts";
 import { profileRoutes } from "./profiles.ts";
 import { storageRoutes } from "./storage.ts";
+import { networkRoutes } from "./networks.ts";
+import type { NetworkManager } from "../../network/mod.ts";
 
-/** The route modules of a member's resources: images, storage pools, profiles, instances. */
-export function resourceRoutes(m: InstanceManager, poolsDir: string): RouteModule[] {
-  return [imageRoutes(m), storageRoutes(poolsDir), profileRoutes, instanceRoutes(m)];
+/** The route modules of a member's resources: images, storage pools, networks, profiles, instances. */
+export function resourceRoutes(m: InstanceManager, poolsDir: string, nm: NetworkManager): RouteModule[] {
+  return [imageRoutes(m), storageRoutes(poolsDir), networkRoutes(nm), profileRoutes, instanceRoutes(m)];
 }

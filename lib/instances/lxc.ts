@@ -160,6 +160,10 @@ export interface LxcConfigInput {
   /** The expanded instance config (profiles applied). */
   config: Record<string, string>;
   cgroup: "v1" | "v2";
+  /** lxc.net.* lines of the nics (nic.ts); an empty network namespace when absent. */
+  network?: string[];
+  /** lxc.mount.entry lines of disk devices other than root. */
+  mounts?: string[];
 }
 
 /** Memory sizes as LXD writes them (512MB, 1GiB, 80%) in bytes; null for percentages. */
@@ -197,7 +201,7 @@ export function renderLxcConfig(i: LxcConfigInput): string {
     "# Written by shoal from the instance's expanded config; rewritten at every start.",
     `lxc.uts.name = ${i.name}`,
     `lxc.rootfs.path = dir:${i.rootfs}`,
-    "lxc.net.0.type = empty",
+    ...(i.network ?? ["lxc.net.0.type = empty"]),
     "lxc.apparmor.profile = unconfined",
     "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed",
     "lxc.autodev = 1",
@@ -208,6 +212,7 @@ export function renderLxcConfig(i: LxcConfigInput): string {
     "lxc.log.level = WARN",
     `lxc.console.logfile = ${i.consoleFile}`,
     "lxc.console.size = auto",
+    ...(i.mounts ?? []),
   ];
   const mem = i.config["limits.memory"];
   if (mem) {

@@ -34,6 +34,8 @@ import { type ExecRequest, type ExecTarget } from "./exec.ts";
 import { cgroupVersion, cpuSet, LxcDriver, type LxcState, parseMemory, renderLxcConfig } from "./lxc.ts";
 import { instanceNameProblem } from "./names.ts";
 import { resolveInRoot } from "./files.ts";
+import type { NetworkManager } from "../network/mod.ts";
+import { checkNics, networkState, planNics, renderNics } from "./nic.ts";
 
 /** LXD's status codes of instances. */
 export const INSTANCE_STATUS: Record<string, { status: string; code: number }> = {
@@ -113,6 +115,8 @@ export interface ManagerOptions {
   poolsDir: string;
   /** $SHOAL_DIR/images. */
   imagesDir: string;
+  /** This member's managed networks: their DNS learns the names of instances on them. */
+  networks?: NetworkManager;
 }
 
 /** A file in an instance, as GET /files reports it. */
@@ -242,7 +246,7 @@ export class InstanceManager {
       status_code: status.code,
       disk: {},
       memory: { usage: mem, usage_peak: 0, swap_usage: 0, swap_usage_peak: 0 },
-      network: null,
+      network: running ? await networkState(s.pid) : null,
       pid: running ? s.pid : 0,
       processes: running ? await processCount(s.pid) : 0,
       cpu: { usage: 0 },
@@ -311,6 +315,7 @@ export class InstanceManager {
     });
     if (existing) throw conflict(`Instance "${name}" already exists`);
     const e = expand(profileRecs, { config, devices: req.devices ?? {} });
+    await this.db.read((tx) => checkNics(tx, e.devices));
     const root = rootDisk(e.devices);
     if (!root) {
       throw badRequest(
@@ -389,6 +394,8 @@ export class InstanceManager {
       if (st.state === "FROZEN") throw badRequest("The instance is frozen: unfreeze it first");
       const { rootfs } = await this.#volume(rec, profiles);
       const e = this.#expanded(rec, profiles);
+      const nics = planNics(e.devices, rec.config);
+      for (const n of nics.nics) if (n.network) await this.#o.networks?.setHost(n.network, name, n.hwaddr);
       await this.lxc.writeConfig(
         name,
         renderLxcConfig({
@@ -398,12 +405,13 @@ export class InstanceManager {
           consoleFile: this.lxc.consolePath(name),
           config: e.config,
           cgroup: this.#cgroup,
+          network: renderNics(nics.nics),
         }),
       );
       await this.lxc.start(name);
       await this.db.run(setInstanceKeys, {
         name,
-        keys: { "volatile.last_state.power": "RUNNING" },
+        keys: { ...nics.volatile, "volatile.last_state.power": "RUNNING" },
         used: true,
       });
       this.#o.events.lifecycle("instance-started", `/1.0/instances/${name}`);
@@ -472,6 +480,9 @@ export class InstanceManager {
       await Deno.chmod(dir, 0o700).catch(() => {});
       await pool.deleteContainerVolume(name);
       await this.db.run(deleteInstanceVolume, { name, pool: root.pool });
+    }
+    for (const d of Object.values(this.#expanded(rec, profiles).devices)) {
+      if (d.type === "nic" && d.network) await this.#o.networks?.removeHost(d.network, name);
     }
     await this.lxc.destroy(name);
     await this.db.run(deleteInstance, { name });

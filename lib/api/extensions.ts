@@ -44,4 +44,6 @@ export const API_EXTENSIONS: readonly string[] = [
   "network_leases",
   "network_leases_location",
   "instance_nic_network",
+  // Custom volumes per member, attached to instances as disk devices (issue 14).
+  "storage_api_volume_rename",
 ];

@@ -22,3 +22,4 @@ export * from "./storage_pools.ts";
 export * from "./profiles.ts";
 export * from "./instances.ts";
 export * from "./networks.ts";
+export * from "./volumes.ts";

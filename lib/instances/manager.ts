@@ -36,6 +36,7 @@ import { instanceNameProblem } from "./names.ts";
 import { resolveInRoot } from "./files.ts";
 import type { NetworkManager } from "../network/mod.ts";
 import { checkNics, networkState, planNics, renderNics } from "./nic.ts";
+import { checkDisks, renderDiskMounts } from "./disks.ts";
 
 /** LXD's status codes of instances. */
 export const INSTANCE_STATUS: Record<string, { status: string; code: number }> = {
@@ -315,7 +316,10 @@ export class InstanceManager {
     });
     if (existing) throw conflict(`Instance "${name}" already exists`);
     const e = expand(profileRecs, { config, devices: req.devices ?? {} });
-    await this.db.read((tx) => checkNics(tx, e.devices));
+    await this.db.read((tx) => {
+      checkNics(tx, e.devices);
+      checkDisks(tx, e.devices, this.#o.location(), this.#o.location() !== "none");
+    });
     const root = rootDisk(e.devices);
     if (!root) {
       throw badRequest(
@@ -406,6 +410,7 @@ export class InstanceManager {
           config: e.config,
           cgroup: this.#cgroup,
           network: renderNics(nics.nics),
+          mounts: await renderDiskMounts(e.devices, (p) => this.pool(p)),
         }),
       );
       await this.lxc.start(name);
@@ -514,9 +519,14 @@ export class InstanceManager {
         ...kept,
       };
       const profiles = u.profiles ?? rec.profiles;
-      await this.db.read((tx) => profiles.map((p) => getProfile(tx, p))).catch((e) => {
+      const profileRecs = await this.db.read((tx) => profiles.map((p) => getProfile(tx, p))).catch((e) => {
         if (e instanceof StatusError && e.status === 404) throw badRequest("Requested profile doesn't exist");
         throw e;
+      });
+      const devices = expand(profileRecs, { config: next, devices: u.devices ?? {} }).devices;
+      await this.db.read((tx) => {
+        checkNics(tx, devices);
+        checkDisks(tx, devices, this.#o.location(), this.#o.location() !== "none");
       });
       await this.db.run(updateInstance, {
         name,

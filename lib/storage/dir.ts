@@ -11,6 +11,11 @@ export interface StorageDriver {
   containerPath(instance: string): string;
   createContainerVolume(instance: string): Promise<string>;
   deleteContainerVolume(instance: string): Promise<void>;
+  /** The directory of a custom volume (what a disk device mounts). */
+  customPath(volume: string): string;
+  createCustomVolume(volume: string): Promise<string>;
+  renameCustomVolume(from: string, to: string): Promise<void>;
+  deleteCustomVolume(volume: string): Promise<void>;
 }
 
 /** Drivers shoal has; LXD's text for the rest. */
@@ -72,6 +77,29 @@ export class DirPool implements StorageDriver {
 
   async deleteContainerVolume(instance: string): Promise<void> {
     await Deno.remove(this.containerPath(instance), { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
+
+  /** LXD's layout: custom/<project>_<name>. */
+  customPath(volume: string): string {
+    return `${this.path}/custom/default_${volume}`;
+  }
+
+  async createCustomVolume(volume: string): Promise<string> {
+    const p = this.customPath(volume);
+    await Deno.mkdir(`${this.path}/custom`, { recursive: true, mode: 0o711 });
+    // A volume is a filesystem for containers to share: its root is open as an empty fs's is.
+    await Deno.mkdir(p, { mode: 0o711 });
+    return p;
+  }
+
+  async renameCustomVolume(from: string, to: string): Promise<void> {
+    await Deno.rename(this.customPath(from), this.customPath(to));
+  }
+
+  async deleteCustomVolume(volume: string): Promise<void> {
+    await Deno.remove(this.customPath(volume), { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
   }

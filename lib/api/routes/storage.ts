@@ -91,28 +91,6 @@ export function storageRoutes(poolsDir: string): (ctx: ServerContext) => Hono<Ap
       ctx.events.lifecycle("storage-pool-deleted", `/1.0/storage-pools/${name}`);
       return emptySync(c);
     });
-    app.get("/1.0/storage-pools/:name/volumes", async (c) => {
-      const name = c.req.param("name");
-      await ctx.db.read((tx) => getPool(tx, name, ctx.location()));
-      const vols = await ctx.db.read((tx) => listVolumes(tx, name));
-      if ((c.req.query("recursion") ?? "0") === "0") {
-        return sync(c, vols.map((v) => `/1.0/storage-pools/${name}/volumes/${v.type}/${v.name}`));
-      }
-      return sync(
-        c,
-        vols.map((v) => ({
-          config: {},
-          description: "",
-          name: v.name,
-          type: v.type,
-          used_by: v.type === "container" ? [`/1.0/instances/${v.name}`] : [],
-          location: v.location,
-          content_type: "filesystem",
-          project: "default",
-          created_at: v.created_at,
-        })),
-      );
-    });
     return app;
   };
 }

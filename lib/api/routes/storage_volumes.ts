@@ -1,0 +1,253 @@
+import { Hono } from "hono";
+import {
+  createCustomVolume,
+  type CustomVolume,
+  deleteCustomVolume,
+  findCustomVolumes,
+  getCustomVolume,
+  getPool,
+  listVolumes,
+  renameCustomVolume,
+  updateCustomVolume,
+  volumeUsedBy,
+} from "../../db/mod.ts";
+import type { StorageDriver } from "../../storage/mod.ts";
+import { badRequest, etag, notFound, StatusError } from "../../util/mod.ts";
+import { readJson } from "../body.ts";
+import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
+import { emptySync, sync } from "../response.ts";
+import { preconditionCheck, recursionOf } from "./instances_common.ts";
+
+/** The driver of a pool on this member (the instance manager knows the drivers). */
+export type PoolDriverOf = (pool: string) => Promise<StorageDriver>;
+
+interface VolumeBody {
+  name?: string;
+  type?: string;
+  description?: string;
+  config?: Record<string, unknown>;
+  content_type?: string;
+}
+
+const VOLUME_KEYS = ["size", "security.shifted", "security.unmapped"];
+
+function volumeConfig(c: unknown): Record<string, string> {
+  if (c !== undefined && (typeof c !== "object" || c === null || Array.isArray(c))) {
+    throw badRequest("Invalid config: expected an object of strings");
+  }
+  const out = Object.fromEntries(Object.entries(c ?? {}).map(([k, v]) => [k, String(v)]));
+  for (const k of Object.keys(out)) {
+    if (!k.startsWith("user.") && !VOLUME_KEYS.includes(k)) throw badRequest(`Invalid option "${k}"`);
+  }
+  return out;
+}
+
+function volumeNameProblem(name: string): string | null {
+  if (name === "") return "No name provided";
+  if (/[/\\]/.test(name) || name === "." || name === "..") return `Invalid volume name "${name}"`;
+  if (name.length > 255) return "Invalid volume name: too long";
+  return null;
+}
+
+/** LXD's StorageVolume object. */
+function volumeJSON(v: CustomVolume, usedBy: string[]): Record<string, unknown> {
+  return {
+    config: v.config,
+    description: v.description,
+    name: v.name,
+    type: "custom",
+    used_by: usedBy,
+    location: v.location,
+    content_type: "filesystem",
+    project: "default",
+    created_at: v.created_at,
+  };
+}
+
+/** Until requests pass between members, a refusal that names where to send it. */
+function elsewhere(ctx: ServerContext, c: Ctx, member: string): Promise<Response> | never {
+  if (ctx.forward) return ctx.forward(member, c.req.raw);
+  throw new StatusError(
+    501,
+    `Storage volume is on member "${member}": this member cannot pass requests on to another member yet; send it to that member`,
+  );
+}
+
+/**
+ * /1.0/storage-pools/POOL/volumes: custom volumes, each on one member. A request names the
+ * member with ?target=, or the volume's name must be unique in the cluster (LXD's rule).
+ */
+export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext) => Hono<ApiEnv> {
+  return (ctx) => {
+    const app = new Hono<ApiEnv>();
+    /** Where a request about volume NAME runs: this member, or another (forwarded). */
+    const whereIs = async (c: Ctx, pool: string, name: string): Promise<string> => {
+      const target = c.req.query("target");
+      if (target) {
+        if (!ctx.clustered()) throw badRequest("Target only allowed when clustered");
+        return target;
+      }
+      const vols = await ctx.db.read((tx) => findCustomVolumes(tx, pool, name));
+      if (vols.length === 0) throw notFound("Storage volume not found");
+      if (vols.length > 1) {
+        throw badRequest(
+          `More than one cluster member has a volume named "${name}". Please target a specific member`,
+        );
+      }
+      return vols[0]!.location;
+    };
+    const here = (member: string) => !ctx.clustered() || member === ctx.location();
+
+    const list = (customOnly: boolean) => async (c: Ctx) => {
+      const pool = c.req.param("pool")!;
+      await ctx.db.read((tx) => getPool(tx, pool, ctx.location()));
+      const { all, custom } = await ctx.db.read((tx) => ({
+        all: customOnly ? [] : listVolumes(tx, pool).filter((v) => v.type !== "custom"),
+        custom: findCustomVolumes(tx, pool).map((v) => ({
+          v,
+          used: volumeUsedBy(tx, pool, v.name, v.location),
+        })),
+      }));
+      if (recursionOf(c) === 0) {
+        return sync(c, [
+          ...all.map((v) => `/1.0/storage-pools/${pool}/volumes/${v.type}/${v.name}`),
+          ...custom.map(({ v }) =>
+            `/1.0/storage-pools/${pool}/volumes/custom/${v.name}${
+              ctx.clustered() ? `?target=${v.location}` : ""
+            }`
+          ),
+        ]);
+      }
+      return sync(c, [
+        ...all.map((v) => ({
+          config: {},
+          description: "",
+          name: v.name,
+          type: v.type,
+          used_by: v.type === "container" ? [`/1.0/instances/${v.name}`] : [],
+          location: v.location,
+          content_type: "filesystem",
+          project: "default",
+          created_at: v.created_at,
+        })),
+        ...custom.map(({ v, used }) => volumeJSON(v, used)),
+      ]);
+    };
+    app.get("/1.0/storage-pools/:pool/volumes", list(false));
+    app.get("/1.0/storage-pools/:pool/volumes/custom", list(true));
+
+    const create = async (c: Ctx) => {
+      const pool = c.req.param("pool")!;
+      const target = c.req.query("target");
+      if (target && !ctx.clustered()) throw badRequest("Target only allowed when clustered");
+      if (target && !here(target)) return await elsewhere(ctx, c, target);
+      const b = await readJson<VolumeBody>(c);
+      const name = b.name ?? "";
+      const bad = volumeNameProblem(name);
+      if (bad) throw badRequest(bad);
+      if (b.type && b.type !== "custom") {
+        throw badRequest(`Only custom volumes can be created, not "${b.type}"`);
+      }
+      if (b.content_type && b.content_type !== "filesystem") {
+        throw badRequest(`Content type "${b.content_type}" is not supported: shoal has filesystem volumes`);
+      }
+      const config = volumeConfig(b.config);
+      await ctx.db.read((tx) => getPool(tx, pool, ctx.location()));
+      const exists = await ctx.db.read((tx) =>
+        findCustomVolumes(tx, pool, name).some((v) => v.location === ctx.location() || !ctx.clustered())
+      );
+      if (exists) throw new StatusError(409, "Volume by that name already exists");
+      const driver = await driverOf(pool);
+      await driver.createCustomVolume(name);
+      try {
+        await ctx.db.run(createCustomVolume, {
+          pool,
+          name,
+          description: b.description ?? "",
+          config,
+          member: ctx.location(),
+        });
+      } catch (e) {
+        await driver.deleteCustomVolume(name).catch(() => {});
+        throw e;
+      }
+      ctx.events.lifecycle("storage-volume-created", `/1.0/storage-pools/${pool}/volumes/custom/${name}`);
+      return emptySync(c);
+    };
+    app.post("/1.0/storage-pools/:pool/volumes", create);
+    app.post("/1.0/storage-pools/:pool/volumes/custom", create);
+
+    app.get("/1.0/storage-pools/:pool/volumes/custom/:name", async (c) => {
+      const pool = c.req.param("pool");
+      const name = c.req.param("name");
+      const member = await whereIs(c, pool, name);
+      if (!here(member)) return await elsewhere(ctx, c, member);
+      const { v, used } = await ctx.db.read((tx) => ({
+        v: getCustomVolume(tx, pool, name, ctx.location()),
+        used: volumeUsedBy(tx, pool, name, ctx.location()),
+      }));
+      return sync(c, volumeJSON(v, used), { etag: etag([v.description, v.config]) });
+    });
+
+    const put = (patch: boolean) => async (c: Ctx) => {
+      const pool = c.req.param("pool")!;
+      const name = c.req.param("name")!;
+      const member = await whereIs(c, pool, name);
+      if (!here(member)) return await elsewhere(ctx, c, member);
+      const cur = await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location()));
+      preconditionCheck(c, [cur.description, cur.config]);
+      const b = await readJson<VolumeBody>(c);
+      const config = volumeConfig(patch ? { ...cur.config, ...(b.config ?? {}) } : b.config);
+      await ctx.db.run(updateCustomVolume, {
+        pool,
+        name,
+        member: ctx.location(),
+        description: b.description ?? (patch ? cur.description : ""),
+        config,
+      });
+      ctx.events.lifecycle("storage-volume-updated", `/1.0/storage-pools/${pool}/volumes/custom/${name}`);
+      return emptySync(c);
+    };
+    app.put("/1.0/storage-pools/:pool/volumes/custom/:name", put(false));
+    app.patch("/1.0/storage-pools/:pool/volumes/custom/:name", put(true));
+
+    app.post("/1.0/storage-pools/:pool/volumes/custom/:name", async (c) => {
+      const pool = c.req.param("pool");
+      const name = c.req.param("name");
+      const member = await whereIs(c, pool, name);
+      if (!here(member)) return await elsewhere(ctx, c, member);
+      const b = await readJson<VolumeBody & { pool?: string; migration?: boolean }>(c);
+      if (b.migration || (b.pool && b.pool !== pool)) {
+        throw badRequest("Moving volumes between pools or members is not supported yet");
+      }
+      const newName = b.name ?? "";
+      const bad = volumeNameProblem(newName);
+      if (bad) throw badRequest(bad);
+      await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location()));
+      const driver = await driverOf(pool);
+      await ctx.db.run(renameCustomVolume, { pool, name, member: ctx.location(), newName });
+      try {
+        await driver.renameCustomVolume(name, newName);
+      } catch (e) {
+        await ctx.db.run(renameCustomVolume, { pool, name: newName, member: ctx.location(), newName: name });
+        throw e;
+      }
+      ctx.events.lifecycle("storage-volume-renamed", `/1.0/storage-pools/${pool}/volumes/custom/${newName}`);
+      c.header("Location", `/1.0/storage-pools/${pool}/volumes/custom/${newName}`);
+      return emptySync(c);
+    });
+
+    app.delete("/1.0/storage-pools/:pool/volumes/custom/:name", async (c) => {
+      const pool = c.req.param("pool");
+      const name = c.req.param("name");
+      const member = await whereIs(c, pool, name);
+      if (!here(member)) return await elsewhere(ctx, c, member);
+      const driver = await driverOf(pool);
+      await ctx.db.run(deleteCustomVolume, { pool, name, member: ctx.location() });
+      await driver.deleteCustomVolume(name);
+      ctx.events.lifecycle("storage-volume-deleted", `/1.0/storage-pools/${pool}/volumes/custom/${name}`);
+      return emptySync(c);
+    });
+    return app;
+  };
+}

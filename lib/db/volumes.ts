@@ -1,0 +1,176 @@
+/**
+ * Custom storage volumes: each lives on one member (node_id), so the same name may exist on
+ * several members of a pool, as in LXD. Instance volumes are in instances.ts.
+ */
+import { badRequest, conflict, notFound } from "../util/mod.ts";
+import { nodeIdOf, readConfig } from "./devices.ts";
+import { defineTx, type ReadTx, type Tx } from "./tx.ts";
+
+/** A custom volume as stored. */
+export interface CustomVolume {
+  id: number;
+  name: string;
+  pool: string;
+  description: string;
+  config: Record<string, string>;
+  location: string;
+  created_at: string;
+}
+
+const CUSTOM = 2;
+
+/** The custom volumes of a pool named `name` (any member), or all of them. */
+export function findCustomVolumes(tx: ReadTx, pool: string, name?: string): CustomVolume[] {
+  const rows = tx.query<
+    { id: number; name: string; description: string; location: string | null; created: string }
+  >(
+    `SELECT v.id, v.name, v.description, nodes.name AS location, v.creation_date AS created
+       FROM storage_volumes v JOIN storage_pools p ON p.id = v.storage_pool_id
+       LEFT JOIN nodes ON nodes.id = v.node_id
+      WHERE p.name = ? AND v.type = ${CUSTOM} AND v.project_id = 1 AND (? IS NULL OR v.name = ?)
+      ORDER BY v.name, nodes.name`,
+    pool,
+    name ?? null,
+    name ?? null,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    pool,
+    description: r.description,
+    config: readConfig(
+      tx,
+      "SELECT key, value FROM storage_volumes_config WHERE storage_volume_id = ? ORDER BY key",
+      r.id,
+    ),
+    location: r.location ?? "",
+    created_at: r.created,
+  }));
+}
+
+/** The one volume `name` on `member`; LXD's 404 otherwise. */
+export function getCustomVolume(tx: ReadTx, pool: string, name: string, member: string): CustomVolume {
+  const node = tx.get<{ name: string }>("SELECT name FROM nodes WHERE id = ?", nodeIdOf(tx, member))?.name;
+  const v = findCustomVolumes(tx, pool, name).find((x) => x.location === node);
+  if (!v) throw notFound("Storage volume not found");
+  return v;
+}
+
+/** The instances (on the volume's member) and profiles whose disk devices use a volume. */
+export function volumeUsedBy(tx: ReadTx, pool: string, name: string, member: string): string[] {
+  const nodeId = nodeIdOf(tx, member);
+  const q = (owner: "instances" | "profiles", extra: string, ...params: (number | string)[]) =>
+    tx.query<{ name: string }>(
+      `SELECT DISTINCT o.name FROM ${owner} o JOIN ${owner}_devices d ON d.${owner.slice(0, -1)}_id = o.id
+        WHERE d.type = 2 ${extra}
+          AND EXISTS (SELECT 1 FROM ${owner}_devices_config c WHERE c.${
+        owner.slice(0, -1)
+      }_device_id = d.id AND c.key = 'pool' AND c.value = ?)
+          AND EXISTS (SELECT 1 FROM ${owner}_devices_config c WHERE c.${
+        owner.slice(0, -1)
+      }_device_id = d.id AND c.key = 'source' AND c.value = ?)
+        ORDER BY o.name`,
+      ...params,
+      pool,
+      name,
+    ).map((r) => `/1.0/${owner}/${r.name}`);
+  return [...q("instances", "AND o.node_id = ?", nodeId), ...q("profiles", "")];
+}
+
+function poolId(tx: ReadTx, pool: string): number {
+  const p = tx.get<{ id: number }>("SELECT id FROM storage_pools WHERE name = ?", pool);
+  if (!p) throw notFound("Storage pool not found");
+  return p.id;
+}
+
+function volumeId(tx: ReadTx, pool: string, name: string, member: string): number {
+  const r = tx.get<{ id: number }>(
+    `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = 1 AND name = ?`,
+    poolId(tx, pool),
+    nodeIdOf(tx, member),
+    name,
+  );
+  if (!r) throw notFound("Storage volume not found");
+  return r.id;
+}
+
+function writeVolumeConfig(tx: Tx, id: number, config: Record<string, string>): void {
+  tx.exec("DELETE FROM storage_volumes_config WHERE storage_volume_id = ?", id);
+  for (const [k, v] of Object.entries(config)) {
+    tx.exec("INSERT INTO storage_volumes_config (storage_volume_id, key, value) VALUES (?, ?, ?)", id, k, v);
+  }
+}
+
+/** Records a custom volume on a member; LXD's conflict when that member has one of that name. */
+export const createCustomVolume = defineTx(
+  "storage-volumes.create-custom",
+  (
+    tx,
+    a: { pool: string; name: string; description: string; config: Record<string, string>; member: string },
+  ) => {
+    const pid = poolId(tx, a.pool);
+    const nodeId = nodeIdOf(tx, a.member);
+    if (
+      tx.get(
+        `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = 1 AND name = ?`,
+        pid,
+        nodeId,
+        a.name,
+      )
+    ) throw conflict("Volume by that name already exists");
+    const { lastInsertRowid: id } = tx.exec(
+      `INSERT INTO storage_volumes (name, storage_pool_id, node_id, type, description, project_id, content_type, creation_date)
+       VALUES (?, ?, ?, ${CUSTOM}, ?, 1, 0, ?)`,
+      a.name,
+      pid,
+      nodeId,
+      a.description,
+      tx.now,
+    );
+    writeVolumeConfig(tx, id, a.config);
+  },
+);
+
+/** Replaces a volume's description and config. */
+export const updateCustomVolume = defineTx(
+  "storage-volumes.update-custom",
+  (
+    tx,
+    a: { pool: string; name: string; member: string; description: string; config: Record<string, string> },
+  ) => {
+    const id = volumeId(tx, a.pool, a.name, a.member);
+    tx.exec("UPDATE storage_volumes SET description = ? WHERE id = ?", a.description, id);
+    writeVolumeConfig(tx, id, a.config);
+  },
+);
+
+/** Renames a volume on its member; refused while in use or when the name is taken there. */
+export const renameCustomVolume = defineTx(
+  "storage-volumes.rename-custom",
+  (tx, a: { pool: string; name: string; member: string; newName: string }) => {
+    const id = volumeId(tx, a.pool, a.name, a.member);
+    if (volumeUsedBy(tx, a.pool, a.name, a.member).length > 0) {
+      throw badRequest("Volume is still in use by running instances");
+    }
+    const taken = tx.get(
+      `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = 1 AND name = ?`,
+      poolId(tx, a.pool),
+      nodeIdOf(tx, a.member),
+      a.newName,
+    );
+    if (taken) throw conflict("Volume by that name already exists");
+    tx.exec("UPDATE storage_volumes SET name = ? WHERE id = ?", a.newName, id);
+  },
+);
+
+/** Deletes a volume's record; refused while an instance or profile uses it. */
+export const deleteCustomVolume = defineTx(
+  "storage-volumes.delete-custom",
+  (tx, a: { pool: string; name: string; member: string }) => {
+    const id = volumeId(tx, a.pool, a.name, a.member);
+    if (volumeUsedBy(tx, a.pool, a.name, a.member).length > 0) {
+      throw badRequest("The storage volume is still in use");
+    }
+    tx.exec("DELETE FROM storage_volumes WHERE id = ?", id);
+  },
+);

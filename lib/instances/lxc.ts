@@ -164,6 +164,8 @@ export interface LxcConfigInput {
   network?: string[];
   /** lxc.mount.entry lines of disk devices other than root. */
   mounts?: string[];
+  /** Lines of other concerns (security.ts: id map, seccomp, devices), before raw.lxc. */
+  extra?: string[];
 }
 
 /** Memory sizes as LXD writes them (512MB, 1GiB, 80%) in bytes; null for percentages. */
@@ -235,6 +237,7 @@ export function renderLxcConfig(i: LxcConfigInput): string {
   for (const [k, v] of Object.entries(i.config)) {
     if (k.startsWith("environment.")) lines.push(`lxc.environment = ${k.slice(12)}=${v}`);
   }
+  lines.push(...(i.extra ?? []));
   if (i.config["raw.lxc"]) lines.push(i.config["raw.lxc"]);
   return lines.join("\n") + "\n";
 }

@@ -3,7 +3,6 @@
  * pool, containers run by liblxc. Every lifecycle change goes through here, one at a time per
  * instance.
  */
-import YAML from "yaml";
 import {
   checkDevices,
   createInstance,
@@ -24,107 +23,29 @@ import {
   touchImage,
   updateInstance,
 } from "../db/mod.ts";
-import type { EventHub } from "../events/mod.ts";
 import { type ImageMetadata, ImageStore } from "../images/mod.ts";
-import type { Logger } from "../log/mod.ts";
 import { DirPool, type StorageDriver } from "../storage/mod.ts";
 import { badRequest, conflict, errorMessage, notFound, StatusError } from "../util/mod.ts";
-import { configProblem, expand, isTrue, renderTemplate, rootDisk, sortKeys } from "./config.ts";
+import { configProblem, expand, isTrue, rootDisk, sortKeys } from "./config.ts";
 import { type ExecRequest, type ExecTarget } from "./exec.ts";
-import { cgroupVersion, cpuSet, LxcDriver, type LxcState, parseMemory, renderLxcConfig } from "./lxc.ts";
+import { cgroupVersion, LxcDriver, type LxcState, renderLxcConfig } from "./lxc.ts";
+import { applyLimits } from "./limits.ts";
 import { instanceNameProblem } from "./names.ts";
-import { resolveInRoot } from "./files.ts";
-import type { NetworkManager } from "../network/mod.ts";
+import { InRoot } from "./files.ts";
+import { idmapFor, idmapJSON, parseIdmap } from "./idmap.ts";
+import { archName, memoryOf, processCount } from "./procfs.ts";
+import { securityLines } from "./security.ts";
+import { prepareIdmap } from "./shift.ts";
+import { applyTemplates, readMetadata } from "./templates.ts";
 import { checkNics, networkState, planNics, renderNics } from "./nic.ts";
 import { checkDisks, renderDiskMounts } from "./disks.ts";
-
-/** LXD's status codes of instances. */
-export const INSTANCE_STATUS: Record<string, { status: string; code: number }> = {
-  RUNNING: { status: "Running", code: 103 },
-  STOPPED: { status: "Stopped", code: 102 },
-  FROZEN: { status: "Frozen", code: 110 },
-  FREEZING: { status: "Frozen", code: 110 },
-  THAWED: { status: "Running", code: 103 },
-  STARTING: { status: "Starting", code: 106 },
-  STOPPING: { status: "Stopping", code: 107 },
-  ABORTING: { status: "Error", code: 112 },
-};
-
-/** POST /1.0/instances (LXD's InstancesPost, the parts shoal acts on). */
-export interface InstancesPost {
-  name?: string;
-  description?: string;
-  config?: Record<string, string>;
-  devices?: Devices;
-  profiles?: string[] | null;
-  ephemeral?: boolean;
-  type?: string;
-  architecture?: string;
-  source?: {
-    type?: string;
-    fingerprint?: string;
-    alias?: string;
-    server?: string;
-    protocol?: string;
-  };
-  start?: boolean;
-}
-
-/** The instance as the API shows it (LXD's api.Instance). */
-export interface InstanceJSON {
-  architecture: string;
-  config: Record<string, string>;
-  devices: Devices;
-  ephemeral: boolean;
-  profiles: string[];
-  stateful: boolean;
-  description: string;
-  created_at: string;
-  expanded_config: Record<string, string>;
-  expanded_devices: Devices;
-  name: string;
-  status: string;
-  status_code: number;
-  last_used_at: string;
-  location: string;
-  type: string;
-  project: string;
-}
-
-/** GET /1.0/instances/NAME/state (LXD's api.InstanceState). */
-export interface InstanceStateJSON {
-  status: string;
-  status_code: number;
-  disk: Record<string, { usage: number }>;
-  memory: { usage: number; usage_peak: number; swap_usage: number; swap_usage_peak: number };
-  network: Record<string, unknown> | null;
-  pid: number;
-  processes: number;
-  cpu: { usage: number };
-}
-
-/** What the manager needs from its member. */
-export interface ManagerOptions {
-  db: GlobalDB;
-  events: EventHub;
-  log: Logger;
-  /** This member's name in `location` columns ("none" standalone). */
-  location: () => string;
-  /** lxcpath: $SHOAL_DIR/containers. */
-  containersDir: string;
-  /** Default parent of pool directories: $SHOAL_DIR/storage-pools. */
-  poolsDir: string;
-  /** $SHOAL_DIR/images. */
-  imagesDir: string;
-  /** This member's managed networks: their DNS learns the names of instances on them. */
-  networks?: NetworkManager;
-}
-
-/** A file in an instance, as GET /files reports it. */
-export type FileEntry =
-  | { type: "file"; hostPath: string; uid: number; gid: number; mode: number; size: number }
-  | { type: "directory"; uid: number; gid: number; mode: number; entries: string[] }
-  | { type: "symlink"; uid: number; gid: number; mode: number; target: string };
+import {
+  INSTANCE_STATUS,
+  type InstanceJSON,
+  type InstancesPost,
+  type InstanceStateJSON,
+  type ManagerOptions,
+} from "./types.ts";
 
 export class InstanceManager {
   readonly lxc: LxcDriver;
@@ -352,6 +273,13 @@ export class InstanceManager {
         for (const [k, v] of Object.entries(image.properties)) config[`image.${k}`] = v;
         config["volatile.base_image"] = p.fingerprint;
       }
+      // The id map keys are the daemon's (LXD's names and values): whatever a request said.
+      const profileRecs = await this.db.read((tx) => p.profiles.map((n) => getProfile(tx, n)));
+      const privileged = isTrue(expand(profileRecs, { config, devices: {} }).config["security.privileged"]);
+      config["volatile.idmap.base"] = "0";
+      config["volatile.idmap.next"] = idmapJSON(idmapFor(privileged));
+      config["volatile.last_state.idmap"] = "[]";
+      delete config["volatile.idmap.current"];
       await this.db.run(createInstance, {
         name: p.name,
         architecture: image?.architecture ?? archName(),
@@ -396,10 +324,21 @@ export class InstanceManager {
       const st = await this.lxc.state(name);
       if (st.state === "RUNNING") throw badRequest("The instance is already running");
       if (st.state === "FROZEN") throw badRequest("The instance is frozen: unfreeze it first");
-      const { rootfs } = await this.#volume(rec, profiles);
+      const { dir, rootfs } = await this.#volume(rec, profiles);
       const e = this.#expanded(rec, profiles);
       const nics = planNics(e.devices, rec.config);
       for (const n of nics.nics) if (n.network) await this.#o.networks?.setHost(n.network, name, n.hwaddr);
+      const next = idmapFor(isTrue(e.config["security.privileged"]));
+      const plan = await prepareIdmap(dir, next, parseIdmap(rec.config["volatile.last_state.idmap"]));
+      await this.db.run(setInstanceKeys, {
+        name,
+        keys: {
+          "volatile.idmap.base": "0",
+          "volatile.idmap.current": idmapJSON(plan.idmap),
+          "volatile.idmap.next": idmapJSON(plan.idmap),
+          "volatile.last_state.idmap": idmapJSON(plan.onDisk),
+        },
+      });
       await this.lxc.writeConfig(
         name,
         renderLxcConfig({
@@ -411,6 +350,12 @@ export class InstanceManager {
           cgroup: this.#cgroup,
           network: renderNics(nics.nics),
           mounts: await renderDiskMounts(e.devices, (p) => this.pool(p)),
+          extra: securityLines({
+            config: e.config,
+            idmap: plan.idmap,
+            idmappedRootfs: plan.idmappedRootfs,
+            cgroup: this.#cgroup,
+          }),
         }),
       );
       await this.lxc.start(name);
@@ -549,31 +494,7 @@ export class InstanceManager {
     const st = await this.lxc.state(name);
     if (st.state !== "RUNNING" && st.state !== "FROZEN") return;
     const { rec, profiles } = await this.#load(name);
-    const cfg = this.#expanded(rec, profiles).config;
-    const v2 = this.#cgroup === "v2";
-    const settings: [string, string][] = [];
-    const mem = cfg["limits.memory"] ? parseMemory(cfg["limits.memory"]) : null;
-    settings.push([
-      v2 ? "memory.max" : "memory.limit_in_bytes",
-      mem === null ? (v2 ? "max" : "-1") : String(mem),
-    ]);
-    const cpus = navigator.hardwareConcurrency || 1;
-    settings.push([
-      "cpuset.cpus",
-      (cfg["limits.cpu"] ? cpuSet(cfg["limits.cpu"], cpus) : null) ?? `0-${cpus - 1}`,
-    ]);
-    for (const [key, value] of settings) {
-      try {
-        await this.lxc.setCgroup(name, key, value);
-      } catch (e) {
-        // As LXD where a controller is missing: the limit applies where the machine allows.
-        this.#o.log.warn("Could not apply a limit to the running instance", {
-          instance: name,
-          key,
-          err: errorMessage(e),
-        });
-      }
-    }
+    await applyLimits(this.lxc, name, this.#expanded(rec, profiles).config, this.#cgroup, this.#o.log);
   }
 
   /** What lxc-attach runs for an exec request, with LXD's default environment. */
@@ -603,10 +524,14 @@ export class InstanceManager {
     };
   }
 
-  /** The instance's rootfs on this host, for file operations. */
-  async rootfs(name: string): Promise<string> {
+  /**
+   * The instance's root, held open for file operations: every path resolves inside it, owners
+   * are the container's ids (the rootfs may be shifted on disk).
+   */
+  async files(name: string): Promise<InRoot> {
     const { rec, profiles } = await this.#load(name);
-    return (await this.#volume(rec, profiles)).rootfs;
+    const { rootfs } = await this.#volume(rec, profiles);
+    return new InRoot(rootfs, { map: parseIdmap(rec.config["volatile.last_state.idmap"]) });
   }
 
   /** The log files of an instance (LXD: lxc.log, console.log, recorded exec output). */
@@ -648,70 +573,5 @@ export class InstanceManager {
         this.#o.log.error("Failed to start instance", { instance: rec.name, err: errorMessage(e) });
       }
     }
-  }
-}
-
-function archName(): string {
-  return Deno.build.arch === "x86_64" ? "x86_64" : "aarch64";
-}
-
-async function readMetadata(volume: string): Promise<ImageMetadata | null> {
-  try {
-    return YAML.parse(await Deno.readTextFile(`${volume}/metadata.yaml`)) as ImageMetadata;
-  } catch {
-    return null;
-  }
-}
-
-/** Applies the image's templates for a trigger (create, copy, start) into the rootfs. */
-async function applyTemplates(
-  volume: string,
-  meta: ImageMetadata | null,
-  name: string,
-  trigger: string,
-): Promise<void> {
-  for (const [path, t] of Object.entries(meta?.templates ?? {})) {
-    if (!(t.when ?? []).includes(trigger)) continue;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(`${volume}/templates/${t.template}`);
-    } catch {
-      continue;
-    }
-    const target = resolveInRoot(`${volume}/rootfs`, path);
-    await Deno.writeTextFile(target, renderTemplate(text, { name, architecture: archName(), trigger }));
-  }
-}
-
-/** Memory in use by the container's cgroup, found through its init's cgroup path. */
-async function memoryOf(pid: number): Promise<number> {
-  try {
-    const cg = await Deno.readTextFile(`/proc/${pid}/cgroup`);
-    const v1 = /^\d+:memory:(.*)$/m.exec(cg)?.[1];
-    if (v1 !== undefined) {
-      return Number((await Deno.readTextFile(`/sys/fs/cgroup/memory${v1}/memory.usage_in_bytes`)).trim());
-    }
-    const v2 = /^0::(.*)$/m.exec(cg)?.[1];
-    if (v2 !== undefined) {
-      return Number((await Deno.readTextFile(`/sys/fs/cgroup${v2}/memory.current`)).trim());
-    }
-  } catch { /* not readable here */ }
-  return 0;
-}
-
-/** Processes in the container: those sharing its init's pid namespace. */
-async function processCount(pid: number): Promise<number> {
-  try {
-    const ns = await Deno.readLink(`/proc/${pid}/ns/pid`);
-    let n = 0;
-    for await (const e of Deno.readDir("/proc")) {
-      if (!/^\d+$/.test(e.name)) continue;
-      try {
-        if ((await Deno.readLink(`/proc/${e.name}/ns/pid`)) === ns) n++;
-      } catch { /* gone */ }
-    }
-    return n;
-  } catch {
-    return -1;
   }
 }

@@ -6,6 +6,10 @@
 export * from "./config.ts";
 export * from "./exec.ts";
 export * from "./files.ts";
+export * from "./idmap.ts";
 export * from "./lxc.ts";
 export * from "./manager.ts";
 export * from "./names.ts";
+export { SysError } from "./sys.ts";
+export * from "./templates.ts";
+export * from "./types.ts";

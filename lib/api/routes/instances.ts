@@ -7,14 +7,14 @@ import {
   type InstanceJSON,
   type InstanceManager,
   type InstancesPost,
-  resolveInRoot,
 } from "../../instances/mod.ts";
-import { badRequest, etag, notFound, StatusError } from "../../util/mod.ts";
+import { badRequest, etag, StatusError } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
-import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
+import type { ApiEnv, ServerContext } from "../context.ts";
 import { async } from "../response.ts";
 import { emptySync, preconditionCheck, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
+import { instanceFileRoutes } from "./instance_files.ts";
 
 /** The writable part whose hash is an instance's ETag (LXD: architecture, config, devices, ephemeral, profiles). */
 function writable(i: InstanceJSON): unknown {
@@ -53,132 +53,6 @@ function notYetForwarded(what: string): StatusError {
     501,
     `${what}: this member cannot pass requests on to another member yet; send it to that member`,
   );
-}
-
-/** The X-LXD-* headers of a file (LXD's mode is octal). */
-function fileHeaders(h: Headers): { uid: number; gid: number; mode: number; type: string; write: string } {
-  const int = (v: string | null, base = 10) => (v === null || v === "" ? -1 : parseInt(v, base));
-  return {
-    uid: int(h.get("X-LXD-uid")),
-    gid: int(h.get("X-LXD-gid")),
-    mode: int(h.get("X-LXD-mode"), 8),
-    type: h.get("X-LXD-type") || "file",
-    write: h.get("X-LXD-write") || "overwrite",
-  };
-}
-
-function octal(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, "0");
-}
-
-/** Why a file operation failed, in the words LXD uses. */
-function fileError(e: unknown): never {
-  if (e instanceof StatusError) throw e;
-  if (e instanceof Deno.errors.NotFound) throw notFound("No such file or directory");
-  if (e instanceof Deno.errors.IsADirectory) throw badRequest("Is a directory");
-  if (e instanceof Deno.errors.NotADirectory) throw badRequest("Not a directory");
-  if (e instanceof Error && /Too many levels/.test(e.message)) throw badRequest(e.message);
-  throw e;
-}
-
-async function getFile(m: InstanceManager, c: Ctx, name: string, path: string): Promise<Response> {
-  const root = await m.rootfs(name);
-  let host: string;
-  let info: Deno.FileInfo;
-  try {
-    host = resolveInRoot(root, path);
-    info = await Deno.lstat(host);
-  } catch (e) {
-    fileError(e);
-  }
-  const headers: Record<string, string> = {
-    "X-LXD-uid": String(info.uid ?? 0),
-    "X-LXD-gid": String(info.gid ?? 0),
-    "X-LXD-mode": octal(info.mode ?? 0),
-  };
-  if (info.isDirectory) {
-    const entries: string[] = [];
-    for await (const e of Deno.readDir(host)) entries.push(e.name);
-    entries.sort();
-    for (const [k, v] of Object.entries(headers)) c.header(k, v);
-    c.header("X-LXD-type", "directory");
-    return sync(c, entries);
-  }
-  if (info.isSymlink) {
-    return new Response(await Deno.readLink(host), {
-      headers: { ...headers, "X-LXD-type": "symlink", "Content-Type": "application/octet-stream" },
-    });
-  }
-  const f = await Deno.open(host);
-  return new Response(f.readable, {
-    headers: {
-      ...headers,
-      "X-LXD-type": "file",
-      "Content-Type": "application/octet-stream",
-      "Content-Length": String(info.size),
-    },
-  });
-}
-
-async function putFile(m: InstanceManager, c: Ctx, name: string, path: string): Promise<Response> {
-  const root = await m.rootfs(name);
-  const h = fileHeaders(c.req.raw.headers);
-  if (!["overwrite", "append"].includes(h.write)) throw badRequest(`Bad file write mode: ${h.write}`);
-  try {
-    if (h.type === "directory") {
-      const host = resolveInRoot(root, path);
-      await Deno.mkdir(host, { mode: h.mode >= 0 ? h.mode : 0o755 }).catch((e) => {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      });
-      if (h.mode >= 0) await Deno.chmod(host, h.mode);
-      await Deno.chown(host, h.uid >= 0 ? h.uid : 0, h.gid >= 0 ? h.gid : 0);
-    } else if (h.type === "symlink") {
-      const host = resolveInRoot(root, path, false);
-      const target = await c.req.text();
-      await Deno.remove(host).catch(() => {});
-      await Deno.symlink(target, host);
-    } else if (h.type === "file") {
-      const host = resolveInRoot(root, path);
-      let existed = true;
-      try {
-        const st = await Deno.stat(host);
-        if (st.isDirectory) throw badRequest("Is a directory");
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        existed = false;
-      }
-      const f = await Deno.open(host, {
-        write: true,
-        create: true,
-        truncate: h.write === "overwrite",
-        append: h.write === "append",
-        mode: h.mode >= 0 ? h.mode : 0o644,
-      });
-      if (c.req.raw.body) await c.req.raw.body.pipeTo(f.writable);
-      else f.close();
-      if (h.mode >= 0) await Deno.chmod(host, h.mode);
-      if (h.uid >= 0 || h.gid >= 0 || !existed) {
-        await Deno.chown(host, h.uid >= 0 ? h.uid : 0, h.gid >= 0 ? h.gid : 0);
-      }
-    } else {
-      throw badRequest(`Bad file type: ${h.type}`);
-    }
-  } catch (e) {
-    fileError(e);
-  }
-  return emptySync(c);
-}
-
-async function deleteFile(m: InstanceManager, c: Ctx, name: string, path: string): Promise<Response> {
-  const root = await m.rootfs(name);
-  try {
-    const host = resolveInRoot(root, path, false);
-    if (host === root) throw badRequest("Cannot delete the root directory");
-    await Deno.remove(host);
-  } catch (e) {
-    fileError(e);
-  }
-  return emptySync(c);
 }
 
 /** /1.0/instances and everything under it. */
@@ -344,28 +218,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       return async(c, op.toJSON());
     });
 
-    const filePath = (c: Ctx): string => {
-      const p = c.req.query("path") ?? "";
-      if (p === "") throw badRequest("Missing path argument");
-      return p.startsWith("/") ? p : "/" + p;
-    };
-    app.get(
-      "/1.0/instances/:name/files",
-      async (c) => await getFile(m, c, c.req.param("name")!, filePath(c)),
-    );
-    app.on("HEAD", "/1.0/instances/:name/files", async (c) => {
-      const r = await getFile(m, c, c.req.param("name")!, filePath(c));
-      await r.body?.cancel();
-      return new Response(null, { headers: r.headers });
-    });
-    app.post(
-      "/1.0/instances/:name/files",
-      async (c) => await putFile(m, c, c.req.param("name")!, filePath(c)),
-    );
-    app.delete(
-      "/1.0/instances/:name/files",
-      async (c) => await deleteFile(m, c, c.req.param("name")!, filePath(c)),
-    );
+    instanceFileRoutes(app, m);
 
     app.get("/1.0/instances/:name/logs", async (c) => {
       const name = c.req.param("name");

@@ -34,8 +34,8 @@ import { instanceNameProblem } from "./names.ts";
 import { InRoot } from "./files.ts";
 import { idmapFor, idmapJSON, parseIdmap } from "./idmap.ts";
 import { archName, memoryOf, processCount } from "./procfs.ts";
-import { securityLines } from "./security.ts";
-import { prepareIdmap } from "./shift.ts";
+import { idmapMountEntries, securityLines } from "./security.ts";
+import { idmappedMounts, prepareIdmap } from "./shift.ts";
 import { applyTemplates, readMetadata } from "./templates.ts";
 import { checkNics, networkState, planNics, renderNics } from "./nic.ts";
 import { checkDisks, renderDiskMounts } from "./disks.ts";
@@ -349,7 +349,11 @@ export class InstanceManager {
           config: e.config,
           cgroup: this.#cgroup,
           network: renderNics(nics.nics),
-          mounts: await renderDiskMounts(e.devices, (p) => this.pool(p)),
+          mounts: await idmapMountEntries(
+            await renderDiskMounts(e.devices, (p) => this.pool(p)),
+            plan.idmap,
+            idmappedMounts,
+          ),
           extra: securityLines({
             config: e.config,
             idmap: plan.idmap,

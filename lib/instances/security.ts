@@ -69,3 +69,24 @@ export function securityLines(i: SecurityInput): string[] {
   }
   return lines;
 }
+
+/**
+ * Bind mounts of disk devices, mounted through the container's id map where the kernel can (as
+ * LXD does), so that an unprivileged container's root owns what the host's root owns there
+ * instead of seeing it as nobody's. Privileged containers and other lines are left as they are.
+ */
+export async function idmapMountEntries(
+  lines: string[],
+  idmap: IdmapEntry[],
+  idmapped: (hostPath: string) => Promise<boolean>,
+): Promise<string[]> {
+  if (idmap.length === 0) return lines;
+  const out: string[] = [];
+  for (const line of lines) {
+    const m = /^lxc\.mount\.entry = (\S+) (\S+) (\S+) (\S+)( .*)?$/.exec(line);
+    if (m && m[4]!.split(",").includes("bind") && await idmapped(m[1]!).catch(() => false)) {
+      out.push(`lxc.mount.entry = ${m[1]} ${m[2]} ${m[3]} ${m[4]},idmap=container${m[5] ?? ""}`);
+    } else out.push(line);
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { ClusterMember } from "../../lib/cluster/mod.ts";
+import type { ClusterMember } from "../../lib/wire/mod.ts";
 import { naturalCompare } from "../../lib/util/mod.ts";
 import { encodeToken } from "../../lib/wire/tokens.ts";
 import type { Operation } from "../../lib/wire/mod.ts";

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import YAML from "yaml";
-import type { ClusterMember } from "../../lib/cluster/mod.ts";
+import type { ClusterMember } from "../../lib/wire/mod.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import { type CliContext, readAll } from "./context.ts";
 import { toYaml } from "./format.ts";

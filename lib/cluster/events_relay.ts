@@ -6,7 +6,8 @@ import type { Event, EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { errorMessage, type TimerId, unrefTimer } from "../util/mod.ts";
-import { MemberClients } from "./connect.ts";
+import type { MemberClients } from "./connect.ts";
+import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 
 /** What the relay needs of its member. */
 export interface EventRelayOptions {
@@ -17,6 +18,8 @@ export interface EventRelayOptions {
   tls: () => KeyPair | null;
   /** This member's cluster address ("" while standalone). */
   address: () => string;
+  /** The member's clients to the others (shared: the member resets them when its certificate changes). */
+  clients: MemberClients;
   /** How often the members table is read for members added and removed. */
   everyMs?: number;
 }
@@ -39,7 +42,6 @@ const SEEN_MAX = 512;
 export class EventRelay {
   #o: EventRelayOptions;
   #peers = new Map<string, PeerStream>();
-  #clients: MemberClients;
   #tls: KeyPair | null = null;
   #pin = "";
   #timer: TimerId | undefined;
@@ -50,7 +52,6 @@ export class EventRelay {
 
   constructor(o: EventRelayOptions) {
     this.#o = o;
-    this.#clients = new MemberClients(() => this.#tls);
   }
 
   /** Starts watching the members table and connecting to the members in it. */
@@ -85,7 +86,6 @@ export class EventRelay {
   #closeAll(): void {
     for (const p of this.#peers.values()) p.close();
     this.#peers.clear();
-    this.#clients.reset();
   }
 
   async #sync(): Promise<void> {
@@ -133,12 +133,13 @@ export class EventRelay {
   }
 
   async #recentOf(address: string, since: number): Promise<Event[]> {
-    const r = await this.#clients.get(address).request<Event[]>(
-      "GET",
-      `/internal/events/recent?since=${since}`,
-      { signal: AbortSignal.timeout(5_000) },
+    const events = await callMember(
+      this.#o.clients.get(address),
+      MEMBER_CALLS.recentEvents,
+      { since },
+      AbortSignal.timeout(5_000),
     );
-    return r.metadata ?? [];
+    return events ?? [];
   }
 }
 

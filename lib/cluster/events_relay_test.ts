@@ -13,6 +13,7 @@ import type { GlobalDB } from "../db/mod.ts";
 import { type Event, EventHub } from "../events/mod.ts";
 import { RootLogger } from "../log/mod.ts";
 import { generateKeyPair } from "../tls/mod.ts";
+import { MemberClients } from "./connect.ts";
 import { EventRelay } from "./events_relay.ts";
 
 const HOST = "127.0.0.85";
@@ -80,7 +81,16 @@ Deno.test({
     hub.subscribe({ types: ["lifecycle"], allProjects: true }, (e) => got.push(e));
     hub.subscribe({ types: ["lifecycle"], allProjects: true, localOnly: true }, (e) => toMembers.push(e));
     const log = new RootLogger({ stderrLevel: null });
-    const relay = new EventRelay({ events: hub, db, log, tls: () => tls, address: () => self, everyMs: 50 });
+    const clients = new MemberClients(() => tls);
+    const relay = new EventRelay({
+      events: hub,
+      db,
+      log,
+      tls: () => tls,
+      address: () => self,
+      clients,
+      everyMs: 50,
+    });
     try {
       relay.start();
       await new Promise((r) => setTimeout(r, 200));
@@ -106,6 +116,7 @@ Deno.test({
       await waitUntil("the stream closed", () => relay.connected().length === 0);
     } finally {
       relay.stop();
+      clients.reset();
       for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections();
       await new Promise((r) => server.close(() => r(null)));

@@ -1,15 +1,8 @@
-import { StatusError } from "../util/mod.ts";
-
-/** One transaction as a member forwards it to the leader: a registered name and its arguments. */
-export interface ForwardedTx {
-  name: string;
-  args: unknown;
-}
-
-/** The leader's answer for one forwarded transaction. */
-export type ForwardedResult =
-  | { ok: true; result: unknown; index: number }
-  | { ok: false; status: number; error: string };
+import { lookupTx } from "../db/mod.ts";
+import { errorMessage, errorStatus, sleep, StatusError, unavailable } from "../util/mod.ts";
+import type { ForwardedResult, ForwardedTx } from "../wire/mod.ts";
+import { callMember, MEMBER_CALLS, type MemberCall } from "./member_calls.ts";
+import type { Self } from "./self.ts";
 
 interface Waiting {
   tx: ForwardedTx;
@@ -100,5 +93,126 @@ export class ForwardQueue {
       else w.reject(e);
     });
     if (again.length > 0) this.#waiting.unshift(...again);
+  }
+}
+
+/**
+ * Whether a request that failed certainly did not run on the leader, so that sending it again
+ * cannot apply it twice: only an explicit refusal by a member that does not lead. A connection
+ * error is no proof: a request delivered on a kept-alive connection to a leader that then died
+ * can come back as "connection refused" once the client library tries again, after the leader
+ * had committed it (the replication test caught an increment applied twice that way).
+ */
+export function neverRan(e: unknown): boolean {
+  return e instanceof StatusError && e.status === 503 &&
+    /Not the database leader|No database leader|Leadership changed before the change was committed/.test(
+      e.message,
+    );
+}
+
+/** How long a follower waits for a leader before a write fails. */
+const LEADER_WAIT_MS = 10_000;
+
+/**
+ * Everything of a write that leaves this member for the leader: it installs itself as the
+ * global database's forwarder, groups transactions for the leader (ForwardQueue), runs the
+ * groups that reach this member when it leads, and sends other requests that only the leader
+ * may carry out.
+ */
+export class Forwarding {
+  #self: Self;
+  #queue: ForwardQueue;
+
+  constructor(self: Self) {
+    this.#self = self;
+    this.#queue = new ForwardQueue({
+      send: async (txs) =>
+        (await this.leaderRequest(
+          MEMBER_CALLS.transactions,
+          { transactions: txs },
+          async () => ({ results: await this.execute(txs) }),
+        )).results,
+      neverRan,
+      retryForMs: LEADER_WAIT_MS,
+      leader: () => String(self.gateway.leader),
+    });
+  }
+
+  /** From now on, the global database sends a follower's transactions through here. */
+  install(): void {
+    this.#self.db.setForwarder((name, args) => this.#queue.forward({ name, args }));
+  }
+
+  /** Transactions waiting behind requests to the old leader go to the new one now. */
+  leaderChanged(): void {
+    queueMicrotask(() => this.#queue.leaderChanged());
+  }
+
+  /**
+   * Sends a request to the database leader, waiting (bounded) for one to be elected; when this
+   * member turns out to lead, `onSelf` answers instead.
+   */
+  async leaderRequest<Req, Rep>(
+    call: MemberCall<Req, Rep>,
+    req: Req,
+    onSelf?: () => Promise<Rep>,
+  ): Promise<Rep> {
+    const deadline = Date.now() + LEADER_WAIT_MS;
+    let last: unknown = null;
+    for (;;) {
+      const g = this.#self.gateway;
+      if (g.isLeader()) {
+        if (onSelf) return await onSelf();
+        throw unavailable("This member is the database leader");
+      }
+      const address = g.leader !== 0 && g.leader !== g.raftId ? g.leaderAddress() : null;
+      if (address) {
+        try {
+          return await callMember(this.#self.clients.get(address), call, req, AbortSignal.timeout(30_000));
+        } catch (e) {
+          // A leader that refused before running anything, or that could not be reached at all:
+          // wait for the next one. After a request may have run there (a reset connection, a
+          // timeout), sending it again could apply it twice: the caller must be told instead.
+          if (!neverRan(e)) {
+            if (e instanceof StatusError && e.status !== 503) throw e;
+            throw unavailable(
+              `The database leader did not answer, so the change may or may not have been made: check before retrying (${
+                errorMessage(e)
+              })`,
+            );
+          }
+          last = e;
+        }
+      }
+      if (Date.now() > deadline) {
+        throw unavailable(
+          `No database leader answered within ${LEADER_WAIT_MS / 1000} s: the cluster may have lost quorum${
+            last ? ` (${errorMessage(last)})` : ""
+          }`,
+        );
+      }
+      await sleep(address ? 50 : 10);
+    }
+  }
+
+  /** Leader side of forwarding (POST /internal/db/transactions): one result per transaction. */
+  execute(txs: ForwardedTx[]): Promise<ForwardedResult[]> {
+    if (!this.#self.gateway.isLeader()) throw unavailable("Not the database leader");
+    // Queued together, so they share the leader's next entry.
+    return Promise.all(txs.map(async (t): Promise<ForwardedResult> => {
+      const def = lookupTx(t.name);
+      if (!def) {
+        return {
+          ok: false,
+          status: 400,
+          error: `Unknown transaction "${t.name}": members run different versions`,
+        };
+      }
+      try {
+        return { ok: true, ...await this.#self.db.execute(def, t.args) };
+      } catch (e) {
+        return { ok: false, status: errorStatus(e), error: errorMessage(e) };
+      }
+    }));
   }
 }

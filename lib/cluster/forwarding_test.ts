@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { StatusError } from "../util/mod.ts";
-import { type ForwardedResult, type ForwardedTx, ForwardQueue } from "./forwarding.ts";
+import type { ForwardedResult, ForwardedTx } from "../wire/mod.ts";
+import { ForwardQueue } from "./forwarding.ts";
 
 const NOT_LEADER = "Leadership changed before the change was committed: retry";
 

@@ -1,4 +1,4 @@
-import type { ConfChange, ConfState, Message, Status } from "../raft/mod.ts";
+import { type ConfChange, type ConfState, type Message, roleOf, type Status } from "../raft/mod.ts";
 import {
   type Consensus,
   type GlobalFsm,
@@ -42,9 +42,7 @@ function timingFromEnv(): Partial<RaftTiming> {
 }
 
 function roleCode(conf: ConfState, id: number): number {
-  if (conf.voters.includes(id)) return RAFT_ROLE.voter;
-  if (conf.standbys.includes(id)) return RAFT_ROLE.standby;
-  return RAFT_ROLE.spare;
+  return RAFT_ROLE[roleOf(conf, id) ?? "spare"];
 }
 
 /**

@@ -1,25 +1,12 @@
-import type { Liveness } from "./members.ts";
+import type { Heartbeat, HeartbeatMember } from "../wire/mod.ts";
 
-/** One member's line in a heartbeat: how long the leader has not heard from it. */
-export interface HeartbeatMember {
-  name: string;
-  address: string;
+/** What the leader knows of a member's liveness, as heartbeats tell it. */
+export interface Liveness {
+  online: boolean;
+  /** Milliseconds since the member last answered (0 when it answers now). */
   silentMs: number;
+  /** When it last answered (ISO 8601), "" if never. */
   lastSeen: string;
-  /** It announced a graceful stop: offline whatever its silence. */
-  stopped: boolean;
-}
-
-/**
- * What the leader sends each member every heartbeat (PUT /internal/heartbeat): only the members
- * it has not heard from lately. Everyone else answered within the last heartbeat or two, so the
- * list stays a few lines long however large the cluster (every member knows the members from
- * the database), instead of growing with the square of the member count on the wire.
- */
-export interface Heartbeat {
-  leader: string;
-  term: number;
-  silent: HeartbeatMember[];
 }
 
 /** A member counts as silent on the wire once it has not answered for this long. */

@@ -1,14 +1,6 @@
 import { defineTx, type ReadTx } from "../db/mod.ts";
 import { badRequest } from "../util/mod.ts";
-
-/** One member-specific key a joiner answers (LXD's ClusterMemberConfigKey). */
-export interface MemberConfigKey {
-  entity: "storage-pool" | "network";
-  name: string;
-  key: string;
-  value: string;
-  description: string;
-}
+import type { MemberConfigKey } from "../wire/mod.ts";
 
 /** Keys that each member sets for itself, per storage driver (LXD's member-specific keys). */
 const POOL_MEMBER_KEYS: Record<string, string[]> = {

@@ -1,15 +1,7 @@
 import { CUSTOM_ROLES, defineTx, type ReadTx, type Tx } from "../db/mod.ts";
 import { badRequest, conflict, notFound } from "../util/mod.ts";
-import { checkMemberName, type ClusterMember } from "./members.ts";
-
-/** LXD's ClusterMemberPut: the writable part of a member. */
-export interface ClusterMemberPut {
-  roles?: string[] | null;
-  failure_domain?: string;
-  description?: string;
-  config?: Record<string, string> | null;
-  groups?: string[] | null;
-}
+import type { ClusterMember, ClusterMemberPut } from "../wire/mod.ts";
+import { checkMemberName } from "./members.ts";
 
 /**
  * Roles the leader assigns from the Raft configuration. "database" is LXD 5.0's name for a

@@ -10,7 +10,7 @@ import {
   updateGlobalSchema,
 } from "../db/mod.ts";
 import { StatusError } from "../util/mod.ts";
-import type { ClusterMember } from "./members.ts";
+import type { ClusterMember } from "../wire/mod.ts";
 import {
   checkMemberConfig,
   checkRoles,

@@ -1,37 +1,7 @@
-import {
-  addNode,
-  ARCH_IDS,
-  defineTx,
-  GLOBAL_SCHEMA_VERSION,
-  listNodes,
-  type NodeRow,
-  type ReadTx,
-} from "../db/mod.ts";
+import { addNode, ARCH_IDS, defineTx, GLOBAL_SCHEMA_VERSION, type NodeRow } from "../db/mod.ts";
 import { badRequest, formatGoDuration, notFound } from "../util/mod.ts";
-
-/** LXD's ClusterMember as GET /1.0/cluster/members/NAME returns it (key order as `lxc cluster show`). */
-export interface ClusterMember {
-  server_name: string;
-  url: string;
-  database: boolean;
-  status: "Online" | "Offline" | "Evacuated" | "Blocked";
-  message: string;
-  architecture: string;
-  roles: string[];
-  failure_domain: string;
-  description: string;
-  config: Record<string, string>;
-  groups: string[];
-}
-
-/** What the leader knows of a member's liveness, as heartbeats tell it. */
-export interface Liveness {
-  online: boolean;
-  /** Milliseconds since the member last answered (0 when it answers now). */
-  silentMs: number;
-  /** When it last answered (ISO 8601), "" if never. */
-  lastSeen: string;
-}
+import type { ClusterMember, JoinRequest } from "../wire/mod.ts";
+import type { Liveness } from "./liveness.ts";
 
 const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));
 
@@ -83,26 +53,6 @@ export const bootstrapNode = defineTx(
   },
 );
 
-/** A joiner, as the leader checks and records it. */
-export interface JoinRequest {
-  name: string;
-  address: string;
-  arch: string;
-  schema: number;
-  apiExtensions: number;
-  version: string;
-  /** The joiner's own storage pools, which must match the cluster's. */
-  pools?: { name: string; driver: string }[];
-  /** Its answers to the member-specific keys (GET /1.0/cluster's member_config). */
-  memberConfig?: {
-    entity: "storage-pool" | "network";
-    name: string;
-    key: string;
-    value: string;
-    description: string;
-  }[];
-}
-
 /**
  * Adds a joining member after LXD's checks: name and address unused, and the same schema and API
  * extension count as this build (members of one cluster run one version).
@@ -137,8 +87,3 @@ export const deleteNode = defineTx("cluster.delete-node", (tx, a: { name: string
   tx.exec("DELETE FROM nodes WHERE id = ?", n.id);
   return n.id;
 });
-
-/** Every member row. */
-export function members(tx: ReadTx): NodeRow[] {
-  return listNodes(tx);
-}

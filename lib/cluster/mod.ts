@@ -1,13 +1,15 @@
 /**
- * Membership: this member's part in the cluster (bootstrap, join, accept, tokens), the Raft
- * gateway under the global database, forwarding to the leader, heartbeats, and roles.
+ * Membership: this member's part in the cluster (bootstrap, join and accept, tokens), the Raft
+ * gateway under the global database, forwarding to the leader, heartbeats, and roles. The
+ * Cluster facade (cluster.ts) wires the parts; each part is a file of its own.
  * @module
  */
 export * from "./cluster.ts";
 export * from "./gateway.ts";
 export * from "./liveness.ts";
 export * from "./members.ts";
+export * from "./member_calls.ts";
 export * from "./member_config.ts";
 export * from "./roles.ts";
-export type { ForwardedResult, ForwardedTx } from "./forwarding.ts";
+export type { Self } from "./self.ts";
 export { MemberClients } from "./connect.ts";

@@ -1,7 +1,8 @@
 import type { GlobalDB } from "../db/mod.ts";
 import type { RemoteOperations } from "../operations/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
-import { MemberClients } from "./connect.ts";
+import type { MemberClients } from "./connect.ts";
+import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 
 /** What the mesh needs of its member. */
 export interface OperationsMeshOptions {
@@ -9,6 +10,8 @@ export interface OperationsMeshOptions {
   tls: () => KeyPair | null;
   /** This member's cluster address ("" while standalone). */
   address: () => string;
+  /** The member's clients to the others (shared: the member resets them when its certificate changes). */
+  clients: MemberClients;
 }
 
 /** How long a member has to say whether it has an operation. */
@@ -26,20 +29,17 @@ const OWNERS_MAX = 1_024;
  */
 export class OperationsMesh implements RemoteOperations {
   #o: OperationsMeshOptions;
-  #clients: MemberClients;
   #tls: KeyPair | null = null;
   #owners = new Map<string, string>();
 
   constructor(o: OperationsMeshOptions) {
     this.#o = o;
-    this.#clients = new MemberClients(() => this.#tls);
   }
 
   /** Addresses of the other members (none while standalone). */
   #others(): string[] {
     const tls = this.#o.tls();
     if (tls !== this.#tls) {
-      this.#clients.reset();
       this.#owners.clear();
       this.#tls = tls;
     }
@@ -56,7 +56,7 @@ export class OperationsMesh implements RemoteOperations {
   async list(pathAndQuery: string, signal?: AbortSignal): Promise<Record<string, unknown[]>[]> {
     const answers = await Promise.allSettled(
       this.#others().map(async (address) => {
-        const r = await this.#clients.get(address).request<Record<string, unknown[]>>("GET", pathAndQuery, {
+        const r = await this.#o.clients.get(address).request<Record<string, unknown[]>>("GET", pathAndQuery, {
           signal: anySignal(signal, AbortSignal.timeout(ASK_TIMEOUT_MS)),
         });
         return r.metadata ?? {};
@@ -78,7 +78,7 @@ export class OperationsMesh implements RemoteOperations {
       owner = await this.#find(id, others, signal);
       if (!owner) return null;
     }
-    const r = await this.#clients.get(owner).raw(method, pathAndQuery, { signal });
+    const r = await this.#o.clients.get(owner).raw(method, pathAndQuery, { signal });
     if (r.status === 404) this.#owners.delete(id);
     return new Response(JSON.stringify(r.envelope), {
       status: r.status,
@@ -89,10 +89,9 @@ export class OperationsMesh implements RemoteOperations {
   /** The member that has operation id, asking all of them at once; undefined when none does. */
   async #find(id: string, others: string[], signal?: AbortSignal): Promise<string | undefined> {
     if (others.length === 0) return undefined;
-    const path = `/1.0/operations/${encodeURIComponent(id)}`;
     const ask = anySignal(signal, AbortSignal.timeout(ASK_TIMEOUT_MS));
     const found = await Promise.any(others.map(async (address) => {
-      await this.#clients.get(address).request("GET", path, { signal: ask });
+      await callMember(this.#o.clients.get(address), MEMBER_CALLS.operation, { id }, ask);
       return address;
     })).catch(() => undefined); // 404 everywhere, or the rest down: nobody has it
     if (found) {

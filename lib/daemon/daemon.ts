@@ -147,18 +147,21 @@ export class Daemon implements ServerContext {
       onClusterTls: () => this.#restartHttps(),
       onStandalone: () => this.#initStandalone(),
     });
-    const clusterAddress = () => this.cluster.clustered() ? this.cluster.address() : "";
+    const self = this.cluster.self;
+    const clusterAddress = () => self.clustered() ? self.address() : "";
     this.relay = new EventRelay({
       events: this.events,
       db: this.db,
       log: root,
-      tls: () => this.cluster.tls,
+      tls: () => self.tls,
       address: clusterAddress,
+      clients: self.clients,
     });
     this.operations.remote = new OperationsMesh({
       db: this.db,
-      tls: () => this.cluster.tls,
+      tls: () => self.tls,
       address: clusterAddress,
+      clients: self.clients,
     });
     root.subscribe((r) => {
       if (r.level === "debug") return; // as LXD, debug records reach listeners only in debug mode
@@ -209,7 +212,7 @@ export class Daemon implements ServerContext {
 
   async #init(): Promise<void> {
     await this.cluster.start();
-    if (!this.cluster.clustered()) {
+    if (!this.cluster.self.clustered()) {
       // Standalone: a one-voter Raft of its own, as LXD runs dqlite even when not clustered.
       await this.db.run(updateGlobalSchema, {});
       await this.db.run(ensureStandaloneNode, {
@@ -304,28 +307,28 @@ export class Daemon implements ServerContext {
   // ServerContext
 
   serverName(): string {
-    return this.cluster.clustered() ? this.cluster.name() : Deno.hostname();
+    return this.cluster.self.clustered() ? this.cluster.self.name() : Deno.hostname();
   }
   location(): string {
-    return this.cluster.clustered() ? this.cluster.name() : "none";
+    return this.cluster.self.clustered() ? this.cluster.self.name() : "none";
   }
   clustered(): boolean {
-    return this.cluster.clustered();
+    return this.cluster.self.clustered();
   }
   certificatePair(): KeyPair {
-    return this.cluster.tls ?? this.#serverCert;
+    return this.cluster.self.tls ?? this.#serverCert;
   }
   certificate(): { cert: string; fingerprint: string } {
-    const tls = this.cluster.tls;
-    if (tls) return { cert: tls.cert, fingerprint: this.cluster.fingerprint };
+    const tls = this.cluster.self.tls;
+    if (tls) return { cert: tls.cert, fingerprint: this.cluster.self.fingerprint };
     return { cert: this.#serverCert.cert, fingerprint: this.#serverFingerprint };
   }
-  redeemJoinToken = (token: JoinToken): Promise<void> => this.cluster.redeemJoinToken(token);
+  redeemJoinToken = (token: JoinToken): Promise<void> => this.cluster.tokens.redeem(token);
   addresses(): string[] {
     return listenAddresses(this.local.get("core.https_address"));
   }
   isMemberFingerprint(fp: string): boolean {
-    return this.cluster.tls !== null && fp === this.cluster.fingerprint;
+    return this.cluster.self.tls !== null && fp === this.cluster.self.fingerprint;
   }
 
   async applyLocalConfig(changes: Record<string, string>): Promise<void> {
@@ -365,7 +368,9 @@ export class Daemon implements ServerContext {
       await this.operations.drain(SHUTDOWN_GRACE_MS);
       // A voter hands its seat (and a leader its leadership) over before it goes, so the
       // others need not wait out an election nor run short of voters.
-      await this.cluster.handOver().catch((e) => this.log.warn("Hand-over failed", { err: errorMessage(e) }));
+      await this.cluster.handOver.leave().catch((e) =>
+        this.log.warn("Hand-over failed", { err: errorMessage(e) })
+      );
       await this.gateway.stop(true).catch((e) => this.log.warn("Raft stop failed", { err: errorMessage(e) }));
       this.cluster.stop();
       await this.networks.shutdown();

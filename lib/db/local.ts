@@ -2,14 +2,9 @@ import type { DatabaseSync } from "node:sqlite";
 import { LOCAL_UPDATES, splitStatements } from "./schema.ts";
 import { openSqlite, withTransaction } from "./sqlite.ts";
 
-/** A Raft member as this member records it in `raft_nodes`. */
-export interface RaftNode {
-  id: number;
-  address: string;
-  /** 0 voter, 1 stand-by, 2 spare (LXD's raft_nodes.role values). */
-  role: number;
-  name: string;
-}
+import type { RaftNode } from "../wire/mod.ts";
+
+export type { RaftNode };
 
 /** Role codes of raft_nodes.role. */
 export const RAFT_ROLE = { voter: 0, standby: 1, spare: 2 } as const;

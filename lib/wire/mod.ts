@@ -5,6 +5,8 @@
  * @module
  */
 
+export * from "./cluster.ts";
+
 /** The response envelope of every /1.0 request. */
 export interface Envelope<T = unknown> {
   type: "sync" | "async" | "error";

@@ -1,12 +1,5 @@
 import { Hono } from "hono";
-import {
-  type Cluster,
-  type ClusterPut,
-  type ForwardedTx,
-  type Heartbeat,
-  type JoinRequest,
-  memberConfigKeys,
-} from "../../cluster/mod.ts";
+import { type Cluster, MEMBER_CALLS, memberConfigKeys } from "../../cluster/mod.ts";
 import { fetchServerCertificate } from "../../client/mod.ts";
 import { fingerprint, isPemKey, parseCertificate } from "../../tls/mod.ts";
 import {
@@ -18,7 +11,7 @@ import {
   splitHostPort,
 } from "../../util/mod.ts";
 import { decodeToken } from "../../wire/tokens.ts";
-import type { JoinToken } from "../../wire/mod.ts";
+import type { ClusterPut, ForwardedTx, Heartbeat, JoinRequest, JoinToken } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async, emptySync, sync } from "../response.ts";
@@ -30,9 +23,9 @@ function clusterOf(ctx: ServerContext): Cluster {
 
 function clusterInfo(ctx: ServerContext) {
   const cl = clusterOf(ctx);
-  const enabled = cl.clustered();
+  const enabled = cl.self.clustered();
   return {
-    server_name: enabled ? cl.name() : "",
+    server_name: enabled ? cl.self.name() : "",
     enabled,
     // What a joiner must answer for this cluster's pools (LXD lists it for joiners to read).
     member_config: enabled ? ctx.db.readStale(memberConfigKeys) : [],
@@ -78,7 +71,7 @@ async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
   if (!req.server_name && !req.cluster_token) {
     throw badRequest("ServerName is required when enabling clustering");
   }
-  if (cl.clustered()) throw badRequest("This server is already clustered");
+  if (cl.self.clustered()) throw badRequest("This server is already clustered");
 
   if (!req.cluster_address && !req.cluster_token) {
     const name = req.server_name!;
@@ -87,7 +80,7 @@ async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
       description: "Creating bootstrap node",
       resources: { cluster: [] },
       run: async () => {
-        await cl.bootstrap(name);
+        await cl.membership.bootstrap(name);
       },
     });
     return async(c, op.toJSON());
@@ -117,7 +110,7 @@ async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
     description: "Joining cluster",
     resources: { cluster: [] },
     run: async () => {
-      await cl.join(req, token);
+      await cl.joiner.join(req, token);
     },
   });
   return async(c, op.toJSON());
@@ -140,24 +133,24 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   app.put("/1.0/cluster", (c) => putCluster(ctx, c));
 
   app.get("/1.0/cluster/members", async (c) => {
-    const members = await clusterOf(ctx).listMembers();
+    const members = await clusterOf(ctx).members.list();
     if (c.req.query("recursion") && c.req.query("recursion") !== "0") return sync(c, members);
     return sync(c, members.map((m) => `/1.0/cluster/members/${encodeURIComponent(m.server_name)}`));
   });
   app.post("/1.0/cluster/members", async (c) => {
     const req = await readJson<{ server_name?: string }>(c);
-    const op = await clusterOf(ctx).issueToken(req.server_name ?? "");
+    const op = await clusterOf(ctx).tokens.issue(req.server_name ?? "");
     return async(c, op as never);
   });
   app.get("/1.0/cluster/members/:name", async (c) => {
-    const m = await clusterOf(ctx).member(c.req.param("name"));
+    const m = await clusterOf(ctx).members.get(c.req.param("name"));
     const { server_name: _n, url: _u, database: _d, status: _s, message: _m, architecture: _a, ...writable } =
       m;
     return sync(c, m, { etag: etag(writable) });
   });
   app.delete("/1.0/cluster/members/:name", async (c) => {
     const force = ["1", "true"].includes(c.req.query("force") ?? "");
-    await clusterOf(ctx).remove(c.req.param("name"), force);
+    await clusterOf(ctx).membership.remove(c.req.param("name"), force);
     return emptySync(c);
   });
 
@@ -171,15 +164,15 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
       throw badRequest("Certificate must be PEM-encoded X.509 certificate");
     }
     if (!isPemKey(key)) throw badRequest("Private key must be PEM-encoded (PKCS#1/PKCS#8) key");
-    await clusterOf(ctx).updateCertificate(cert, key);
+    await clusterOf(ctx).certificate.update(cert, key);
     return emptySync(c);
   });
-  app.put("/internal/cluster/certificate", async (c) => {
+  app.put(MEMBER_CALLS.certificate.route, async (c) => {
     requireMember(c);
     const req = await readJson<{ cert?: string; key?: string }>(c);
     if (!req.cert || !req.key || !isPemKey(req.key)) throw badRequest("No certificate and key to install");
     // New connections get the new certificate; this answer still leaves on the old one.
-    await clusterOf(ctx).installCertificate({ cert: req.cert, key: req.key });
+    await clusterOf(ctx).certificate.install({ cert: req.cert, key: req.key });
     return emptySync(c);
   });
 
@@ -190,7 +183,7 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   });
 
   // Member to member.
-  app.post("/internal/db/transactions", async (c) => {
+  app.post(MEMBER_CALLS.transactions.route, async (c) => {
     requireMember(c);
     const req = await readJson<{ transactions?: unknown }>(c);
     const txs = req.transactions;
@@ -202,46 +195,46 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     ) {
       throw badRequest("Malformed forwarded transactions: expected a list of {name, args}");
     }
-    return sync(c, { results: await clusterOf(ctx).executeForwarded(txs as ForwardedTx[]) });
+    return sync(c, { results: await clusterOf(ctx).forwarding.execute(txs as ForwardedTx[]) });
   });
-  app.put("/internal/heartbeat", async (c) => {
+  app.put(MEMBER_CALLS.heartbeat.route, async (c) => {
     requireMember(c);
     const hb = await readJson<Heartbeat>(c);
     if (!Array.isArray(hb.silent)) throw badRequest("Malformed heartbeat: no list of silent members");
-    clusterOf(ctx).receiveHeartbeat(hb);
+    clusterOf(ctx).heartbeats.receive(hb);
     return emptySync(c);
   });
-  app.post("/internal/cluster/accept", async (c) => {
+  app.post(MEMBER_CALLS.accept.route, async (c) => {
     requireMember(c);
-    return sync(c, await clusterOf(ctx).accept(await readJson<JoinRequest>(c)));
+    return sync(c, await clusterOf(ctx).membership.accept(await readJson<JoinRequest>(c)));
   });
-  app.post("/internal/cluster/redeem-token", async (c) => {
+  app.post(MEMBER_CALLS.redeemToken.route, async (c) => {
     requireMember(c);
-    await clusterOf(ctx).redeemJoinToken(await readJson<JoinToken>(c), false);
+    await clusterOf(ctx).tokens.redeem(await readJson<JoinToken>(c), false);
     return emptySync(c);
   });
-  app.post("/internal/cluster/handover", async (c) => {
+  app.post(MEMBER_CALLS.handover.route, async (c) => {
     requireMember(c);
     const req = await readJson<{ id?: number }>(c);
     if (typeof req.id !== "number") throw badRequest("No member id to hand over");
-    await clusterOf(ctx).acceptHandOver(req.id);
+    await clusterOf(ctx).handOver.accept(req.id);
     return emptySync(c);
   });
-  app.post("/internal/cluster/left", (c) => {
+  app.post(MEMBER_CALLS.left.route, (c) => {
     requireMember(c);
     // Answer the leader first: leaving restarts this member's database and listeners.
     setTimeout(
       () =>
-        void clusterOf(ctx).leave().catch((e) =>
+        void clusterOf(ctx).membership.leave().catch((e) =>
           ctx.log.error("Leaving the cluster failed", { err: errorMessage(e) })
         ),
       0,
     );
     return emptySync(c);
   });
-  app.post("/internal/cluster/rebalance", (c) => {
+  app.post(MEMBER_CALLS.rebalance.route, (c) => {
     requireMember(c);
-    void clusterOf(ctx).rebalance();
+    void clusterOf(ctx).rebalancer.run();
     return emptySync(c);
   });
   return app;

@@ -2,20 +2,20 @@ import { Hono } from "hono";
 import type { Cluster } from "../../cluster/mod.ts";
 import {
   checkNewMemberName,
-  type ClusterMemberPut,
   memberWritable,
   planMemberUpdate,
   removalBlocker,
   renameMember,
   updateMember,
 } from "../../cluster/member_update.ts";
+import type { ClusterMemberPut } from "../../wire/mod.ts";
 import { badRequest, etag, preconditionFailed, StatusError } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync } from "../response.ts";
 
 function clusterOf(ctx: ServerContext): Cluster {
-  if (!ctx.cluster?.clustered()) throw new StatusError(500, "Server is not clustered");
+  if (!ctx.cluster?.self.clustered()) throw new StatusError(500, "Server is not clustered");
   return ctx.cluster;
 }
 
@@ -25,7 +25,7 @@ async function updateRoute(ctx: ServerContext, c: Ctx, patch: boolean): Promise<
   // The member list is read as this member has it: catch up first, so that the ETag and the
   // roles checked are those of the latest write anywhere in the cluster.
   await ctx.db.read(() => null);
-  const current = await cl.member(name);
+  const current = await cl.members.get(name);
   const ifMatch = c.req.header("If-Match");
   if (ifMatch && ifMatch.replace(/"/g, "") !== etag(memberWritable(current))) {
     throw preconditionFailed();

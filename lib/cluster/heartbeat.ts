@@ -1,0 +1,128 @@
+import { listNodes } from "../db/mod.ts";
+import { errorMessage, type TimerId } from "../util/mod.ts";
+import type { Heartbeat } from "../wire/mod.ts";
+import { type Liveness, LivenessTable } from "./liveness.ts";
+import { callMember, MEMBER_CALLS } from "./member_calls.ts";
+import type { Self } from "./self.ts";
+
+/**
+ * Heartbeats and the liveness they give (LXD's heartbeat.go): the leader sends every member a
+ * heartbeat each interval and records who answers; the others keep the leader's last one. Every
+ * part that asks "is that member online" asks here.
+ */
+export class Heartbeats {
+  #self: Self;
+  #live = new LivenessTable();
+  #timer: TimerId | undefined;
+  #inFlight = new Set<string>();
+  #stopped = false;
+  #wasLeader = false;
+  /** Runs after each of the leader's rounds (the facade hangs the role rebalance here). */
+  onRound: () => void = () => {};
+
+  constructor(self: Self) {
+    this.#self = self;
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** Heartbeats go out often enough to tell "offline" within a second of the threshold. */
+  #intervalMs(): number {
+    return Math.min(1_000, Math.max(200, this.#self.offlineThresholdMs() / 20));
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => this.#round(), this.#intervalMs());
+  }
+
+  /** The leader changed: a new leader starts its own table, counting silence from now. */
+  leaderChanged(): void {
+    const leading = this.#self.gateway.isLeader();
+    if (leading && !this.#wasLeader) {
+      this.#live.resetLeader();
+      this.#live.track(this.#self.stale(listNodes, []).map((n) => n.address));
+    }
+    this.#wasLeader = leading;
+  }
+
+  #round(): void {
+    if (this.#stopped) return;
+    const self = this.#self;
+    try {
+      if (self.clustered() && self.gateway.isLeader()) {
+        const nodes = self.db.readStale(listNodes);
+        const address = self.address();
+        this.#live.track(nodes.map((n) => n.address));
+        this.#live.seen(address);
+        const hb = this.#live.heartbeat(
+          self.name(),
+          self.gateway.term,
+          nodes.map((n) => ({ name: n.name, address: n.address })),
+        );
+        const timeout = Math.max(500, this.#intervalMs() * 2);
+        // Each member on its own: one that hangs must not hold back the others' heartbeats (it
+        // just gets no new one until its last is answered or times out).
+        for (const n of nodes) {
+          if (n.address === address || this.#inFlight.has(n.address)) continue;
+          this.#inFlight.add(n.address);
+          callMember(self.clients.get(n.address), MEMBER_CALLS.heartbeat, hb, AbortSignal.timeout(timeout))
+            .then(
+              () => this.#live.seen(n.address),
+              () => {/* silence is what the table measures */},
+            ).finally(() => this.#inFlight.delete(n.address));
+        }
+        self.gateway.refreshRaftNodes();
+        this.onRound();
+      }
+    } catch (e) {
+      self.log.warn("Heartbeat round failed", { err: errorMessage(e) });
+    } finally {
+      this.#schedule();
+    }
+  }
+
+  /** Follower side: PUT /internal/heartbeat. */
+  receive(hb: Heartbeat): void {
+    this.#live.received(hb);
+    this.#self.gateway.refreshRaftNodes();
+  }
+
+  /** This member joined a cluster: silence counts from now. */
+  restart(): void {
+    this.#live.restart();
+  }
+
+  /** Leader side: a member answered (a joiner just accepted). */
+  seen(address: string): void {
+    this.#live.seen(address);
+  }
+
+  /** Leader side: a member said it is stopping. */
+  stopping(address: string): void {
+    this.#live.stopping(address);
+  }
+
+  /**
+   * What is known of a member's liveness. `asLeader` asks as the leader would whatever this
+   * member is (the leader's own decisions: roles, hand-over).
+   */
+  of(address: string, asLeader = false): Liveness {
+    return this.#live.of(address, {
+      self: address === this.#self.address(),
+      leading: asLeader || this.#self.gateway.isLeader(),
+      thresholdMs: this.#self.offlineThresholdMs(),
+    });
+  }
+
+  isOnline(address: string): boolean {
+    return this.of(address).online;
+  }
+}

@@ -1,0 +1,97 @@
+import type { Client } from "../client/mod.ts";
+import type { KeyPair } from "../tls/mod.ts";
+import type {
+  AcceptReply,
+  CertificatesPost,
+  Event,
+  ForwardedResult,
+  ForwardedTx,
+  Heartbeat,
+  JoinRequest,
+  JoinToken,
+} from "../wire/mod.ts";
+
+/**
+ * One call a member makes to another: its method, the route the API mounts it on, and how one
+ * request becomes a path and a body. `Req` and `Rep` type the request and the reply, so a caller
+ * never spells a URL nor guesses what comes back.
+ */
+export interface MemberCall<Req, Rep> {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /** The route as the API mounts it (a Hono pattern). */
+  readonly route: string;
+  path(req: Req): string;
+  /** The request body (undefined: none, as for GET and DELETE). */
+  body(req: Req): unknown;
+  /** Never set: carries the reply's type. */
+  readonly reply?: Rep;
+}
+
+function call<Req, Rep>(
+  method: MemberCall<Req, Rep>["method"],
+  route: string,
+  shape: { path?: (req: Req) => string; body?: (req: Req) => unknown } = {},
+): MemberCall<Req, Rep> {
+  return {
+    method,
+    route,
+    path: shape.path ?? (() => route),
+    body: shape.body ?? ((req) => req),
+  };
+}
+
+type Empty = Record<string, never>;
+
+/**
+ * Every call between members, in one place (LXD spreads these over lxd/cluster). The routes
+ * that answer them are in lib/api/routes (cluster.ts, events.ts); the Raft stream itself is
+ * lib/transport's.
+ */
+export const MEMBER_CALLS = {
+  /** A follower's transactions, run by the leader (forwarding.ts). */
+  transactions: call<{ transactions: ForwardedTx[] }, { results: ForwardedResult[] }>(
+    "POST",
+    "/internal/db/transactions",
+  ),
+  /** The leader's heartbeat to every member (heartbeat.ts). */
+  heartbeat: call<Heartbeat, void>("PUT", "/internal/heartbeat"),
+  /** A joiner asks the leader to record it (join.ts; forwarded by a follower, membership.ts). */
+  accept: call<JoinRequest, AcceptReply>("POST", "/internal/cluster/accept"),
+  /** A join token issued by another member is used up there (tokens.ts). */
+  redeemToken: call<JoinToken, void>("POST", "/internal/cluster/redeem-token"),
+  /** A voter about to stop asks the leader to give its seat to a stand-by (handover.ts). */
+  handover: call<{ id: number }, void>("POST", "/internal/cluster/handover"),
+  /** The leader tells a removed member to become standalone (membership.ts). */
+  left: call<Empty, void>("POST", "/internal/cluster/left"),
+  /** A new member asks the leader to give it a database role now (join.ts). */
+  rebalance: call<Empty, void>("POST", "/internal/cluster/rebalance"),
+  /** Install a new cluster certificate (certificate.ts). */
+  certificate: call<KeyPair, void>("PUT", "/internal/cluster/certificate"),
+  /** A member's events since a time, after its stream was away (events_relay.ts). */
+  recentEvents: call<{ since: number }, Event[]>("GET", "/internal/events/recent", {
+    path: (r) => `/internal/events/recent?since=${r.since}`,
+    body: () => undefined,
+  }),
+  /** A removal that must run on the leader (membership.ts). */
+  removeMember: call<{ name: string; force: boolean }, void>("DELETE", "/1.0/cluster/members/:name", {
+    path: (r) => `/1.0/cluster/members/${encodeURIComponent(r.name)}${r.force ? "?force=1" : ""}`,
+    body: () => undefined,
+  }),
+  /** Whether a member has an operation (operations_mesh.ts). */
+  operation: call<{ id: string }, unknown>("GET", "/1.0/operations/:id", {
+    path: (r) => `/1.0/operations/${encodeURIComponent(r.id)}`,
+    body: () => undefined,
+  }),
+  /** A joiner's server certificate, vouched for by a token or the trust password (join.ts). */
+  trustServer: call<CertificatesPost, void>("POST", "/1.0/certificates"),
+} as const;
+
+/** Makes one member call on a client and returns the reply's metadata. */
+export async function callMember<Req, Rep>(
+  client: Client,
+  c: MemberCall<Req, Rep>,
+  req: Req,
+  signal?: AbortSignal,
+): Promise<Rep> {
+  return (await client.request<Rep>(c.method, c.path(req), { body: c.body(req), signal })).metadata;
+}

@@ -1,0 +1,141 @@
+import {
+  type GlobalDB,
+  type GlobalFsm,
+  globalValue,
+  type LocalDB,
+  nodeNameAt,
+  readGlobalConfig,
+  type ReadTx,
+} from "../db/mod.ts";
+import type { EventHub } from "../events/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { fingerprint, type KeyPair, readKeyPair, writeKeyPair } from "../tls/mod.ts";
+import { MemberClients } from "./connect.ts";
+import type { Gateway } from "./gateway.ts";
+
+/** What a member is made of, as the daemon hands it to lib/cluster. */
+export interface SelfOptions {
+  dir: string;
+  version: string;
+  apiExtensions: number;
+  local: LocalDB;
+  fsm: GlobalFsm;
+  gateway: Gateway;
+  db: GlobalDB;
+  log: Logger;
+  events: EventHub;
+}
+
+/**
+ * This member as every part of lib/cluster sees it: its cluster certificate and fingerprint,
+ * its address, whether it is clustered, its name, the one set of clients to the other members,
+ * and the handles (databases, gateway, log, events) the parts share. The parts (forwarding,
+ * heartbeats, tokens, membership…) each take this and none reaches into another's state.
+ */
+export class Self {
+  readonly dir: string;
+  readonly version: string;
+  readonly apiExtensions: number;
+  readonly local: LocalDB;
+  readonly fsm: GlobalFsm;
+  readonly gateway: Gateway;
+  readonly db: GlobalDB;
+  readonly log: Logger;
+  readonly events: EventHub;
+  /** Clients to the other members, with the cluster certificate: shared by every part. */
+  readonly clients: MemberClients;
+  #tls: KeyPair | null = null;
+  #fingerprint = "";
+  #nameCache: { version: number; address: string; name: string } | null = null;
+
+  constructor(o: SelfOptions) {
+    this.dir = o.dir;
+    this.version = o.version;
+    this.apiExtensions = o.apiExtensions;
+    this.local = o.local;
+    this.fsm = o.fsm;
+    this.gateway = o.gateway;
+    this.db = o.db;
+    this.log = o.log;
+    this.events = o.events;
+    this.clients = new MemberClients(() => this.#tls);
+  }
+
+  /** Reads the cluster certificate from disk (present once clustered). */
+  async load(): Promise<void> {
+    await this.setTls(await readKeyPair(this.dir, "cluster"));
+  }
+
+  /** The cluster certificate, once clustered. */
+  get tls(): KeyPair | null {
+    return this.#tls;
+  }
+
+  /** The cluster certificate's fingerprint ("" standalone). */
+  get fingerprint(): string {
+    return this.#fingerprint;
+  }
+
+  /** Uses a cluster certificate from now on (null: none); clients made with the old one go. */
+  async setTls(tls: KeyPair | null): Promise<void> {
+    // Both change together: a reader never sees a certificate with another one's fingerprint.
+    const fp = tls ? await fingerprint(tls.cert) : "";
+    this.#tls = tls;
+    this.#fingerprint = fp;
+    this.clients.reset();
+  }
+
+  /** Writes the cluster certificate to disk (setTls then uses it). */
+  writeTls(tls: KeyPair): Promise<void> {
+    return writeKeyPair(this.dir, "cluster", tls);
+  }
+
+  /** Forgets the cluster certificate, on disk too (this member left its cluster). */
+  async forgetTls(): Promise<void> {
+    for (const f of ["cluster.crt", "cluster.key"]) await Deno.remove(`${this.dir}/${f}`).catch(() => {});
+    await this.setTls(null);
+  }
+
+  /** Whether this member is part of a cluster (it has the cluster certificate and an address). */
+  clustered(): boolean {
+    return this.#tls !== null && this.local.get("cluster.https_address") !== "";
+  }
+
+  /** This member's address on the cluster network. */
+  address(): string {
+    return this.local.get("cluster.https_address");
+  }
+
+  /** This member's name (from its row in the global database), "none" standalone. */
+  name(): string {
+    if (!this.clustered()) return "none";
+    const address = this.address();
+    const version = this.fsm.version;
+    // Every event and operation names its member: ask the database only after it changed.
+    const c = this.#nameCache;
+    if (c?.version === version && c.address === address) return c.name;
+    const name = this.stale((tx) => nodeNameAt(tx, address), undefined) ?? "none";
+    this.#nameCache = { version, address, name };
+    return name;
+  }
+
+  /** Reads local state; before the schema exists (a new member) there is nothing to read. */
+  stale<R>(fn: (tx: ReadTx) => R, fallback: R): R {
+    try {
+      return this.db.readStale(fn);
+    } catch {
+      return fallback;
+    }
+  }
+
+  /** cluster.offline_threshold, in milliseconds, as this member last saw it. */
+  offlineThresholdMs(): number {
+    const config = this.stale(readGlobalConfig, {});
+    return Number(globalValue(config, "cluster.offline_threshold")) * 1000;
+  }
+
+  /** Closes the clients to other members. */
+  stop(): void {
+    this.clients.reset();
+  }
+}

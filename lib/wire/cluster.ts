@@ -1,0 +1,114 @@
+/**
+ * Cluster wire types: what /1.0/cluster serves and what members send each other. The API,
+ * lib/cluster, lib/client and the CLI all take them from here, so there is one copy of each.
+ * @module
+ */
+
+/** LXD's ClusterMember as GET /1.0/cluster/members/NAME returns it (key order as `lxc cluster show`). */
+export interface ClusterMember {
+  server_name: string;
+  url: string;
+  database: boolean;
+  status: "Online" | "Offline" | "Evacuated" | "Blocked";
+  message: string;
+  architecture: string;
+  roles: string[];
+  failure_domain: string;
+  description: string;
+  config: Record<string, string>;
+  groups: string[];
+}
+
+/** LXD's ClusterMemberPut: the writable part of a member. */
+export interface ClusterMemberPut {
+  roles?: string[] | null;
+  failure_domain?: string;
+  description?: string;
+  config?: Record<string, string> | null;
+  groups?: string[] | null;
+}
+
+/** One member-specific key a joiner answers (LXD's ClusterMemberConfigKey). */
+export interface MemberConfigKey {
+  entity: "storage-pool" | "network";
+  name: string;
+  key: string;
+  value: string;
+  description: string;
+}
+
+/** PUT /1.0/cluster's body (LXD's ClusterPut). */
+export interface ClusterPut {
+  server_name?: string;
+  enabled?: boolean;
+  cluster_address?: string;
+  cluster_certificate?: string;
+  server_address?: string;
+  cluster_token?: string;
+  cluster_password?: string;
+  member_config?: { entity: string; name: string; key: string; value: string }[];
+}
+
+/** A Raft member as members record it in `raft_nodes` and a leader names it to a joiner. */
+export interface RaftNode {
+  id: number;
+  address: string;
+  /** 0 voter, 1 stand-by, 2 spare (LXD's raft_nodes.role values). */
+  role: number;
+  name: string;
+}
+
+/** A joiner, as the leader checks and records it (POST /internal/cluster/accept). */
+export interface JoinRequest {
+  name: string;
+  address: string;
+  arch: string;
+  schema: number;
+  apiExtensions: number;
+  version: string;
+  /** The joiner's own storage pools, which must match the cluster's. */
+  pools?: { name: string; driver: string }[];
+  /** Its answers to the member-specific keys (GET /1.0/cluster's member_config). */
+  memberConfig?: MemberConfigKey[];
+}
+
+/** What the leader answers a joiner it accepted. */
+export interface AcceptReply {
+  raftId: number;
+  raftNodes: RaftNode[];
+  clusterCert: string;
+  clusterKey: string;
+}
+
+/** One member's line in a heartbeat: how long the leader has not heard from it. */
+export interface HeartbeatMember {
+  name: string;
+  address: string;
+  silentMs: number;
+  lastSeen: string;
+  /** It announced a graceful stop: offline whatever its silence. */
+  stopped: boolean;
+}
+
+/**
+ * What the leader sends each member every heartbeat (PUT /internal/heartbeat): only the members
+ * it has not heard from lately. Everyone else answered within the last heartbeat or two, so the
+ * list stays a few lines long however large the cluster (every member knows the members from
+ * the database), instead of growing with the square of the member count on the wire.
+ */
+export interface Heartbeat {
+  leader: string;
+  term: number;
+  silent: HeartbeatMember[];
+}
+
+/** One transaction as a member forwards it to the leader: a registered name and its arguments. */
+export interface ForwardedTx {
+  name: string;
+  args: unknown;
+}
+
+/** The leader's answer for one forwarded transaction. */
+export type ForwardedResult =
+  | { ok: true; result: unknown; index: number }
+  | { ok: false; status: number; error: string };

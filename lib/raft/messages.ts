@@ -5,6 +5,11 @@
  */
 import type { ConfState, Entry, Message, NodeId } from "./types.ts";
 
+/** Message fields without the ones the sender fills in (from, and term unless given). */
+export type Outgoing = Message extends infer M
+  ? M extends Message ? Omit<M, "from" | "term"> & { term?: number } : never
+  : never;
+
 const isIndex = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const isBool = (x: unknown): x is boolean => typeof x === "boolean";
 const isStr = (x: unknown): x is string => typeof x === "string";

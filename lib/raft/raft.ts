@@ -1,10 +1,11 @@
 /**
  * The Raft algorithm's state and transitions (Ongaro & Ousterhout, "In Search of an
  * Understandable Consensus Algorithm", with the thesis' pre-vote, check-quorum, leadership
- * transfer and read index). Role-specific handling lives in roles.ts as one object per role;
+ * transfer and read index). Role-specific handling lives in roles.ts as one object per role
+ * (a follower's handling of appends, heartbeats and snapshots, a leader's of their answers);
  * this file holds the state, the role changes, what every role does on a message, and the
- * leader's replication machinery. No I/O: messages go to `msgs`, durable state is read back
- * by RawNode into a Ready.
+ * leader's sending side of replication. No I/O: messages go to `msgs`, durable state is read
+ * back by RawNode into a Ready.
  * @module
  */
 import type {
@@ -28,16 +29,11 @@ import { PeerProgress } from "./progress.ts";
 import { committedIndex, voteResult } from "./quorum.ts";
 import { ReadOnly } from "./readonly.ts";
 import { applyToConf, checkConfChange } from "./confchange.ts";
-import { isValidMessage } from "./messages.ts";
+import { isValidMessage, type Outgoing } from "./messages.ts";
 import { ROLES } from "./roles.ts";
 import { entriesSize, isCompacted, isUnavailable } from "./util.ts";
 
 export const NONE: NodeId = 0;
-
-/** Message fields without the ones `send` fills in. */
-type Outgoing = Message extends infer M
-  ? M extends Message ? Omit<M, "from" | "term"> & { term?: number } : never
-  : never;
 
 type CampaignKind = "pre-election" | "election" | "transfer";
 
@@ -340,46 +336,8 @@ export class Raft {
     ROLES[this.role].tick(this);
   }
 
-  // ---- follower side of replication ----
-
-  handleAppend(m: Extract<Message, { type: "app" }>): void {
-    if (m.index < this.log.committed) {
-      this.send({ type: "app-resp", to: m.from, index: this.log.committed, reject: false, hint: 0 });
-      return;
-    }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-    if (lastNew !== undefined) {
-      this.send({ type: "app-resp", to: m.from, index: lastNew, reject: false, hint: 0 });
-      return;
-    }
-    // Matching yet refused: it would overwrite committed entries. Not from a correct leader.
-    if (this.log.matchTerm(m.index, m.logTerm)) return;
-    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.send({ type: "app-resp", to: m.from, index: m.index, reject: true, hint });
-  }
-
-  handleHeartbeat(m: Extract<Message, { type: "heartbeat" }>): void {
-    this.log.commitTo(m.commit);
-    this.send({ type: "heartbeat-resp", to: m.from, ctx: m.ctx });
-  }
-
-  handleSnapshot(m: Extract<Message, { type: "snap" }>): void {
-    const s = m.snapshot;
-    if (s.meta.index <= this.log.committed) {
-      this.send({ type: "snap-status", to: m.from, index: this.log.committed, reject: false });
-      return;
-    }
-    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
-      // Already have the entry the snapshot ends with: just learn that it is committed.
-      this.log.commitTo(s.meta.index);
-      this.send({ type: "snap-status", to: m.from, index: this.log.committed, reject: false });
-      return;
-    }
-    this.restore(s);
-    this.send({ type: "snap-status", to: m.from, index: this.log.lastIndex(), reject: false });
-  }
-
-  private restore(s: Snapshot): void {
+  /** Takes a snapshot from the leader as this member's state (the follower's snap handling). */
+  restore(s: Snapshot): void {
     this.log.restore(s);
     this.conf = cloneConf(s.meta.conf);
   }
@@ -461,56 +419,6 @@ export class Raft {
     return true;
   }
 
-  handleAppResp(m: Extract<Message, { type: "app-resp" }>, pr: PeerProgress): void {
-    pr.recentActive = true;
-    if (m.reject) {
-      if (pr.maybeDecrTo(m.index, m.hint)) {
-        if (pr.state === "replicate") pr.becomeProbe();
-        this.maybeSendAppend(m.from, true);
-      }
-      return;
-    }
-    if (m.index > this.log.lastIndex()) return;
-    const oldPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) return;
-    if (pr.state === "probe") {
-      pr.becomeReplicate();
-    } else if (pr.state === "snapshot" && pr.match + 1 >= this.log.firstIndex()) {
-      pr.becomeProbe();
-      pr.becomeReplicate();
-    } else if (pr.state === "replicate") {
-      pr.inflights.freeLE(m.index);
-    }
-    if (this.maybeCommit()) this.bcastAppend();
-    else if (oldPaused) this.maybeSendAppend(m.from, true);
-    while (this.maybeSendAppend(m.from, false)) { /* fill the inflight window */ }
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
-  }
-
-  handleHeartbeatResp(m: Extract<Message, { type: "heartbeat-resp" }>, pr: PeerProgress): void {
-    pr.recentActive = true;
-    pr.probeSent = false;
-    // Appends may have been lost: free one slot so that a stuck window moves again.
-    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
-    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
-    if (m.ctx === "") return;
-    const acks = this.readOnly.recvAck(m.from, m.ctx);
-    if (!acks || voteResult(this.conf.voters, acks) !== "won") return;
-    for (const r of this.readOnly.advance(m.ctx)) this.answerRead(r.from, r.ctx, r.index);
-  }
-
-  handleSnapStatus(m: Extract<Message, { type: "snap-status" }>, pr: PeerProgress): void {
-    pr.recentActive = true;
-    if (pr.state !== "snapshot") return;
-    if (m.reject) {
-      pr.pendingSnapshot = 0;
-    } else {
-      pr.maybeUpdate(Math.min(m.index, this.log.lastIndex()));
-    }
-    pr.becomeProbe();
-    this.maybeSendAppend(m.from, true);
-  }
-
   /** Check-quorum: a quorum of voters was heard from since the last round. Resets the marks. */
   quorumActive(): boolean {
     const acks = new Map<NodeId, boolean>();
@@ -538,7 +446,7 @@ export class Raft {
   }
 
   /** Confirms leadership with a heartbeat round before answering (a lone voter answers at once). */
-  private confirmRead(from: NodeId, ctx: string): void {
+  confirmRead(from: NodeId, ctx: string): void {
     if (voteResult(this.conf.voters, new Map([[this.id, true]])) === "won") {
       this.answerRead(from, ctx, this.log.committed);
       return;
@@ -548,7 +456,7 @@ export class Raft {
     this.bcastHeartbeat(ctx);
   }
 
-  private answerRead(from: NodeId, ctx: string, index: number): void {
+  answerRead(from: NodeId, ctx: string, index: number): void {
     if (from === this.id) this.readStates.push({ index, ctx });
     else this.send({ type: "read-index-resp", to: from, ctx, index, reject: false });
   }
@@ -659,7 +567,7 @@ export class Raft {
    * Hands over once `to` has the whole log. Stepping down then is safe for liveness: `to` can
    * win even if timeout-now is lost, since no log is more up to date than its own.
    */
-  private sendTimeoutNow(to: NodeId): void {
+  sendTimeoutNow(to: NodeId): void {
     this.send({ type: "timeout-now", to });
     if (this.handingOver) this.becomeFollower(this.term, NONE);
   }

@@ -3,21 +3,106 @@
  * one object per role, swapped as the role changes (etcd-raft's step/tick function pointers).
  * @module
  */
-import type { Message, Role } from "./types.ts";
-import type { Raft } from "./raft.ts";
+import type { RaftLog } from "./log.ts";
+import type { Outgoing } from "./messages.ts";
+import type { PeerProgress } from "./progress.ts";
+import { voteResult } from "./quorum.ts";
+import type { ReadOnly } from "./readonly.ts";
+import type { ConfState, Message, NodeId, ReadState, Role, Snapshot } from "./types.ts";
+
+/**
+ * What the roles use of a node (raft.ts's Raft has all of it). Declared here so that the roles
+ * depend on the node's shape only, and raft.ts can dispatch to them without an import circle.
+ */
+export interface RoleHost {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  lead: NodeId;
+  readonly log: RaftLog;
+  readonly conf: ConfState;
+  readonly prs: Map<NodeId, PeerProgress>;
+  readonly readOnly: ReadOnly;
+  readonly readStates: ReadState[];
+  electionElapsed: number;
+  heartbeatElapsed: number;
+  readonly randomizedElectionTimeout: number;
+  readonly electionTimeout: number;
+  readonly heartbeatTimeout: number;
+  readonly snapshotTimeout: number;
+  readonly checkQuorum: boolean;
+  readonly handingOver: boolean;
+  leadTransferee: NodeId;
+  promotable(): boolean;
+  send(m: Outgoing): void;
+  hup(transfer: boolean): void;
+  startElection(): void;
+  poll(id: NodeId, granted: boolean): "won" | "lost" | "pending";
+  becomeFollower(term: number, lead: NodeId): void;
+  becomeLeader(): void;
+  restore(s: Snapshot): void;
+  maybeCommit(): boolean;
+  bcastAppend(): void;
+  bcastHeartbeat(): void;
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean;
+  sendTimeoutNow(to: NodeId): void;
+  quorumActive(): boolean;
+  handOver(): void;
+  handleReadIndex(from: NodeId, ctx: string): void;
+  answerRead(from: NodeId, ctx: string, index: number): void;
+}
 
 interface RoleBehaviour {
-  tick(r: Raft): void;
-  step(r: Raft, m: Message): void;
+  tick(r: RoleHost): void;
+  step(r: RoleHost, m: Message): void;
 }
 
 /** Followers and candidates: campaign when no leader was heard within the randomized timeout. */
-function tickElection(r: Raft): void {
+function tickElection(r: RoleHost): void {
   r.electionElapsed++;
   if (r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout) {
     r.electionElapsed = 0;
     r.hup(false);
   }
+}
+
+// ---- follower side of replication ----
+
+function handleAppend(r: RoleHost, m: Extract<Message, { type: "app" }>): void {
+  if (m.index < r.log.committed) {
+    r.send({ type: "app-resp", to: m.from, index: r.log.committed, reject: false, hint: 0 });
+    return;
+  }
+  const lastNew = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+  if (lastNew !== undefined) {
+    r.send({ type: "app-resp", to: m.from, index: lastNew, reject: false, hint: 0 });
+    return;
+  }
+  // Matching yet refused: it would overwrite committed entries. Not from a correct leader.
+  if (r.log.matchTerm(m.index, m.logTerm)) return;
+  const hint = r.log.findConflictByTerm(Math.min(m.index, r.log.lastIndex()), m.logTerm);
+  r.send({ type: "app-resp", to: m.from, index: m.index, reject: true, hint });
+}
+
+function handleHeartbeat(r: RoleHost, m: Extract<Message, { type: "heartbeat" }>): void {
+  r.log.commitTo(m.commit);
+  r.send({ type: "heartbeat-resp", to: m.from, ctx: m.ctx });
+}
+
+function handleSnapshot(r: RoleHost, m: Extract<Message, { type: "snap" }>): void {
+  const s = m.snapshot;
+  if (s.meta.index <= r.log.committed) {
+    r.send({ type: "snap-status", to: m.from, index: r.log.committed, reject: false });
+    return;
+  }
+  if (r.log.matchTerm(s.meta.index, s.meta.term)) {
+    // Already have the entry the snapshot ends with: just learn that it is committed.
+    r.log.commitTo(s.meta.index);
+    r.send({ type: "snap-status", to: m.from, index: r.log.committed, reject: false });
+    return;
+  }
+  r.restore(s);
+  r.send({ type: "snap-status", to: m.from, index: r.log.lastIndex(), reject: false });
 }
 
 const follower: RoleBehaviour = {
@@ -29,9 +114,9 @@ const follower: RoleBehaviour = {
       case "snap":
         r.electionElapsed = 0;
         r.lead = m.from;
-        if (m.type === "app") r.handleAppend(m);
-        else if (m.type === "heartbeat") r.handleHeartbeat(m);
-        else r.handleSnapshot(m);
+        if (m.type === "app") handleAppend(r, m);
+        else if (m.type === "heartbeat") handleHeartbeat(r, m);
+        else handleSnapshot(r, m);
         return;
       case "timeout-now":
         // The leader asks this member to take over now (leadership transfer, thesis §3.10).
@@ -50,7 +135,7 @@ const follower: RoleBehaviour = {
   },
 };
 
-function stepCandidate(r: Raft, m: Message): void {
+function stepCandidate(r: RoleHost, m: Message): void {
   const myResp = r.role === "pre-candidate" ? "pre-vote-resp" : "vote-resp";
   switch (m.type) {
     case "app":
@@ -84,6 +169,62 @@ function stepCandidate(r: Raft, m: Message): void {
 }
 
 const candidate: RoleBehaviour = { tick: tickElection, step: stepCandidate };
+
+// ---- leader side: answers to what it sent ----
+
+function handleAppResp(r: RoleHost, m: Extract<Message, { type: "app-resp" }>, pr: PeerProgress): void {
+  pr.recentActive = true;
+  if (m.reject) {
+    if (pr.maybeDecrTo(m.index, m.hint)) {
+      if (pr.state === "replicate") pr.becomeProbe();
+      r.maybeSendAppend(m.from, true);
+    }
+    return;
+  }
+  if (m.index > r.log.lastIndex()) return;
+  const oldPaused = pr.isPaused();
+  if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) return;
+  if (pr.state === "probe") {
+    pr.becomeReplicate();
+  } else if (pr.state === "snapshot" && pr.match + 1 >= r.log.firstIndex()) {
+    pr.becomeProbe();
+    pr.becomeReplicate();
+  } else if (pr.state === "replicate") {
+    pr.inflights.freeLE(m.index);
+  }
+  if (r.maybeCommit()) r.bcastAppend();
+  else if (oldPaused) r.maybeSendAppend(m.from, true);
+  while (r.maybeSendAppend(m.from, false)) { /* fill the inflight window */ }
+  if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) r.sendTimeoutNow(m.from);
+}
+
+function handleHeartbeatResp(
+  r: RoleHost,
+  m: Extract<Message, { type: "heartbeat-resp" }>,
+  pr: PeerProgress,
+): void {
+  pr.recentActive = true;
+  pr.probeSent = false;
+  // Appends may have been lost: free one slot so that a stuck window moves again.
+  if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
+  if (pr.match < r.log.lastIndex()) r.maybeSendAppend(m.from, true);
+  if (m.ctx === "") return;
+  const acks = r.readOnly.recvAck(m.from, m.ctx);
+  if (!acks || voteResult(r.conf.voters, acks) !== "won") return;
+  for (const read of r.readOnly.advance(m.ctx)) r.answerRead(read.from, read.ctx, read.index);
+}
+
+function handleSnapStatus(r: RoleHost, m: Extract<Message, { type: "snap-status" }>, pr: PeerProgress): void {
+  pr.recentActive = true;
+  if (pr.state !== "snapshot") return;
+  if (m.reject) {
+    pr.pendingSnapshot = 0;
+  } else {
+    pr.maybeUpdate(Math.min(m.index, r.log.lastIndex()));
+  }
+  pr.becomeProbe();
+  r.maybeSendAppend(m.from, true);
+}
 
 const leader: RoleBehaviour = {
   tick(r) {
@@ -119,13 +260,13 @@ const leader: RoleBehaviour = {
     if (!pr) return;
     switch (m.type) {
       case "app-resp":
-        r.handleAppResp(m, pr);
+        handleAppResp(r, m, pr);
         return;
       case "heartbeat-resp":
-        r.handleHeartbeatResp(m, pr);
+        handleHeartbeatResp(r, m, pr);
         return;
       case "snap-status":
-        r.handleSnapStatus(m, pr);
+        handleSnapStatus(r, m, pr);
         return;
       case "read-index":
         r.handleReadIndex(m.from, m.ctx);

@@ -3,7 +3,7 @@ import { statePaths } from "../../lib/daemon/mod.ts";
 import { fingerprint, readKeyPair } from "../../lib/tls/mod.ts";
 import { splitHostPort } from "../../lib/util/mod.ts";
 import { decodeToken } from "../../lib/wire/tokens.ts";
-import { type Preseed, registerInitQuestions, registerPreseedSection } from "./init.ts";
+import type { InitQuestions, Preseed, PreseedSection } from "./preseed.ts";
 
 /** The `cluster:` section of LXD's preseed. */
 interface ClusterSection {
@@ -74,10 +74,11 @@ async function applyCluster(client: Client, p: Preseed): Promise<void> {
   });
 }
 
-registerPreseedSection({ name: "cluster", order: 90, apply: applyCluster });
+/** `cluster:` of the preseed: bootstrap or join, after the pools a joiner must match. */
+export const clusterSection: PreseedSection = { name: "cluster", order: 90, apply: applyCluster };
 
 // The clustering questions of `lxd init`, asked first.
-registerInitQuestions(10, async (p, ask, askBool) => {
+export const clusterQuestions: InitQuestions = async (p, ask, askBool) => {
   if (!await askBool("Would you like to use LXD clustering? (yes/no) [default=no]: ", false)) return;
   const host = Deno.hostname();
   const address = await ask(
@@ -142,7 +143,7 @@ registerInitQuestions(10, async (p, ask, askBool) => {
     throw new Error("User aborted configuration");
   }
   p.cluster = c as Record<string, unknown>;
-});
+};
 
 /** The member that answers for a token: the first address whose certificate the token pins. */
 async function locate(token: string): Promise<{ address: string; cert: string }> {

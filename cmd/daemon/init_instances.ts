@@ -1,6 +1,6 @@
 import type { Client } from "../../lib/client/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
-import type { Preseed, PreseedSection } from "./init.ts";
+import type { Preseed, PreseedSection } from "./preseed.ts";
 
 async function exists(client: Client, path: string): Promise<Record<string, unknown> | null> {
   try {

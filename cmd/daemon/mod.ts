@@ -9,7 +9,6 @@ import { Daemon, stateDir, statePaths } from "../../lib/daemon/mod.ts";
 import { errorMessage, sleep } from "../../lib/util/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 import { initCommand } from "./init.ts";
-import "./init_cluster.ts";
 import { sqlCommand } from "./sql.ts";
 
 async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<void> {

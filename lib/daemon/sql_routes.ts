@@ -1,11 +1,26 @@
 import { Hono } from "hono";
 import { type ApiEnv, readJson, type RouteModule, sync } from "../api/mod.ts";
-import { dumpDatabase, isReadStatement, runReads, splitSql, sqlBatch } from "../db/mod.ts";
+import {
+  dumpDatabase,
+  type GlobalDB,
+  type GlobalFsm,
+  isReadStatement,
+  type LocalDB,
+  runReads,
+  splitSql,
+  sqlBatch,
+} from "../db/mod.ts";
 import { badRequest, forbidden } from "../util/mod.ts";
-import type { Daemon } from "./daemon.ts";
+
+/** The databases `shoald sql` reaches. */
+export interface SqlDatabases {
+  readonly db: GlobalDB;
+  readonly fsm: GlobalFsm;
+  readonly local: LocalDB;
+}
 
 /** /internal/sql: the daemon side of `shoald sql`, on the unix socket only. */
-export function sqlRoutes(d: Daemon): RouteModule {
+export function sqlRoutes(d: SqlDatabases): RouteModule {
   return () => {
     const app = new Hono<ApiEnv>();
     app.use("/internal/sql", async (c, next) => {

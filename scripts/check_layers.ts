@@ -1,6 +1,8 @@
 /**
- * Enforces DESIGN.md's layers: imports point down only, and lib/raft is pure (imports nothing
- * outside itself; no I/O, timers, clock or randomness). Exit 1 with every violation listed.
+ * Enforces the layers (README.md, Layout): imports point down only, no two source files import each
+ * other even through others (type-only imports count: a circle is a circle to a reader), and
+ * lib/raft is pure (imports nothing outside itself; no I/O, timers, clock or randomness).
+ * Exit 1 with every violation listed.
  */
 const RANK: [string, number][] = [
   ["lib/raft/", 0],
@@ -51,6 +53,8 @@ for (const d of ["lib", "cmd"]) {
     for await (const f of walk(d)) files.push(f);
   } catch { /* absent */ }
 }
+/** Relative imports between source files (not tests), for the circle check. */
+const edges = new Map<string, string[]>();
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"|import\(\s*"([^"]+)"\s*\)/g;
 for (const file of files) {
   let text: string;
@@ -61,7 +65,9 @@ for (const file of files) {
   }
   const from = rankOf(file);
   if (from === null) {
-    problems.push(`${file}: not in any layer; add its folder to scripts/check_layers.ts and DESIGN.md`);
+    problems.push(
+      `${file}: not in any layer; add its folder to scripts/check_layers.ts and README.md's Layout`,
+    );
     continue;
   }
   const isTest = file.endsWith("_test.ts");
@@ -74,6 +80,7 @@ for (const file of files) {
       continue;
     }
     const target = new URL(spec, `file:///${file}`).pathname.slice(1);
+    if (!isTest) edges.set(file, [...(edges.get(file) ?? []), target]);
     if (file.startsWith("lib/raft/") && !target.startsWith("lib/raft/")) {
       problems.push(`${file}: lib/raft imports ${target} (it must import nothing outside itself)`);
       continue;
@@ -90,6 +97,31 @@ for (const file of files) {
     if (m) problems.push(`${file}: lib/raft must be pure, found "${m[0]}"`);
   }
 }
+problems.push(...circles(edges));
+
+/** Every import circle, each once, as "a -> b -> a" (depth-first, by the order files were read). */
+function circles(graph: Map<string, string[]>): string[] {
+  const state = new Map<string, "open" | "done">();
+  const found: string[] = [];
+  const visit = (v: string, path: string[]): void => {
+    state.set(v, "open");
+    path.push(v);
+    for (const w of graph.get(v) ?? []) {
+      if (state.get(w) === "open") {
+        found.push(
+          `import circle: ${
+            [...path.slice(path.indexOf(w)), w].join(" -> ")
+          }; move what both need below them`,
+        );
+      } else if (!state.has(w)) visit(w, path);
+    }
+    path.pop();
+    state.set(v, "done");
+  };
+  for (const v of graph.keys()) if (!state.has(v)) visit(v, []);
+  return found;
+}
+
 if (problems.length > 0) {
   console.error(problems.join("\n"));
   console.error(`${problems.length} layer violation(s)`);

@@ -5,3 +5,4 @@
  */
 export * from "./tarball.ts";
 export * from "./store.ts";
+export * from "./validate.ts";

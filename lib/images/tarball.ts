@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import YAML from "yaml";
 import { badRequest } from "../util/mod.ts";
+import { checkTarball, memberPath, templateNameOk } from "./validate.ts";
 
 /** The compressions LXD accepts for unified images, by their magic bytes. */
 export type Compression = "gzip" | "xz" | "bzip2" | "zstd" | "none";
@@ -74,12 +75,9 @@ async function readHead(path: string): Promise<Uint8Array> {
 export async function readImageFile(path: string): Promise<ImageFileInfo> {
   const compression = detectCompression(await readHead(path));
   if (compression === null) throw badRequest("Unsupported compression");
-  const out = await new Deno.Command("tar", {
-    args: ["-x", ...tarFlag(compression), "-O", "-f", path, "metadata.yaml", "./metadata.yaml"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
+  // Every member is checked before anything of the image is used (validate.ts).
+  const checked = await checkTarball(path, compression);
+  const text = checked.metadata;
   if (text.trim() === "") throw badRequest("Metadata tarball is missing metadata.yaml");
   let doc: unknown;
   try {
@@ -90,10 +88,14 @@ export async function readImageFile(path: string): Promise<ImageFileInfo> {
   if (!doc || typeof doc !== "object") throw badRequest("Failed parsing metadata.yaml: expected a mapping");
   const m = doc as Record<string, unknown>;
   if (!m.creation_date) throw badRequest("Missing creation date");
+  if (!checked.rootfs) {
+    throw badRequest("Invalid image: it has no rootfs directory (split images are not supported)");
+  }
   const properties: Record<string, string> = {};
   for (const [k, v] of Object.entries((m.properties ?? {}) as Record<string, unknown>)) {
     properties[k] = String(v);
   }
+  const templates = checkTemplates(m.templates, checked.files);
   const { hash, size } = await sha256File(path);
   return {
     fingerprint: hash,
@@ -104,9 +106,32 @@ export async function readImageFile(path: string): Promise<ImageFileInfo> {
       creation_date: Number(m.creation_date),
       expiry_date: m.expiry_date === undefined ? undefined : Number(m.expiry_date),
       properties,
-      templates: m.templates as ImageMetadata["templates"],
+      templates,
     },
   };
+}
+
+/**
+ * metadata.yaml's templates: each one's `template` must be a file of the tarball's templates/
+ * (no absolute path, no ".."), and its target a path in the instance.
+ */
+function checkTemplates(t: unknown, files: Set<string>): ImageMetadata["templates"] {
+  if (t === undefined || t === null) return undefined;
+  if (typeof t !== "object" || Array.isArray(t)) {
+    throw badRequest("Invalid image: templates is not a mapping");
+  }
+  for (const [target, v] of Object.entries(t as Record<string, unknown>)) {
+    const name = (v as { template?: unknown } | null)?.template;
+    if (!target.startsWith("/") || target.includes("\0")) {
+      throw badRequest(`Invalid image: template target "${target}" is not an absolute path in the instance`);
+    }
+    if (!templateNameOk(name) || !files.has(memberPath(`templates/${name}`) ?? "")) {
+      throw badRequest(
+        `Invalid image: template "${String(name)}" of "${target}" is not a file in templates/`,
+      );
+    }
+  }
+  return t as ImageMetadata["templates"];
 }
 
 /** Unpacks an image tarball (metadata.yaml, templates/, rootfs/) into dir. */

@@ -10,7 +10,10 @@ async function tarball(
 ): Promise<string> {
   const src = `${dir}/${name}.d`;
   await Deno.mkdir(src);
-  for (const [p, text] of Object.entries(files)) await Deno.writeTextFile(`${src}/${p}`, text);
+  for (const [p, text] of Object.entries(files)) {
+    await Deno.mkdir(`${src}/${p}`.replace(/\/[^/]*$/, ""), { recursive: true });
+    await Deno.writeTextFile(`${src}/${p}`, text);
+  }
   const out = `${dir}/${name}`;
   const r = await new Deno.Command("tar", { args: ["-c", flag, "-f", out, "-C", src, "."] }).output();
   assert.ok(r.success);
@@ -23,7 +26,12 @@ Deno.test("an image tarball is read as LXD reads it: compression, metadata.yaml,
     const meta =
       "architecture: x86_64\ncreation_date: 1700000000\nproperties:\n  os: busybox\n  release: 1\n";
     for (const flag of ["-z", "-J"]) {
-      const path = await tarball(dir, `img${flag}`, { "metadata.yaml": meta }, flag);
+      const path = await tarball(
+        dir,
+        `img${flag}`,
+        { "metadata.yaml": meta, "rootfs/etc/hostname": "x\n" },
+        flag,
+      );
       const info = await readImageFile(path);
       assert.equal(info.compression, flag === "-z" ? "gzip" : "xz");
       assert.equal(info.fingerprint, createHash("sha256").update(await Deno.readFile(path)).digest("hex"));

@@ -5,16 +5,10 @@
  * the image says.
  */
 import YAML from "yaml";
-import type { ImageMetadata } from "../images/mod.ts";
+import { type ImageMetadata, templateNameOk } from "../images/mod.ts";
 import { renderTemplate } from "./config.ts";
 import { InRoot } from "./files.ts";
 import { archName } from "./procfs.ts";
-
-/** A template names a file inside templates/: relative, no "..", no NUL. */
-export function templateNameOk(name: unknown): name is string {
-  return typeof name === "string" && name !== "" && !name.startsWith("/") && !name.includes("\0") &&
-    !name.split("/").includes("..");
-}
 
 /** The volume's metadata.yaml, or null when it has none that parses. */
 export async function readMetadata(volume: string): Promise<ImageMetadata | null> {

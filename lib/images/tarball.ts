@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import YAML from "yaml";
 import { badRequest } from "../util/mod.ts";
-import { checkTarball, memberPath, templateNameOk } from "./validate.ts";
+import { checkTarball, type Compression, memberPath, templateNameOk } from "./validate.ts";
 
-/** The compressions LXD accepts for unified images, by their magic bytes. */
-export type Compression = "gzip" | "xz" | "bzip2" | "zstd" | "none";
+export type { Compression } from "./validate.ts";
 
 /** Tells the compression from the first bytes of a file; null when it is none LXD knows. */
 export function detectCompression(head: Uint8Array): Compression | null {

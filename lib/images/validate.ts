@@ -8,7 +8,9 @@
  * (a decompression bomb). The same pass yields metadata.yaml.
  */
 import { badRequest } from "../util/mod.ts";
-import type { Compression } from "./tarball.ts";
+
+/** The compressions LXD accepts for unified images, by their magic bytes (tarball.ts tells them). */
+export type Compression = "gzip" | "xz" | "bzip2" | "zstd" | "none";
 
 /** Unpacked size above which an image is refused whatever its compression. */
 export const MAX_UNPACKED = 16 * 1024 ** 3;

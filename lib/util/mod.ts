@@ -10,3 +10,4 @@ export * from "./address.ts";
 export * from "./output.ts";
 export * from "./etag.ts";
 export * from "./command.ts";
+export * from "./revert.ts";

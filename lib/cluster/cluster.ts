@@ -62,7 +62,7 @@ export class Cluster {
     this.rebalancer = new Rebalancer(self, this.heartbeats);
     const parts = { forwarding: this.forwarding, heartbeats: this.heartbeats, certificate: this.certificate };
     this.membership = new Membership(self, { ...parts, onStandalone: o.onStandalone });
-    this.joiner = new Joiner(self, { ...parts, serverCert: o.serverCert });
+    this.joiner = new Joiner(self, { ...parts, serverCert: o.serverCert, onStandalone: o.onStandalone });
     this.handOver = new HandOver(self, this.forwarding, this.heartbeats, this.rebalancer);
     this.heartbeats.onRound = () => void this.rebalancer.run();
   }

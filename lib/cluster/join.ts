@@ -2,7 +2,7 @@ import { Client } from "../client/mod.ts";
 import { GLOBAL_SCHEMA_VERSION, listNodes } from "../db/mod.ts";
 import { DirPool } from "../storage/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
-import { badRequest, errorMessage, sleep, StatusError, unavailable } from "../util/mod.ts";
+import { badRequest, errorMessage, Revert, sleep, StatusError, unavailable } from "../util/mod.ts";
 import type { AcceptReply, ClusterPut, JoinToken, MemberConfigKey } from "../wire/mod.ts";
 import { encodeToken } from "../wire/tokens.ts";
 import type { ClusterCertificate } from "./certificate.ts";
@@ -20,6 +20,8 @@ export interface JoinParts {
   certificate: ClusterCertificate;
   /** This member's own server certificate: the one the cluster is asked to trust. */
   serverCert: () => KeyPair;
+  /** Brings a fresh standalone database up to date (schema, the "none" member). */
+  onStandalone: () => Promise<void>;
 }
 
 /**
@@ -99,19 +101,74 @@ export class Joiner {
     } finally {
       client.close();
     }
-    // 3. Become that member: the cluster certificate, our address, and an empty database that
-    // the leader fills.
+    // From here on the cluster counts this member in: a failure takes every step back, so that
+    // the member is as it was and can join again with a fresh token.
+    const revert = new Revert();
+    try {
+      await this.#become(revert, name, serverAddress, clusterAddress, reply, req);
+      revert.success();
+    } catch (e) {
+      self.log.warn("Joining the cluster failed: undoing what was done", { err: errorMessage(e) });
+      await revert.fail((what, err) => self.log.error(`Could not ${what} after a failed join`, { err }));
+      throw e;
+    }
+    self.events.lifecycle("cluster-member-added", `/1.0/cluster/members/${name}`);
+    self.log.info("Joined the cluster", { name, address: serverAddress, raftId: reply.raftId });
+    // Ask the leader to give us a database role now rather than at its next heartbeat.
+    void this.#p.forwarding.leaderRequest(MEMBER_CALLS.rebalance, {}).catch(() => {});
+  }
+
+  /**
+   * Becomes the member the leader accepted: the cluster certificate, our address, an empty
+   * database that the leader fills, and our part of the cluster's pools. Each step adds its
+   * undo first, since most of them can half-happen.
+   */
+  async #become(
+    revert: Revert,
+    name: string,
+    serverAddress: string,
+    clusterAddress: string,
+    reply: AcceptReply,
+    req: ClusterPut,
+  ): Promise<void> {
+    const self = this.#self;
     const tls: KeyPair = { cert: reply.clusterCert, key: reply.clusterKey };
+    revert.add(
+      "leave the cluster that accepted this member",
+      () => this.#unaccept(clusterAddress, tls, name),
+    );
+    revert.add("remove the cluster certificate", () => self.forgetTls());
     await self.writeTls(tls);
+    const before = {
+      "cluster.https_address": self.local.get("cluster.https_address"),
+      "core.https_address": self.local.get("core.https_address"),
+    };
     const updates: Record<string, string> = { "cluster.https_address": serverAddress };
-    if (self.local.get("core.https_address") === "") updates["core.https_address"] = serverAddress;
+    if (before["core.https_address"] === "") updates["core.https_address"] = serverAddress;
+    let wiped = false;
+    // Runs after the database undo below: the standalone database starts on the old addresses.
+    revert.add("restore this member's addresses and database", async () => {
+      self.local.update(before);
+      if (wiped) {
+        await self.gateway.start(null);
+        await this.#p.onStandalone();
+      }
+      await this.#p.certificate.served();
+    });
     self.local.update(updates);
     await self.setTls(tls);
     await self.gateway.setTls(tls);
+    revert.add("stop the cluster's database on this member", async () => {
+      await self.gateway.stop(false);
+      self.gateway.storage.reset();
+      self.fsm.reset();
+      self.local.replaceRaftNodes([]);
+      wiped = true;
+    });
     self.gateway.joinAs(reply.raftId, reply.raftNodes);
     this.#p.heartbeats.restart();
     await this.#p.certificate.served();
-    // 4. Wait until our own row has reached us: then this member serves the cluster's state.
+    // Wait until our own row has reached us: then this member serves the cluster's state.
     const deadline = Date.now() + 60_000;
     while (!self.stale((tx) => listNodes(tx).some((n) => n.address === serverAddress), false)) {
       if (Date.now() > deadline) {
@@ -119,21 +176,36 @@ export class Joiner {
       }
       await sleep(20);
     }
-    await this.#createLocalPools(name, (req.member_config ?? []) as MemberConfigKey[]);
-    self.events.lifecycle("cluster-member-added", `/1.0/cluster/members/${name}`);
-    self.log.info("Joined the cluster", { name, address: serverAddress, raftId: reply.raftId });
-    // Ask the leader to give us a database role now rather than at its next heartbeat.
-    void this.#p.forwarding.leaderRequest(MEMBER_CALLS.rebalance, {}).catch(() => {});
+    await this.#createLocalPools(revert, name, (req.member_config ?? []) as MemberConfigKey[]);
+  }
+
+  /** Undoes the leader's accept: this member's row and Raft seat go (forced: it is not there). */
+  async #unaccept(clusterAddress: string, tls: KeyPair, name: string): Promise<void> {
+    const c = new Client({
+      kind: "https",
+      url: `https://${clusterAddress}`,
+      serverCert: tls.cert,
+      clientCert: tls,
+    }, {
+      userAgent: "lxd-cluster-join",
+    });
+    try {
+      await callMember(c, MEMBER_CALLS.removeMember, { name, force: true }, AbortSignal.timeout(30_000));
+    } finally {
+      c.close();
+    }
   }
 
   /** A new member's part of each of the cluster's pools: its directory and its own keys. */
-  async #createLocalPools(member: string, answers: MemberConfigKey[]): Promise<void> {
+  async #createLocalPools(revert: Revert, member: string, answers: MemberConfigKey[]): Promise<void> {
     const self = this.#self;
     for (const p of self.stale(clusterPools, [])) {
       const source = answers.find((a) =>
         a.entity === "storage-pool" && a.name === p.name && a.key === "source"
       )?.value;
       const pool = new DirPool(p.name, `${self.dir}/storage-pools`, source);
+      // Only empty directories go: a source that held something keeps it.
+      revert.add(`remove the directory of pool "${p.name}"`, () => pool.delete());
       await pool.create();
       await self.db.run(addPoolMember, { pool: p.name, member, config: { source: pool.path } });
     }

@@ -92,7 +92,9 @@ export class Self {
 
   /** Forgets the cluster certificate, on disk too (this member left its cluster). */
   async forgetTls(): Promise<void> {
-    for (const f of ["cluster.crt", "cluster.key"]) await Deno.remove(`${this.dir}/${f}`).catch(() => {});
+    for (const f of ["cluster.crt", "cluster.key", "cluster.crt.tmp", "cluster.key.tmp"]) {
+      await Deno.remove(`${this.dir}/${f}`).catch(() => {});
+    }
     await this.setTls(null);
   }
 

@@ -179,6 +179,13 @@ export class GlobalFsm implements StateMachine {
       this.#db.exec("RELEASE tx");
       return { ok: true };
     } catch (e) {
+      // Only a failure every member meets the same way may become the transaction's outcome. A
+      // full disk, an I/O error or a lock is this member's own trouble: recorded as "failed", it
+      // would leave this member without a write that every other member has. Fail the whole
+      // entry instead (SQLite may have rolled it all back already, then the savepoint is gone
+      // and the cause must not be hidden behind "no such savepoint"): nothing of it is
+      // committed, and it is applied again once the member can write.
+      if (!isDeterministicFailure(e) || !this.#db.isTransaction) throw e;
       this.#db.exec("ROLLBACK TO tx");
       this.#db.exec("RELEASE tx");
       return { ok: false, error: e instanceof Error ? e.message : String(e) };
@@ -255,4 +262,20 @@ export class GlobalFsm implements StateMachine {
     this.#cache.clear();
     if (this.#db.isOpen) this.#db.close();
   }
+}
+
+/**
+ * SQLite's result codes that depend on the statement and the database alone (SQL errors,
+ * constraints, datatype mismatches, values too big, bad parameter indexes). Everything else
+ * (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_NOMEM, SQLITE_CORRUPT...) is about this
+ * member's machine. An error without a SQLite code (a bad parameter's TypeError) depends on the
+ * statement only.
+ */
+const DETERMINISTIC_SQLITE_CODES = new Set([1, 18, 19, 20, 25]);
+
+/** Would every member applying the same statements to the same state fail the same way? */
+export function isDeterministicFailure(e: unknown): boolean {
+  const code = (e as { errcode?: unknown } | null)?.errcode;
+  if (typeof code !== "number") return true;
+  return DETERMINISTIC_SQLITE_CODES.has(code & 0xff);
 }

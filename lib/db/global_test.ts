@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GlobalDB, LocalConsensus } from "./global.ts";
-import { GlobalFsm } from "./fsm.ts";
+import { GlobalFsm, isDeterministicFailure } from "./fsm.ts";
 import { defineTx } from "./tx.ts";
 import { readGlobalConfig, type ServerConfigRequest, updateServerConfig } from "./config.ts";
 import { updateGlobalSchema } from "./schema_update.ts";
@@ -78,4 +78,51 @@ Deno.test("GlobalFsm snapshot() and restore() carry data and applied index", asy
   assert.deepEqual(other.applied, fsm.applied);
   other.close();
   fsm.close();
+});
+
+Deno.test("GlobalFsm.apply() fails a whole entry on a full disk instead of recording its transaction as failed", async () => {
+  const { fsm } = await fresh();
+  const idx = fsm.applied.index;
+  const big = "x".repeat(64 * 1024);
+  const data = JSON.stringify({
+    v: 1,
+    txs: [[{ sql: "INSERT INTO config (key, value) VALUES (?, ?)", params: ["user.big", big] }]],
+  });
+  // The database may not grow by a page: SQLite answers SQLITE_FULL, as on a full disk, while
+  // the applied index (a row that exists) could still be updated in place.
+  const pages = Number(
+    (fsm.connection.prepare("PRAGMA page_count").get() as { page_count: number }).page_count,
+  );
+  fsm.connection.exec(`PRAGMA max_page_count = ${pages}`);
+  assert.throws(() => fsm.apply(idx + 1, 1, data), /database or disk is full/);
+  assert.equal(fsm.applied.index, idx, "nothing of the entry is applied");
+  // Space is back: the same entry applies, and its transaction took effect.
+  fsm.connection.exec("PRAGMA max_page_count = 1073741823");
+  assert.deepEqual(fsm.apply(idx + 1, 1, data), [{ ok: true }]);
+  assert.equal(
+    fsm.read((r) => r.get<{ n: number }>("SELECT length(value) AS n FROM config WHERE key = 'user.big'"))?.n,
+    big.length,
+  );
+  // A statement that fails the same way everywhere is still that transaction's outcome alone.
+  const dup = JSON.stringify({
+    v: 1,
+    txs: [[{ sql: "INSERT INTO config (key, value) VALUES (?, ?)", params: ["user.big", "again"] }]],
+  });
+  assert.match(
+    String((fsm.apply(idx + 2, 1, dup)[0] as { error?: string }).error),
+    /UNIQUE constraint failed/,
+  );
+  assert.equal(fsm.applied.index, idx + 2);
+  fsm.close();
+});
+
+Deno.test("isDeterministicFailure() keeps constraint and SQL errors, not a full disk, I/O error or lock", () => {
+  const sqlite = (errcode: number) => Object.assign(new Error("x"), { errcode });
+  for (const code of [1, 2067, 19, 20, 18, 25]) {
+    assert.equal(isDeterministicFailure(sqlite(code)), true, `code ${code}`);
+  }
+  for (const code of [13, 10, 266, 5, 6, 7, 11, 8]) {
+    assert.equal(isDeterministicFailure(sqlite(code)), false, `code ${code}`);
+  }
+  assert.equal(isDeterministicFailure(new TypeError("bad parameter")), true);
 });

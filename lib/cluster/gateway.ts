@@ -13,6 +13,7 @@ import { SqliteStorage } from "../raft_store/mod.ts";
 import { decodeBatch, WsTransport } from "../transport/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { StatusError, unavailable } from "../util/mod.ts";
+import { hasSpace, isDiskFull } from "./disk_space.ts";
 
 /** Raft timing: ticks of 100 ms, elections after 0.5-1 s without a leader. */
 export interface RaftTiming {
@@ -62,6 +63,9 @@ export class Gateway implements Consensus {
   #pin = "";
   /** Address and name of a member the configuration names, from the global database. */
   #memberOf: (id: number) => { address: string; name: string } | undefined;
+  /** The disk under the database is full: Raft is stopped until a probe write fits again. */
+  #diskFull: { since: string; cause: string; timer: ReturnType<typeof setInterval> } | null = null;
+  #dbDir: string;
   onLeaderChange: ((leader: number) => void) | null = null;
   onConfChange: ((conf: ConfState) => void) | null = null;
 
@@ -79,6 +83,7 @@ export class Gateway implements Consensus {
     this.#fsm = o.fsm;
     this.#log = o.log.with({ component: "raft" });
     this.#storage = new SqliteStorage(o.local.db, o.snapshotPath);
+    this.#dbDir = o.snapshotPath.slice(0, o.snapshotPath.lastIndexOf("/")) || ".";
     this.#timing = { ...DEFAULT_TIMING, ...timingFromEnv(), ...(o.timing ?? {}) };
     this.#memberOf = o.memberOf;
   }
@@ -136,12 +141,45 @@ export class Gateway implements Consensus {
       ...this.#timing,
       onConfState: (conf) => this.#confChanged(conf),
       onLeader: (lead) => this.onLeaderChange?.(lead),
+      onFail: (e) => this.#onFail(driver, e),
     });
     this.#driver = driver;
     driver.start();
     const conf = driver.conf;
     // A lone voter need not wait an election timeout to lead.
     if (conf.voters.length === 1 && conf.voters[0] === id) driver.campaign();
+  }
+
+  /**
+   * A write failed and stopped the driver. A full disk is waited out: the log store and the
+   * state machine rolled back what they could not write (both reload what is on disk), so once
+   * space is back a new driver starts from the disk as after a restart and catches up from the
+   * leader. Any other failure stops this member's database for good (it could be corrupt).
+   */
+  #onFail(driver: Driver, e: Error): void {
+    if (!isDiskFull(e) || this.#diskFull) return;
+    this.#log.error(
+      "The disk under the database is full: this member serves no database requests until space is freed",
+      {
+        dir: this.#dbDir,
+        err: e.message,
+      },
+    );
+    const timer = setInterval(() => {
+      if (!hasSpace(this.#dbDir)) return;
+      clearInterval(timer);
+      this.#diskFull = null;
+      if (this.#driver !== driver) return; // stopped, joined or left meanwhile
+      this.#log.info("Disk space is back: the database runs again and catches up");
+      this.#startDriver(driver.id);
+    }, 1_000);
+    this.#diskFull = { since: new Date().toISOString(), cause: e.message, timer };
+  }
+
+  /** Why this member cannot serve the database now (cluster list's MESSAGE), or null. */
+  health(): string | null {
+    const f = this.#diskFull;
+    return f ? `Database disk full since ${f.since} (${f.cause}): free space in ${this.#dbDir}` : null;
   }
 
   #confChanged(conf: ConfState): void {
@@ -224,6 +262,8 @@ export class Gateway implements Consensus {
    * warns at join) and starts Raft empty under the given id, to be filled by the leader.
    */
   joinAs(id: number, nodes: RaftNode[]): void {
+    if (this.#diskFull) clearInterval(this.#diskFull.timer);
+    this.#diskFull = null;
     this.#driver?.stop();
     this.#driver = null;
     this.#storage.reset();
@@ -255,7 +295,16 @@ export class Gateway implements Consensus {
   // Consensus
 
   isLeader(): boolean {
-    return this.#driver?.isLeader() ?? false;
+    return !this.#diskFull && (this.#driver?.isLeader() ?? false);
+  }
+
+  unavailable(): StatusError | null {
+    const f = this.#diskFull;
+    if (!f) return null;
+    return new StatusError(
+      503,
+      `This member cannot write its database since ${f.since}: ${f.cause}. It serves again once space is freed in ${this.#dbDir}`,
+    );
   }
 
   leaderReady(): Promise<void> {
@@ -276,6 +325,8 @@ export class Gateway implements Consensus {
   }
 
   #need(): Driver {
+    const full = this.unavailable();
+    if (full) throw full;
     if (!this.#driver) throw new StatusError(503, "The database is not running on this member");
     return this.#driver;
   }
@@ -310,6 +361,8 @@ export class Gateway implements Consensus {
 
   /** Stops Raft; a leader first hands leadership to another voter. */
   async stop(handOver: boolean): Promise<void> {
+    if (this.#diskFull) clearInterval(this.#diskFull.timer);
+    this.#diskFull = null;
     const d = this.#driver;
     if (d && handOver && d.isLeader()) {
       const ok = await d.transferLeadership(2000);

@@ -26,6 +26,11 @@ export interface Consensus {
   readBarrier(): Promise<void>;
   /** Resolves when this member has applied index. */
   waitApplied(index: number): Promise<void>;
+  /**
+   * Why this member can serve no transaction now (its disk is full), checked before one is
+   * forwarded: refused before it leaves, it certainly did not happen.
+   */
+  unavailable?(): Error | null;
 }
 
 /** Sends a named transaction to the leader; resolves with its result and the entry's index. */
@@ -82,6 +87,8 @@ export class GlobalDB {
 
   /** Runs a transaction on the leader and resolves with its result once this member has applied it. */
   async run<A, R>(def: TxDef<A, R>, args: A): Promise<R> {
+    const down = this.#consensus.unavailable?.();
+    if (down) throw down;
     if (this.#consensus.isLeader()) {
       return (await this.execute(def as TxDef<unknown, unknown>, args)).result as R;
     }

@@ -34,6 +34,8 @@ export interface DriverOptions {
   onConfState?: (conf: ConfState) => void;
   /** Called when the leader changes (0: none known). */
   onLeader?: (leader: number, term: number) => void;
+  /** Called once when a failure stopped the driver (a write that failed), after it stopped. */
+  onFail?: (e: Error) => void;
 }
 
 interface Waiter {
@@ -70,8 +72,8 @@ function notLeader(leader: number): StatusError {
 export class Driver {
   readonly id: number;
   #o:
-    & Required<Omit<DriverOptions, "onConfState" | "onLeader" | "seed">>
-    & Pick<DriverOptions, "onConfState" | "onLeader" | "seed">;
+    & Required<Omit<DriverOptions, "onConfState" | "onLeader" | "onFail" | "seed">>
+    & Pick<DriverOptions, "onConfState" | "onLeader" | "onFail" | "seed">;
   #node!: RawNode;
   #ticker: TimerId | undefined;
   #scheduled = false;
@@ -337,6 +339,7 @@ export class Driver {
       ),
     );
     this.stop();
+    this.#o.onFail?.(e);
   }
 
   /**

@@ -113,11 +113,23 @@ export class Member {
   process: Deno.ChildProcess | null = null;
   #stopAsked = false;
 
-  constructor(dir: string, name = "m", extraEnv: Record<string, string> = {}, wrap: string[] = []) {
+  readonly #debug: boolean;
+
+  constructor(
+    dir: string,
+    name = "m",
+    extraEnv: Record<string, string> = {},
+    wrap: string[] = [],
+    o: { debug?: boolean } = {},
+  ) {
     this.dir = dir;
     this.name = name;
     this.extraEnv = extraEnv;
     this.wrap = wrap;
+    // --debug by default: a failing test shows every request in the member's log. Benches set
+    // SHOAL_BENCH=1, since debug records cost each request their formatting and fan-out; long
+    // fault runs say debug: false, or their logs would fill the disk.
+    this.#debug = o.debug ?? !Deno.env.get("SHOAL_BENCH");
   }
 
   get env(): Record<string, string> {
@@ -134,12 +146,10 @@ export class Member {
     // exec all the way down: the pid we hold is the daemon's, so signals reach it.
     const [cmd, ...pre] = [...this.wrap, "sh"];
     this.process = new Deno.Command(cmd!, {
-      // --debug by default: a failing test shows every request in the member's log. Benches
-      // set SHOAL_BENCH=1, since debug records cost each request their formatting and fan-out.
       args: [
         ...pre,
         "-c",
-        `exec "$0" ${Deno.env.get("SHOAL_BENCH") ? "" : "--debug"} "$@" >>"${this.dir}.log" 2>&1`,
+        `exec "$0" ${this.#debug ? "--debug" : ""} "$@" >>"${this.dir}.log" 2>&1`,
         SHOALD,
         ...extraArgs,
       ],

@@ -1,0 +1,103 @@
+/**
+ * A member whose disk fills up (issue 16 §6), with real members in the fault harness's network
+ * namespaces (their addresses exist only there, so this file shares none with other files):
+ * it stops serving writes with a 503 that says why, the others go on, it never corrupts its
+ * log or database, and it catches up by itself once space returns.
+ */
+import assert from "node:assert/strict";
+import { run, SHOALD, waitFor } from "../helpers/member.ts";
+import { uniquePrefix } from "../helpers/netns.ts";
+import { JepsenCluster, type Slot } from "./cluster.ts";
+
+async function call(s: Slot, method: string, path: string, body?: unknown) {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: s.member!.socket } });
+  try {
+    const r = await fetch(`http://shoal${path}`, {
+      method,
+      client,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: r.status, body: await r.json() as { error: string; metadata: unknown } };
+  } finally {
+    client.close();
+  }
+}
+
+const patch = (s: Slot, key: string, value: string) => call(s, "PATCH", "/1.0", { config: { [key]: value } });
+const config = async (s: Slot) =>
+  ((await call(s, "GET", "/1.0")).body.metadata as { config: Record<string, string> }).config;
+
+async function sql(s: Slot, db: "local" | "global", query: string): Promise<string> {
+  const r = await run(SHOALD, ["sql", db, query, "--format", "csv"], { env: s.member!.env });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+}
+
+Deno.test("a member with a full disk refuses writes saying why, corrupts nothing and catches up when space returns", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-diskfull-" });
+  const crashes: string[] = [];
+  const cluster = new JepsenCluster({
+    dir,
+    members: 3,
+    prefix: uniquePrefix("df"),
+    shim: null,
+    log: () => {},
+    onCrash: (name, how) => crashes.push(`${name}: ${how}`),
+  });
+  try {
+    await cluster.create();
+    const leader = await waitFor("a leader", () => cluster.leader(), 30_000, 200);
+    const [victim, other] = cluster.occupied.filter((s) => s !== leader) as [Slot, Slot];
+    assert.equal((await patch(victim, "user.before", "1")).status, 200);
+
+    await cluster.fillDisk(victim);
+    // Writes through the others make the leader append to it; it fails to write them and stops.
+    let n = 0;
+    const refusal = await waitFor(
+      "the full member to refuse writes",
+      async () => {
+        assert.equal((await patch(other, "user.during", String(++n))).status, 200);
+        const r = await patch(victim, "user.via-full", String(n));
+        return r.status === 503 ? r.body.error : null;
+      },
+      30_000,
+      200,
+    );
+    assert.match(refusal, /cannot write its database.*(disk is full|No space)/);
+    assert.match(refusal, /once space is freed/);
+    // The others keep a quorum and go on.
+    for (let i = 0; i < 5; i++) assert.equal((await patch(other, "user.during", `more-${i}`)).status, 200);
+    const last = `last-${Date.now()}`;
+    assert.equal((await patch(leader, "user.during", last)).status, 200);
+
+    await cluster.freeDisk(victim);
+    await waitFor(
+      "the member to catch up",
+      async () => (await config(victim))["user.during"] === last,
+      30_000,
+      200,
+    );
+    assert.equal((await patch(victim, "user.after", "1")).status, 200);
+    assert.equal((await config(other))["user.after"], "1");
+
+    // Nothing corrupt: both databases pass SQLite's check, and after a kill -9 and a restart on
+    // its own disk the member holds what the others hold.
+    assert.match(await sql(victim, "local", "PRAGMA integrity_check"), /^ok/m);
+    assert.match(await sql(victim, "global", "PRAGMA integrity_check"), /^ok/m);
+    await cluster.kill(victim);
+    await cluster.restart(victim);
+    const q = "SELECT key, value FROM config WHERE key LIKE 'user.%' ORDER BY key";
+    await waitFor(
+      "the same config on both",
+      async () => await sql(victim, "global", q) === await sql(other, "global", q),
+      30_000,
+      200,
+    );
+    assert.deepEqual(crashes, []);
+  } finally {
+    await cluster.dispose();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

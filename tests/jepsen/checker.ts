@@ -222,9 +222,11 @@ function resourceLines(samples: SampleRecord[]): string[] {
     const fd0 = median(early.map((s) => s.fds));
     const fd1 = median(late.map((s) => s.fds));
     const mins = ((l.at(-1)!.at - l[0]!.at) / 60_000).toFixed(1);
+    // Growth shows only over minutes: warm-up alone doubles a young process's memory.
+    const long = l.at(-1)!.at - l[0]!.at >= 5 * 60_000;
     const flags = [
-      l.length >= 9 && rss1 > rss0 * 1.5 && rss1 - rss0 > 30 ? "MEMORY GROWING" : "",
-      l.length >= 9 && fd1 > fd0 * 1.5 && fd1 - fd0 > 20 ? "OPEN FILES GROWING" : "",
+      long && rss1 > rss0 * 1.5 && rss1 - rss0 > 30 ? "MEMORY GROWING" : "",
+      long && fd1 > fd0 * 1.5 && fd1 - fd0 > 20 ? "OPEN FILES GROWING" : "",
     ].filter((f) => f).join(", ");
     lines.push(
       `${k}: ${mins} min, rss ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MiB (max ${

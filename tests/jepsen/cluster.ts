@@ -9,6 +9,7 @@
  */
 import { Member, run, SHOAL, SHOALD, waitFor } from "../helpers/member.ts";
 import { cmd, NetnsSet, nsCmd } from "../helpers/netns.ts";
+import { drained } from "./workloads.ts";
 
 /** A place for a member: a namespace and an address. Members come and go; slots stay. */
 export interface Slot {
@@ -22,6 +23,11 @@ export interface Slot {
   paused: boolean;
   /** Killed by the nemesis and not restarted yet. */
   down: boolean;
+  /**
+   * A member of the cluster that clients may use: not while it joins (it is still a standalone
+   * server with a database of its own) nor once its removal starts (it becomes one again).
+   */
+  serving: boolean;
 }
 
 const BRIDGE = "br0";
@@ -84,6 +90,7 @@ export class JepsenCluster {
         fsyncFile: `${this.o.dir}/s${i}.fsync`,
         paused: false,
         down: false,
+        serving: false,
       });
       await Deno.writeTextFile(`${this.o.dir}/s${i}.clock`, "0");
       await Deno.writeTextFile(`${this.o.dir}/s${i}.fsync`, "0");
@@ -97,7 +104,13 @@ export class JepsenCluster {
     if (boot.code !== 0) {
       throw new Error(`Bootstrap failed: ${boot.stderr}\n${await first.member!.logTail()}`);
     }
+    first.serving = true;
     for (let i = 1; i < this.o.members; i++) await this.join(this.slots[i]!);
+  }
+
+  /** Slots whose member clients may talk to. */
+  get serving(): Slot[] {
+    return this.slots.filter((s) => s.member !== null && s.serving);
   }
 
   /** Slots holding a member of the cluster (running or not). */
@@ -131,6 +144,7 @@ export class JepsenCluster {
       await this.discard(slot);
       throw new Error(`${name} could not join: ${r.stderr.trim()}\n${tail}`);
     }
+    slot.serving = true;
   }
 
   /** Makes a fresh member in an empty slot: its state dir with the database on a tmpfs of its own. */
@@ -182,6 +196,7 @@ export class JepsenCluster {
     slot.member = null;
     slot.down = false;
     slot.paused = false;
+    slot.serving = false;
   }
 
   async #unmount(path: string): Promise<void> {
@@ -295,6 +310,8 @@ export class JepsenCluster {
   /** Removes a member from the cluster through another one, then stops it and frees its slot. */
   async remove(slot: Slot, via: Slot): Promise<void> {
     const name = slot.member!.name;
+    slot.serving = false;
+    await drained(slot.member!.socket);
     const r = await run(SHOAL, ["cluster", "remove", name], {
       env: via.member!.env,
       timeoutMs: 60_000,

@@ -108,7 +108,7 @@ export async function runJepsen(o: RunOptions, log: (l: string) => void): Promis
     const clientRng = new Rng(o.seed ^ 0x5bd1e995);
     const ctx = {
       target: (i: number) => {
-        const live = cluster.occupied;
+        const live = cluster.serving;
         if (live.length === 0) return null;
         return target(live[i % live.length]!);
       },

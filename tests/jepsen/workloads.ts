@@ -34,7 +34,7 @@ export interface WorkloadContext {
 export const BANK_ACCOUNTS = 5;
 export const BANK_INITIAL = 100;
 const OP_TIMEOUT_MS = 5_000;
-const OPS_PER_KEY = 120;
+const OPS_PER_KEY = 60;
 
 /** An answer from a member, or why none came. */
 interface Answer {
@@ -50,6 +50,19 @@ class NoAnswer extends Error {
 }
 
 const clients = new Map<string, Deno.HttpClient>();
+const inFlight = new Map<string, number>();
+
+/**
+ * Resolves once no request to `socket` is in flight (at most a request timeout later): a member
+ * about to be removed must have answered everything it was asked as a member, since once
+ * removed it is a standalone server that would answer from a database of its own.
+ */
+export async function drained(socket: string): Promise<void> {
+  const deadline = Date.now() + OP_TIMEOUT_MS + 1_000;
+  while ((inFlight.get(socket) ?? 0) > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function httpClient(socket: string): Deno.HttpClient {
   let c = clients.get(socket);
@@ -70,6 +83,15 @@ export function closeConnections(): void {
 }
 
 async function call(t: Target, method: string, path: string, body?: unknown): Promise<Answer> {
+  inFlight.set(t.socket, (inFlight.get(t.socket) ?? 0) + 1);
+  try {
+    return await send(t, method, path, body);
+  } finally {
+    inFlight.set(t.socket, inFlight.get(t.socket)! - 1);
+  }
+}
+
+async function send(t: Target, method: string, path: string, body?: unknown): Promise<Answer> {
   let res: Response;
   try {
     res = await fetch(`http://shoal${path}`, {

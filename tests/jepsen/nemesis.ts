@@ -46,7 +46,7 @@ export async function runNemesis(ctx: NemesisContext, kinds: NemesisKind[]): Pro
   await sleep(2_000 + ctx.rng.int(1_000));
   while (!ctx.stopped()) {
     const kind = ctx.rng.pick(kinds);
-    const hold = 1_500 + ctx.rng.int(3_000);
+    const hold = 1_200 + ctx.rng.int(2_300);
     try {
       await FAULTS[kind](ctx, hold);
     } catch (e) {
@@ -54,7 +54,7 @@ export async function runNemesis(ctx: NemesisContext, kinds: NemesisKind[]): Pro
       await ctx.cluster.healAll().catch(() => {});
       ctx.membersChanged();
     }
-    await sleep(300 + ctx.rng.int(900));
+    await sleep(200 + ctx.rng.int(600));
   }
 }
 

@@ -1,0 +1,214 @@
+// @ts-types="@types/ws"
+import WS from "ws";
+import { pinnedIdentity } from "../client/mod.ts";
+import type { KeyPair } from "../tls/mod.ts";
+import { errorMessage, errorStatus, StatusError } from "../util/mod.ts";
+
+/**
+ * A call that left this member and whose connection broke before the answer came: the other
+ * side may or may not have received it (`sent`), and nothing here sends it again. Calls that
+ * never left (`sent: false`: no connection) certainly did not run.
+ */
+export class CallLost extends StatusError {
+  readonly sent: boolean;
+  constructor(message: string, sent: boolean) {
+    super(503, message);
+    this.name = "CallLost";
+    this.sent = sent;
+  }
+}
+
+/** The frames of a call stream. */
+type Request = { id: number; body: unknown };
+type Reply = { id: number; ok: true; body: unknown } | {
+  id: number;
+  ok: false;
+  status: number;
+  error: string;
+};
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+class Conn {
+  readonly ws: WS;
+  readonly open: Promise<void>;
+  readonly pending = new Map<number, Pending>();
+  constructor(ws: WS) {
+    this.ws = ws;
+    this.open = new Promise((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+      ws.once("close", () => reject(new Error("closed before it opened")));
+    });
+    this.open.catch(() => {});
+  }
+}
+
+export interface CallsOptions {
+  /** The cluster certificate: presented, and pinned as the only one the other side may show. */
+  tls: () => { pair: KeyPair; pin: string } | null;
+  /** The path of the call stream on the other member. */
+  path: string;
+  /** How long opening a stream may take. */
+  openTimeoutMs?: number;
+}
+
+/**
+ * Request and answer over one websocket per member (wss, mutual TLS with the cluster
+ * certificate, pinned): each call is one frame out and one frame back, matched by id. Unlike
+ * Deno's HTTP clients (node:http and fetch both send a POST again, on a new connection, when a
+ * kept-alive one breaks after the server received it: calls_test.ts pins that), a websocket
+ * never repeats a frame: a call whose connection breaks fails with CallLost, and the caller
+ * decides whether sending it again is safe.
+ */
+export class WsCalls {
+  #o: CallsOptions;
+  #conns = new Map<string, Conn>();
+  #next = 0;
+  #closed = false;
+
+  constructor(o: CallsOptions) {
+    this.#o = o;
+  }
+
+  /** Sends body to the member at address; resolves with its answer, or rejects with its error. */
+  async call<T>(address: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
+    const conn = this.#conn(address);
+    try {
+      await abortable(conn.open, signal);
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      throw new CallLost(`Cannot reach member ${address}: ${errorMessage(e)}`, false);
+    }
+    const id = ++this.#next;
+    return await new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        conn.pending.delete(id);
+        reject(signal!.reason);
+      };
+      conn.pending.set(id, {
+        resolve: (v) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(v as T);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        conn.ws.send(JSON.stringify({ id, body } satisfies Request));
+      } catch (e) {
+        conn.pending.delete(id);
+        reject(new CallLost(`Cannot send to member ${address}: ${errorMessage(e)}`, false));
+      }
+    });
+  }
+
+  #conn(address: string): Conn {
+    const known = this.#conns.get(address);
+    if (known && (known.ws.readyState === WS.OPEN || known.ws.readyState === WS.CONNECTING)) return known;
+    if (this.#closed) throw new CallLost("This member is shutting down its calls to other members", false);
+    const tls = this.#o.tls();
+    if (!tls) throw new CallLost("This member has no cluster certificate yet", false);
+    const ws = new WS(`wss://${address}${this.#o.path}`, {
+      cert: tls.pair.cert,
+      key: tls.pair.key,
+      ca: tls.pair.cert,
+      checkServerIdentity: pinnedIdentity(tls.pin),
+      handshakeTimeout: this.#o.openTimeoutMs ?? 5_000,
+      perMessageDeflate: false,
+    } as unknown as WS.ClientOptions);
+    const conn = new Conn(ws);
+    this.#conns.set(address, conn);
+    ws.on("message", (data) => {
+      let reply: Reply;
+      try {
+        reply = JSON.parse(String(data)) as Reply;
+      } catch {
+        return;
+      }
+      const p = conn.pending.get(reply.id);
+      if (!p) return; // given up by its caller (aborted)
+      conn.pending.delete(reply.id);
+      if (reply.ok) p.resolve(reply.body);
+      else p.reject(new StatusError(reply.status, reply.error));
+    });
+    const down = (why: string) => {
+      if (this.#conns.get(address) === conn) this.#conns.delete(address);
+      for (const p of conn.pending.values()) {
+        p.reject(
+          new CallLost(
+            `The connection to member ${address} broke before it answered (${why}): the call may or may not have been carried out`,
+            true,
+          ),
+        );
+      }
+      conn.pending.clear();
+    };
+    ws.on("error", (e) => down(errorMessage(e)));
+    ws.on("close", () => down("closed"));
+    return conn;
+  }
+
+  /** Closes the stream to one member; its calls in flight fail with CallLost. */
+  drop(address: string): void {
+    this.#conns.get(address)?.ws.terminate();
+  }
+
+  /** Closes every stream; later calls are refused. */
+  close(): void {
+    this.#closed = true;
+    for (const c of this.#conns.values()) c.ws.terminate();
+    this.#conns.clear();
+  }
+}
+
+/** What serveCalls needs of an accepted websocket (lib/daemon's listeners provide it). */
+export interface CallSocket {
+  send(data: string): void;
+  onMessage(h: (data: string | Uint8Array) => void): void;
+  onClose(h: () => void): void;
+}
+
+/**
+ * The answering side of a call stream: runs handle for every request frame, concurrently, and
+ * sends its answer (or its error, with status) back. An answer for a stream that closed is lost:
+ * the caller was told its call may or may not have been carried out.
+ */
+export function serveCalls(socket: CallSocket, handle: (body: unknown) => Promise<unknown>): void {
+  let open = true;
+  socket.onClose(() => open = false);
+  socket.onMessage((data) => {
+    let req: Request;
+    try {
+      req = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)) as Request;
+      if (typeof req?.id !== "number") throw new Error("no id");
+    } catch {
+      return; // not a call: nothing to answer to
+    }
+    void (async () => {
+      let reply: Reply;
+      try {
+        reply = { id: req.id, ok: true, body: await handle(req.body) };
+      } catch (e) {
+        reply = { id: req.id, ok: false, status: errorStatus(e), error: errorMessage(e) };
+      }
+      if (open) socket.send(JSON.stringify(reply));
+    })();
+  });
+}
+
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

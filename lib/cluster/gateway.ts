@@ -324,6 +324,10 @@ export class Gateway implements Consensus {
     return this.#need().waitApplied(index);
   }
 
+  stopped(): boolean {
+    return this.#driver?.stopped ?? false;
+  }
+
   #need(): Driver {
     const full = this.unavailable();
     if (full) throw full;

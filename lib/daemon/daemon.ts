@@ -4,6 +4,8 @@ import {
   authenticate,
   createApp,
   emptySync,
+  errorBody,
+  type Peer,
   type RouteModule,
   type ServerContext,
   sync,
@@ -39,7 +41,7 @@ import {
   splitHostPort,
   unavailable,
 } from "../util/mod.ts";
-import { HttpsListener, InFlight, UnixListener } from "./listeners.ts";
+import { HttpsListener, InFlight, UnixListener, withTimeout } from "./listeners.ts";
 import { ensureLayout, type StatePaths, statePaths } from "./paths.ts";
 import { sqlRoutes } from "./sql_routes.ts";
 
@@ -53,8 +55,19 @@ export interface DaemonOptions {
   routes?: RouteModule[];
 }
 
-/** How long shutdown waits for requests and operations in flight. */
-const SHUTDOWN_GRACE_MS = 30_000;
+/**
+ * The bounds of a graceful stop, in its order: requests in flight finish (the database still
+ * runs, so their writes complete), then operations; a voter hands its seat and leadership over;
+ * Raft stops, which settles whatever still waits on it; the listeners close. The sum stays well
+ * under 30 s, so that `shoald shutdown` and a service manager's SIGTERM see the daemon end.
+ */
+const REQUEST_GRACE_MS = 5_000;
+const OPERATIONS_GRACE_MS = 10_000;
+const HANDOVER_MS = 4_000;
+const LISTENER_CLOSE_MS = 3_000;
+
+/** LXD's answer to a change asked of a daemon that is stopping (clients recognise the text). */
+const SHUTTING_DOWN = "LXD is shutting down";
 
 /**
  * A running member: its state directory, databases, listeners and API. It implements what the
@@ -86,6 +99,8 @@ export class Daemon implements ServerContext {
   /** A second listener when cluster.https_address differs from core.https_address. */
   #clusterHttps: HttpsListener | null = null;
   #ready = false;
+  /** Set once a graceful stop begins: new changes from clients are refused. */
+  #draining = false;
   #stopping: Promise<void> | null = null;
   #stopped = deferred<void>();
 
@@ -222,7 +237,7 @@ export class Daemon implements ServerContext {
     }
     this.#unix = await UnixListener.listen(
       this.paths.socket,
-      (req, peer) => this.#app.fetch(req, { peer }),
+      (req, peer) => this.#serve(req, peer),
       (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
       this.#inflight,
     );
@@ -244,7 +259,7 @@ export class Daemon implements ServerContext {
     return HttpsListener.listen(
       { host, port, label: address },
       this.certificatePair(),
-      (req, peer) => this.#app.fetch(req, { peer }),
+      (req, peer) => this.#serve(req, peer),
       (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
       this.#inflight,
     );
@@ -288,6 +303,26 @@ export class Daemon implements ServerContext {
       }
     }
     [this.#https, this.#clusterHttps] = next as [HttpsListener | null, HttpsListener | null];
+  }
+
+  /**
+   * Every request, from either listener. While the daemon stops, changes from clients are
+   * refused as LXD refuses them (reads, events and operations still answer); other members'
+   * calls go on, since the writes in flight here need the leader and the Raft stream to finish.
+   */
+  #serve(req: Request, peer: Peer): Response | Promise<Response> {
+    if (this.#draining && req.method !== "GET" && !this.#fromMember(peer) && !isShutdownRequest(req)) {
+      return new Response(JSON.stringify(errorBody(503, SHUTTING_DOWN)), {
+        status: 503,
+        headers: { "Content-Type": "application/json" },
+      });
+    }
+    return this.#app.fetch(req, { peer });
+  }
+
+  #fromMember(peer: Peer): boolean {
+    return peer.transport === "tls" && peer.fingerprint !== null &&
+      this.isMemberFingerprint(peer.fingerprint);
   }
 
   /** The app, for in-process tests. */
@@ -358,22 +393,30 @@ export class Daemon implements ServerContext {
   }
 
   /**
-   * Stops gracefully: refuses new requests, lets requests and operations in flight finish
-   * (up to 30 s), then closes the databases. Safe to call more than once.
+   * Stops gracefully, in an order that lets every write in flight end and never waits without a
+   * bound (see REQUEST_GRACE_MS): new changes are refused at once; what is in flight finishes
+   * while Raft still runs; a voter hands over; Raft stops and settles whatever still waits, each
+   * with a 503 that says whether the change was made; the listeners close. Safe to call more
+   * than once.
    */
   shutdown(reason = "shutdown"): Promise<void> {
     this.#stopping ??= (async () => {
       this.log.info("Starting shutdown sequence", { reason });
       this.#ready = false;
-      await this.operations.drain(SHUTDOWN_GRACE_MS);
+      this.#draining = true;
+      await this.#inflight.settled(REQUEST_GRACE_MS);
+      await this.operations.drain(OPERATIONS_GRACE_MS);
       // A voter hands its seat (and a leader its leadership) over before it goes, so the
       // others need not wait out an election nor run short of voters.
-      await this.cluster.handOver.leave().catch((e) =>
-        this.log.warn("Hand-over failed", { err: errorMessage(e) })
+      await withTimeout(
+        this.cluster.handOver.leave().catch((e) =>
+          this.log.warn("Hand-over failed", { err: errorMessage(e) })
+        ),
+        HANDOVER_MS,
       );
       await this.gateway.stop(true).catch((e) => this.log.warn("Raft stop failed", { err: errorMessage(e) }));
       this.cluster.stop();
-      await this.networks.shutdown();
+      await withTimeout(this.networks.shutdown(), LISTENER_CLOSE_MS);
       await this.#close();
       this.log.info("Daemon stopped");
       this.#root.close();
@@ -384,9 +427,9 @@ export class Daemon implements ServerContext {
 
   async #close(): Promise<void> {
     const closing: Promise<void>[] = [];
-    if (this.#https) closing.push(this.#https.close(this.#inflight, SHUTDOWN_GRACE_MS));
-    if (this.#clusterHttps) closing.push(this.#clusterHttps.close(this.#inflight, SHUTDOWN_GRACE_MS));
-    if (this.#unix) closing.push(this.#unix.close());
+    if (this.#https) closing.push(this.#https.close(this.#inflight, LISTENER_CLOSE_MS));
+    if (this.#clusterHttps) closing.push(this.#clusterHttps.close(this.#inflight, LISTENER_CLOSE_MS));
+    if (this.#unix) closing.push(this.#unix.close(LISTENER_CLOSE_MS));
     await Promise.allSettled(closing);
     this.#https = null;
     this.#clusterHttps = null;
@@ -397,6 +440,11 @@ export class Daemon implements ServerContext {
     this.fsm.close();
     this.local.close();
   }
+}
+
+/** `shoald shutdown` again while stopping: answered, as the first one was. */
+function isShutdownRequest(req: Request): boolean {
+  return req.method === "PUT" && new URL(req.url).pathname === "/internal/shutdown";
 }
 
 /** Whether two listen addresses compete for the same socket (same port, same or wildcard host). */

@@ -19,23 +19,24 @@ export type UpgradeHandler = (url: URL, peer: Peer) => (socket: OpSocket) => voi
 
 /** Counts requests in flight so that shutdown can wait for them. */
 export class InFlight {
-  #count = 0;
+  #running = new Set<Promise<unknown>>();
   #idle: (() => void)[] = [];
-  async track<T>(fn: () => Promise<T>): Promise<T> {
-    this.#count++;
-    try {
-      return await fn();
-    } finally {
-      this.#count--;
-      if (this.#count === 0) { for (const r of this.#idle.splice(0)) r(); }
-    }
+  track<T>(fn: () => Promise<T>): Promise<T> {
+    const p = (async () => await fn())();
+    const done = p.then(() => {}, () => {});
+    this.#running.add(done);
+    void done.then(() => {
+      this.#running.delete(done);
+      if (this.#running.size === 0) { for (const r of this.#idle.splice(0)) r(); }
+    });
+    return p;
   }
   get count(): number {
-    return this.#count;
+    return this.#running.size;
   }
   /** Resolves when no request is in flight, or after timeoutMs. */
   idle(timeoutMs: number): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
+    if (this.#running.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(resolve, timeoutMs);
       this.#idle.push(() => {
@@ -44,6 +45,22 @@ export class InFlight {
       });
     });
   }
+  /**
+   * Resolves when the requests in flight now have finished, or after timeoutMs: requests that
+   * arrive later (other members' calls keep coming while a member drains) do not extend it.
+   */
+  settled(timeoutMs: number): Promise<void> {
+    return withTimeout(Promise.all([...this.#running]).then(() => {}), timeoutMs);
+  }
+}
+
+/** Resolves when p does, or after timeoutMs, whichever comes first (never rejects). */
+export function withTimeout(p: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.then(() => {}, () => {}),
+    new Promise<void>((r) => (t = setTimeout(r, timeoutMs))),
+  ]).finally(() => clearTimeout(t));
 }
 
 function wrapDenoSocket(ws: WebSocket): OpSocket {
@@ -118,9 +135,12 @@ export class UnixListener {
     return new UnixListener(path, server);
   }
 
-  /** Stops accepting and waits for requests in flight (Deno's graceful shutdown). */
-  async close(): Promise<void> {
-    await this.#server.shutdown();
+  /**
+   * Stops accepting and waits for requests in flight (Deno's graceful shutdown), at most
+   * timeoutMs: by then the database has settled whatever they waited on.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    await withTimeout(this.#server.shutdown(), timeoutMs);
     try {
       await Deno.remove(this.path);
     } catch { /* already gone */ }

@@ -31,6 +31,8 @@ export interface Consensus {
    * forwarded: refused before it leaves, it certainly did not happen.
    */
   unavailable?(): Error | null;
+  /** True once this member's consensus has stopped or failed for good. */
+  stopped?(): boolean;
 }
 
 /** Sends a named transaction to the leader; resolves with its result and the entry's index. */
@@ -94,8 +96,12 @@ export class GlobalDB {
     }
     if (!this.#forward) throw unavailable("No database leader is known: the cluster may have lost quorum");
     const { result, index } = await this.#forward(def.name, args);
-    // Read-your-writes on this member: wait until the entry is applied here too.
-    await this.#consensus.waitApplied(index);
+    // Read-your-writes on this member: wait until the entry is applied here too. If this
+    // member's database stops first (a graceful stop, a failure), the change was still made:
+    // nothing can read this member's state any more, so the answer is the leader's.
+    await this.#consensus.waitApplied(index).catch((e) => {
+      if (!this.#consensus.stopped?.()) throw e;
+    });
     return result as R;
   }
 

@@ -379,6 +379,11 @@ export class Driver {
     return this.#term;
   }
 
+  /** True once stopped (gracefully, or after a failure): it never runs again. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   get failed(): Error | null {
     return this.#failed;
   }

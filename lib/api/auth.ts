@@ -1,33 +1,66 @@
 import type { MiddlewareHandler } from "hono";
-import { certificateType } from "../db/mod.ts";
-import { forbidden } from "../util/mod.ts";
+import { certificateCaller } from "../db/mod.ts";
 import type { ApiEnv, Identity, Peer, ServerContext } from "./context.ts";
 
-/** Works out who a peer is: the unix socket is root's; TLS peers by their certificate. */
+const UNIX: Identity = {
+  kind: "unix",
+  trusted: true,
+  protocol: "unix",
+  fingerprint: "",
+  address: "@",
+  certificate: null,
+  projects: [],
+  member: null,
+  joiner: null,
+};
+
+/**
+ * Works out who a peer is: the unix socket is root's; a TLS peer is what its own certificate
+ * is in the trust store, read from local state (replicated like everything else: a check per
+ * request must not wait for the leader, and LXD caches its trust store the same way). A server
+ * certificate makes a member only while a member of that name exists (certificateCaller): the
+ * cluster certificate, which every member holds a copy of, opens nothing by itself.
+ */
 export function authenticate(ctx: ServerContext, peer: Peer): Identity {
-  if (peer.transport === "unix") {
-    return { trusted: true, protocol: "unix", fingerprint: "", address: "@", certificate: null };
-  }
+  if (peer.transport === "unix") return UNIX;
   const fp = peer.fingerprint ?? "";
-  if (fp !== "" && ctx.isMemberFingerprint(fp)) {
-    return {
-      trusted: true,
-      protocol: "cluster",
-      fingerprint: fp,
-      address: peer.address,
-      certificate: peer.certificate,
-    };
-  }
-  // Trust is read from local state: it is replicated like everything else, and a check per
-  // request must not wait for the leader (LXD caches the trust store the same way).
-  const type = fp === "" ? null : ctx.db.readStale((tx) => certificateType(tx, fp));
-  return {
-    trusted: type === "client" || type === "server",
-    protocol: type === "server" ? "cluster" : "tls",
+  const base = {
     fingerprint: fp,
     address: peer.address,
     certificate: peer.certificate,
+    projects: [] as string[],
+    member: null,
+    joiner: null,
   };
+  let c = null;
+  if (fp !== "") {
+    try {
+      c = ctx.db.readStale((tx) => certificateCaller(tx, fp));
+    } catch { /* no schema yet (a member about to join): nobody is known */ }
+  }
+  const joining = c?.member ? null : ctx.joiningMember?.(fp) ?? null;
+  if (joining !== null) {
+    return { ...base, kind: "member", trusted: true, protocol: "cluster", member: joining };
+  }
+  if (c?.type === "server") {
+    if (c.member !== null && ctx.clustered()) {
+      return { ...base, kind: "member", trusted: true, protocol: "cluster", member: c.member };
+    }
+    return { ...base, kind: "untrusted", trusted: false, protocol: "tls", joiner: c.name };
+  }
+  if (c?.type === "client") {
+    if (c.restricted) {
+      return { ...base, kind: "restricted", trusted: true, protocol: "tls", projects: c.projects };
+    }
+    return { ...base, kind: "client", trusted: true, protocol: "tls" };
+  }
+  return { ...base, kind: "untrusted", trusted: false, protocol: "tls" };
+}
+
+/** The current member a certificate belongs to, or null (a Raft stream re-checks with this). */
+export function authenticateFingerprint(ctx: ServerContext, fp: string): string | null {
+  const id = authenticate(ctx, { transport: "tls", address: "", fingerprint: fp, certificate: null });
+  return id.kind === "member" ? id.member : null;
 }
 
 /** Sets c.var.identity for every request. */
@@ -44,16 +77,9 @@ export function identify(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
         protocol: id.protocol,
         url: c.req.path,
         trusted: id.trusted,
+        caller: id.kind,
       });
     }
-    await next();
-  };
-}
-
-/** Lets only trusted callers through; the routes open to everyone are registered before it. */
-export function requireTrusted(): MiddlewareHandler<ApiEnv> {
-  return async function requireTrustedCaller(c, next) {
-    if (!c.var.identity.trusted) throw forbidden();
     await next();
   };
 }

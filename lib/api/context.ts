@@ -16,10 +16,19 @@ export type Peer =
     readonly certificate: string | null;
   };
 
+/**
+ * Who a caller is, decided per request: the unix socket (root's, full access), a current member
+ * (its own certificate, under a member's name), a client with a trusted certificate, a restricted
+ * client (its projects only), or untrusted (which includes a server certificate whose member has
+ * not joined yet, or has been removed).
+ */
+export type CallerKind = "unix" | "member" | "client" | "restricted" | "untrusted";
+
 /** The caller of a request, once authenticated. */
 export interface Identity {
+  kind: CallerKind;
   trusted: boolean;
-  /** unix: the local socket; tls: a client certificate; cluster: another member. */
+  /** unix: the local socket; tls: a client certificate; cluster: a current member. */
   protocol: "unix" | "tls" | "cluster";
   /** Client certificate fingerprint ("" on the unix socket). */
   fingerprint: string;
@@ -27,6 +36,12 @@ export interface Identity {
   address: string;
   /** The client's certificate PEM, when it presented one. */
   certificate: string | null;
+  /** A restricted client's projects. */
+  projects: string[];
+  /** The member's name (kind member). */
+  member: string | null;
+  /** The member name a joiner's server certificate is trusted under, before it is accepted. */
+  joiner: string | null;
 }
 
 /** Hono environment of shoal's app. */
@@ -62,8 +77,8 @@ export interface ServerContext {
    * they are stored; throws a StatusError to refuse them.
    */
   applyLocalConfig(changes: Record<string, string>): Promise<void>;
-  /** Whether a fingerprint belongs to a cluster member (cluster or member certificate). */
-  isMemberFingerprint(fingerprint: string): boolean;
+  /** While this member is joining: a member's name by its certificate, as the leader told it. */
+  joiningMember?: (fingerprint: string) => string | null;
   /**
    * Uses up a cluster join token presented by a joining member; throws 403 "No matching cluster
    * join operation found" when none matches. Absent until clustering is set up.

@@ -6,7 +6,8 @@
  */
 import { Hono } from "hono";
 import { errorMessage, StatusError } from "../util/mod.ts";
-import { identify, requireTrusted } from "./auth.ts";
+import { identify } from "./auth.ts";
+import { enforceAccess } from "./access.ts";
 import type { ApiEnv, ServerContext } from "./context.ts";
 import { error } from "./response.ts";
 import { MethodIndex } from "./methods.ts";
@@ -33,10 +34,11 @@ export type RouteModule = (ctx: ServerContext) => Hono<ApiEnv>;
 export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.use("*", identify(ctx));
+  // Who may call each route is declared in access.ts and decided here, before any handler.
+  app.use("*", enforceAccess());
   // Open to everyone: what an untrusted client needs to see the server and ask for trust.
   app.route("/", publicServerRoutes(ctx));
   app.route("/", publicCertificateRoutes(ctx));
-  app.use("*", requireTrusted());
   app.route("/", serverRoutes(ctx));
   app.route("/", certificateRoutes(ctx));
   app.route("/", operationRoutes(ctx));

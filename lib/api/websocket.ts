@@ -2,20 +2,27 @@ import type { EventType } from "../wire/mod.ts";
 import type { OpSocket } from "../operations/mod.ts";
 import { badRequest, forbidden, notFound } from "../util/mod.ts";
 import type { Identity, ServerContext } from "./context.ts";
+import { allowed, requestProject, WEBSOCKET_ACCESS } from "./access.ts";
+import { authenticateFingerprint } from "./auth.ts";
+import { listNodes } from "../db/mod.ts";
+import { ForgedFrame } from "../cluster/mod.ts";
 
 /** Runs one accepted websocket. */
 export type WsHandler = (socket: OpSocket) => void;
 
 const EVENT_TYPES: readonly EventType[] = ["operation", "lifecycle", "logging"];
 
-function eventsHandler(ctx: ServerContext, url: URL, localOnly = false): WsHandler {
+function eventsHandler(ctx: ServerContext, url: URL, identity: Identity): WsHandler {
   const asked = (url.searchParams.get("type") ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
   for (const t of asked) {
     if (!EVENT_TYPES.includes(t as EventType)) throw badRequest(`"${t}" isn't a supported event type`);
   }
   const types = asked.length === 0 ? EVENT_TYPES : asked as EventType[];
-  const allProjects = url.searchParams.get("all-projects") === "true";
-  const project = url.searchParams.get("project") ?? "default";
+  // A restricted client hears its project only, whatever it asks for.
+  const allProjects = identity.kind !== "restricted" && url.searchParams.get("all-projects") === "true";
+  const project = requestProject(url);
+  // Another member relays our events to its own listeners: it gets only ours (full mesh).
+  const localOnly = identity.kind === "member";
   return (socket) => {
     const unsubscribe = ctx.events.subscribe(
       { types, project, allProjects, localOnly },
@@ -27,34 +34,87 @@ function eventsHandler(ctx: ServerContext, url: URL, localOnly = false): WsHandl
   };
 }
 
+/** The Raft id of a member, by name; cached briefly (every frame asks). */
+function raftIdOf(ctx: ServerContext, fingerprint: string): number | null {
+  const id = authenticateFingerprint(ctx, fingerprint);
+  if (id === null) return null;
+  let rows: { id: number; name: string }[] = [];
+  try {
+    rows = ctx.db.readStale((tx) => listNodes(tx));
+  } catch { /* a joiner's database is empty until the leader fills it */ }
+  // A joiner knows the members from the leader's answer (raft_nodes) before its database has them.
+  return rows.find((n) => n.name === id)?.id ??
+    ctx.cluster?.gateway.raftNodes().find((n) => n.name === id)?.id ??
+    null;
+}
+
+/**
+ * Another member's Raft stream. Its certificate names the member; every frame must carry that
+ * member's Raft id, and the member must still be one (checked again every RECHECK_MS): a frame
+ * that claims another id, or does not parse, closes the stream and is logged, and a removed
+ * member's stream is closed at its next frame.
+ */
+function raftHandler(ctx: ServerContext, identity: Identity): WsHandler {
+  const gateway = ctx.cluster!.gateway;
+  let peer = raftIdOf(ctx, identity.fingerprint);
+  let checked = Date.now();
+  return (socket) => {
+    socket.onMessage((data) => {
+      if (Date.now() - checked > RECHECK_MS) {
+        peer = raftIdOf(ctx, identity.fingerprint);
+        checked = Date.now();
+      }
+      const refuse = (why: string) => {
+        ctx.log.warn("Closed a Raft stream", {
+          ip: identity.address,
+          member: identity.member ?? "",
+          reason: why,
+        });
+        socket.close(1008, "Forged or malformed Raft frame");
+      };
+      if (peer === null) return refuse("the certificate is no longer a member's");
+      try {
+        gateway.receiveFrom(peer, typeof data === "string" ? data : new TextDecoder().decode(data));
+      } catch (e) {
+        if (e instanceof ForgedFrame) return refuse(e.message);
+        ctx.log.debug("Dropped a Raft batch", { err: e instanceof Error ? e.message : String(e) });
+      }
+    });
+    socket.onClose(() => {});
+  };
+}
+
+/** How often a Raft stream checks that its member is still one. */
+const RECHECK_MS = 250;
+
 /**
  * Decides what serves a websocket upgrade on this path, or throws the StatusError to answer
- * instead. The listeners call this before they accept the upgrade.
+ * instead. The listeners call this before they accept the upgrade; who may open which stream is
+ * declared in access.ts (WEBSOCKET_ACCESS).
  */
 export function websocketRoute(ctx: ServerContext, url: URL, identity: Identity): WsHandler {
+  const check = (route: string) => {
+    if (!allowed(identity, WEBSOCKET_ACCESS[route], requestProject(url))) throw forbidden();
+  };
   if (url.pathname === "/1.0/events") {
-    if (!identity.trusted) throw forbidden();
-    // Another member relays our events to its own listeners: it gets only ours (full mesh).
-    return eventsHandler(ctx, url, identity.protocol === "cluster");
+    check("GET /1.0/events");
+    return eventsHandler(ctx, url, identity);
   }
   if (url.pathname === "/internal/raft") {
-    // Another member's Raft stream: batches of messages, one per frame.
-    if (identity.protocol !== "cluster" || !ctx.cluster) throw forbidden();
-    const gateway = ctx.cluster.gateway;
-    return (socket) => {
-      socket.onMessage((data) => {
-        try {
-          gateway.receive(typeof data === "string" ? data : new TextDecoder().decode(data));
-        } catch (e) {
-          ctx.log.debug("Dropped a Raft batch", { err: e instanceof Error ? e.message : String(e) });
-        }
-      });
-      socket.onClose(() => {});
-    };
+    check("GET /internal/raft");
+    if (!ctx.cluster) throw forbidden();
+    return raftHandler(ctx, identity);
   }
   const m = /^\/1\.0\/operations\/([^/]+)\/websocket$/.exec(url.pathname);
   if (m) {
-    const op = ctx.operations.get(decodeURIComponent(m[1]!));
+    check("GET /1.0/operations/:id/websocket");
+    let opId: string;
+    try {
+      opId = decodeURIComponent(m[1]!);
+    } catch {
+      throw badRequest("Invalid operation id: bad percent-encoding");
+    }
+    const op = ctx.operations.get(opId);
     const secret = url.searchParams.get("secret") ?? "";
     if (op.spec.class !== "websocket" || !op.spec.connect) throw badRequest("Operation has no websockets");
     if (secret === "") throw forbidden();

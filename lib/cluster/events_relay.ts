@@ -14,8 +14,10 @@ export interface EventRelayOptions {
   events: EventHub;
   db: GlobalDB;
   log: Logger;
-  /** The cluster certificate (null while standalone): members know each other by it. */
+  /** The cluster certificate (null while standalone): what every member serves, pinned. */
   tls: () => KeyPair | null;
+  /** This member's own certificate, presented to the others: they know it by it. */
+  clientCert: () => KeyPair;
   /** This member's cluster address ("" while standalone). */
   address: () => string;
   /** The member's clients to the others (shared: the member resets them when its certificate changes). */
@@ -122,6 +124,7 @@ export class EventRelay {
           deliver: (e) => this.#o.events.relay(e),
           replay: (since) => this.#recentOf(address, since),
           log: this.#o.log,
+          clientCert: this.#o.clientCert,
           replaySince: this.#primed ? Date.now() - NEW_MEMBER_REPLAY_MS : null,
         });
         this.#peers.set(address, p);
@@ -147,6 +150,7 @@ interface PeerStreamOptions {
   deliver: (e: Event) => void;
   replay: (sinceMs: number) => Promise<Event[]>;
   log: Logger;
+  clientCert: () => KeyPair;
   /** Fetch the member's events since then once connected (null: none, it was there before us). */
   replaySince: number | null;
 }
@@ -192,8 +196,8 @@ class PeerStream {
     if (this.#closed) return;
     const ws = new WS(`wss://${this.address}/1.0/events?all-projects=true`, {
       ca: this.#tls.cert,
-      cert: this.#tls.cert,
-      key: this.#tls.key,
+      cert: this.#o.clientCert().cert,
+      key: this.#o.clientCert().key,
       checkServerIdentity: pinnedIdentity(this.#pin),
       headers: { "User-Agent": "lxd-cluster-notifier" },
       handshakeTimeout: 5_000,

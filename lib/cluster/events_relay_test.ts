@@ -81,12 +81,13 @@ Deno.test({
     hub.subscribe({ types: ["lifecycle"], allProjects: true }, (e) => got.push(e));
     hub.subscribe({ types: ["lifecycle"], allProjects: true, localOnly: true }, (e) => toMembers.push(e));
     const log = new RootLogger({ stderrLevel: null });
-    const clients = new MemberClients(() => tls);
+    const clients = new MemberClients(() => tls, () => tls);
     const relay = new EventRelay({
       events: hub,
       db,
       log,
       tls: () => tls,
+      clientCert: () => tls,
       address: () => self,
       clients,
       everyMs: 50,

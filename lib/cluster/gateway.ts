@@ -15,6 +15,14 @@ import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { StatusError, unavailable } from "../util/mod.ts";
 import { hasSpace, isDiskFull } from "./disk_space.ts";
 
+/** A Raft frame that does not come from the member it claims (gateway.receiveFrom). */
+export class ForgedFrame extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ForgedFrame";
+  }
+}
+
 /** Raft timing: ticks of 100 ms, elections after 0.5-1 s without a leader. */
 export interface RaftTiming {
   tickMs: number;
@@ -66,6 +74,7 @@ export class Gateway implements Consensus {
   /** The disk under the database is full: Raft is stopped until a probe write fits again. */
   #diskFull: { since: string; cause: string; timer: ReturnType<typeof setInterval> } | null = null;
   #dbDir: string;
+  #clientCert: () => KeyPair;
   onLeaderChange: ((leader: number) => void) | null = null;
   onConfChange: ((conf: ConfState) => void) | null = null;
 
@@ -76,6 +85,8 @@ export class Gateway implements Consensus {
       log: Logger;
       snapshotPath: string;
       memberOf: (id: number) => { address: string; name: string } | undefined;
+      /** This member's own certificate, presented to its peers. */
+      clientCert: () => KeyPair;
       timing?: Partial<RaftTiming>;
     },
   ) {
@@ -86,6 +97,7 @@ export class Gateway implements Consensus {
     this.#dbDir = o.snapshotPath.slice(0, o.snapshotPath.lastIndexOf("/")) || ".";
     this.#timing = { ...DEFAULT_TIMING, ...timingFromEnv(), ...(o.timing ?? {}) };
     this.#memberOf = o.memberOf;
+    this.#clientCert = o.clientCert;
   }
 
   /** This member's raft id: its entry in raft_nodes matching its cluster address, or 1 standalone. */
@@ -236,6 +248,7 @@ export class Gateway implements Consensus {
         self: this.raftId,
         tls,
         pin: this.#pin,
+        clientCert: this.#clientCert,
         log: this.#log,
         onUnreachable: (id) => this.#driver?.reportUnreachable(id),
       });
@@ -248,6 +261,32 @@ export class Gateway implements Consensus {
     const d = this.#driver;
     if (!d) throw unavailable("Raft is not running on this member yet");
     const batch = decodeBatch<Message>(body);
+    d.receive(batch.messages);
+  }
+
+  /**
+   * A frame from the member whose certificate is on the stream, known as Raft id peer: every
+   * message must say it is from that id. Anything else is forged or broken, and throws
+   * ForgedFrame: the caller closes the stream, and nothing of the frame reaches Raft.
+   */
+  receiveFrom(peer: number, body: string): void {
+    let batch;
+    try {
+      batch = decodeBatch<Message>(body);
+    } catch (e) {
+      throw new ForgedFrame(`malformed frame: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (batch.from !== peer) {
+      throw new ForgedFrame(`frame claims Raft id ${batch.from}, its certificate is ${peer}'s`);
+    }
+    for (const m of batch.messages) {
+      const from = (m as { from?: unknown } | null)?.from;
+      if (from !== peer) {
+        throw new ForgedFrame(`message claims Raft id ${String(from)}, its certificate is ${peer}'s`);
+      }
+    }
+    const d = this.#driver;
+    if (!d) throw unavailable("Raft is not running on this member yet");
     d.receive(batch.messages);
   }
 
@@ -276,6 +315,7 @@ export class Gateway implements Consensus {
         self: id,
         tls: this.#tls,
         pin: this.#pin,
+        clientCert: this.#clientCert,
         log: this.#log,
         onUnreachable: (peer) => this.#driver?.reportUnreachable(peer),
       });

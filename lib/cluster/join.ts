@@ -91,6 +91,7 @@ export class Joiner {
         apiExtensions: self.apiExtensions,
         version: self.version,
         pools: self.stale(clusterPools, []),
+        secret: token ? encodeToken(token) : (req.cluster_password ?? ""),
         memberConfig: (req.member_config ?? []) as MemberConfigKey[],
       }).catch((e) => {
         throw new StatusError(
@@ -138,6 +139,9 @@ export class Joiner {
       () => this.#unaccept(clusterAddress, tls, name),
     );
     revert.add("remove the cluster certificate", () => self.forgetTls());
+    // Until this member's database has them, it knows the members by the leader's word.
+    self.setJoining(reply.members ?? []);
+    revert.add("forget the members the leader named", () => self.setJoining(null));
     await self.writeTls(tls);
     const before = {
       "cluster.https_address": self.local.get("cluster.https_address"),
@@ -176,6 +180,7 @@ export class Joiner {
       }
       await sleep(20);
     }
+    self.setJoining(null);
     await this.#createLocalPools(revert, name, (req.member_config ?? []) as MemberConfigKey[]);
   }
 
@@ -185,7 +190,8 @@ export class Joiner {
       kind: "https",
       url: `https://${clusterAddress}`,
       serverCert: tls.cert,
-      clientCert: tls,
+      // Accepted, this member is known by its own certificate (the cluster's opens nothing).
+      clientCert: this.#p.serverCert(),
     }, {
       userAgent: "lxd-cluster-join",
     });

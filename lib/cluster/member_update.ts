@@ -169,6 +169,9 @@ export const renameMember = defineTx(
       throw conflict(`A cluster member already exists with name "${a.newName}"`);
     }
     tx.exec("UPDATE nodes SET name = ? WHERE id = ?", a.newName, id);
+    // A member is known by its certificate under its name: the two change together.
+    tx.exec("DELETE FROM certificates WHERE type = 2 AND name = ?", a.newName);
+    tx.exec("UPDATE certificates SET name = ? WHERE type = 2 AND name = ?", a.newName, a.name);
   },
 );
 

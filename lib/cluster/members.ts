@@ -40,7 +40,7 @@ export function checkMemberName(name: string): void {
 /** The standalone member (row 1, "none") becomes the first member of a cluster. */
 export const bootstrapNode = defineTx(
   "cluster.bootstrap",
-  (tx, a: { name: string; address: string }): void => {
+  (tx, a: { name: string; address: string; cert: { fingerprint: string; pem: string } }): void => {
     const n = tx.get<{ id: number }>("SELECT id FROM nodes ORDER BY id LIMIT 1");
     if (!n) throw new Error("No member row to bootstrap from");
     tx.exec(
@@ -49,6 +49,18 @@ export const bootstrapNode = defineTx(
       a.address,
       tx.now,
       n.id,
+    );
+    // The first member's own certificate: how the others will know it (a joiner's comes with its join).
+    tx.exec(
+      "DELETE FROM certificates WHERE fingerprint = ? OR (type = 2 AND name = ?)",
+      a.cert.fingerprint,
+      a.name,
+    );
+    tx.exec(
+      "INSERT INTO certificates (fingerprint, type, name, certificate, restricted) VALUES (?, 2, ?, ?, 0)",
+      a.cert.fingerprint,
+      a.name,
+      a.cert.pem,
     );
   },
 );
@@ -80,10 +92,14 @@ export const acceptNode = defineTx(
   },
 );
 
-/** Removes a member row (its roles, config and groups go with it). */
+/**
+ * Removes a member row (its roles, config and groups go with it) and, in the same transaction,
+ * its certificate: from the moment this applies on a member, the removed one opens nothing there.
+ */
 export const deleteNode = defineTx("cluster.delete-node", (tx, a: { name: string }): number => {
   const n = tx.get<{ id: number }>("SELECT id FROM nodes WHERE name = ?", a.name);
   if (!n) throw notFound("Cluster member not found");
   tx.exec("DELETE FROM nodes WHERE id = ?", n.id);
+  tx.exec("DELETE FROM certificates WHERE type = 2 AND name = ?", a.name);
   return n.id;
 });

@@ -1,6 +1,6 @@
 import { roleOf } from "../raft/mod.ts";
-import { listNodes, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
-import { generateKeyPair } from "../tls/mod.ts";
+import { listNodes, memberCertificates, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
+import { fingerprint, generateKeyPair } from "../tls/mod.ts";
 import { badRequest, errorMessage, notFound, unavailable } from "../util/mod.ts";
 import type { AcceptReply, JoinRequest } from "../wire/mod.ts";
 import type { ClusterCertificate } from "./certificate.ts";
@@ -57,7 +57,12 @@ export class Membership {
     });
     await self.writeTls(tls);
     self.local.update({ "cluster.https_address": address });
-    await self.db.run(bootstrapNode, { name, address });
+    const own = self.serverCert();
+    await self.db.run(bootstrapNode, {
+      name,
+      address,
+      cert: { fingerprint: await fingerprint(own.cert), pem: own.cert },
+    });
     const id = self.gateway.raftId;
     self.gateway.setRaftNodes([{ id, address, role: RAFT_ROLE.voter, name }]);
     await this.#p.certificate.use(tls);
@@ -77,12 +82,14 @@ export class Membership {
     await self.db.read((tx) =>
       checkJoinerPools(tx, { pools: req.pools ?? [], memberConfig: req.memberConfig ?? [] })
     );
-    const { pools: _p, memberConfig: _m, ...row } = req;
+    // The joiner's secret stays out of the log: it was checked where the joiner came in.
+    const { pools: _p, memberConfig: _m, secret: _s, ...row } = req;
     const id = await self.db.run(acceptNode, { ...row, expectApi: self.apiExtensions });
     await self.gateway.changeMembership({ type: "add-standby", id });
     const nodes = this.#raftNodes();
     this.#p.heartbeats.seen(req.address);
-    return { raftId: id, raftNodes: nodes, clusterCert: tls.cert, clusterKey: tls.key };
+    const members = await self.db.read(memberCertificates);
+    return { raftId: id, raftNodes: nodes, clusterCert: tls.cert, clusterKey: tls.key, members };
   }
 
   /** raft_nodes as they should read now: the configuration with addresses and names from the DB. */

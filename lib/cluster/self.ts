@@ -24,6 +24,8 @@ export interface SelfOptions {
   db: GlobalDB;
   log: Logger;
   events: EventHub;
+  /** This member's own server certificate: what it presents to the others (they know it by it). */
+  serverCert: () => KeyPair;
 }
 
 /**
@@ -42,11 +44,15 @@ export class Self {
   readonly db: GlobalDB;
   readonly log: Logger;
   readonly events: EventHub;
+  /** This member's own certificate, presented to other members. */
+  readonly serverCert: () => KeyPair;
   /** Clients to the other members, with the cluster certificate: shared by every part. */
   readonly clients: MemberClients;
   #tls: KeyPair | null = null;
   #fingerprint = "";
   #nameCache: { version: number; address: string; name: string } | null = null;
+  /** While joining, before the database has them: the members' certificates, from the leader. */
+  #joining: Map<string, string> | null = null;
 
   constructor(o: SelfOptions) {
     this.dir = o.dir;
@@ -58,7 +64,8 @@ export class Self {
     this.db = o.db;
     this.log = o.log;
     this.events = o.events;
-    this.clients = new MemberClients(() => this.#tls);
+    this.serverCert = o.serverCert;
+    this.clients = new MemberClients(() => this.#tls, o.serverCert);
   }
 
   /** Reads the cluster certificate from disk (present once clustered). */
@@ -96,6 +103,16 @@ export class Self {
       await Deno.remove(`${this.dir}/${f}`).catch(() => {});
     }
     await this.setTls(null);
+  }
+
+  /** Knows the members by the leader's word until this member's database has caught up (join). */
+  setJoining(members: { name: string; fingerprint: string }[] | null): void {
+    this.#joining = members ? new Map(members.map((m) => [m.fingerprint, m.name])) : null;
+  }
+
+  /** A member's name by its certificate, as the leader told a joiner; null once joined. */
+  joiningMember(fp: string): string | null {
+    return this.#joining?.get(fp) ?? null;
   }
 
   /** Whether this member is part of a cluster (it has the cluster certificate and an address). */

@@ -8,6 +8,9 @@ import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import { checkMemberName } from "./members.ts";
 import type { Self } from "./self.ts";
 
+/** How long a trusted joiner may take to ask for its acceptance. */
+const JOINER_TTL_MS = 10 * 60_000;
+
 /**
  * Join tokens (LXD's "Cluster join token" operations): issued by any member, kept as an
  * operation of the member that issued it, used up once by the joiner wherever it was issued.
@@ -16,6 +19,8 @@ export class JoinTokens {
   #self: Self;
   #operations: Operations;
   #heartbeats: Heartbeats;
+  /** Joiners trusted here and not accepted yet: by name, their certificate and secret. */
+  #trusted = new Map<string, { fingerprint: string; secret: string; at: number }>();
 
   constructor(self: Self, operations: Operations, heartbeats: Heartbeats) {
     this.#self = self;
@@ -53,6 +58,33 @@ export class JoinTokens {
     });
     self.events.lifecycle("cluster-token-created", `/1.0/operations/${op.id}`);
     return op.toJSON() as unknown as Record<string, unknown>;
+  }
+
+  /**
+   * Remembers a joiner this member has just trusted (POST /1.0/certificates with a join token or
+   * the trust password): the accept that follows must come from the same certificate, under the
+   * same name, with the same secret, within JOINER_TTL_MS.
+   */
+  trusted(name: string, fingerprint: string, secret: string): void {
+    const now = Date.now();
+    for (const [n, t] of this.#trusted) if (now - t.at > JOINER_TTL_MS) this.#trusted.delete(n);
+    this.#trusted.set(name, { fingerprint, secret, at: now });
+  }
+
+  /** Whether trusted() remembers this joiner with this secret (without using it up). */
+  hasTrusted(name: string, fingerprint: string, secret: string): boolean {
+    const t = this.#trusted.get(name);
+    return !!t && Date.now() - t.at <= JOINER_TTL_MS && t.fingerprint === fingerprint &&
+      secretsEqual(t.secret, secret);
+  }
+
+  /** Uses up what trusted() remembered; false when the joiner, its name or its secret do not match. */
+  consumeTrusted(name: string, fingerprint: string, secret: string): boolean {
+    const t = this.#trusted.get(name);
+    if (!t || Date.now() - t.at > JOINER_TTL_MS) return false;
+    if (t.fingerprint !== fingerprint || !secretsEqual(t.secret, secret)) return false;
+    this.#trusted.delete(name);
+    return true;
   }
 
   #pending() {

@@ -124,6 +124,7 @@ export class Daemon implements ServerContext {
       fsm: this.fsm,
       log: root,
       snapshotPath: `${paths.dir}/database/global/raft.snapshot`,
+      clientCert: () => this.#serverCert,
       // Before the schema exists (a new member's first start) no member has an address yet.
       memberOf: (id) => {
         try {
@@ -169,6 +170,7 @@ export class Daemon implements ServerContext {
       db: this.db,
       log: root,
       tls: () => self.tls,
+      clientCert: () => this.#serverCert,
       address: clusterAddress,
       clients: self.clients,
     });
@@ -358,12 +360,10 @@ export class Daemon implements ServerContext {
     if (tls) return { cert: tls.cert, fingerprint: this.cluster.self.fingerprint };
     return { cert: this.#serverCert.cert, fingerprint: this.#serverFingerprint };
   }
+  joiningMember = (fp: string): string | null => this.cluster.self.joiningMember(fp);
   redeemJoinToken = (token: JoinToken): Promise<void> => this.cluster.tokens.redeem(token);
   addresses(): string[] {
     return listenAddresses(this.local.get("core.https_address"));
-  }
-  isMemberFingerprint(fp: string): boolean {
-    return this.cluster.self.tls !== null && fp === this.cluster.self.fingerprint;
   }
 
   async applyLocalConfig(changes: Record<string, string>): Promise<void> {

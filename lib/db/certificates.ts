@@ -1,5 +1,5 @@
-import { conflict, notFound } from "../util/mod.ts";
-import { defineTx, type ReadTx } from "./tx.ts";
+import { badRequest, conflict, notFound } from "../util/mod.ts";
+import { defineTx, type ReadTx, type Tx } from "./tx.ts";
 
 /** Certificate types as LXD stores them. */
 export const CERT_TYPE = { client: 1, server: 2, metrics: 3 } as const;
@@ -58,39 +58,119 @@ export function getCertificate(tx: ReadTx, fp: string): CertRecord {
   return toRecord(tx, rows[0]!);
 }
 
-/** The type of a trusted fingerprint, or null: the hot path of authentication. */
-export function certificateType(tx: ReadTx, fp: string): CertType | null {
-  const r = tx.get<{ type: number }>("SELECT type FROM certificates WHERE fingerprint = ?", fp);
-  return r ? typeName(r.type) : null;
+/** Project ids of names; 400 naming the first that does not exist. */
+function projectIds(tx: ReadTx, names: string[]): number[] {
+  return names.map((n) => {
+    const r = tx.get<{ id: number }>("SELECT id FROM projects WHERE name = ?", n);
+    if (!r) throw badRequest(`Project "${n}" not found`);
+    return r.id;
+  });
 }
 
-/** Adds a certificate; 409 if the fingerprint is already trusted. */
-export const addCertificate = defineTx("certificates.add", (tx, c: Omit<CertRecord, "projects">): void => {
-  if (tx.get("SELECT id FROM certificates WHERE fingerprint = ?", c.fingerprint)) {
-    throw conflict("Certificate already in trust store");
+function setProjects(tx: Tx, id: number, names: string[]): void {
+  const ids = projectIds(tx, names);
+  tx.exec("DELETE FROM certificates_projects WHERE certificate_id = ?", id);
+  for (const p of ids) {
+    tx.exec("INSERT INTO certificates_projects (certificate_id, project_id) VALUES (?, ?)", id, p);
   }
-  tx.exec(
-    "INSERT INTO certificates (fingerprint, type, name, certificate, restricted) VALUES (?, ?, ?, ?, ?)",
-    c.fingerprint,
-    CERT_TYPE[c.type],
-    c.name,
-    c.certificate,
-    c.restricted ? 1 : 0,
-  );
-});
+}
 
-/** Updates name, type and restriction of a certificate. */
+/**
+ * Adds a client (or metrics) certificate; 409 if the fingerprint is already trusted. A server
+ * certificate is never added here: only a join makes one (trustJoiner).
+ */
+export const addCertificate = defineTx(
+  "certificates.add",
+  (
+    tx,
+    c: Omit<CertRecord, "projects" | "type"> & { type: "client" | "metrics"; projects?: string[] },
+  ): void => {
+    if (tx.get("SELECT id FROM certificates WHERE fingerprint = ?", c.fingerprint)) {
+      throw conflict("Certificate already in trust store");
+    }
+    const r = tx.exec(
+      "INSERT INTO certificates (fingerprint, type, name, certificate, restricted) VALUES (?, ?, ?, ?, ?)",
+      c.fingerprint,
+      CERT_TYPE[c.type],
+      c.name,
+      c.certificate,
+      c.restricted ? 1 : 0,
+    );
+    setProjects(tx, Number(r.lastInsertRowid), c.projects ?? []);
+  },
+);
+
+/**
+ * Trusts a joining member's own server certificate under the member name it joins as. It is a
+ * member's only once a row of nodes has that name (accept); a name that is already a member's is
+ * refused, and a leftover server certificate of an earlier, unfinished join under the same name
+ * is replaced.
+ */
+export const trustJoiner = defineTx(
+  "certificates.trust-joiner",
+  (tx, c: { fingerprint: string; name: string; certificate: string }): void => {
+    if (tx.get("SELECT id FROM nodes WHERE name = ?", c.name)) {
+      throw badRequest(`The cluster already has a member with name: ${c.name}`);
+    }
+    // An earlier, unfinished join of the same server (or of another under this name) is replaced.
+    tx.exec(
+      "DELETE FROM certificates WHERE type = 2 AND (fingerprint = ? OR name = ?) AND name NOT IN (SELECT name FROM nodes)",
+      c.fingerprint,
+      c.name,
+    );
+    if (tx.get("SELECT id FROM certificates WHERE fingerprint = ?", c.fingerprint)) {
+      throw conflict("Certificate already in trust store");
+    }
+    tx.exec(
+      "INSERT INTO certificates (fingerprint, type, name, certificate, restricted) VALUES (?, ?, ?, ?, 0)",
+      c.fingerprint,
+      CERT_TYPE.server,
+      c.name,
+      c.certificate,
+    );
+  },
+);
+
+/** What a request's certificate makes its caller; null for an unknown certificate. */
+export interface CertCaller {
+  type: CertType;
+  name: string;
+  restricted: boolean;
+  projects: string[];
+  /** The current member whose certificate this is (a server certificate named as a row of nodes). */
+  member: string | null;
+}
+
+/** The hot path of authentication: one certificate's standing, read locally. */
+export function certificateCaller(tx: ReadTx, fp: string): CertCaller | null {
+  const r = tx.get<CertRow & { member: string | null }>(
+    "SELECT c.*, n.name AS member FROM certificates c LEFT JOIN nodes n ON c.type = 2 AND n.name = c.name WHERE c.fingerprint = ?",
+    fp,
+  );
+  if (!r) return null;
+  const rec = toRecord(tx, r);
+  return {
+    type: rec.type,
+    name: rec.name,
+    restricted: rec.restricted,
+    projects: rec.projects,
+    member: r.member,
+  };
+}
+
+/** Updates name, restriction and projects of a certificate (its type never changes). */
 export const updateCertificate = defineTx(
   "certificates.update",
-  (tx, a: { fingerprint: string; name: string; type: CertType; restricted: boolean }): void => {
-    const r = tx.exec(
-      "UPDATE certificates SET name = ?, type = ?, restricted = ? WHERE fingerprint = ?",
+  (tx, a: { fingerprint: string; name: string; restricted: boolean; projects?: string[] }): void => {
+    const r = tx.get<{ id: number }>("SELECT id FROM certificates WHERE fingerprint = ?", a.fingerprint);
+    if (!r) throw notFound("Certificate not found");
+    tx.exec(
+      "UPDATE certificates SET name = ?, restricted = ? WHERE id = ?",
       a.name,
-      CERT_TYPE[a.type],
       a.restricted ? 1 : 0,
-      a.fingerprint,
+      r.id,
     );
-    if (r.changes === 0) throw notFound("Certificate not found");
+    if (a.projects) setProjects(tx, r.id, a.projects);
   },
 );
 
@@ -99,3 +179,10 @@ export const deleteCertificate = defineTx("certificates.delete", (tx, a: { finge
   const r = tx.exec("DELETE FROM certificates WHERE fingerprint = ?", a.fingerprint);
   if (r.changes === 0) throw notFound("Certificate not found");
 });
+
+/** The current members' certificates: a server certificate under the name of a row of nodes. */
+export function memberCertificates(tx: ReadTx): { name: string; fingerprint: string }[] {
+  return tx.query<{ name: string; fingerprint: string }>(
+    "SELECT c.name, c.fingerprint FROM certificates c JOIN nodes n ON n.name = c.name WHERE c.type = 2 ORDER BY c.name",
+  );
+}

@@ -17,8 +17,10 @@ export interface Addressed {
 export interface TransportOptions {
   /** This member's raft id. */
   self: number;
-  /** The cluster certificate: presented to peers, and the one peers must present. */
+  /** The cluster certificate: the one peers serve (pinned). */
   tls: KeyPair;
+  /** This member's own certificate, presented to peers: they know the member by it. */
+  clientCert: () => KeyPair;
   /** Fingerprint of the cluster certificate, pinned. */
   pin: string;
   /** Path of the receiving endpoint. */
@@ -45,7 +47,7 @@ class Peer<M> {
 
 /**
  * Raft messages over one websocket per peer on the cluster address (wss://ADDRESS/internal/raft,
- * mutual TLS with the cluster certificate, pinned). Everything queued for a peer in one turn of
+ * mutual TLS: the cluster certificate pinned, this member's own certificate presented). Everything queued for a peer in one turn of
  * the event loop leaves in one frame, sent once that turn's I/O is handled (setImmediate): each
  * frame costs a TLS write, the leader's largest cost per commit, and with 16 writers this
  * halved the frames and raised PATCH /1.0 from ~1,130 to ~1,400 tx/s. Entries are the exception:
@@ -134,8 +136,8 @@ export class WsTransport<M extends Addressed> {
     const id = [...this.#peers].find(([, x]) => x === p)?.[0] ?? 0;
     p.connecting = true;
     const ws = new WS(`wss://${p.address}${this.#o.path ?? RAFT_STREAM_PATH}`, {
-      cert: this.#o.tls.cert,
-      key: this.#o.tls.key,
+      cert: this.#o.clientCert().cert,
+      key: this.#o.clientCert().key,
       ca: this.#o.tls.cert,
       checkServerIdentity: pinnedIdentity(this.#o.pin),
       handshakeTimeout: 5_000,

@@ -70,6 +70,11 @@ export interface JoinRequest {
   pools?: { name: string; driver: string }[];
   /** Its answers to the member-specific keys (GET /1.0/cluster's member_config). */
   memberConfig?: MemberConfigKey[];
+  /**
+   * The secret the joiner was trusted with (its encoded join token, or the trust password): the
+   * member it trusted itself on accepts it only with that secret, once, for that name.
+   */
+  secret?: string;
 }
 
 /** What the leader answers a joiner it accepted. */
@@ -78,6 +83,11 @@ export interface AcceptReply {
   raftNodes: RaftNode[];
   clusterCert: string;
   clusterKey: string;
+  /**
+   * The members' own certificates (fingerprints), so that the joiner knows them before its copy
+   * of the database has them: the leader's Raft stream and heartbeats reach it at once.
+   */
+  members: { name: string; fingerprint: string }[];
 }
 
 /** One member's line in a heartbeat: how long the leader has not heard from it. */

@@ -8,11 +8,13 @@ import {
   globalValue,
   listCertificates,
   readGlobalConfig,
+  trustJoiner,
   updateCertificate,
 } from "../../db/mod.ts";
 import { derToPem, parseCertificate } from "../../tls/mod.ts";
 import {
   badRequest,
+  conflict,
   etag,
   forbidden,
   listenAddresses,
@@ -21,6 +23,7 @@ import {
 } from "../../util/mod.ts";
 import type { Certificate, CertificatesPost } from "../../wire/mod.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
+import { checkMemberName } from "../../cluster/mod.ts";
 import { readJson } from "../body.ts";
 import { verifyPassword } from "../password.ts";
 import { throttledCheck } from "../throttle.ts";
@@ -101,26 +104,97 @@ async function createToken(ctx: ServerContext, c: Ctx, req: CertificatesPost): P
   return async(c, op.toJSON());
 }
 
+/** LXD's rule for a certificate's name. */
+function checkCertName(name: string | undefined): void {
+  if (name !== undefined && (name.startsWith("-") || name.includes("/"))) {
+    throw badRequest(
+      `Invalid certificate name "${name}", name must not start with a hyphen or contain forward slashes`,
+    );
+  }
+}
+
+/** Reads and checks a certificate's material; 400 with the parser's reason. */
+async function certificateInfo(pem: string) {
+  let info;
+  try {
+    info = await parseCertificate(pem);
+  } catch (e) {
+    throw badRequest(`Invalid certificate material: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (info.notAfter.getTime() < Date.now()) throw badRequest("Certificate has expired");
+  return info;
+}
+
+/**
+ * A joiner's own server certificate, trusted with a join token or the trust password: the only
+ * way a certificate of type server is made. It must be the certificate the joiner connects
+ * with, and it becomes a member's once the member it names is accepted (with the same secret).
+ */
+async function trustJoinerCert(
+  ctx: ServerContext,
+  c: Ctx,
+  req: CertificatesPost,
+  name: string,
+  secret: string,
+): Promise<Response> {
+  const id = c.var.identity;
+  const cluster = ctx.cluster;
+  if (!cluster || !id.certificate) throw forbidden("Only a joining member can add a server certificate");
+  const own = await certificateInfo(id.certificate);
+  if (req.certificate) {
+    const given = await certificateInfo(certificateFromBody(req.certificate));
+    if (given.fingerprint !== own.fingerprint) {
+      throw forbidden("A joining member can only add its own certificate: the one it connects with");
+    }
+  }
+  checkMemberName(name);
+  await ctx.db.run(trustJoiner, { fingerprint: own.fingerprint, name, certificate: derToPem(own.der) });
+  cluster.tokens.trusted(name, own.fingerprint, secret);
+  ctx.events.lifecycle("certificate-created", `/1.0/certificates/${own.fingerprint}`);
+  c.header("Location", `/1.0/certificates/${own.fingerprint}`);
+  return sync(c, {}, { status: 201 });
+}
+
 async function addCert(ctx: ServerContext, c: Ctx): Promise<Response> {
   let req = await readJson<CertificatesPost>(c);
   const id = c.var.identity;
+  checkWireTypes(req);
   if (req.token && req.certificate) throw badRequest("Can't use certificate if token is requested");
   if (req.type !== undefined && req.type !== "" && !TYPES.includes(req.type as CertType)) {
     throw badRequest(`Unknown certificate type "${req.type}"`);
   }
+  checkCertName(req.name);
+  if ((req.projects ?? []).length > 0 && !req.restricted) {
+    throw badRequest(
+      "Projects can only be specified for restricted certificates. Set restricted=true or remove projects",
+    );
+  }
+  // A restricted client may not add certificates nor issue tokens: only see to its own.
+  if (id.kind === "restricted") throw forbidden();
   if (id.trusted && !req.certificate && !req.token) throw badRequest("Client is already trusted");
+  if (id.trusted && req.type === "server") {
+    throw forbidden(
+      "A server certificate is only added by a joining member itself, with a join token or the trust password",
+    );
+  }
   if (!id.trusted) {
     if (req.token || !req.password) throw forbidden();
+    // A joiner trusted here already with this very secret (lxd init trusts it before the daemon
+    // joins): the token is used up by then, and its acceptance checks the secret again.
+    if (id.joiner !== null && ctx.cluster?.tokens.hasTrusted(id.joiner, id.fingerprint, req.password)) {
+      throw conflict("Certificate already in trust store");
+    }
+    const secret = req.password;
     let decoded: ReturnType<typeof decodeToken> | null = null;
     try {
-      decoded = decodeToken(req.password);
+      decoded = decodeToken(secret);
     } catch { /* not a token: a trust password */ }
     if (decoded?.kind === "certificate") {
       const issued = redeemCertificateToken(ctx, decoded.token.secret);
       if (!issued) throw forbidden("No matching certificate add operation found");
       req = {
         name: issued.name,
-        type: issued.type,
+        type: "client",
         restricted: issued.restricted,
         projects: issued.projects,
       };
@@ -128,18 +202,19 @@ async function addCert(ctx: ServerContext, c: Ctx): Promise<Response> {
       const redeem = ctx.redeemJoinToken;
       if (!redeem) throw forbidden("No matching cluster join operation found");
       await redeem(decoded.token);
-      req = { ...req, type: "server" };
+      // As LXD: the token names the member; nothing in the request overrides it.
+      return await trustJoinerCert(ctx, c, req, decoded.token.server_name, secret);
     } else {
       const hash = (await ctx.db.read(readGlobalConfig))["core.trust_password"] ?? "";
-      const password = req.password;
       const ok = await throttledCheck(
         id.address,
-        async () => hash !== "" && await verifyPassword(password, hash),
+        async () => hash !== "" && await verifyPassword(secret, hash),
       );
       if (!ok) {
         ctx.log.warn("Bad trust password", { ip: id.address });
         throw forbidden();
       }
+      if (req.type === "server") return await trustJoinerCert(ctx, c, req, req.name ?? "", secret);
     }
   }
   if (req.token) return createToken(ctx, c, req);
@@ -149,24 +224,40 @@ async function addCert(ctx: ServerContext, c: Ctx): Promise<Response> {
   else if (id.certificate) pem = id.certificate;
   else if (id.protocol === "unix") throw badRequest("Can't use TLS data on non-TLS link");
   else throw badRequest("No client certificate provided");
-  let info;
-  try {
-    info = await parseCertificate(pem);
-  } catch (e) {
-    throw badRequest(`Invalid certificate material: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (info.notAfter.getTime() < Date.now()) throw badRequest("Certificate has expired");
+  const info = await certificateInfo(pem);
   const name = req.name || info.subjectCN || id.address;
   await ctx.db.run(addCertificate, {
     fingerprint: info.fingerprint,
-    type: req.type && TYPES.includes(req.type as CertType) ? req.type as CertType : "client",
+    type: req.type === "metrics" ? "metrics" : "client",
     name,
     certificate: derToPem(info.der),
     restricted: req.restricted ?? false,
+    projects: req.restricted ? (req.projects ?? []) : [],
   });
   ctx.events.lifecycle("certificate-created", `/1.0/certificates/${info.fingerprint}`);
   c.header("Location", `/1.0/certificates/${info.fingerprint}`);
   return sync(c, {}, { status: 201 });
+}
+
+/** The JSON types of a certificate request: a wrong one is a 400, never a crash further on. */
+function checkWireTypes(req: CertificatesPost): void {
+  const str = (k: keyof CertificatesPost) => {
+    const v = req[k];
+    if (v !== undefined && v !== null && typeof v !== "string") {
+      throw badRequest(`Invalid "${k}": expected a string`);
+    }
+  };
+  for (const k of ["name", "type", "certificate", "password"] as const) str(k);
+  if (req.restricted !== undefined && typeof req.restricted !== "boolean") {
+    throw badRequest(`Invalid "restricted": expected a boolean`);
+  }
+  if (req.token !== undefined && typeof req.token !== "boolean") {
+    throw badRequest(`Invalid "token": expected a boolean`);
+  }
+  if (
+    req.projects !== undefined && req.projects !== null &&
+    (!Array.isArray(req.projects) || !req.projects.every((p) => typeof p === "string"))
+  ) throw badRequest(`Invalid "projects": expected a list of strings`);
 }
 
 /** POST /1.0/certificates: open to untrusted callers, who must bring a password or token. */
@@ -177,7 +268,9 @@ export function publicCertificateRoutes(ctx: ServerContext): Hono<ApiEnv> {
 }
 
 async function updateCert(ctx: ServerContext, c: Ctx, patch: boolean): Promise<Response> {
+  const id = c.var.identity;
   const current = await ctx.db.read((tx) => getCertificate(tx, c.req.param("fp")!));
+  if (id.kind === "restricted" && current.fingerprint !== id.fingerprint) throw forbidden();
   const wire = toWire(current);
   const writable = {
     name: wire.name,
@@ -189,33 +282,57 @@ async function updateCert(ctx: ServerContext, c: Ctx, patch: boolean): Promise<R
   const ifMatch = c.req.header("If-Match")?.replace(/"/g, "");
   if (ifMatch && ifMatch !== etag(writable)) throw preconditionFailed();
   const body = await readJson<Partial<Certificate>>(c);
+  checkWireTypes(body as CertificatesPost);
   const next = patch ? { ...writable, ...body } : {
     ...writable,
     name: body.name ?? "",
-    type: body.type ?? "client",
+    type: body.type ?? writable.type,
     restricted: body.restricted ?? false,
+    projects: body.projects ?? [],
   };
   if (!TYPES.includes(next.type as CertType)) throw badRequest(`Unknown certificate type "${next.type}"`);
+  // As LXD: a certificate keeps its type; a client never becomes a member by editing one.
+  if (next.type !== current.type) throw forbidden("The certificate type cannot be changed");
+  if (current.type === "server") {
+    throw forbidden("A server certificate is a cluster member's: rename or remove the member instead");
+  }
+  checkCertName(next.name);
+  const projects = next.projects ?? [];
+  if (projects.length > 0 && !next.restricted) {
+    throw badRequest("Projects can only be specified for restricted certificates");
+  }
+  if (
+    id.kind === "restricted" &&
+    (next.name !== current.name || next.restricted !== current.restricted ||
+      projects.join(",") !== current.projects.join(","))
+  ) throw forbidden("Only the certificate can be changed");
   await ctx.db.run(updateCertificate, {
     fingerprint: current.fingerprint,
     name: next.name ?? current.name,
-    type: next.type as CertType,
     restricted: next.restricted ?? false,
+    projects,
   });
   ctx.events.lifecycle("certificate-updated", `/1.0/certificates/${current.fingerprint}`);
   return emptySync(c);
 }
 
-/** The trusted certificate routes. */
+/**
+ * The trusted certificate routes. A restricted client sees and edits only its own certificate
+ * (LXD's unprivileged update), and may delete only that one.
+ */
 export function certificateRoutes(ctx: ServerContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.get("/1.0/certificates", async (c) => {
-    const certs = await ctx.db.read(listCertificates);
+    const id = c.var.identity;
+    const all = await ctx.db.read(listCertificates);
+    const certs = id.kind === "restricted" ? all.filter((r) => r.fingerprint === id.fingerprint) : all;
     if (c.req.query("recursion") && c.req.query("recursion") !== "0") return sync(c, certs.map(toWire));
     return sync(c, certs.map((r) => `/1.0/certificates/${r.fingerprint}`));
   });
   app.get("/1.0/certificates/:fp", async (c) => {
+    const id = c.var.identity;
     const r = toWire(await ctx.db.read((tx) => getCertificate(tx, c.req.param("fp"))));
+    if (id.kind === "restricted" && r.fingerprint !== id.fingerprint) throw forbidden();
     const tag = etag({
       name: r.name,
       type: r.type,
@@ -228,9 +345,13 @@ export function certificateRoutes(ctx: ServerContext): Hono<ApiEnv> {
   app.put("/1.0/certificates/:fp", (c) => updateCert(ctx, c, false));
   app.patch("/1.0/certificates/:fp", (c) => updateCert(ctx, c, true));
   app.delete("/1.0/certificates/:fp", async (c) => {
+    const id = c.var.identity;
     const r = await ctx.db.read((tx) => getCertificate(tx, c.req.param("fp")));
     if (r.type === "server") {
       throw badRequest("Cannot delete a server certificate. Remove the cluster member instead");
+    }
+    if (id.kind === "restricted" && r.fingerprint !== id.fingerprint) {
+      throw forbidden("Certificate cannot be deleted");
     }
     await ctx.db.run(deleteCertificate, { fingerprint: r.fingerprint });
     ctx.events.lifecycle("certificate-deleted", `/1.0/certificates/${r.fingerprint}`);

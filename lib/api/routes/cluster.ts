@@ -116,10 +116,20 @@ async function putCluster(ctx: ServerContext, c: Ctx): Promise<Response> {
   return async(c, op.toJSON());
 }
 
-/** Only other members (the cluster certificate) may call /internal/cluster routes over TLS. */
-function requireMember(c: Ctx): void {
+/**
+ * A joiner's acceptance: a member forwarding it to the leader is trusted as a member; a joiner
+ * itself must bring the secret it was trusted with here, from the certificate trusted with it,
+ * under the name it was trusted as (single use). Anything else gets LXD's 403.
+ */
+function checkJoiner(ctx: ServerContext, c: Ctx, req: JoinRequest): void {
   const id = c.var.identity;
-  if (id.protocol !== "cluster") throw forbidden();
+  if (id.kind === "member" || id.kind === "unix") return;
+  const ok = id.joiner !== null && id.joiner === req.name && typeof req.secret === "string" &&
+    clusterOf(ctx).tokens.consumeTrusted(req.name, id.fingerprint, req.secret);
+  if (!ok) {
+    ctx.log.warn("Refused a join without its secret", { ip: id.address, name: String(req.name) });
+    throw forbidden("No matching cluster join operation found");
+  }
 }
 
 /** /1.0/cluster and the member-to-member /internal routes. */
@@ -168,7 +178,6 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     return emptySync(c);
   });
   app.put(MEMBER_CALLS.certificate.route, async (c) => {
-    requireMember(c);
     const req = await readJson<{ cert?: string; key?: string }>(c);
     if (!req.cert || !req.key || !isPemKey(req.key)) throw badRequest("No certificate and key to install");
     // New connections get the new certificate; this answer still leaves on the old one.
@@ -184,7 +193,6 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
 
   // Member to member.
   app.post(MEMBER_CALLS.transactions.route, async (c) => {
-    requireMember(c);
     const req = await readJson<{ transactions?: unknown }>(c);
     const txs = req.transactions;
     if (
@@ -198,30 +206,27 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     return sync(c, { results: await clusterOf(ctx).forwarding.execute(txs as ForwardedTx[]) });
   });
   app.put(MEMBER_CALLS.heartbeat.route, async (c) => {
-    requireMember(c);
     const hb = await readJson<Heartbeat>(c);
     if (!Array.isArray(hb.silent)) throw badRequest("Malformed heartbeat: no list of silent members");
     clusterOf(ctx).heartbeats.receive(hb);
     return emptySync(c);
   });
   app.post(MEMBER_CALLS.accept.route, async (c) => {
-    requireMember(c);
-    return sync(c, await clusterOf(ctx).membership.accept(await readJson<JoinRequest>(c)));
+    const req = await readJson<JoinRequest>(c);
+    checkJoiner(ctx, c, req);
+    return sync(c, await clusterOf(ctx).membership.accept(req));
   });
   app.post(MEMBER_CALLS.redeemToken.route, async (c) => {
-    requireMember(c);
     await clusterOf(ctx).tokens.redeem(await readJson<JoinToken>(c), false);
     return emptySync(c);
   });
   app.post(MEMBER_CALLS.handover.route, async (c) => {
-    requireMember(c);
     const req = await readJson<{ id?: number }>(c);
     if (typeof req.id !== "number") throw badRequest("No member id to hand over");
     await clusterOf(ctx).handOver.accept(req.id);
     return emptySync(c);
   });
   app.post(MEMBER_CALLS.left.route, (c) => {
-    requireMember(c);
     // Answer the leader first: leaving restarts this member's database and listeners.
     setTimeout(
       () =>
@@ -233,7 +238,6 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     return emptySync(c);
   });
   app.post(MEMBER_CALLS.rebalance.route, (c) => {
-    requireMember(c);
     void clusterOf(ctx).rebalancer.run();
     return emptySync(c);
   });

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { badRequest, forbidden } from "../../util/mod.ts";
+import { badRequest } from "../../util/mod.ts";
 import type { ApiEnv, ServerContext } from "../context.ts";
 import { sync } from "../response.ts";
 import { websocketRoute } from "../websocket.ts";
@@ -21,7 +21,6 @@ export function eventsRoutes(ctx: ServerContext): Hono<ApiEnv> {
   // A member that connected to our stream late (we just joined, or it was away) asks for what it
   // missed: our own events since ?since= (ms since epoch), from the last 30 s.
   app.get("/internal/events/recent", (c) => {
-    if (c.var.identity.protocol !== "cluster") throw forbidden();
     const since = Number(c.req.query("since") ?? "0");
     return sync(c, ctx.events.recent(Number.isFinite(since) ? since : 0));
   });

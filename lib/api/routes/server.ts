@@ -14,7 +14,7 @@ async function visibleConfig(ctx: ServerContext): Promise<Record<string, ShownVa
   return shownConfig(await ctx.db.read(readGlobalConfig), ctx.local.config());
 }
 
-async function serverInfo(ctx: ServerContext, trusted: boolean): Promise<Server> {
+async function serverInfo(ctx: ServerContext, trusted: boolean, restricted = false): Promise<Server> {
   const base = {
     api_extensions: [...API_EXTENSIONS],
     api_status: "stable",
@@ -27,7 +27,8 @@ async function serverInfo(ctx: ServerContext, trusted: boolean): Promise<Server>
   const f = systemFacts();
   const cert = ctx.certificate();
   return {
-    config: await visibleConfig(ctx),
+    // A restricted client sees no server configuration (LXD: only the admin does).
+    config: restricted ? {} : await visibleConfig(ctx),
     ...base,
     environment: {
       addresses: ctx.addresses(),
@@ -64,7 +65,7 @@ export function publicServerRoutes(ctx: ServerContext): Hono<ApiEnv> {
   app.get("/", (c) => sync(c, ["/1.0"]));
   app.get("/1.0", async (c) => {
     const trusted = c.var.identity.trusted;
-    const info = await serverInfo(ctx, trusted);
+    const info = await serverInfo(ctx, trusted, c.var.identity.kind === "restricted");
     return sync(c, info, trusted ? { etag: etag(info.config) } : {});
   });
   return app;

@@ -1,0 +1,196 @@
+/**
+ * Who may call each route, declared once per route and enforced before any handler runs. A route
+ * without a declaration answers nobody but the unix socket (and the table test fails), so a new
+ * route cannot be added without deciding who may call it.
+ *
+ * Callers (auth.ts): the unix socket (root's), a current member, a trusted client, a restricted
+ * client (its projects only, as LXD), untrusted. Access levels:
+ * - public: everyone (what an untrusted client needs to see the server and ask for trust);
+ * - joiner: members, and a joining server's own certificate (the handler checks its secret);
+ * - joining: as project, and a joining server too (it reads what it must answer to join);
+ * - self: trusted clients, restricted ones too (the handler shows and changes only their own);
+ * - project: trusted clients; restricted ones only in a project of theirs (?project=, default
+ *   "default");
+ * - admin: unrestricted clients, members and the unix socket (server, cluster, storage and trust
+ *   configuration);
+ * - member: other members, and the unix socket (member-to-member calls under /internal);
+ * - unix: the unix socket only (the daemon's own admin commands).
+ */
+import type { MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import { forbidden } from "../util/mod.ts";
+import type { ApiEnv, Identity } from "./context.ts";
+
+export type Access = "public" | "joiner" | "joining" | "self" | "project" | "admin" | "member" | "unix";
+
+/** Every route of the API ("METHOD /path/:param"), with who may call it. */
+export const ROUTE_ACCESS: Record<string, Access> = {
+  "GET /": "public",
+  "GET /1.0": "public",
+  "PUT /1.0": "admin",
+  "PATCH /1.0": "admin",
+
+  "GET /1.0/certificates": "self",
+  "POST /1.0/certificates": "public",
+  "GET /1.0/certificates/:fp": "self",
+  "PUT /1.0/certificates/:fp": "self",
+  "PATCH /1.0/certificates/:fp": "self",
+  "DELETE /1.0/certificates/:fp": "self",
+
+  "GET /1.0/cluster": "joining",
+  "PUT /1.0/cluster": "admin",
+  "PUT /1.0/cluster/certificate": "admin",
+  "GET /1.0/cluster/members": "project",
+  "POST /1.0/cluster/members": "admin",
+  "GET /1.0/cluster/members/:name": "project",
+  "PUT /1.0/cluster/members/:name": "admin",
+  "PATCH /1.0/cluster/members/:name": "admin",
+  "POST /1.0/cluster/members/:name": "admin",
+  "DELETE /1.0/cluster/members/:name": "admin",
+
+  "GET /1.0/events": "project",
+
+  "GET /1.0/images": "project",
+  "POST /1.0/images": "project",
+  "GET /1.0/images/:fp": "project",
+  "PUT /1.0/images/:fp": "project",
+  "PATCH /1.0/images/:fp": "project",
+  "DELETE /1.0/images/:fp": "project",
+  "GET /1.0/images/:fp/export": "project",
+  "GET /1.0/images/aliases": "project",
+  "POST /1.0/images/aliases": "project",
+  "GET /1.0/images/aliases/:name": "project",
+  "PUT /1.0/images/aliases/:name": "project",
+  "PATCH /1.0/images/aliases/:name": "project",
+  "DELETE /1.0/images/aliases/:name": "project",
+
+  "GET /1.0/instances": "project",
+  "POST /1.0/instances": "project",
+  "GET /1.0/instances/:name": "project",
+  "PUT /1.0/instances/:name": "project",
+  "PATCH /1.0/instances/:name": "project",
+  "DELETE /1.0/instances/:name": "project",
+  "GET /1.0/instances/:name/console": "project",
+  "DELETE /1.0/instances/:name/console": "project",
+  "POST /1.0/instances/:name/exec": "project",
+  "GET /1.0/instances/:name/files": "project",
+  "HEAD /1.0/instances/:name/files": "project",
+  "POST /1.0/instances/:name/files": "project",
+  "DELETE /1.0/instances/:name/files": "project",
+  "GET /1.0/instances/:name/logs": "project",
+  "GET /1.0/instances/:name/logs/:file": "project",
+  "DELETE /1.0/instances/:name/logs/:file": "project",
+  "GET /1.0/instances/:name/state": "project",
+  "PUT /1.0/instances/:name/state": "project",
+
+  "GET /1.0/networks": "project",
+  "POST /1.0/networks": "admin",
+  "GET /1.0/networks/:name": "project",
+  "PUT /1.0/networks/:name": "admin",
+  "PATCH /1.0/networks/:name": "admin",
+  "DELETE /1.0/networks/:name": "admin",
+  "GET /1.0/networks/:name/leases": "project",
+
+  "GET /1.0/operations": "project",
+  "GET /1.0/operations/:id": "project",
+  "DELETE /1.0/operations/:id": "project",
+  "GET /1.0/operations/:id/wait": "project",
+
+  "GET /1.0/profiles": "project",
+  "POST /1.0/profiles": "project",
+  "GET /1.0/profiles/:name": "project",
+  "PUT /1.0/profiles/:name": "project",
+  "PATCH /1.0/profiles/:name": "project",
+  "DELETE /1.0/profiles/:name": "project",
+
+  "GET /1.0/storage-pools": "project",
+  "POST /1.0/storage-pools": "admin",
+  "GET /1.0/storage-pools/:name": "project",
+  "DELETE /1.0/storage-pools/:name": "admin",
+  "GET /1.0/storage-pools/:pool/volumes": "project",
+  "POST /1.0/storage-pools/:pool/volumes": "project",
+  "GET /1.0/storage-pools/:pool/volumes/custom": "project",
+  "POST /1.0/storage-pools/:pool/volumes/custom": "project",
+  "GET /1.0/storage-pools/:pool/volumes/custom/:name": "project",
+  "PUT /1.0/storage-pools/:pool/volumes/custom/:name": "project",
+  "PATCH /1.0/storage-pools/:pool/volumes/custom/:name": "project",
+  "POST /1.0/storage-pools/:pool/volumes/custom/:name": "project",
+  "DELETE /1.0/storage-pools/:pool/volumes/custom/:name": "project",
+
+  "POST /internal/cluster/accept": "joiner",
+  "PUT /internal/cluster/certificate": "member",
+  "POST /internal/cluster/handover": "member",
+  "POST /internal/cluster/left": "member",
+  "POST /internal/cluster/rebalance": "member",
+  "POST /internal/cluster/redeem-token": "member",
+  "POST /internal/db/transactions": "member",
+  "GET /internal/events/recent": "member",
+  "PUT /internal/heartbeat": "member",
+  "GET /internal/raft/status": "member",
+  "GET /internal/ready": "member",
+  "PUT /internal/shutdown": "unix",
+  "GET /internal/sql": "unix",
+  "POST /internal/sql": "unix",
+};
+
+/** The websocket endpoints, answered by the listeners before the app (websocket.ts). */
+export const WEBSOCKET_ACCESS: Record<string, Access> = {
+  "GET /1.0/events": "project",
+  "GET /internal/raft": "member",
+  // Anyone holding the operation's secret, as LXD (the secret was handed to the one who asked).
+  "GET /1.0/operations/:id/websocket": "public",
+};
+
+/** The project a request is about: ?project=, else "default" (all-projects asks for default's too). */
+export function requestProject(url: URL): string {
+  return url.searchParams.get("project") || "default";
+}
+
+/** Whether a caller may use a route of this access level, for a request about project. */
+export function allowed(id: Identity, access: Access | undefined, project: string): boolean {
+  if (id.kind === "unix") return true;
+  switch (access) {
+    case "public":
+      return true;
+    case "joiner":
+      return id.kind === "member" || id.joiner !== null;
+    case "joining":
+      return id.joiner !== null || allowed(id, "project", project);
+    case "self":
+      return id.kind === "member" || id.kind === "client" || id.kind === "restricted";
+    case "project":
+      return id.kind === "member" || id.kind === "client" ||
+        (id.kind === "restricted" && id.projects.includes(project));
+    case "admin":
+      return id.kind === "member" || id.kind === "client";
+    case "member":
+      return id.kind === "member";
+    default:
+      // Undeclared, or unix only.
+      return false;
+  }
+}
+
+/** The declared access of the route a request matched (undefined: none matched, or undeclared). */
+export function routeAccess(method: string, path: string): Access | undefined {
+  return ROUTE_ACCESS[`${method} ${path}`] ?? (method === "HEAD" ? ROUTE_ACCESS[`GET ${path}`] : undefined);
+}
+
+/**
+ * Enforces the table: the route the request matched (its handler's pattern, not its path) must
+ * let this caller in; otherwise 403 before anything runs. A request that matches no route goes
+ * on to the 404 handler.
+ */
+export function enforceAccess(): MiddlewareHandler<ApiEnv> {
+  return async function checkAccess(c, next) {
+    const handler = matchedRoutes(c).find((r) => r.method !== "ALL");
+    if (handler) {
+      const access = routeAccess(
+        handler.method === "GET" && c.req.method === "HEAD" ? "HEAD" : handler.method,
+        handler.path,
+      );
+      if (!allowed(c.var.identity, access, requestProject(new URL(c.req.url)))) throw forbidden();
+    }
+    await next();
+  };
+}

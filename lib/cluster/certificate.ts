@@ -71,7 +71,7 @@ export class ClusterCertificate {
           kind: "https",
           url: `https://${address}`,
           serverCert: cert,
-          clientCert: next,
+          clientCert: self.serverCert(),
         });
         await callMember(c, MEMBER_CALLS.certificate, old, AbortSignal.timeout(10_000))
           .catch((err) =>

@@ -323,8 +323,7 @@ export class Daemon implements ServerContext {
   }
 
   #fromMember(peer: Peer): boolean {
-    return peer.transport === "tls" && peer.fingerprint !== null &&
-      this.isMemberFingerprint(peer.fingerprint);
+    return peer.transport === "tls" && authenticate(this, peer).kind === "member";
   }
 
   /** The app, for in-process tests. */

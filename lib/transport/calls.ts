@@ -48,8 +48,13 @@ class Conn {
 }
 
 export interface CallsOptions {
-  /** The cluster certificate: presented, and pinned as the only one the other side may show. */
+  /** The cluster certificate: pinned as the only one the other side may show. */
   tls: () => { pair: KeyPair; pin: string } | null;
+  /**
+   * This member's own certificate, presented: members know each other by their own certificates
+   * (the cluster's opens nothing by itself). Absent: the cluster certificate (tests of the stream).
+   */
+  clientCert?: () => KeyPair;
   /** The path of the call stream on the other member. */
   path: string;
   /** How long opening a stream may take. */
@@ -116,9 +121,10 @@ export class WsCalls {
     if (this.#closed) throw new CallLost("This member is shutting down its calls to other members", false);
     const tls = this.#o.tls();
     if (!tls) throw new CallLost("This member has no cluster certificate yet", false);
+    const own = this.#o.clientCert?.() ?? tls.pair;
     const ws = new WS(`wss://${address}${this.#o.path}`, {
-      cert: tls.pair.cert,
-      key: tls.pair.key,
+      cert: own.cert,
+      key: own.key,
       ca: tls.pair.cert,
       checkServerIdentity: pinnedIdentity(tls.pin),
       handshakeTimeout: this.#o.openTimeoutMs ?? 5_000,

@@ -63,10 +63,27 @@ export function authenticateFingerprint(ctx: ServerContext, fp: string): string 
   return id.kind === "member" ? id.member : null;
 }
 
+/**
+ * The header a member puts on a request it forwards for a client: "unix" for its unix socket,
+ * else "tls FINGERPRINT ADDRESS". Only a current member's word is taken; from anyone else the
+ * header is ignored.
+ */
+export const FORWARDED_CALLER = "X-Shoal-Caller";
+
+/** The original caller of a request a member forwarded, decided here as for the client itself. */
+export function forwardedCaller(ctx: ServerContext, member: Identity, header: string): Identity {
+  if (header === "unix") return UNIX;
+  const m = /^tls ([0-9a-f]{64}) (\S+)$/.exec(header);
+  if (!m) return { ...member, kind: "untrusted", trusted: false, protocol: "tls", member: null };
+  return authenticate(ctx, { transport: "tls", fingerprint: m[1]!, address: m[2]!, certificate: null });
+}
+
 /** Sets c.var.identity for every request. */
 export function identify(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function identifyCaller(c, next) {
-    const id = authenticate(ctx, c.env?.peer ?? { transport: "unix" });
+    let id = authenticate(ctx, c.env?.peer ?? { transport: "unix" });
+    const forwarded = c.req.header(FORWARDED_CALLER);
+    if (forwarded !== undefined && id.kind === "member") id = forwardedCaller(ctx, id, forwarded);
     c.set("identity", id);
     // As lxd --debug: one record per request, with who asked (but not the members' own
     // heartbeats, as LXD does not log dqlite's traffic; Raft's own is a websocket stream).

@@ -19,7 +19,7 @@ import { clusterRoutes } from "./routes/cluster.ts";
 import { clusterMemberRoutes } from "./routes/cluster_members.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
-export { authenticate } from "./auth.ts";
+export { authenticate, FORWARDED_CALLER } from "./auth.ts";
 export { websocketRoute, type WsHandler } from "./websocket.ts";
 export { API_EXTENSIONS } from "./extensions.ts";
 export { async, emptySync, error, errorBody, sync } from "./response.ts";

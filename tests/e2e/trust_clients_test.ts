@@ -41,6 +41,8 @@ Deno.test("restricted clients stay restricted; no client becomes a server", asyn
         assert.equal(res.status, 403, res.text);
       }
       assert.equal(await config(), before);
+      // Only a member's word on a forwarded caller counts: a client claiming the unix socket is ignored.
+      assert.equal((await cr.send("PUT", "/1.0", "{}", { "X-Shoal-Caller": "unix" })).status, 403);
       assert.equal((await crd.send("PUT", "/1.0", "{}")).status, 403);
       assert.equal(
         (await crd.send("POST", "/1.0/storage-pools", JSON.stringify({ name: "p", driver: "dir" }))).status,

@@ -1,5 +1,5 @@
 import { addNode, ARCH_IDS, defineTx, GLOBAL_SCHEMA_VERSION, type NodeRow } from "../db/mod.ts";
-import { badRequest, formatGoDuration, notFound } from "../util/mod.ts";
+import { badRequest, checkName, formatGoDuration, notFound } from "../util/mod.ts";
 import type { ClusterMember, JoinRequest } from "../wire/mod.ts";
 import type { Liveness } from "./liveness.ts";
 
@@ -32,9 +32,7 @@ export function checkMemberName(name: string): void {
   if (name === "") throw badRequest("ServerName is required when enabling clustering");
   if (name === "none") throw badRequest('ServerName cannot be "none"');
   if (name.startsWith("@")) throw badRequest('ServerName may not start with "@"');
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9-.]{0,62}$/.test(name)) {
-    throw badRequest(`Invalid member name "${name}": use letters, digits, "-" and "." (at most 63)`);
-  }
+  checkName("member", name);
 }
 
 /** The standalone member (row 1, "none") becomes the first member of a cluster. */

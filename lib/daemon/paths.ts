@@ -38,11 +38,23 @@ export function statePaths(dir: string = stateDir()): StatePaths {
   };
 }
 
-/** Creates the directories of the layout (0711 like LXD_DIR; logs 0700). */
+/**
+ * Creates the directories of the layout, with LXD's modes: LXD_DIR and what containers must
+ * cross 0711; the database and the logs 0700 (they hold the trust store and the Raft log). The
+ * modes are set on directories that exist already too.
+ */
 export function ensureLayout(p: StatePaths): void {
-  Deno.mkdirSync(p.dir, { recursive: true, mode: 0o711 });
-  for (const d of [p.database, p.globalDir, p.containers, p.images, p.storagePools, p.networks]) {
-    Deno.mkdirSync(d, { recursive: true, mode: 0o711 });
+  const dirs: [string, number][] = [
+    [p.dir, 0o711],
+    [p.database, 0o700],
+    [p.globalDir, 0o700],
+    [p.containers, 0o711],
+    [p.images, 0o700],
+    [p.storagePools, 0o711],
+    [p.logs, 0o700],
+  ];
+  for (const [d, mode] of dirs) {
+    Deno.mkdirSync(d, { recursive: true, mode });
+    Deno.chmodSync(d, mode);
   }
-  Deno.mkdirSync(p.logs, { recursive: true, mode: 0o700 });
 }

@@ -219,7 +219,7 @@ export class GlobalFsm implements StateMachine {
     this.#cache.clear();
     this.#db.close();
     const tmp = `${this.#path}.restore`;
-    Deno.writeFileSync(tmp, bytes);
+    Deno.writeFileSync(tmp, bytes, { mode: 0o600 });
     const f = Deno.openSync(tmp, { read: true, write: true });
     f.syncSync();
     f.close();

@@ -66,7 +66,11 @@ export class RootLogger implements Logger {
     this.#stderrLevel = options.stderrLevel === undefined ? "warning" : options.stderrLevel;
     this.#fileLevel = options.fileLevel ?? "info";
     if (options.file) {
-      this.#file = Deno.openSync(options.file, { append: true, create: true });
+      // The log names clients and members: the owner's only, as LXD's.
+      this.#file = Deno.openSync(options.file, { append: true, create: true, mode: 0o600 });
+      try {
+        Deno.chmodSync(options.file, 0o600);
+      } catch { /* not ours to change */ }
     }
   }
 

@@ -217,7 +217,7 @@ export class SqliteStorage {
 
   #writeSnapshotFile(data: Uint8Array): void {
     const tmp = `${this.#snapshotPath}.tmp`;
-    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
     try {
       let rest = data;
       while (rest.length > 0) rest = rest.subarray(f.writeSync(rest));

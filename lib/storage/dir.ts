@@ -1,4 +1,4 @@
-import { badRequest } from "../util/mod.ts";
+import { badRequest, checkName } from "../util/mod.ts";
 
 /** What a storage driver does for this member's instances. */
 export interface StorageDriver {
@@ -47,6 +47,8 @@ export class DirPool implements StorageDriver {
   readonly name: string;
   readonly path: string;
   constructor(name: string, poolsDir: string, source?: string) {
+    // Never a path outside poolsDir from the name ("..", "a/b"): a pool's delete removes its tree.
+    checkName("pool", name);
     this.name = name;
     this.path = source && source !== "" ? source : `${poolsDir}/${name}`;
   }

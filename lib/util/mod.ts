@@ -11,3 +11,4 @@ export * from "./output.ts";
 export * from "./etag.ts";
 export * from "./command.ts";
 export * from "./revert.ts";
+export * from "./names.ts";

@@ -14,7 +14,7 @@ import {
   updateImage,
 } from "../../db/mod.ts";
 import type { InstanceManager } from "../../instances/mod.ts";
-import { badRequest, conflict, etag, notFound } from "../../util/mod.ts";
+import { badRequest, checkName, conflict, etag, notFound } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async, emptySync, sync } from "../response.ts";
@@ -89,7 +89,10 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
     app.post("/1.0/images/aliases", async (c) => {
       const b = await readJson<{ name?: string; target?: string; description?: string }>(c);
       if (!b.name) throw badRequest("Alias name missing");
-      if (b.name.includes("/")) throw badRequest("Alias names may not contain slashes");
+      if (typeof b.name === "string" && b.name.includes("/")) {
+        throw badRequest("Alias names may not contain slashes");
+      }
+      checkName("image alias", b.name);
       if (!b.target) throw badRequest("Alias target missing");
       const target = await ctx.db.read((tx) => findImage(tx, b.target!).fingerprint);
       await ctx.db.run(createAlias, { name: b.name, target, description: b.description ?? "" });

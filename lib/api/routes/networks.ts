@@ -17,7 +17,7 @@ import {
   networkConfigProblem,
   type NetworkManager,
 } from "../../network/mod.ts";
-import { badRequest, conflict, errorMessage, etag } from "../../util/mod.ts";
+import { badRequest, conflict, errorMessage, etag, nameProblem } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync, sync } from "../response.ts";
@@ -83,7 +83,7 @@ export function networkRoutes(nm: NetworkManager): (ctx: ServerContext) => Hono<
     app.post("/1.0/networks", async (c) => {
       const b = await readJson<NetworkBody>(c);
       const name = b.name ?? "";
-      const bad = interfaceNameProblem(name);
+      const bad = (name === "" ? null : nameProblem("network", name)) ?? interfaceNameProblem(name);
       if (bad) throw badRequest(bad);
       if (b.type && b.type !== "bridge") {
         throw badRequest(`Network type "${b.type}" is not supported: shoal manages bridges`);

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { createPool, deletePool, getPool, listPools, listVolumes, type PoolRecord } from "../../db/mod.ts";
 import { DirPool, validatePool } from "../../storage/mod.ts";
-import { badRequest, etag } from "../../util/mod.ts";
+import { badRequest, checkName, etag } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, ServerContext } from "../context.ts";
 import { emptySync, sync } from "../response.ts";
@@ -53,8 +53,8 @@ export function storageRoutes(poolsDir: string): (ctx: ServerContext) => Hono<Ap
       const b = await readJson<
         { name?: string; driver?: string; description?: string; config?: Record<string, string> }
       >(c);
-      if (!b.name) throw badRequest("No name provided");
-      if (b.name.includes("/")) throw badRequest("Storage pool names may not contain slashes");
+      if (b.name === undefined || b.name === "") throw badRequest("No name provided");
+      checkName("pool", b.name);
       if (!b.driver) throw badRequest("No driver provided");
       const config = Object.fromEntries(Object.entries(b.config ?? {}).map(([k, v]) => [k, String(v)]));
       validatePool(b.driver, config);

@@ -12,7 +12,7 @@ import {
   volumeUsedBy,
 } from "../../db/mod.ts";
 import type { StorageDriver } from "../../storage/mod.ts";
-import { badRequest, etag, notFound, StatusError } from "../../util/mod.ts";
+import { badRequest, etag, nameProblem, notFound, StatusError } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync, sync } from "../response.ts";
@@ -44,9 +44,7 @@ function volumeConfig(c: unknown): Record<string, string> {
 
 function volumeNameProblem(name: string): string | null {
   if (name === "") return "No name provided";
-  if (/[/\\]/.test(name) || name === "." || name === "..") return `Invalid volume name "${name}"`;
-  if (name.length > 255) return "Invalid volume name: too long";
-  return null;
+  return nameProblem("volume", name);
 }
 
 /** LXD's StorageVolume object. */

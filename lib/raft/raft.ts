@@ -50,7 +50,7 @@ export class Raft {
   role: Role = "follower";
   readonly log: RaftLog;
   conf: ConfState;
-  /** Replication progress of voters and stand-bys, the leader's own included; leader only. */
+  /** Replication progress of every member, the leader's own included; leader only. */
   prs = new Map<NodeId, PeerProgress>();
   votes = new Map<NodeId, boolean>();
   msgs: Message[] = [];
@@ -215,9 +215,12 @@ export class Raft {
     this.appendEntries([{ index: 0, term: 0, type: "normal", data: "" }]);
   }
 
-  /** Progress for every voter and stand-by (spares get no log), keeping what is known. */
+  /**
+   * Progress for every member, keeping what is known. Spares get the log too: every member
+   * serves reads from its own replica, and a spare promoted later needs no snapshot first.
+   */
   private syncProgress(): void {
-    const members = new Set([...this.conf.voters, ...this.conf.standbys]);
+    const members = new Set([...this.conf.voters, ...this.conf.standbys, ...this.conf.spares]);
     for (const id of [...this.prs.keys()]) if (!members.has(id)) this.prs.delete(id);
     for (const id of members) {
       if (this.prs.has(id)) continue;
@@ -377,11 +380,25 @@ export class Raft {
     for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, true);
   }
 
+  /**
+   * Heartbeats voters and stand-bys. Spares get theirs from heartbeatSpares(), less often: they
+   * take no part in reads' quorum nor in elections, and most members of a big cluster are
+   * spares, so heartbeating them at the voters' pace would be most of an idle leader's work.
+   */
   bcastHeartbeat(ctx = this.readOnly.lastPendingCtx()): void {
     for (const [id, pr] of this.prs) {
-      if (id === this.id) continue;
+      if (id === this.id || this.conf.spares.includes(id)) continue;
       // Never ahead of what the peer is known to have: its log beyond match may differ.
       this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx });
+    }
+  }
+
+  /** Heartbeats the spares (once an election timeout): they learn the commit and the leader. */
+  heartbeatSpares(): void {
+    for (const id of this.conf.spares) {
+      const pr = this.prs.get(id);
+      if (!pr || id === this.id) continue;
+      this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx: "" });
     }
   }
 

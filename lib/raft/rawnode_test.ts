@@ -164,14 +164,20 @@ Deno.test("a stand-by joins through a snapshot, gets the log, never votes and ca
   assert.ok(net.delivered.some((m) => m.type === "vote-resp" && m.from === 4 && !m.reject));
 });
 
-Deno.test("a spare gets neither log nor heartbeats", () => {
+Deno.test("a spare gets the log, and heartbeats only once an election timeout", () => {
   const conf: ConfState = { voters: [1, 2, 3], standbys: [], spares: [4] };
   const net = net3({}, conf);
   net.elect(1);
   net.get(1).rn.propose("a");
+  net.stabilize();
+  assert.deepEqual(net.get(4).applied, net.get(2).applied);
+  assert.ok(net.get(4).applied.includes("a"));
+  const before = net.delivered.length;
   net.tickAll(20);
-  assert.equal(sent(net, (m) => m.to === 4).length, 0);
-  assert.deepEqual(net.get(4).applied, []);
+  const beats = (to: number) =>
+    net.delivered.slice(before).filter((m) => m.type === "heartbeat" && m.from === 1 && m.to === to).length;
+  assert.ok(beats(4) > 0, "the spare hears from the leader");
+  assert.ok(beats(4) * 3 <= beats(2), `spare ${beats(4)} heartbeats, voter ${beats(2)}`);
 });
 
 Deno.test("one conf change at a time; invalid ones are refused", () => {

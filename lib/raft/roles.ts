@@ -44,6 +44,7 @@ export interface RoleHost {
   maybeCommit(): boolean;
   bcastAppend(): void;
   bcastHeartbeat(): void;
+  heartbeatSpares(): void;
   maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean;
   sendTimeoutNow(to: NodeId): void;
   quorumActive(): boolean;
@@ -241,6 +242,7 @@ const leader: RoleBehaviour = {
       // leader that is no longer a voter, tried again).
       r.leadTransferee = 0;
       if (r.handingOver) r.handOver();
+      r.heartbeatSpares();
     }
     for (const [id, pr] of r.prs) {
       if (pr.state !== "snapshot") continue;

@@ -27,7 +27,8 @@ export interface HardState {
 
 /**
  * The configuration. Voters count for elections and commitment; stand-bys (Raft's learners)
- * receive the log but do not vote; spares are known members that get no log at all.
+ * receive the log but do not vote; spares receive it too, with heartbeats only once an election
+ * timeout (the cluster layer promotes stand-bys first: the roles differ there, as in LXD).
  * An id appears in at most one list.
  */
 export interface ConfState {

@@ -1,5 +1,5 @@
 import { Client } from "../client/mod.ts";
-import { GLOBAL_SCHEMA_VERSION, listNodes } from "../db/mod.ts";
+import { addPoolMember, GLOBAL_SCHEMA_VERSION, listNodes } from "../db/mod.ts";
 import { DirPool } from "../storage/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { badRequest, errorMessage, Revert, sleep, StatusError, unavailable } from "../util/mod.ts";
@@ -9,7 +9,7 @@ import type { ClusterCertificate } from "./certificate.ts";
 import type { Forwarding } from "./forwarding.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
-import { addPoolMember, clusterPools } from "./member_config.ts";
+import { clusterPools } from "./member_config.ts";
 import { checkMemberName } from "./members.ts";
 import type { Self } from "./self.ts";
 

@@ -9,6 +9,7 @@ import type {
   Heartbeat,
   JoinRequest,
   JoinToken,
+  MemberPart,
 } from "../wire/mod.ts";
 
 /**
@@ -81,6 +82,14 @@ export const MEMBER_CALLS = {
   operation: call<{ id: string }, unknown>("GET", "/1.0/operations/:id", {
     path: (r) => `/1.0/operations/${encodeURIComponent(r.id)}`,
     body: () => undefined,
+  }),
+  /** A member's own part of a cluster-wide pool create or delete (routes/storage.ts). */
+  poolPart: call<MemberPart, { config: Record<string, string> }>("PUT", "/internal/storage-pools/:name", {
+    path: (r) => `/internal/storage-pools/${encodeURIComponent(r.name)}`,
+  }),
+  /** A member's own part of a cluster-wide network create, update or delete (routes/networks.ts). */
+  networkPart: call<MemberPart, { config: Record<string, string> }>("PUT", "/internal/networks/:name", {
+    path: (r) => `/internal/networks/${encodeURIComponent(r.name)}`,
   }),
   /** A joiner's server certificate, vouched for by a token or the trust password (join.ts). */
   trustServer: call<CertificatesPost, void>("POST", "/1.0/certificates"),

@@ -1,4 +1,4 @@
-import { defineTx, type ReadTx } from "../db/mod.ts";
+import type { ReadTx } from "../db/mod.ts";
 import { badRequest } from "../util/mod.ts";
 import type { MemberConfigKey } from "../wire/mod.ts";
 
@@ -60,27 +60,3 @@ export function checkJoinerPools(
     }
   }
 }
-
-/** A member takes its part of a pool: its row in storage_pools_nodes and its own keys. */
-export const addPoolMember = defineTx(
-  "cluster.pool-member",
-  (tx, a: { pool: string; member: string; config: Record<string, string> }): void => {
-    const p = tx.get<{ id: number }>("SELECT id FROM storage_pools WHERE name = ?", a.pool);
-    const n = tx.get<{ id: number }>("SELECT id FROM nodes WHERE name = ?", a.member);
-    if (!p || !n) return;
-    tx.exec(
-      "INSERT INTO storage_pools_nodes (storage_pool_id, node_id, state) VALUES (?, ?, 1) ON CONFLICT (storage_pool_id, node_id) DO NOTHING",
-      p.id,
-      n.id,
-    );
-    for (const [k, v] of Object.entries(a.config)) {
-      tx.exec(
-        "INSERT INTO storage_pools_config (storage_pool_id, node_id, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (storage_pool_id, node_id, key) DO UPDATE SET value = excluded.value",
-        p.id,
-        n.id,
-        k,
-        v,
-      );
-    }
-  },
-);

@@ -10,6 +10,7 @@ export * from "./liveness.ts";
 export * from "./members.ts";
 export * from "./member_calls.ts";
 export * from "./member_config.ts";
+export * from "./notify.ts";
 export * from "./roles.ts";
 export type { Self } from "./self.ts";
 export { MemberClients } from "./connect.ts";

@@ -176,3 +176,154 @@ export const deleteNetwork = defineTx("networks.delete", (tx, a: { name: string 
   if (networkUsedBy(tx, a.name).length > 0) throw badRequest("The network is currently in use");
   tx.exec("DELETE FROM networks WHERE id = ?", r.id);
 });
+
+/**
+ * The first phase of a cluster-wide create (`lxc network create --target M`): the network is
+ * defined for member M with M's own keys and stays Pending. LXD's texts.
+ */
+export const defineNetworkMember = defineTx(
+  "networks.define-member",
+  (
+    tx,
+    a: { name: string; description: string; config: Record<string, string>; member: string },
+  ): void => {
+    const n = tx.get<{ id: number }>("SELECT id FROM nodes WHERE name = ?", a.member);
+    if (!n) throw notFound("Cluster member not found");
+    let net = tx.get<{ id: number; state: number }>(
+      "SELECT id, state FROM networks WHERE project_id = 1 AND name = ?",
+      a.name,
+    );
+    if (!net) {
+      const { lastInsertRowid: id } = tx.exec(
+        "INSERT INTO networks (project_id, name, description, state, type) VALUES (1, ?, ?, ?, 0)",
+        a.name,
+        a.description,
+        NETWORK_STATE.pending,
+      );
+      net = { id, state: NETWORK_STATE.pending };
+    } else if (net.state !== NETWORK_STATE.pending) {
+      throw badRequest("Network is not in pending state");
+    }
+    if (tx.get("SELECT id FROM networks_nodes WHERE network_id = ? AND node_id = ?", net.id, n.id)) {
+      throw badRequest(`The network is already defined on member "${a.member}"`);
+    }
+    tx.exec(
+      "INSERT INTO networks_nodes (network_id, node_id, state) VALUES (?, ?, ?)",
+      net.id,
+      n.id,
+      NETWORK_STATE.pending,
+    );
+    for (const [k, v] of Object.entries(a.config)) {
+      tx.exec(
+        "INSERT INTO networks_config (network_id, node_id, key, value) VALUES (?, ?, ?, ?)",
+        net.id,
+        n.id,
+        k,
+        v,
+      );
+    }
+  },
+);
+
+/**
+ * What the second phase needs, checked before any member does its part: the network is pending
+ * and defined for every member (LXD's "Network not defined on nodes: ..."). Returns each
+ * member's own keys by member name.
+ */
+export function pendingNetworkParts(tx: ReadTx, name: string): Record<string, Record<string, string>> {
+  const net = tx.get<{ id: number; state: number }>(
+    "SELECT id, state FROM networks WHERE project_id = 1 AND name = ?",
+    name,
+  );
+  if (!net) throw badRequest("Network not pending on any node (use --target <node> first)");
+  if (net.state === NETWORK_STATE.created) throw badRequest("The network is already created");
+  const nodes = tx.query<{ id: number; name: string }>("SELECT id, name FROM nodes ORDER BY name");
+  const defined = new Set(
+    tx.query<{ node_id: number }>("SELECT node_id FROM networks_nodes WHERE network_id = ?", net.id)
+      .map((r) => r.node_id),
+  );
+  const missing = nodes.filter((n) => !defined.has(n.id)).map((n) => n.name);
+  if (missing.length > 0) throw badRequest(`Network not defined on nodes: ${missing.join(", ")}`);
+  return Object.fromEntries(nodes.map((n) => [
+    n.name,
+    Object.fromEntries(
+      tx.query<{ key: string; value: string | null }>(
+        "SELECT key, value FROM networks_config WHERE network_id = ? AND node_id = ?",
+        net.id,
+        n.id,
+      ).map((r) => [r.key, r.value ?? ""]),
+    ),
+  ]));
+}
+
+/** The end of the second phase, once every member runs its bridge: global keys, and Created. */
+export const finishNetwork = defineTx(
+  "networks.finish",
+  (tx, a: { name: string; description: string; config: Record<string, string> }): void => {
+    const net = tx.get<{ id: number; state: number }>(
+      "SELECT id, state FROM networks WHERE project_id = 1 AND name = ?",
+      a.name,
+    );
+    if (!net) throw notFound("Network not found");
+    if (net.state === NETWORK_STATE.created) throw badRequest("The network is already created");
+    tx.exec("DELETE FROM networks_config WHERE network_id = ? AND node_id IS NULL", net.id);
+    for (const [k, v] of Object.entries(a.config)) {
+      tx.exec(
+        "INSERT INTO networks_config (network_id, node_id, key, value) VALUES (?, NULL, ?, ?)",
+        net.id,
+        k,
+        v,
+      );
+    }
+    if (a.description !== "") {
+      tx.exec("UPDATE networks SET description = ? WHERE id = ?", a.description, net.id);
+    }
+    tx.exec("UPDATE networks SET state = ? WHERE id = ?", NETWORK_STATE.created, net.id);
+    tx.exec("UPDATE networks_nodes SET state = ? WHERE network_id = ?", NETWORK_STATE.created, net.id);
+  },
+);
+
+/** Replaces one member's own keys of a network (`lxc network set --target`). */
+export const updateNetworkMember = defineTx(
+  "networks.update-member",
+  (tx, a: { name: string; member: string; config: Record<string, string> }): void => {
+    const net = tx.get<{ id: number }>("SELECT id FROM networks WHERE project_id = 1 AND name = ?", a.name);
+    if (!net) throw notFound("Network not found");
+    const nodeId = nodeIdOf(tx, a.member);
+    tx.exec("DELETE FROM networks_config WHERE network_id = ? AND node_id = ?", net.id, nodeId);
+    for (const [k, v] of Object.entries(a.config)) {
+      tx.exec(
+        "INSERT INTO networks_config (network_id, node_id, key, value) VALUES (?, ?, ?, ?)",
+        net.id,
+        nodeId,
+        k,
+        v,
+      );
+    }
+  },
+);
+
+/** A joining member takes its part of every created network, with its own keys. */
+export const addNetworkMember = defineTx(
+  "networks.add-member",
+  (tx, a: { name: string; member: string; config: Record<string, string> }): void => {
+    const net = tx.get<{ id: number }>("SELECT id FROM networks WHERE project_id = 1 AND name = ?", a.name);
+    const n = tx.get<{ id: number }>("SELECT id FROM nodes WHERE name = ?", a.member);
+    if (!net || !n) return;
+    tx.exec(
+      "INSERT INTO networks_nodes (network_id, node_id, state) VALUES (?, ?, ?) ON CONFLICT (network_id, node_id) DO NOTHING",
+      net.id,
+      n.id,
+      NETWORK_STATE.created,
+    );
+    for (const [k, v] of Object.entries(a.config)) {
+      tx.exec(
+        "INSERT INTO networks_config (network_id, node_id, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (network_id, node_id, key) DO UPDATE SET value = excluded.value",
+        net.id,
+        n.id,
+        k,
+        v,
+      );
+    }
+  },
+);

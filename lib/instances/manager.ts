@@ -24,7 +24,7 @@ import {
   updateInstance,
 } from "../db/mod.ts";
 import { type ImageMetadata, ImageStore } from "../images/mod.ts";
-import { DirPool, type StorageDriver } from "../storage/mod.ts";
+import { openPool, type StorageDriver } from "../storage/mod.ts";
 import { badRequest, conflict, errorMessage, notFound, StatusError } from "../util/mod.ts";
 import { configProblem, expand, isTrue, rootDisk, sortKeys } from "./config.ts";
 import { type ExecRequest, type ExecTarget } from "./exec.ts";
@@ -79,8 +79,7 @@ export class InstanceManager {
   /** The storage driver of a pool, from its record. */
   async pool(name: string): Promise<StorageDriver> {
     const p = await this.db.read((tx) => getPool(tx, name, this.#o.location()));
-    if (p.driver !== "dir") throw badRequest(`Storage pool driver "${p.driver}" is not supported`);
-    return new DirPool(p.name, this.#o.poolsDir, p.config.source);
+    return openPool(p, this.#o.poolsDir);
   }
 
   /** Loads an instance and its profiles. */

@@ -3,6 +3,8 @@ import { badRequest, checkName } from "../util/mod.ts";
 /** What a storage driver does for this member's instances. */
 export interface StorageDriver {
   readonly name: string;
+  /** Where the pool lives on this member: what its `source` key records once created. */
+  readonly path: string;
   /** Creates the pool's directories; idempotent (a restart or a second member). */
   create(): Promise<void>;
   /** Removes the pool's directories when they hold nothing. */
@@ -20,6 +22,19 @@ export interface StorageDriver {
 
 /** Drivers shoal has; LXD's text for the rest. */
 export const SUPPORTED_DRIVERS = ["dir"] as const;
+
+/** A pool as the drivers need it: its name, driver and this member's config. */
+export interface PoolSpec {
+  name: string;
+  driver: string;
+  config: Record<string, string>;
+}
+
+/** The driver of a pool on this member ($SHOAL_DIR/storage-pools is poolsDir). */
+export function openPool(p: PoolSpec, poolsDir: string): StorageDriver {
+  if (p.driver !== "dir") throw badRequest(`Storage pool driver "${p.driver}" is not supported`);
+  return new DirPool(p.name, poolsDir, p.config.source);
+}
 
 /** Checks a pool's driver and config before anything is written. */
 export function validatePool(driver: string, config: Record<string, string>): void {

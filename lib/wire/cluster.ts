@@ -122,3 +122,17 @@ export interface ForwardedTx {
 export type ForwardedResult =
   | { ok: true; result: unknown; index: number }
   | { ok: false; status: number; error: string };
+
+/**
+ * A member's own part of a cluster-wide pool or network change, asked by the member that runs
+ * the change (PUT /internal/storage-pools/NAME, /internal/networks/NAME): `create` makes it
+ * real on that member with the config given (global keys merged with the member's own),
+ * `update` applies a new config to what runs (networks), `delete` undoes it. The reply carries the member's own keys as its part resolved them.
+ */
+export interface MemberPart {
+  name: string;
+  action: "create" | "update" | "delete";
+  /** The pool's driver (pools only). */
+  driver?: string;
+  config: Record<string, string>;
+}

@@ -125,7 +125,6 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /internal/cluster/left": "member",
   "POST /internal/cluster/rebalance": "member",
   "POST /internal/cluster/redeem-token": "member",
-  "POST /internal/db/transactions": "member",
   "GET /internal/events/recent": "member",
   "PUT /internal/heartbeat": "member",
   "GET /internal/raft/status": "member",
@@ -141,6 +140,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
 export const WEBSOCKET_ACCESS: Record<string, Access> = {
   "GET /1.0/events": "project",
   "GET /internal/raft": "member",
+  "GET /internal/calls": "member",
   // Anyone holding the operation's secret, as LXD (the secret was handed to the one who asked).
   "GET /1.0/operations/:id/websocket": "public",
 };

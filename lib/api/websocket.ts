@@ -5,7 +5,7 @@ import type { Identity, ServerContext } from "./context.ts";
 import { allowed, requestProject, WEBSOCKET_ACCESS } from "./access.ts";
 import { authenticateFingerprint } from "./auth.ts";
 import { listNodes } from "../db/mod.ts";
-import { ForgedFrame } from "../cluster/mod.ts";
+import { CALL_STREAM_PATH, ForgedFrame } from "../cluster/mod.ts";
 
 /** Runs one accepted websocket. */
 export type WsHandler = (socket: OpSocket) => void;
@@ -88,6 +88,24 @@ function raftHandler(ctx: ServerContext, identity: Identity): WsHandler {
 const RECHECK_MS = 250;
 
 /**
+ * Another member's call stream (lib/cluster/member_streams.ts): each call is answered by the
+ * part of lib/cluster that registered it, while the certificate is still a member's.
+ */
+function callsHandler(ctx: ServerContext, identity: Identity): WsHandler {
+  const streams = ctx.cluster!.self.streams;
+  let member = identity.member ?? authenticateFingerprint(ctx, identity.fingerprint);
+  let checked = Date.now();
+  const caller = () => {
+    if (Date.now() - checked > RECHECK_MS) {
+      member = authenticateFingerprint(ctx, identity.fingerprint);
+      checked = Date.now();
+    }
+    return member;
+  };
+  return (socket) => streams.serve(socket, caller);
+}
+
+/**
  * Decides what serves a websocket upgrade on this path, or throws the StatusError to answer
  * instead. The listeners call this before they accept the upgrade; who may open which stream is
  * declared in access.ts (WEBSOCKET_ACCESS).
@@ -104,6 +122,11 @@ export function websocketRoute(ctx: ServerContext, url: URL, identity: Identity)
     check("GET /internal/raft");
     if (!ctx.cluster) throw forbidden();
     return raftHandler(ctx, identity);
+  }
+  if (url.pathname === CALL_STREAM_PATH) {
+    check(`GET ${CALL_STREAM_PATH}`);
+    if (!ctx.cluster) throw forbidden();
+    return callsHandler(ctx, identity);
   }
   const m = /^\/1\.0\/operations\/([^/]+)\/websocket$/.exec(url.pathname);
   if (m) {

@@ -85,6 +85,7 @@ export class Cluster {
 
   stop(): void {
     this.heartbeats.stop();
+    this.forwarding.stop();
     this.self.stop();
   }
 }

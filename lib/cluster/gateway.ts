@@ -380,6 +380,12 @@ export class Gateway implements Consensus {
     return this.#driver?.conf ?? { voters: [], standbys: [], spares: [] };
   }
 
+  /** The longest a follower waits without hearing from a leader before it stands for election. */
+  electionTimeoutMs(): number {
+    // The core draws each election timeout in [electionTick, 2 × electionTick) ticks.
+    return 2 * this.#timing.electionTick * this.#timing.tickMs;
+  }
+
   /** The leader's raft id (0: none known). */
   get leader(): number {
     return this.#driver?.leader ?? 0;

@@ -49,11 +49,6 @@ type Empty = Record<string, never>;
  * lib/transport's.
  */
 export const MEMBER_CALLS = {
-  /** A follower's transactions, run by the leader (forwarding.ts). */
-  transactions: call<{ transactions: ForwardedTx[] }, { results: ForwardedResult[] }>(
-    "POST",
-    "/internal/db/transactions",
-  ),
   /** The leader's heartbeat to every member (heartbeat.ts). */
   heartbeat: call<Heartbeat, void>("PUT", "/internal/heartbeat"),
   /** A joiner asks the leader to record it (join.ts; forwarded by a follower, membership.ts). */
@@ -93,6 +88,35 @@ export const MEMBER_CALLS = {
   }),
   /** A joiner's server certificate, vouched for by a token or the trust password (join.ts). */
   trustServer: call<CertificatesPost, void>("POST", "/1.0/certificates"),
+} as const;
+
+/**
+ * A call carried on the call stream (wss://MEMBER/internal/calls, member_streams.ts) rather than
+ * as an HTTP request: the transport delivers it at most once (Deno's HTTP clients send a POST
+ * again on a new connection when a kept-alive one breaks: lib/transport/calls_test.ts), and a
+ * call whose stream breaks fails with CallLost, saying whether it may have been delivered. Use it
+ * for calls that change something; `Req` and `Rep` type the request and the reply.
+ */
+export interface StreamCall<Req, Rep> {
+  readonly name: string;
+  /** Never set: carry the request's and the reply's types. */
+  readonly request?: Req;
+  readonly reply?: Rep;
+}
+
+function streamCall<Req, Rep>(name: string): StreamCall<Req, Rep> {
+  return { name };
+}
+
+/** The path of the call stream on every member. */
+export const CALL_STREAM_PATH = "/internal/calls";
+
+/** Every call on the call stream, in one place; members answer them in member_streams.ts. */
+export const STREAM_CALLS = {
+  /** A follower's transactions, each in its client session, run by the leader (forwarding.ts). */
+  transactions: streamCall<{ transactions: ForwardedTx[] }, { results: ForwardedResult[] }>("transactions"),
+  /** Opens a follower's client session on the leader, through the log (forwarding.ts). */
+  openSession: streamCall<{ id: string }, Empty>("open-session"),
 } as const;
 
 /** Makes one member call on a client and returns the reply's metadata. */

@@ -9,6 +9,7 @@ export * from "./gateway.ts";
 export * from "./liveness.ts";
 export * from "./members.ts";
 export * from "./member_calls.ts";
+export { MemberStreams, type StreamHandler } from "./member_streams.ts";
 export * from "./member_config.ts";
 export * from "./notify.ts";
 export * from "./roles.ts";

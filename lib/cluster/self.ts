@@ -11,6 +11,7 @@ import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { fingerprint, type KeyPair, readKeyPair, writeKeyPair } from "../tls/mod.ts";
 import { MemberClients } from "./connect.ts";
+import { MemberStreams } from "./member_streams.ts";
 import type { Gateway } from "./gateway.ts";
 
 /** What a member is made of, as the daemon hands it to lib/cluster. */
@@ -48,6 +49,8 @@ export class Self {
   readonly serverCert: () => KeyPair;
   /** Clients to the other members, with the cluster certificate: shared by every part. */
   readonly clients: MemberClients;
+  /** Call streams to and from the other members: calls delivered at most once (member_streams.ts). */
+  readonly streams: MemberStreams;
   #tls: KeyPair | null = null;
   #fingerprint = "";
   #nameCache: { version: number; address: string; name: string } | null = null;
@@ -66,6 +69,10 @@ export class Self {
     this.events = o.events;
     this.serverCert = o.serverCert;
     this.clients = new MemberClients(() => this.#tls, o.serverCert);
+    this.streams = new MemberStreams(
+      () => this.#tls ? { pair: this.#tls, pin: this.#fingerprint } : null,
+      o.serverCert,
+    );
   }
 
   /** Reads the cluster certificate from disk (present once clustered). */
@@ -90,6 +97,7 @@ export class Self {
     this.#tls = tls;
     this.#fingerprint = fp;
     this.clients.reset();
+    this.streams.reset();
   }
 
   /** Writes the cluster certificate to disk (setTls then uses it). */
@@ -153,8 +161,9 @@ export class Self {
     return Number(globalValue(config, "cluster.offline_threshold")) * 1000;
   }
 
-  /** Closes the clients to other members. */
+  /** Closes the clients and call streams to other members (the member stops). */
   stop(): void {
     this.clients.reset();
+    this.streams.close();
   }
 }

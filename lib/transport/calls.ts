@@ -167,6 +167,15 @@ export class WsCalls {
     this.#conns.get(address)?.ws.terminate();
   }
 
+  /**
+   * Closes every stream but keeps making new ones (the certificates changed): calls in flight
+   * fail with CallLost.
+   */
+  reset(): void {
+    for (const c of this.#conns.values()) c.ws.terminate();
+    this.#conns.clear();
+  }
+
   /** Closes every stream; later calls are refused. */
   close(): void {
     this.#closed = true;

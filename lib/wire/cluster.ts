@@ -112,10 +112,22 @@ export interface Heartbeat {
   silent: HeartbeatMember[];
 }
 
+/**
+ * A forwarded transaction's place in its member's client session (Raft thesis §6.3): the session,
+ * the transaction's number in it, and the lowest number the member still waits on. With it, the
+ * leader applies the transaction once however often it arrives.
+ */
+export interface ForwardedSession {
+  id: string;
+  seq: number;
+  low: number;
+}
+
 /** One transaction as a member forwards it to the leader: a registered name and its arguments. */
 export interface ForwardedTx {
   name: string;
   args: unknown;
+  session?: ForwardedSession;
 }
 
 /** The leader's answer for one forwarded transaction. */

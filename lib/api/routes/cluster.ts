@@ -11,7 +11,7 @@ import {
   splitHostPort,
 } from "../../util/mod.ts";
 import { decodeToken } from "../../wire/tokens.ts";
-import type { ClusterPut, ForwardedTx, Heartbeat, JoinRequest, JoinToken } from "../../wire/mod.ts";
+import type { ClusterPut, Heartbeat, JoinRequest, JoinToken } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async, emptySync, sync } from "../response.ts";
@@ -191,20 +191,7 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
     return sync(c, { status: g.status(), conf: g.conf(), nodes: g.raftNodes() });
   });
 
-  // Member to member.
-  app.post(MEMBER_CALLS.transactions.route, async (c) => {
-    const req = await readJson<{ transactions?: unknown }>(c);
-    const txs = req.transactions;
-    if (
-      !Array.isArray(txs) ||
-      !txs.every((t) =>
-        typeof t === "object" && t !== null && typeof (t as { name?: unknown }).name === "string"
-      )
-    ) {
-      throw badRequest("Malformed forwarded transactions: expected a list of {name, args}");
-    }
-    return sync(c, { results: await clusterOf(ctx).forwarding.execute(txs as ForwardedTx[]) });
-  });
+  // Member to member (forwarded transactions travel on the call stream: member_streams.ts).
   app.put(MEMBER_CALLS.heartbeat.route, async (c) => {
     const hb = await readJson<Heartbeat>(c);
     if (!Array.isArray(hb.silent)) throw badRequest("Malformed heartbeat: no list of silent members");

@@ -22,6 +22,7 @@ const RANK: [string, number][] = [
   ["lib/images/", 6],
   ["lib/network/", 6],
   ["lib/instances/", 6],
+  ["lib/resources/", 6],
   ["lib/cluster/", 7],
   ["lib/api/", 8],
   ["lib/daemon/", 9],

@@ -50,6 +50,10 @@ export const ROUTE_ACCESS: Record<string, Access> = {
 
   "GET /1.0/events": "project",
 
+  // What a member has (LXD: any authenticated client).
+  "GET /1.0/resources": "self",
+  "GET /1.0/storage-pools/:name/resources": "project",
+
   "GET /1.0/images": "project",
   "POST /1.0/images": "project",
   "GET /1.0/images/:fp": "project",

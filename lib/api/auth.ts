@@ -78,12 +78,26 @@ export function forwardedCaller(ctx: ServerContext, member: Identity, header: st
   return authenticate(ctx, { transport: "tls", fingerprint: m[1]!, address: m[2]!, certificate: null });
 }
 
-/** Sets c.var.identity for every request. */
+/**
+ * The X-Shoal-Caller value with which this member forwards a request from id: null for another
+ * member (it speaks for itself, and a member may call a member anyway).
+ */
+export function callerHeader(id: Identity): string | null {
+  if (id.kind === "unix") return "unix";
+  if (id.kind === "member") return null;
+  return `tls ${id.fingerprint || "-"} ${id.address || "-"}`;
+}
+
+/** Sets c.var.identity for every request, and c.var.forwardedBy when a member forwarded it. */
 export function identify(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function identifyCaller(c, next) {
     let id = authenticate(ctx, c.env?.peer ?? { transport: "unix" });
     const forwarded = c.req.header(FORWARDED_CALLER);
-    if (forwarded !== undefined && id.kind === "member") id = forwardedCaller(ctx, id, forwarded);
+    if (forwarded !== undefined && id.kind === "member") {
+      // Forwarded once, never again: the member that sent it found this member the owner.
+      c.set("forwardedBy", id.member ?? "");
+      id = forwardedCaller(ctx, id, forwarded);
+    }
     c.set("identity", id);
     // As lxd --debug: one record per request, with who asked (but not the members' own
     // heartbeats, as LXD does not log dqlite's traffic; Raft's own is a websocket stream).

@@ -47,7 +47,11 @@ export interface Identity {
 /** Hono environment of shoal's app. */
 export type ApiEnv = {
   Bindings: { peer: Peer };
-  Variables: { identity: Identity };
+  Variables: {
+    identity: Identity;
+    /** The member that forwarded this request for its caller (a request is forwarded once). */
+    forwardedBy?: string;
+  };
 };
 
 /** The Hono context type of our routes. */
@@ -89,5 +93,5 @@ export interface ServerContext {
    * of resource-bound requests: an instance to its location, `?target=`). Absent while
    * standalone: every resource is local then.
    */
-  forward?: (member: string, request: Request) => Promise<Response>;
+  forward?: (member: string, request: Request, caller: Identity) => Promise<Response>;
 }

@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { errorMessage, StatusError } from "../util/mod.ts";
 import { identify } from "./auth.ts";
 import { enforceAccess } from "./access.ts";
+import { forwardTarget } from "./target.ts";
 import type { ApiEnv, ServerContext } from "./context.ts";
 import { error } from "./response.ts";
 import { MethodIndex } from "./methods.ts";
@@ -17,13 +18,15 @@ import { operationRoutes } from "./routes/operations.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
 import { clusterMemberRoutes } from "./routes/cluster_members.ts";
+import { resourcesRoutes } from "./routes/resources.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
-export { authenticate, FORWARDED_CALLER } from "./auth.ts";
+export { authenticate, callerHeader, FORWARDED_CALLER } from "./auth.ts";
 export { websocketRoute, type WsHandler } from "./websocket.ts";
 export { API_EXTENSIONS } from "./extensions.ts";
 export { async, emptySync, error, errorBody, sync } from "./response.ts";
 export { readJson } from "./body.ts";
+export { forwardTo, TARGET_ROUTES, targetOf } from "./target.ts";
 export { decodeToken, encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
 export { hashPassword, verifyPassword } from "./password.ts";
 
@@ -36,6 +39,8 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.use("*", identify(ctx));
   // Who may call each route is declared in access.ts and decided here, before any handler.
   app.use("*", enforceAccess());
+  // ?target= on routes whose answer is one member's: that member answers (target.ts).
+  app.use("*", forwardTarget(ctx));
   // Open to everyone: what an untrusted client needs to see the server and ask for trust.
   app.route("/", publicServerRoutes(ctx));
   app.route("/", publicCertificateRoutes(ctx));
@@ -46,6 +51,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   // Ahead of clusterRoutes: its member DELETE runs after the checks there.
   app.route("/", clusterMemberRoutes(ctx));
   app.route("/", clusterRoutes(ctx));
+  app.route("/", resourcesRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);
   app.notFound((c) => {

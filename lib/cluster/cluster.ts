@@ -1,3 +1,4 @@
+import { MemberRouting } from "./routing.ts";
 import type { GlobalDB, GlobalFsm, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -51,6 +52,8 @@ export class Cluster {
   readonly membership: Membership;
   readonly joiner: Joiner;
   readonly handOver: HandOver;
+  /** Requests for what another member holds go there (routing.ts). */
+  readonly routing: MemberRouting;
 
   constructor(o: ClusterOptions) {
     const self = this.self = new Self(o);
@@ -65,6 +68,7 @@ export class Cluster {
     this.joiner = new Joiner(self, { ...parts, serverCert: o.serverCert, onStandalone: o.onStandalone });
     this.handOver = new HandOver(self, this.forwarding, this.heartbeats, this.rebalancer);
     this.heartbeats.onRound = () => void this.rebalancer.run();
+    this.routing = new MemberRouting(self, this.heartbeats);
   }
 
   get gateway(): Gateway {
@@ -86,6 +90,7 @@ export class Cluster {
   stop(): void {
     this.heartbeats.stop();
     this.forwarding.stop();
+    this.routing.close();
     this.self.stop();
   }
 }

@@ -15,3 +15,5 @@ export * from "./notify.ts";
 export * from "./roles.ts";
 export type { Self } from "./self.ts";
 export { MemberClients } from "./connect.ts";
+export { CALLER_HEADER, MemberRouting, type RouteTarget } from "./routing.ts";
+export type { ProxiedSocket, UpstreamSocket } from "./proxy.ts";

@@ -86,6 +86,20 @@ export class OperationsMesh implements RemoteOperations {
     });
   }
 
+  /** Records that the member at address has operation id (a request forwarded there made it). */
+  remember(id: string, address: string): void {
+    this.#owners.set(id, address);
+    if (this.#owners.size > OWNERS_MAX) this.#owners.delete(this.#owners.keys().next().value!);
+  }
+
+  /** The address of the member that has operation id (asking them all when not known), or undefined. */
+  async owner(id: string, signal?: AbortSignal): Promise<string | undefined> {
+    const others = this.#others();
+    const known = this.#owners.get(id);
+    if (known && others.includes(known)) return known;
+    return await this.#find(id, others, signal);
+  }
+
   /** The member that has operation id, asking all of them at once; undefined when none does. */
   async #find(id: string, others: string[], signal?: AbortSignal): Promise<string | undefined> {
     if (others.length === 0) return undefined;

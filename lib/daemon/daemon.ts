@@ -2,9 +2,11 @@ import { Hono } from "hono";
 import {
   type ApiEnv,
   authenticate,
+  callerHeader,
   createApp,
   emptySync,
   errorBody,
+  type Identity,
   type Peer,
   type RouteModule,
   type ServerContext,
@@ -174,12 +176,14 @@ export class Daemon implements ServerContext {
       address: clusterAddress,
       clients: self.clients,
     });
-    this.operations.remote = new OperationsMesh({
+    const mesh = this.operations.remote = new OperationsMesh({
       db: this.db,
       tls: () => self.tls,
       address: clusterAddress,
       clients: self.clients,
     });
+    // An operation a forwarded request created is waited on through this member: remember where.
+    this.cluster.routing.onOperation = (id, address) => mesh.remember(id, address);
     root.subscribe((r) => {
       if (r.level === "debug") return; // as LXD, debug records reach listeners only in debug mode
       this.events.dispatch({
@@ -360,6 +364,8 @@ export class Daemon implements ServerContext {
     return { cert: this.#serverCert.cert, fingerprint: this.#serverFingerprint };
   }
   joiningMember = (fp: string): string | null => this.cluster.self.joiningMember(fp);
+  forward = (member: string, request: Request, caller: Identity): Promise<Response> =>
+    this.cluster.routing.forward(member, request, callerHeader(caller));
   redeemJoinToken = (token: JoinToken): Promise<void> => this.cluster.tokens.redeem(token);
   addresses(): string[] {
     return listenAddresses(this.local.get("core.https_address"));

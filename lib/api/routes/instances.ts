@@ -8,10 +8,11 @@ import {
   type InstanceManager,
   type InstancesPost,
 } from "../../instances/mod.ts";
-import { badRequest, etag, StatusError } from "../../util/mod.ts";
+import { badRequest, etag } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, ServerContext } from "../context.ts";
 import { async } from "../response.ts";
+import { forwardTo } from "../target.ts";
 import { emptySync, preconditionCheck, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
 import { instanceFileRoutes } from "./instance_files.ts";
@@ -27,32 +28,26 @@ function resources(name: string): Record<string, string[]> {
 
 /**
  * The one place where a request about an instance meets its location: an instance on another
- * member is forwarded there unchanged (ctx.forward, once clustered); local ones go on.
+ * member is forwarded there (with its caller's identity); local ones go on.
  */
 function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function instanceOwner(c, next) {
     const name = decodeURIComponent(c.req.param("name") ?? "");
     // Standalone, every instance is here: no lookup on the way.
     if (name !== "" && ctx.clustered()) {
-      const rec = await ctx.db.read((tx) => findInstance(tx, name), { stale: true });
+      // This member's copy first; an instance it does not know yet (just created through
+      // another member) is looked up again through the leader before "not found".
+      const rec = await ctx.db.read((tx) => findInstance(tx, name), { stale: true }) ??
+        await ctx.db.read((tx) => findInstance(tx, name));
       if (rec && rec.location !== ctx.location()) {
         // Never run it here instead: this member has no such container, and a delete would
         // drop the owner's record while its container lives on.
-        if (!ctx.forward) throw notYetForwarded(`Instance "${name}" is on member "${rec.location}"`);
-        c.res = await ctx.forward(rec.location, c.req.raw);
+        c.res = await forwardTo(ctx, c, rec.location);
         return;
       }
     }
     await next();
   };
-}
-
-/** Until requests are passed between members, a clear refusal that names where to go. */
-function notYetForwarded(what: string): StatusError {
-  return new StatusError(
-    501,
-    `${what}: this member cannot pass requests on to another member yet; send it to that member`,
-  );
 }
 
 /** /1.0/instances and everything under it. */
@@ -84,11 +79,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       // Placement by ?target=: the instance is created on (and owned by) that member.
       const target = c.req.query("target");
       if (target && target !== ctx.location()) {
-        if (!ctx.clustered()) {
-          throw badRequest("This server is not clustered: --target is for cluster members");
-        }
-        if (!ctx.forward) throw notYetForwarded(`The target is member "${target}"`);
-        return await ctx.forward(target, c.req.raw);
+        return await forwardTo(ctx, c, target);
       }
       const req = await readJson<InstancesPost>(c);
       const prepared = await m.prepareCreate(req);

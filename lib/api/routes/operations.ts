@@ -29,6 +29,8 @@ async function waitFor(op: Operation, timeoutSeconds: number, signal: AbortSigna
  * sends a request about one to the member that has it. Members asking answer with their own.
  */
 function remoteOf(ctx: ServerContext, c: Ctx): RemoteOperations | null {
+  // A request another member forwarded here (?target=) is about this member's own, too.
+  if (c.var.forwardedBy !== undefined) return null;
   return c.var.identity.protocol === "cluster" ? null : ctx.operations.remote;
 }
 

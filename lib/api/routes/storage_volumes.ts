@@ -1,3 +1,4 @@
+import { forwardTo } from "../target.ts";
 import { Hono } from "hono";
 import {
   createCustomVolume,
@@ -6,7 +7,6 @@ import {
   findCustomVolumes,
   getCustomVolume,
   getPool,
-  listNodes,
   listVolumes,
   renameCustomVolume,
   updateCustomVolume,
@@ -14,7 +14,6 @@ import {
 } from "../../db/mod.ts";
 import type { StorageDriver } from "../../storage/mod.ts";
 import { badRequest, etag, nameProblem, notFound, StatusError } from "../../util/mod.ts";
-import { FORWARDED_CALLER } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync, sync } from "../response.ts";
@@ -64,38 +63,9 @@ function volumeJSON(v: CustomVolume, usedBy: string[]): Record<string, unknown> 
   };
 }
 
-/**
- * Sends a request about a volume on another member there, and answers with what it said: the
- * one place volume routes forward, so that it can switch to the cluster's forwarding of
- * resource-bound requests (ServerContext.forward) where the daemon provides it. Meanwhile a
- * plain member call carries it, naming the original caller (FORWARDED_CALLER) so that the owner
- * decides on that caller's rights.
- */
-async function elsewhere(ctx: ServerContext, c: Ctx, member: string): Promise<Response> {
-  if (ctx.forward) return await ctx.forward(member, c.req.raw);
-  const cluster = ctx.cluster;
-  if (!cluster) throw badRequest("Target only allowed when clustered");
-  const node = (await ctx.db.read(listNodes)).find((n) => n.name === member);
-  if (!node) throw notFound("Cluster member not found");
-  const id = c.var.identity;
-  const caller = id.kind === "member"
-    ? null
-    : id.protocol === "unix"
-    ? "unix"
-    : `tls ${id.fingerprint} ${id.address}`;
-  const url = new URL(c.req.url);
-  const body = ["GET", "HEAD", "DELETE"].includes(c.req.method) ? undefined : await c.req.text();
-  const r = await cluster.self.clients.get(node.address).raw(c.req.method, url.pathname + url.search, {
-    body,
-    headers: caller === null ? {} : { [FORWARDED_CALLER]: caller },
-    signal: AbortSignal.timeout(120_000),
-  });
-  const headers = new Headers({ "Content-Type": "application/json" });
-  for (const h of ["ETag", "Location"]) {
-    const v = r.headers.get(h);
-    if (v !== null) headers.set(h, v);
-  }
-  return new Response(JSON.stringify(r.envelope), { status: r.status, headers });
+/** A volume on another member: that member answers (forwarded with the caller's identity). */
+function elsewhere(ctx: ServerContext, c: Ctx, member: string): Promise<Response> {
+  return forwardTo(ctx, c, member);
 }
 
 /**

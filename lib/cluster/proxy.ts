@@ -1,0 +1,267 @@
+import https from "node:https";
+import { X509Certificate } from "node:crypto";
+import type { ClientRequest } from "node:http";
+import type { IncomingMessage } from "node:http";
+// @ts-types="@types/ws"
+import WS from "ws";
+import { pinnedIdentity } from "../client/mod.ts";
+import type { KeyPair } from "../tls/mod.ts";
+import { errorMessage, splitHostPort, StatusError } from "../util/mod.ts";
+
+/** Headers that belong to one connection, never passed on (RFC 9110 §7.6.1), and the ones we set. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "host",
+]);
+
+/** What a websocket proxy needs of the client's side (lib/operations' OpSocket). */
+export interface ProxiedSocket {
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onMessage(handler: (data: string | Uint8Array) => void): void;
+  onClose(handler: () => void): void;
+}
+
+/** The member's side of a proxied websocket, open and ready to be joined to a client's. */
+export interface UpstreamSocket {
+  /** Relays frames both ways from now on; either side closing closes the other. */
+  join(client: ProxiedSocket): void;
+  close(): void;
+}
+
+/**
+ * Passes a client's request on to another member as it came, streaming both ways (a file push
+ * or pull never sits whole in this member's memory), over mutual TLS pinned to the cluster
+ * certificate, with this member's own certificate presented. The caller's identity travels in
+ * a header the owner takes only from a current member (lib/api/auth.ts), so the owner decides
+ * as it would for the client itself.
+ */
+export class MemberProxy {
+  #tls: () => KeyPair | null;
+  #own: () => KeyPair;
+  #agents = new Map<string, https.Agent>();
+  #agentsFor: KeyPair | null = null;
+
+  constructor(tls: () => KeyPair | null, own: () => KeyPair) {
+    this.#tls = tls;
+    this.#own = own;
+  }
+
+  #options(): {
+    ca: string;
+    cert: string;
+    key: string;
+    checkServerIdentity: ReturnType<typeof pinnedIdentity>;
+  } {
+    const tls = this.#tls();
+    if (!tls) throw new StatusError(503, "This member is not clustered: it has no cluster certificate");
+    const own = this.#own();
+    return { ca: tls.cert, cert: own.cert, key: own.key, checkServerIdentity: pinnedIdentity(pinOf(tls)) };
+  }
+
+  #agent(address: string): https.Agent {
+    const tls = this.#tls();
+    if (tls !== this.#agentsFor) {
+      for (const a of this.#agents.values()) a.destroy();
+      this.#agents.clear();
+      this.#agentsFor = tls;
+    }
+    let a = this.#agents.get(address);
+    if (!a) {
+      a = new https.Agent({ keepAlive: true, maxSockets: 128, ...this.#options() });
+      this.#agents.set(address, a);
+    }
+    return a;
+  }
+
+  /**
+   * Sends req to the member at address with the extra headers; resolves with its answer as a
+   * stream once the status line is in. member names it in errors.
+   */
+  forward(member: string, address: string, req: Request, extra: Record<string, string>): Promise<Response> {
+    const url = new URL(req.url);
+    const headers: Record<string, string> = {};
+    req.headers.forEach((v, k) => {
+      if (!HOP_BY_HOP.has(k)) headers[k] = v;
+    });
+    Object.assign(headers, extra);
+    // lxc sends a body with its GETs ("{}" and a Content-Length) that Deno does not hand over:
+    // announcing bytes that never come would make the member read the next request as the body.
+    if (req.body === null) delete headers["content-length"];
+    const { host, port } = splitHostPort(address);
+    return new Promise<Response>((resolve, reject) => {
+      const out = https.request({
+        host,
+        port,
+        path: url.pathname + url.search,
+        method: req.method,
+        headers,
+        agent: this.#agent(address),
+      }, (res) => resolve(toResponse(req.method, res)));
+      out.on("error", (e) =>
+        reject(
+          new StatusError(503, `Failed to reach cluster member "${member}" (${address}): ${errorMessage(e)}`),
+        ));
+      // A client that goes away is seen by the streams, not req.signal (Deno aborts that signal
+      // after every answer, which would destroy a kept-alive connection under the next request):
+      // its upload errors (pump destroys the request), its download is cancelled (toResponse).
+      void pump(req.body, out);
+    });
+  }
+
+  /**
+   * Opens a websocket to another member on path (an operation's stream), as this member with the
+   * caller's identity; resolves once it is open, or rejects with the member's refusal.
+   */
+  openWebsocket(
+    member: string,
+    address: string,
+    path: string,
+    extra: Record<string, string>,
+  ): Promise<UpstreamSocket> {
+    const ws = new WS(`wss://${address}${path}`, {
+      ...this.#options(),
+      headers: extra,
+      handshakeTimeout: 10_000,
+      perMessageDeflate: false,
+    } as unknown as WS.ClientOptions);
+    return new Promise((resolve, reject) => {
+      ws.once("unexpected-response", (_req, res: IncomingMessage) => {
+        const chunks: Uint8Array[] = [];
+        res.on("data", (c: Uint8Array) => chunks.push(c));
+        res.on("end", () => {
+          let message = `Cluster member "${member}" refused the websocket (HTTP ${res.statusCode})`;
+          try {
+            message = JSON.parse(Buffer.concat(chunks).toString("utf8")).error || message;
+          } catch { /* not LXD's envelope */ }
+          reject(new StatusError(res.statusCode ?? 502, message));
+        });
+        ws.terminate();
+      });
+      ws.once(
+        "error",
+        (e) =>
+          reject(
+            new StatusError(
+              503,
+              `Failed to reach cluster member "${member}" (${address}): ${errorMessage(e)}`,
+            ),
+          ),
+      );
+      ws.once("open", () => {
+        // Frames that arrive before the client's side is joined wait here.
+        const early: { data: Uint8Array | string }[] = [];
+        let client: ProxiedSocket | null = null;
+        let closedEarly = false;
+        ws.on("message", (data, isBinary) => {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+          const frame = isBinary ? new Uint8Array(buf) : buf.toString("utf8");
+          if (client) client.send(frame);
+          else early.push({ data: frame });
+        });
+        ws.on("close", () => {
+          if (client) client.close();
+          else closedEarly = true;
+        });
+        resolve({
+          join(c) {
+            client = c;
+            for (const f of early.splice(0)) c.send(f.data);
+            if (closedEarly) return c.close();
+            c.onMessage((d) => {
+              if (ws.readyState === WS.OPEN) ws.send(d, { binary: typeof d !== "string" });
+            });
+            c.onClose(() => {
+              if (ws.readyState === WS.OPEN || ws.readyState === WS.CONNECTING) ws.close();
+            });
+          },
+          close() {
+            ws.terminate();
+          },
+        });
+      });
+    });
+  }
+
+  /** Drops every kept-alive connection (the cluster certificate changed, or the member stops). */
+  close(): void {
+    for (const a of this.#agents.values()) a.destroy();
+    this.#agents.clear();
+  }
+}
+
+/** The pin of the cluster certificate, cached per certificate object. */
+const pins = new WeakMap<KeyPair, string>();
+function pinOf(tls: KeyPair): string {
+  let p = pins.get(tls);
+  if (!p) {
+    p = certFingerprint(tls.cert);
+    pins.set(tls, p);
+  }
+  return p;
+}
+
+/** SHA-256 fingerprint of a PEM certificate, synchronously (node:crypto). */
+function certFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256.replaceAll(":", "").toLowerCase();
+}
+/** Writes a request body to the member with backpressure, then ends it. */
+async function pump(body: ReadableStream<Uint8Array> | null, out: ClientRequest): Promise<void> {
+  try {
+    if (body) {
+      for await (const chunk of body) {
+        if (out.destroyed) return;
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", r).once("close", r));
+      }
+    }
+    out.end();
+  } catch (e) {
+    out.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+/** The member's answer as a Response whose body streams, paused while the client reads slowly. */
+function toResponse(method: string, res: IncomingMessage): Response {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (HOP_BY_HOP.has(k) || v === undefined) continue;
+    if (Array.isArray(v)) { for (const x of v) headers.append(k, x); }
+    else headers.set(k, v);
+  }
+  const status = res.statusCode ?? 502;
+  if (method === "HEAD" || status === 204 || status === 304) {
+    res.resume();
+    return new Response(null, { status, headers });
+  }
+  const body = new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      res.on("data", (c: Uint8Array) => {
+        ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+        if ((ctrl.desiredSize ?? 1) <= 0) res.pause();
+      });
+      res.on("end", () => {
+        try {
+          ctrl.close();
+        } catch { /* cancelled */ }
+      });
+      res.on("error", (e) => {
+        try {
+          ctrl.error(e);
+        } catch { /* cancelled */ }
+      });
+    },
+    pull() {
+      res.resume();
+    },
+    cancel() {
+      res.destroy();
+    },
+  }, { highWaterMark: 8 });
+  return new Response(body, { status, headers });
+}

@@ -1,0 +1,106 @@
+import { listNodes, NODE_STATE, type NodeRow } from "../db/mod.ts";
+import { notFound, StatusError } from "../util/mod.ts";
+import type { Heartbeats } from "./heartbeat.ts";
+import { MemberProxy, type UpstreamSocket } from "./proxy.ts";
+import type { Self } from "./self.ts";
+
+/** A member as a request is routed to it. */
+export interface RouteTarget {
+  id: number;
+  name: string;
+  address: string;
+  online: boolean;
+  evacuated: boolean;
+  /** This member itself. */
+  self: boolean;
+}
+
+/** An operation a forwarded request created on its member: the operations mesh remembers where. */
+export type OperationSeen = (id: string, address: string) => void;
+
+/**
+ * Where a request goes when another member holds what it is about (an instance, a member-local
+ * view named by ?target=, a volume): the member's address and liveness from this member's copy
+ * of the database and the heartbeats, and the proxy that carries the request there.
+ */
+export class MemberRouting {
+  #self: Self;
+  #heartbeats: Heartbeats;
+  readonly proxy: MemberProxy;
+  /** Told of every operation a forwarded request created (set by the daemon). */
+  onOperation: OperationSeen = () => {};
+
+  constructor(self: Self, heartbeats: Heartbeats) {
+    this.#self = self;
+    this.#heartbeats = heartbeats;
+    this.proxy = new MemberProxy(() => self.tls, self.serverCert);
+  }
+
+  /** Every member as routing sees it, by id. */
+  members(): RouteTarget[] {
+    const me = this.#self.address();
+    return this.#self.stale(listNodes, [] as NodeRow[]).map((n) => this.#target(n, me));
+  }
+
+  #target(n: NodeRow, me: string): RouteTarget {
+    const self = n.address === me;
+    return {
+      id: n.id,
+      name: n.name,
+      address: n.address,
+      online: self || this.#heartbeats.isOnline(n.address),
+      evacuated: n.state === NODE_STATE.evacuated,
+      self,
+    };
+  }
+
+  /**
+   * A member by name, as LXD resolves a target: 404 `Failed to get cluster member "x": Cluster
+   * member not found` for a name no member has.
+   */
+  resolve(name: string): RouteTarget {
+    const t = this.members().find((m) => m.name === name);
+    if (!t) throw notFound(`Failed to get cluster member "${name}": Cluster member not found`);
+    return t;
+  }
+
+  /**
+   * Sends a request to the member named, with the caller's identity header (null: this member
+   * speaks for itself); refuses at once when the member is offline, naming it.
+   */
+  async forward(name: string, req: Request, caller: string | null): Promise<Response> {
+    const t = this.#reachable(name);
+    const res = await this.proxy.forward(t.name, t.address, req, callerHeaders(caller));
+    if (res.status === 202) {
+      const m = /^\/1\.0\/operations\/([^/?]+)/.exec(res.headers.get("Location") ?? "");
+      if (m) this.onOperation(decodeURIComponent(m[1]!), t.address);
+    }
+    return res;
+  }
+
+  /** Opens a websocket on the member at address (an operation's stream) for the caller. */
+  openWebsocket(address: string, path: string, caller: string | null): Promise<UpstreamSocket> {
+    const t = this.members().find((m) => m.address === address);
+    return this.proxy.openWebsocket(t?.name ?? address, address, path, callerHeaders(caller));
+  }
+
+  #reachable(name: string): RouteTarget {
+    const t = this.resolve(name);
+    if (t.self) throw new StatusError(500, `Member "${name}" is this member: nothing to forward`);
+    if (!t.online) {
+      throw new StatusError(503, `Cluster member "${name}" is offline: it cannot answer for what it holds`);
+    }
+    return t;
+  }
+
+  close(): void {
+    this.proxy.close();
+  }
+}
+
+/** The header naming the original caller (lib/api/auth.ts reads it on the other side). */
+export const CALLER_HEADER = "X-Shoal-Caller";
+
+function callerHeaders(caller: string | null): Record<string, string> {
+  return caller === null ? {} : { [CALLER_HEADER]: caller };
+}

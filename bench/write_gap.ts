@@ -1,0 +1,104 @@
+/**
+ * The write gap under faults of the leader, on a three-voter cluster (127.0.0.53-55): 8 writers
+ * INSERT unique values through the two followers (tests/helpers/writers.ts) while the leader is
+ * paused (SIGSTOP), killed (kill -9) or stopped gracefully; the gap is the longest time without
+ * any acknowledged write from the fault on. Rounds per fault (default 5), median and max. The
+ * same-run floors: the longest gap between acknowledgements with no fault over as long a window,
+ * and the election timeout Raft waits before it elects anew (0.5-1 s). Every acknowledged value
+ * is then checked to be there exactly once. LXD's own failover figures are in bench/replication.ts
+ * when Debian's lxd is installed.
+ *
+ *   deno run -A bench/write_gap.ts [--rounds 5]
+ * @module
+ */
+import { clusterList, formCluster, leaderOf } from "../tests/helpers/cluster.ts";
+import { type Member, tempDir, waitFor } from "../tests/helpers/member.ts";
+import { audit, sqlRows, Writers } from "../tests/helpers/writers.ts";
+import { percentiles, printRows } from "./floors.ts";
+
+Deno.env.set("SHOAL_BENCH", "1"); // members without --debug: measure the product, not its logging
+const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1] || 5);
+const ADDR = ["127.0.0.53", "127.0.0.54", "127.0.0.55"];
+
+type Fault = "SIGSTOP" | "kill -9" | "graceful stop";
+
+/** Applies a fault to the leader; returns how to undo it once writes flow again. */
+async function fault(kind: Fault, leader: Member): Promise<() => Promise<void>> {
+  switch (kind) {
+    case "SIGSTOP":
+      leader.process!.kill("SIGSTOP");
+      return async () => {
+        leader.process!.kill("SIGCONT");
+        await Promise.resolve();
+      };
+    case "kill -9":
+      await leader.kill();
+      return async () => void await leader.start();
+    case "graceful stop":
+      // Not awaited: the gap counts from the signal, while the leader hands over and stops.
+      void leader.stop();
+      return async () => {
+        await waitFor("the old leader to stop", () => leader.process === null, 30_000);
+        await leader.start();
+      };
+  }
+}
+
+await using dir = await tempDir("bench-write-gap");
+const ms = await formCluster(dir.path, ADDR);
+const gaps = new Map<Fault | "no fault (floor)", number[]>();
+let writers: Writers[] = [];
+try {
+  await sqlRows(ms[0]!, "CREATE TABLE gap (v TEXT NOT NULL)");
+  for (const kind of ["no fault (floor)", "SIGSTOP", "kill -9", "graceful stop"] as const) {
+    for (let r = 0; r < rounds; r++) {
+      const leader = await leaderOf(ms, ms[0]!);
+      const followers = ms.filter((m) => m !== leader);
+      const w = new Writers("gap", () => followers, 8, `r${writers.length}-`);
+      writers.push(w);
+      w.start();
+      await waitFor("writes flowing", () => w.acked.size >= 50, 30_000);
+      const t0 = performance.now();
+      let undo: () => Promise<void> = () => Promise.resolve();
+      if (kind === "no fault (floor)") await new Promise((res) => setTimeout(res, 2_000));
+      else {
+        undo = await fault(kind, leader);
+        const at = w.acked.size;
+        await waitFor("writes after the fault", () => w.acked.size >= at + 50, 30_000);
+      }
+      const gap = w.gapAfter(t0, performance.now() - t0);
+      await w.stop();
+      await undo();
+      gaps.set(kind, [...(gaps.get(kind) ?? []), gap]);
+      // All three back and a leader known before the next round.
+      await waitFor("three members online", async () => {
+        const rows = await clusterList(ms[0]!).catch(() => []);
+        return rows.length === 3 && rows.every((x) => x.state === "ONLINE");
+      }, 30_000);
+    }
+  }
+  const rows = [["leader fault", "median ms", "max ms", "rounds"]];
+  for (const [kind, g] of gaps) {
+    const s = percentiles(g);
+    rows.push([kind, s.median.toFixed(0), s.max.toFixed(0), String(s.n)]);
+  }
+  rows.push(["election timeout (floor)", "500-1000", "", ""]);
+  console.log("write gap through followers, 8 writers:");
+  printRows(rows);
+  let lost = 0, twice = 0, acked = 0;
+  for (const w of writers) {
+    const a = await audit(ms[0]!, w);
+    lost += a.lost.length;
+    twice += a.twice.length;
+    acked += w.acked.size;
+  }
+  console.log(`exactly once: ${acked} acknowledged writes, ${twice} applied twice, ${lost} lost`);
+  if (twice > 0 || lost > 0) Deno.exitCode = 1;
+} finally {
+  for (const w of writers) await w.stop();
+  writers = [];
+  for (const m of ms) {
+    m.process?.kill("SIGCONT");
+    await m.stop();
+  }
+}

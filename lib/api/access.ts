@@ -107,6 +107,17 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "PATCH /1.0/profiles/:name": "project",
   "DELETE /1.0/profiles/:name": "project",
 
+  // Restricted clients list and read their own projects; changing one is the admin's (LXD 5.0
+  // gives restricted certificates no manage-projects permission).
+  "GET /1.0/projects": "self",
+  "POST /1.0/projects": "admin",
+  "GET /1.0/projects/:name": "project",
+  "PUT /1.0/projects/:name": "admin",
+  "PATCH /1.0/projects/:name": "admin",
+  "POST /1.0/projects/:name": "admin",
+  "DELETE /1.0/projects/:name": "admin",
+  "GET /1.0/projects/:name/state": "project",
+
   "GET /1.0/storage-pools": "project",
   "POST /1.0/storage-pools": "admin",
   "GET /1.0/storage-pools/:name": "project",
@@ -149,8 +160,19 @@ export const WEBSOCKET_ACCESS: Record<string, Access> = {
   "GET /1.0/operations/:id/websocket": "public",
 };
 
-/** The project a request is about: ?project=, else "default" (all-projects asks for default's too). */
+/**
+ * The project a request is about: the project itself under /1.0/projects/NAME, else ?project=,
+ * else "default" (all-projects asks for default's too).
+ */
 export function requestProject(url: URL): string {
+  const m = /^\/1\.0\/projects\/([^/]+)/.exec(url.pathname);
+  if (m) {
+    try {
+      return decodeURIComponent(m[1]!);
+    } catch {
+      return m[1]!;
+    }
+  }
   return url.searchParams.get("project") || "default";
 }
 

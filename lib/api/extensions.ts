@@ -46,4 +46,11 @@ export const API_EXTENSIONS: readonly string[] = [
   "instance_nic_network",
   // Custom volumes per member, attached to instances as disk devices (issue 14).
   "storage_api_volume_rename",
+  // Projects (issue 18): features, limits and restrictions, enforced cluster-wide.
+  "projects",
+  "projects_limits",
+  "projects_restrictions",
+  "projects_limits_disk",
+  "projects_limits_instances",
+  "project_usage",
 ];

@@ -19,6 +19,7 @@ import { eventsRoutes } from "./routes/events.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
 import { clusterMemberRoutes } from "./routes/cluster_members.ts";
 import { resourcesRoutes } from "./routes/resources.ts";
+import { projectRoutes } from "./routes/projects.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
 export { authenticate, callerHeader, FORWARDED_CALLER } from "./auth.ts";
@@ -52,6 +53,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", clusterMemberRoutes(ctx));
   app.route("/", clusterRoutes(ctx));
   app.route("/", resourcesRoutes(ctx));
+  app.route("/", projectRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);
   app.notFound((c) => {

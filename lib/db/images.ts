@@ -1,6 +1,7 @@
 import { conflict, notFound } from "../util/mod.ts";
 import { nodeIdOf } from "./devices.ts";
 import { ARCH_IDS } from "./nodes.ts";
+import { DEFAULT_PROJECT, featureProject } from "./projects.ts";
 import { defineTx, type ReadTx } from "./tx.ts";
 
 const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));
@@ -123,15 +124,23 @@ export interface NewImage {
   /** The member that holds the file. */
   member: string;
   autoUpdate?: boolean;
+  /** The project the request named (its images, or default's without features.images). */
+  project?: string;
+}
+
+/** The project id whose images a project uses (features.images). */
+export function imageProjectId(tx: ReadTx, project: string | undefined): number {
+  return featureProject(tx, project ?? DEFAULT_PROJECT, "images").id;
 }
 
 /** Records an imported image on this member; 409 when it is already there, as LXD. */
 export const createImage = defineTx("images.create", (tx, i: NewImage): number => {
-  if (tx.get("SELECT id FROM images WHERE project_id = 1 AND fingerprint = ?", i.fingerprint)) {
+  const pid = imageProjectId(tx, i.project);
+  if (tx.get("SELECT id FROM images WHERE project_id = ? AND fingerprint = ?", pid, i.fingerprint)) {
     throw conflict(`Image with same fingerprint already exists`);
   }
   const { lastInsertRowid: id } = tx.exec(
-    "INSERT INTO images (fingerprint, filename, size, public, architecture, creation_date, upload_date, auto_update, project_id, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0)",
+    "INSERT INTO images (fingerprint, filename, size, public, architecture, creation_date, upload_date, auto_update, project_id, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
     i.fingerprint,
     i.filename,
     i.size,
@@ -140,6 +149,7 @@ export const createImage = defineTx("images.create", (tx, i: NewImage): number =
     i.createdAt,
     tx.now,
     i.autoUpdate ? 1 : 0,
+    pid,
   );
   for (const [k, v] of Object.entries(i.properties)) {
     tx.exec("INSERT INTO images_properties (image_id, type, key, value) VALUES (?, 0, ?, ?)", id, k, v);
@@ -155,11 +165,13 @@ export interface ImageUpdate {
   autoUpdate: boolean;
   properties: Record<string, string>;
   expiresAt: string | null;
+  project?: string;
 }
 
 export const updateImage = defineTx("images.update", (tx, u: ImageUpdate): void => {
   const r = tx.get<{ id: number }>(
-    "SELECT id FROM images WHERE project_id = 1 AND fingerprint = ?",
+    "SELECT id FROM images WHERE project_id = ? AND fingerprint = ?",
+    imageProjectId(tx, u.project),
     u.fingerprint,
   );
   if (!r) throw notFound("Image not found");
@@ -177,19 +189,30 @@ export const updateImage = defineTx("images.update", (tx, u: ImageUpdate): void 
 });
 
 /** Marks an image used now (instance created from it). */
-export const touchImage = defineTx("images.touch", (tx, a: { fingerprint: string }): void => {
-  tx.exec(
-    "UPDATE images SET last_use_date = ? WHERE project_id = 1 AND fingerprint = ?",
-    tx.now,
-    a.fingerprint,
-  );
-});
+export const touchImage = defineTx(
+  "images.touch",
+  (tx, a: { fingerprint: string; project?: string }): void => {
+    tx.exec(
+      "UPDATE images SET last_use_date = ? WHERE project_id = ? AND fingerprint = ?",
+      tx.now,
+      imageProjectId(tx, a.project),
+      a.fingerprint,
+    );
+  },
+);
 
 /** Deletes an image with its aliases and properties. */
-export const deleteImage = defineTx("images.delete", (tx, a: { fingerprint: string }): void => {
-  const r = tx.exec("DELETE FROM images WHERE project_id = 1 AND fingerprint = ?", a.fingerprint);
-  if (r.changes === 0) throw notFound("Image not found");
-});
+export const deleteImage = defineTx(
+  "images.delete",
+  (tx, a: { fingerprint: string; project?: string }): void => {
+    const r = tx.exec(
+      "DELETE FROM images WHERE project_id = ? AND fingerprint = ?",
+      imageProjectId(tx, a.project),
+      a.fingerprint,
+    );
+    if (r.changes === 0) throw notFound("Image not found");
+  },
+);
 
 /** Every alias of a project. */
 export function listAliases(tx: ReadTx, projectId = 1): AliasRecord[] {
@@ -207,8 +230,8 @@ export function listAliases(tx: ReadTx, projectId = 1): AliasRecord[] {
 }
 
 /** An alias by name; 404 "Image alias not found" otherwise. */
-export function getAlias(tx: ReadTx, name: string): AliasRecord {
-  const a = listAliases(tx).find((x) => x.name === name);
+export function getAlias(tx: ReadTx, name: string, projectId = 1): AliasRecord {
+  const a = listAliases(tx, projectId).find((x) => x.name === name);
   if (!a) throw notFound("Image alias not found");
   return a;
 }
@@ -216,20 +239,23 @@ export function getAlias(tx: ReadTx, name: string): AliasRecord {
 /** Creates an alias; 409 "Alias already exists" when taken. */
 export const createAlias = defineTx(
   "images.alias-create",
-  (tx, a: { name: string; target: string; description: string }): void => {
-    if (tx.get("SELECT id FROM images_aliases WHERE project_id = 1 AND name = ?", a.name)) {
+  (tx, a: { name: string; target: string; description: string; project?: string }): void => {
+    const pid = imageProjectId(tx, a.project);
+    if (tx.get("SELECT id FROM images_aliases WHERE project_id = ? AND name = ?", pid, a.name)) {
       throw conflict("Alias already exists");
     }
     const img = tx.get<{ id: number }>(
-      "SELECT id FROM images WHERE project_id = 1 AND fingerprint = ?",
+      "SELECT id FROM images WHERE project_id = ? AND fingerprint = ?",
+      pid,
       a.target,
     );
     if (!img) throw notFound("Image not found");
     tx.exec(
-      "INSERT INTO images_aliases (name, image_id, description, project_id) VALUES (?, ?, ?, 1)",
+      "INSERT INTO images_aliases (name, image_id, description, project_id) VALUES (?, ?, ?, ?)",
       a.name,
       img.id,
       a.description,
+      pid,
     );
   },
 );
@@ -237,23 +263,33 @@ export const createAlias = defineTx(
 /** Points an alias at another image or changes its description. */
 export const updateAlias = defineTx(
   "images.alias-update",
-  (tx, a: { name: string; target: string; description: string }): void => {
+  (tx, a: { name: string; target: string; description: string; project?: string }): void => {
+    const pid = imageProjectId(tx, a.project);
     const img = tx.get<{ id: number }>(
-      "SELECT id FROM images WHERE project_id = 1 AND fingerprint = ?",
+      "SELECT id FROM images WHERE project_id = ? AND fingerprint = ?",
+      pid,
       a.target,
     );
     if (!img) throw notFound("Image not found");
     const r = tx.exec(
-      "UPDATE images_aliases SET image_id = ?, description = ? WHERE project_id = 1 AND name = ?",
+      "UPDATE images_aliases SET image_id = ?, description = ? WHERE project_id = ? AND name = ?",
       img.id,
       a.description,
+      pid,
       a.name,
     );
     if (r.changes === 0) throw notFound("Image alias not found");
   },
 );
 
-export const deleteAlias = defineTx("images.alias-delete", (tx, a: { name: string }): void => {
-  const r = tx.exec("DELETE FROM images_aliases WHERE project_id = 1 AND name = ?", a.name);
-  if (r.changes === 0) throw notFound("Image alias not found");
-});
+export const deleteAlias = defineTx(
+  "images.alias-delete",
+  (tx, a: { name: string; project?: string }): void => {
+    const r = tx.exec(
+      "DELETE FROM images_aliases WHERE project_id = ? AND name = ?",
+      imageProjectId(tx, a.project),
+      a.name,
+    );
+    if (r.changes === 0) throw notFound("Image alias not found");
+  },
+);

@@ -1,6 +1,7 @@
 import { conflict, notFound } from "../util/mod.ts";
 import { type Devices, nodeIdOf, readConfig, readDevices, writeDevices } from "./devices.ts";
 import { ARCH_IDS } from "./nodes.ts";
+import { checkProjectLimits, DEFAULT_PROJECT, featureProject, projectRow } from "./projects.ts";
 import { defineTx, type ReadTx, type Tx } from "./tx.ts";
 
 const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));
@@ -18,6 +19,7 @@ export interface InstanceRecord {
   last_used_at: string;
   /** The member the instance lives on. */
   location: string;
+  project: string;
   profiles: string[];
   config: Record<string, string>;
   devices: Devices;
@@ -34,13 +36,14 @@ interface Row {
   creation_date: string;
   last_use_date: string | null;
   location: string;
+  project: string;
 }
 
 const SELECT =
   `SELECT instances.id, instances.name, instances.architecture, instances.type, instances.ephemeral,
          instances.stateful, instances.description, instances.creation_date, instances.last_use_date,
-         nodes.name AS location
-    FROM instances JOIN nodes ON nodes.id = instances.node_id`;
+         nodes.name AS location, projects.name AS project
+    FROM instances JOIN nodes ON nodes.id = instances.node_id JOIN projects ON projects.id = instances.project_id`;
 
 function toRecord(tx: ReadTx, r: Row): InstanceRecord {
   return {
@@ -54,6 +57,7 @@ function toRecord(tx: ReadTx, r: Row): InstanceRecord {
     created_at: r.creation_date,
     last_used_at: r.last_use_date ?? "1970-01-01T00:00:00Z",
     location: r.location,
+    project: r.project,
     profiles: tx.query<{ name: string }>(
       "SELECT profiles.name FROM instances_profiles JOIN profiles ON profiles.id = profile_id WHERE instance_id = ? ORDER BY apply_order",
       r.id,
@@ -67,26 +71,41 @@ function toRecord(tx: ReadTx, r: Row): InstanceRecord {
   };
 }
 
-/** Every instance of the default project, optionally only one member's. */
-export function listInstances(tx: ReadTx, member?: string): InstanceRecord[] {
-  const rows = member === undefined
-    ? tx.query<Row>(`${SELECT} WHERE instances.project_id = 1 ORDER BY instances.name`)
-    : tx.query<Row>(
-      `${SELECT} WHERE instances.project_id = 1 AND instances.node_id = ? ORDER BY instances.name`,
-      nodeIdOf(tx, member),
-    );
-  return rows.map((r) => toRecord(tx, r));
+/**
+ * Every instance of a project (null: of every project), optionally only one member's. A
+ * project that does not exist is 404 "Project not found".
+ */
+export function listInstances(
+  tx: ReadTx,
+  member?: string,
+  project: string | null = DEFAULT_PROJECT,
+): InstanceRecord[] {
+  const pid = project === null ? null : projectRow(tx, project).id;
+  const node = member === undefined ? null : nodeIdOf(tx, member);
+  return tx.query<Row>(
+    `${SELECT} WHERE (? IS NULL OR instances.project_id = ?) AND (? IS NULL OR instances.node_id = ?)
+      ORDER BY projects.name, instances.name`,
+    pid,
+    pid,
+    node,
+    node,
+  ).map((r) => toRecord(tx, r));
 }
 
-/** An instance by name, or undefined. */
-export function findInstance(tx: ReadTx, name: string): InstanceRecord | undefined {
-  const r = tx.get<Row>(`${SELECT} WHERE instances.project_id = 1 AND instances.name = ?`, name);
+/** An instance by name in a project, or undefined (also when the project does not exist). */
+export function findInstance(
+  tx: ReadTx,
+  name: string,
+  project = DEFAULT_PROJECT,
+): InstanceRecord | undefined {
+  const r = tx.get<Row>(`${SELECT} WHERE projects.name = ? AND instances.name = ?`, project, name);
   return r ? toRecord(tx, r) : undefined;
 }
 
 /** An instance by name; 404 "Instance not found" otherwise (LXD's text). */
-export function getInstance(tx: ReadTx, name: string): InstanceRecord {
-  const i = findInstance(tx, name);
+export function getInstance(tx: ReadTx, name: string, project = DEFAULT_PROJECT): InstanceRecord {
+  projectRow(tx, project);
+  const i = findInstance(tx, name, project);
   if (!i) throw notFound("Instance not found");
   return i;
 }
@@ -102,12 +121,27 @@ export interface NewInstance {
   config: Record<string, string>;
   devices: Devices;
   member: string;
+  /** The project (default: "default"). */
+  project?: string;
 }
 
-function writeProfiles(tx: Tx, id: number, profiles: string[]): void {
+/** The id of an instance by name in a project; 404 otherwise. */
+function instanceId(tx: ReadTx, name: string, project: string): number {
+  const r = tx.get<{ id: number }>(
+    "SELECT id FROM instances WHERE project_id = ? AND name = ?",
+    projectRow(tx, project).id,
+    name,
+  );
+  if (!r) throw notFound("Instance not found");
+  return r.id;
+}
+
+/** The profiles an instance uses come from its project, or default's (features.profiles). */
+function writeProfiles(tx: Tx, id: number, profiles: string[], project: string): void {
   tx.exec("DELETE FROM instances_profiles WHERE instance_id = ?", id);
+  const from = featureProject(tx, project, "profiles").id;
   profiles.forEach((p, i) => {
-    const r = tx.get<{ id: number }>("SELECT id FROM profiles WHERE project_id = 1 AND name = ?", p);
+    const r = tx.get<{ id: number }>("SELECT id FROM profiles WHERE project_id = ? AND name = ?", from, p);
     if (!r) throw notFound(`Requested profile "${p}" doesn't exist`);
     tx.exec(
       "INSERT INTO instances_profiles (instance_id, profile_id, apply_order) VALUES (?, ?, ?)",
@@ -125,13 +159,19 @@ function writeConfig(tx: Tx, id: number, config: Record<string, string>): void {
   }
 }
 
-/** Creates the instance row; 409 `Instance "NAME" already exists` when the name is taken (LXD's text). */
+/**
+ * Creates the instance row; 409 `Instance "NAME" already exists` when the name is taken (LXD's
+ * text). The project's limits and restrictions are checked in this same transaction, with the
+ * new instance counted: of concurrent launches from any members, only those that fit commit.
+ */
 export const createInstance = defineTx("instances.create", (tx, i: NewInstance): number => {
-  if (tx.get("SELECT id FROM instances WHERE project_id = 1 AND name = ?", i.name)) {
+  const project = i.project ?? DEFAULT_PROJECT;
+  const pid = projectRow(tx, project).id;
+  if (tx.get("SELECT id FROM instances WHERE project_id = ? AND name = ?", pid, i.name)) {
     throw conflict(`Instance "${i.name}" already exists`);
   }
   const { lastInsertRowid: id } = tx.exec(
-    "INSERT INTO instances (node_id, name, architecture, type, ephemeral, creation_date, stateful, description, project_id) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 1)",
+    "INSERT INTO instances (node_id, name, architecture, type, ephemeral, creation_date, stateful, description, project_id) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
     nodeIdOf(tx, i.member),
     i.name,
     ARCH_IDS[i.architecture] ?? 0,
@@ -139,10 +179,12 @@ export const createInstance = defineTx("instances.create", (tx, i: NewInstance):
     i.ephemeral ? 1 : 0,
     tx.now,
     i.description,
+    pid,
   );
-  writeProfiles(tx, id, i.profiles);
+  writeProfiles(tx, id, i.profiles, project);
   writeConfig(tx, id, i.config);
   writeDevices(tx, "instance", id, i.devices);
+  checkProjectLimits(tx, project);
   return id;
 });
 
@@ -154,28 +196,30 @@ export interface InstanceUpdate {
   profiles: string[];
   config: Record<string, string>;
   devices: Devices;
+  project?: string;
 }
 
+/** Replaces an instance's writable part; the project's limits hold after it or nothing changes. */
 export const updateInstance = defineTx("instances.update", (tx, u: InstanceUpdate): void => {
-  const r = tx.get<{ id: number }>("SELECT id FROM instances WHERE project_id = 1 AND name = ?", u.name);
-  if (!r) throw notFound("Instance not found");
+  const project = u.project ?? DEFAULT_PROJECT;
+  const id = instanceId(tx, u.name, project);
   tx.exec(
     "UPDATE instances SET description = ?, ephemeral = ? WHERE id = ?",
     u.description,
     u.ephemeral ? 1 : 0,
-    r.id,
+    id,
   );
-  writeProfiles(tx, r.id, u.profiles);
-  writeConfig(tx, r.id, u.config);
-  writeDevices(tx, "instance", r.id, u.devices);
+  writeProfiles(tx, id, u.profiles, project);
+  writeConfig(tx, id, u.config);
+  writeDevices(tx, "instance", id, u.devices);
+  checkProjectLimits(tx, project);
 });
 
 /** Sets (or, with "", removes) config keys without touching the rest: volatile.* state. */
 export const setInstanceKeys = defineTx(
   "instances.set-keys",
-  (tx, a: { name: string; keys: Record<string, string>; used?: boolean }): void => {
-    const r = tx.get<{ id: number }>("SELECT id FROM instances WHERE project_id = 1 AND name = ?", a.name);
-    if (!r) throw notFound("Instance not found");
+  (tx, a: { name: string; keys: Record<string, string>; used?: boolean; project?: string }): void => {
+    const r = { id: instanceId(tx, a.name, a.project ?? DEFAULT_PROJECT) };
     for (const [k, v] of Object.entries(a.keys)) {
       if (v === "") tx.exec("DELETE FROM instances_config WHERE instance_id = ? AND key = ?", r.id, k);
       else {
@@ -191,22 +235,25 @@ export const setInstanceKeys = defineTx(
   },
 );
 
-export const deleteInstance = defineTx("instances.delete", (tx, a: { name: string }): void => {
-  const r = tx.exec("DELETE FROM instances WHERE project_id = 1 AND name = ?", a.name);
-  if (r.changes === 0) throw notFound("Instance not found");
-});
+export const deleteInstance = defineTx(
+  "instances.delete",
+  (tx, a: { name: string; project?: string }): void => {
+    tx.exec("DELETE FROM instances WHERE id = ?", instanceId(tx, a.name, a.project ?? DEFAULT_PROJECT));
+  },
+);
 
 /** Records the instance's root volume in its pool (storage_volumes, type container). */
 export const createInstanceVolume = defineTx(
   "storage-volumes.create-instance",
-  (tx, a: { name: string; pool: string; member: string }): void => {
+  (tx, a: { name: string; pool: string; member: string; project?: string }): void => {
     const p = tx.get<{ id: number }>("SELECT id FROM storage_pools WHERE name = ?", a.pool);
     if (!p) throw notFound("Storage pool not found");
     tx.exec(
-      "INSERT INTO storage_volumes (name, storage_pool_id, node_id, type, description, project_id, content_type, creation_date) VALUES (?, ?, ?, 0, '', 1, 0, ?)",
+      "INSERT INTO storage_volumes (name, storage_pool_id, node_id, type, description, project_id, content_type, creation_date) VALUES (?, ?, ?, 0, '', ?, 0, ?)",
       a.name,
       p.id,
       nodeIdOf(tx, a.member),
+      projectRow(tx, a.project ?? DEFAULT_PROJECT).id,
       tx.now,
     );
   },
@@ -214,9 +261,10 @@ export const createInstanceVolume = defineTx(
 
 export const deleteInstanceVolume = defineTx(
   "storage-volumes.delete-instance",
-  (tx, a: { name: string; pool: string }): void => {
+  (tx, a: { name: string; pool: string; project?: string }): void => {
     tx.exec(
-      "DELETE FROM storage_volumes WHERE type = 0 AND project_id = 1 AND name = ? AND storage_pool_id = (SELECT id FROM storage_pools WHERE name = ?)",
+      "DELETE FROM storage_volumes WHERE type = 0 AND project_id = (SELECT id FROM projects WHERE name = ?) AND name = ? AND storage_pool_id = (SELECT id FROM storage_pools WHERE name = ?)",
+      a.project ?? DEFAULT_PROJECT,
       a.name,
       a.pool,
     );

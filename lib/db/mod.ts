@@ -23,3 +23,4 @@ export * from "./profiles.ts";
 export * from "./instances.ts";
 export * from "./networks.ts";
 export * from "./volumes.ts";
+export * from "./projects.ts";

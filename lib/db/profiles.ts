@@ -1,5 +1,6 @@
 import { conflict, forbidden, notFound } from "../util/mod.ts";
 import { type Devices, readConfig, readDevices, writeDevices } from "./devices.ts";
+import { checkProjectLimits, DEFAULT_PROJECT, featureProject, projectUrl } from "./projects.ts";
 import { defineTx, type ReadTx } from "./tx.ts";
 
 /** A profile as stored. */
@@ -9,7 +10,7 @@ export interface ProfileRecord {
   description: string;
   config: Record<string, string>;
   devices: Devices;
-  /** Instances that use it, as /1.0/instances/NAME URLs. */
+  /** Instances that use it, as /1.0/instances/NAME URLs (?project= outside default). */
   used_by: string[];
 }
 
@@ -20,24 +21,29 @@ function toRecord(tx: ReadTx, r: { id: number; name: string; description: string
     description: r.description,
     config: readConfig(tx, "SELECT key, value FROM profiles_config WHERE profile_id = ? ORDER BY key", r.id),
     devices: readDevices(tx, "profile", r.id),
-    used_by: tx.query<{ name: string }>(
-      "SELECT instances.name FROM instances_profiles JOIN instances ON instances.id = instance_id WHERE profile_id = ? ORDER BY instances.name",
+    // A profile of the default project is also used by projects without features.profiles.
+    used_by: tx.query<{ name: string; project: string }>(
+      `SELECT instances.name, projects.name AS project FROM instances_profiles
+         JOIN instances ON instances.id = instance_id JOIN projects ON projects.id = instances.project_id
+        WHERE profile_id = ? ORDER BY projects.name, instances.name`,
       r.id,
-    ).map((x) => `/1.0/instances/${x.name}`),
+    ).map((x) => projectUrl(`/1.0/instances/${x.name}`, x.project)),
   };
 }
 
-/** Every profile of the default project. */
-export function listProfiles(tx: ReadTx): ProfileRecord[] {
+/** Every profile a project sees: its own, or default's when it has no features.profiles. */
+export function listProfiles(tx: ReadTx, project = DEFAULT_PROJECT): ProfileRecord[] {
   return tx.query<{ id: number; name: string; description: string }>(
-    "SELECT id, name, description FROM profiles WHERE project_id = 1 ORDER BY name",
+    "SELECT id, name, description FROM profiles WHERE project_id = ? ORDER BY name",
+    featureProject(tx, project, "profiles").id,
   ).map((r) => toRecord(tx, r));
 }
 
-/** A profile by name; 404 "Profile not found" otherwise. */
-export function getProfile(tx: ReadTx, name: string): ProfileRecord {
+/** A profile by name as a project sees it; 404 "Profile not found" otherwise. */
+export function getProfile(tx: ReadTx, name: string, project = DEFAULT_PROJECT): ProfileRecord {
   const r = tx.get<{ id: number; name: string; description: string }>(
-    "SELECT id, name, description FROM profiles WHERE project_id = 1 AND name = ?",
+    "SELECT id, name, description FROM profiles WHERE project_id = ? AND name = ?",
+    featureProject(tx, project, "profiles").id,
     name,
   );
   if (!r) throw notFound("Profile not found");
@@ -50,16 +56,28 @@ export interface ProfilePut {
   description: string;
   config: Record<string, string>;
   devices: Devices;
+  /** The project the request named (default: "default"). */
+  project?: string;
+}
+
+function profileId(tx: ReadTx, name: string, project: string): number | undefined {
+  return tx.get<{ id: number }>(
+    "SELECT id FROM profiles WHERE project_id = ? AND name = ?",
+    featureProject(tx, project, "profiles").id,
+    name,
+  )?.id;
 }
 
 export const createProfile = defineTx("profiles.create", (tx, p: ProfilePut): void => {
-  if (tx.get("SELECT id FROM profiles WHERE project_id = 1 AND name = ?", p.name)) {
+  const pid = featureProject(tx, p.project ?? DEFAULT_PROJECT, "profiles").id;
+  if (profileId(tx, p.name, p.project ?? DEFAULT_PROJECT) !== undefined) {
     throw conflict(`Error inserting "${p.name}" into database: The profile already exists`);
   }
   const { lastInsertRowid: id } = tx.exec(
-    "INSERT INTO profiles (name, description, project_id) VALUES (?, ?, 1)",
+    "INSERT INTO profiles (name, description, project_id) VALUES (?, ?, ?)",
     p.name,
     p.description,
+    pid,
   );
   writeProfile(tx, id, p);
 });
@@ -75,17 +93,28 @@ function writeProfile(tx: Parameters<typeof writeDevices>[0], id: number, p: Pro
 
 /** Replaces a profile's description, config and devices. */
 export const updateProfile = defineTx("profiles.update", (tx, p: ProfilePut): void => {
-  const r = tx.get<{ id: number }>("SELECT id FROM profiles WHERE project_id = 1 AND name = ?", p.name);
-  if (!r) throw notFound("Profile not found");
-  writeProfile(tx, r.id, p);
+  const id = profileId(tx, p.name, p.project ?? DEFAULT_PROJECT);
+  if (id === undefined) throw notFound("Profile not found");
+  writeProfile(tx, id, p);
+  // What the profile now gives its instances counts against their projects' limits.
+  for (
+    const r of tx.query<{ name: string }>(
+      `SELECT DISTINCT projects.name FROM instances_profiles JOIN instances ON instances.id = instance_id
+         JOIN projects ON projects.id = instances.project_id WHERE profile_id = ?`,
+      id,
+    )
+  ) checkProjectLimits(tx, r.name);
 });
 
-export const deleteProfile = defineTx("profiles.delete", (tx, a: { name: string }): void => {
-  if (a.name === "default") throw forbidden('The "default" profile cannot be deleted');
-  const r = tx.get<{ id: number }>("SELECT id FROM profiles WHERE project_id = 1 AND name = ?", a.name);
-  if (!r) throw notFound("Profile not found");
-  if (tx.get("SELECT id FROM instances_profiles WHERE profile_id = ? LIMIT 1", r.id)) {
-    throw conflict("Profile is currently in use");
-  }
-  tx.exec("DELETE FROM profiles WHERE id = ?", r.id);
-});
+export const deleteProfile = defineTx(
+  "profiles.delete",
+  (tx, a: { name: string; project?: string }): void => {
+    if (a.name === "default") throw forbidden('The "default" profile cannot be deleted');
+    const id = profileId(tx, a.name, a.project ?? DEFAULT_PROJECT);
+    if (id === undefined) throw notFound("Profile not found");
+    if (tx.get("SELECT id FROM instances_profiles WHERE profile_id = ? LIMIT 1", id)) {
+      throw conflict("Profile is currently in use");
+    }
+    tx.exec("DELETE FROM profiles WHERE id = ?", id);
+  },
+);

@@ -7,6 +7,7 @@ import {
   checkDevices,
   createInstance,
   createInstanceVolume,
+  DEFAULT_PROJECT,
   deleteInstance,
   deleteInstanceVolume,
   type Devices,
@@ -16,9 +17,11 @@ import {
   getPool,
   getProfile,
   type GlobalDB,
+  imageProjectId,
   type InstanceRecord,
   listInstances,
   type ProfileRecord,
+  projectUrl,
   setInstanceKeys,
   touchImage,
   updateInstance,
@@ -47,17 +50,66 @@ import {
   type ManagerOptions,
 } from "./types.ts";
 
+/**
+ * The instances of one project on this member (`in(project)` gives another project's view,
+ * sharing the driver, the image store and the per-instance locks). A container outside the
+ * default project is PROJECT_NAME on disk and to liblxc, as LXD names it, so that two projects
+ * may both hold a "c1".
+ */
 export class InstanceManager {
   readonly lxc: LxcDriver;
   readonly images: ImageStore;
+  readonly project: string;
   #o: ManagerOptions;
-  #locks = new Map<string, Promise<unknown>>();
-  #cgroup = cgroupVersion();
+  #locks: Map<string, Promise<unknown>>;
+  #cgroup: "v1" | "v2";
 
-  constructor(o: ManagerOptions) {
+  constructor(
+    o: ManagerOptions,
+    project = DEFAULT_PROJECT,
+    shared?: {
+      lxc: LxcDriver;
+      images: ImageStore;
+      locks: Map<string, Promise<unknown>>;
+      cgroup: "v1" | "v2";
+    },
+  ) {
     this.#o = o;
-    this.lxc = new LxcDriver(o.containersDir);
-    this.images = new ImageStore(o.imagesDir);
+    this.project = project;
+    this.lxc = shared?.lxc ?? new LxcDriver(o.containersDir);
+    this.images = shared?.images ?? new ImageStore(o.imagesDir);
+    this.#locks = shared?.locks ?? new Map();
+    this.#cgroup = shared?.cgroup ?? cgroupVersion();
+  }
+
+  /** The same member's instances of another project. */
+  in(project: string): InstanceManager {
+    if (project === this.project) return this;
+    return new InstanceManager(this.#o, project, {
+      lxc: this.lxc,
+      images: this.images,
+      locks: this.#locks,
+      cgroup: this.#cgroup,
+    });
+  }
+
+  /** The container's name to liblxc and on disk (LXD's project.Instance). */
+  key(name: string): string {
+    return this.project === DEFAULT_PROJECT ? name : `${this.project}_${name}`;
+  }
+
+  /** An instance's URL as events and used_by show it. */
+  #url(name: string): string {
+    return projectUrl(`/1.0/instances/${name}`, this.project);
+  }
+
+  #event(action: string, name: string, context: Record<string, unknown> = {}): void {
+    this.#o.events.lifecycle(action, this.#url(name), context, this.project);
+  }
+
+  /** The console log file of an instance. */
+  consolePath(name: string): string {
+    return this.lxc.consolePath(this.key(name));
   }
 
   get db(): GlobalDB {
@@ -66,13 +118,14 @@ export class InstanceManager {
 
   /** Runs fn after every earlier lifecycle change of the same instance. */
   async #serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(name) ?? Promise.resolve();
+    const key = this.key(name);
+    const prev = this.#locks.get(key) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(fn);
-    this.#locks.set(name, next);
+    this.#locks.set(key, next);
     try {
       return await next;
     } finally {
-      if (this.#locks.get(name) === next) this.#locks.delete(name);
+      if (this.#locks.get(key) === next) this.#locks.delete(key);
     }
   }
 
@@ -85,8 +138,8 @@ export class InstanceManager {
   /** Loads an instance and its profiles. */
   async #load(name: string): Promise<{ rec: InstanceRecord; profiles: ProfileRecord[] }> {
     return await this.db.read((tx) => {
-      const rec = getInstance(tx, name);
-      return { rec, profiles: rec.profiles.map((p) => getProfile(tx, p)) };
+      const rec = getInstance(tx, name, this.project);
+      return { rec, profiles: rec.profiles.map((p) => getProfile(tx, p, this.project)) };
     });
   }
 
@@ -98,19 +151,20 @@ export class InstanceManager {
   async #volume(rec: InstanceRecord, profiles: ProfileRecord[]): Promise<{ dir: string; rootfs: string }> {
     const root = rootDisk(this.#expanded(rec, profiles).devices);
     if (!root) throw badRequest("Failed getting root disk: No root device could be found");
-    const dir = (await this.pool(root.pool)).containerPath(rec.name);
+    const dir = (await this.pool(root.pool)).containerPath(this.key(rec.name));
     return { dir, rootfs: `${dir}/rootfs` };
   }
 
   /** The container's state from liblxc. */
   async lxcState(name: string): Promise<LxcState> {
-    return await this.lxc.state(name);
+    return await this.lxc.state(this.key(name));
   }
 
   /** The API view of an instance, with its live status. */
   async render(rec: InstanceRecord, profiles: ProfileRecord[], st?: LxcState): Promise<InstanceJSON> {
     const local = rec.location === this.#o.location();
-    const s = st ?? (local ? await this.lxc.state(rec.name) : { state: "STOPPED" as const, pid: -1 });
+    const s = st ??
+      (local ? await this.lxc.state(this.key(rec.name)) : { state: "STOPPED" as const, pid: -1 });
     const status = INSTANCE_STATUS[s.state] ?? { status: "Error", code: 112 };
     const e = this.#expanded(rec, profiles);
     return {
@@ -130,7 +184,7 @@ export class InstanceManager {
       last_used_at: rec.last_used_at,
       location: rec.location,
       type: rec.type,
-      project: "default",
+      project: rec.project,
     };
   }
 
@@ -143,22 +197,22 @@ export class InstanceManager {
   /** Every instance (all members), with status for the local ones. */
   async list(): Promise<{ json: InstanceJSON; record: InstanceRecord; state: LxcState | null }[]> {
     const all = await this.db.read((tx) => {
-      const recs = listInstances(tx);
+      const recs = listInstances(tx, undefined, this.project);
       const profiles = new Map<string, ProfileRecord>();
       for (const r of recs) {
-        for (const p of r.profiles) if (!profiles.has(p)) profiles.set(p, getProfile(tx, p));
+        for (const p of r.profiles) if (!profiles.has(p)) profiles.set(p, getProfile(tx, p, this.project));
       }
       return recs.map((r) => ({ rec: r, profiles: r.profiles.map((p) => profiles.get(p)!) }));
     });
     return await Promise.all(all.map(async ({ rec, profiles }) => {
-      const st = rec.location === this.#o.location() ? await this.lxc.state(rec.name) : null;
+      const st = rec.location === this.#o.location() ? await this.lxc.state(this.key(rec.name)) : null;
       return { json: await this.render(rec, profiles, st ?? undefined), record: rec, state: st };
     }));
   }
 
   /** GET /state: status, pid, processes and memory from the cgroup where readable. */
   async state(name: string, st?: LxcState): Promise<InstanceStateJSON> {
-    const s = st ?? await this.lxc.state(name);
+    const s = st ?? await this.lxc.state(this.key(name));
     const status = INSTANCE_STATUS[s.state] ?? { status: "Error", code: 112 };
     const running = s.state === "RUNNING" || s.state === "FROZEN";
     const mem = running ? await memoryOf(s.pid) : 0;
@@ -180,15 +234,16 @@ export class InstanceManager {
       throw badRequest("Images from remote servers are not supported: import the image first");
     }
     return await this.db.read((tx) => {
-      if (source.fingerprint) return findImage(tx, source.fingerprint).fingerprint;
+      const images = imageProjectId(tx, this.project);
+      if (source.fingerprint) return findImage(tx, source.fingerprint, images).fingerprint;
       if (source.alias) {
         try {
-          return getAlias(tx, source.alias).target;
+          return getAlias(tx, source.alias, images).target;
         } catch (e) {
           if (e instanceof StatusError && e.status === 404) {
             // LXD also takes a fingerprint where an alias is expected.
             try {
-              return findImage(tx, source.alias).fingerprint;
+              return findImage(tx, source.alias, images).fingerprint;
             } catch { /* fall through */ }
             throw notFound("Image not found");
           }
@@ -228,8 +283,8 @@ export class InstanceManager {
     const fingerprint = sourceType === "image" ? await this.resolveImage(req.source ?? {}) : null;
     const profiles = req.profiles === null || req.profiles === undefined ? ["default"] : req.profiles;
     const { existing, profileRecs } = await this.db.read((tx) => {
-      const existing = listInstances(tx).some((i) => i.name === name);
-      return { existing, profileRecs: profiles.map((p) => getProfile(tx, p)) };
+      const existing = listInstances(tx, undefined, this.project).some((i) => i.name === name);
+      return { existing, profileRecs: profiles.map((p) => getProfile(tx, p, this.project)) };
     }).catch((e) => {
       if (e instanceof StatusError && e.status === 404) throw badRequest(`Requested profile doesn't exist`);
       throw e;
@@ -261,7 +316,9 @@ export class InstanceManager {
       let meta: ImageMetadata | null = null;
       let image: { architecture: string; properties: Record<string, string> } | null = null;
       if (p.fingerprint) {
-        const rec = await this.db.read((tx) => findImage(tx, p.fingerprint!));
+        const rec = await this.db.read((tx) =>
+          findImage(tx, p.fingerprint!, imageProjectId(tx, this.project))
+        );
         if (!(await this.images.has(rec.fingerprint))) {
           throw notFound(`Image "${rec.fingerprint}" is not available on this member`);
         }
@@ -273,13 +330,14 @@ export class InstanceManager {
         config["volatile.base_image"] = p.fingerprint;
       }
       // The id map keys are the daemon's (LXD's names and values): whatever a request said.
-      const profileRecs = await this.db.read((tx) => p.profiles.map((n) => getProfile(tx, n)));
+      const profileRecs = await this.db.read((tx) => p.profiles.map((n) => getProfile(tx, n, this.project)));
       const privileged = isTrue(expand(profileRecs, { config, devices: {} }).config["security.privileged"]);
       config["volatile.idmap.base"] = "0";
       config["volatile.idmap.next"] = idmapJSON(idmapFor(privileged));
       config["volatile.last_state.idmap"] = "[]";
       delete config["volatile.idmap.current"];
       await this.db.run(createInstance, {
+        project: this.project,
         name: p.name,
         architecture: image?.architecture ?? archName(),
         type: "container",
@@ -293,26 +351,33 @@ export class InstanceManager {
       const pool = await this.pool(p.pool);
       let volume = "";
       try {
-        volume = await pool.createContainerVolume(p.name);
-        await this.db.run(createInstanceVolume, { name: p.name, pool: p.pool, member });
+        volume = await pool.createContainerVolume(this.key(p.name));
+        await this.db.run(createInstanceVolume, {
+          project: this.project,
+          name: p.name,
+          pool: p.pool,
+          member,
+        });
         if (p.fingerprint) {
           progress("Unpack: 0%");
           await this.images.unpack(p.fingerprint, volume);
           progress("Unpack: 100%");
           meta = await readMetadata(volume);
           await applyTemplates(volume, meta, p.name, "create");
-          await this.db.run(touchImage, { fingerprint: p.fingerprint });
+          await this.db.run(touchImage, { project: this.project, fingerprint: p.fingerprint });
         } else {
           await Deno.mkdir(`${volume}/rootfs`, { mode: 0o755 });
         }
         await Deno.chmod(volume, 0o100);
       } catch (e) {
-        await pool.deleteContainerVolume(p.name).catch(() => {});
-        await this.db.run(deleteInstanceVolume, { name: p.name, pool: p.pool }).catch(() => {});
-        await this.db.run(deleteInstance, { name: p.name }).catch(() => {});
+        await pool.deleteContainerVolume(this.key(p.name)).catch(() => {});
+        await this.db.run(deleteInstanceVolume, { project: this.project, name: p.name, pool: p.pool }).catch(
+          () => {},
+        );
+        await this.db.run(deleteInstance, { project: this.project, name: p.name }).catch(() => {});
         throw new Error(`Failed creating instance from image: ${errorMessage(e)}`);
       }
-      this.#o.events.lifecycle("instance-created", `/1.0/instances/${p.name}`, { type: "container" });
+      this.#event("instance-created", p.name, { type: "container" });
     });
   }
 
@@ -320,7 +385,7 @@ export class InstanceManager {
   async start(name: string): Promise<void> {
     await this.#serial(name, async () => {
       const { rec, profiles } = await this.#load(name);
-      const st = await this.lxc.state(name);
+      const st = await this.lxc.state(this.key(name));
       if (st.state === "RUNNING") throw badRequest("The instance is already running");
       if (st.state === "FROZEN") throw badRequest("The instance is frozen: unfreeze it first");
       const { dir, rootfs } = await this.#volume(rec, profiles);
@@ -330,6 +395,7 @@ export class InstanceManager {
       const next = idmapFor(isTrue(e.config["security.privileged"]));
       const plan = await prepareIdmap(dir, next, parseIdmap(rec.config["volatile.last_state.idmap"]));
       await this.db.run(setInstanceKeys, {
+        project: this.project,
         name,
         keys: {
           "volatile.idmap.base": "0",
@@ -339,12 +405,12 @@ export class InstanceManager {
         },
       });
       await this.lxc.writeConfig(
-        name,
+        this.key(name),
         renderLxcConfig({
           name,
           rootfs,
-          logFile: this.lxc.logPath(name),
-          consoleFile: this.lxc.consolePath(name),
+          logFile: this.lxc.logPath(this.key(name)),
+          consoleFile: this.lxc.consolePath(this.key(name)),
           config: e.config,
           cgroup: this.#cgroup,
           network: renderNics(nics.nics),
@@ -361,13 +427,14 @@ export class InstanceManager {
           }),
         }),
       );
-      await this.lxc.start(name);
+      await this.lxc.start(this.key(name));
       await this.db.run(setInstanceKeys, {
+        project: this.project,
         name,
         keys: { ...nics.volatile, "volatile.last_state.power": "RUNNING" },
         used: true,
       });
-      this.#o.events.lifecycle("instance-started", `/1.0/instances/${name}`);
+      this.#event("instance-started", name);
     });
   }
 
@@ -375,42 +442,46 @@ export class InstanceManager {
   async stop(name: string, o: { force?: boolean; timeout?: number } = {}): Promise<void> {
     await this.#serial(name, async () => {
       await this.#load(name);
-      const st = await this.lxc.state(name);
+      const st = await this.lxc.state(this.key(name));
       if (st.state === "STOPPED") throw badRequest("The instance is already stopped");
       if (st.state === "FROZEN" && !o.force) throw badRequest("The instance is frozen: unfreeze it first");
-      await this.lxc.stop(name, { force: o.force === true, timeout: o.timeout ?? -1 });
-      await this.db.run(setInstanceKeys, { name, keys: { "volatile.last_state.power": "STOPPED" } });
-      this.#o.events.lifecycle("instance-stopped", `/1.0/instances/${name}`);
+      await this.lxc.stop(this.key(name), { force: o.force === true, timeout: o.timeout ?? -1 });
+      await this.db.run(setInstanceKeys, {
+        project: this.project,
+        name,
+        keys: { "volatile.last_state.power": "STOPPED" },
+      });
+      this.#event("instance-stopped", name);
       const { rec } = await this.#load(name);
       if (rec.ephemeral) await this.#destroy(name);
     });
   }
 
   async restart(name: string, o: { force?: boolean; timeout?: number } = {}): Promise<void> {
-    const st = await this.lxc.state(name);
+    const st = await this.lxc.state(this.key(name));
     if (st.state !== "RUNNING") throw badRequest("The instance isn't running");
     await this.#serial(name, async () => {
-      await this.lxc.stop(name, { force: o.force === true, timeout: o.timeout ?? -1 });
+      await this.lxc.stop(this.key(name), { force: o.force === true, timeout: o.timeout ?? -1 });
     });
     await this.start(name);
-    this.#o.events.lifecycle("instance-restarted", `/1.0/instances/${name}`);
+    this.#event("instance-restarted", name);
   }
 
   async freeze(name: string): Promise<void> {
     await this.#serial(name, async () => {
-      const st = await this.lxc.state(name);
+      const st = await this.lxc.state(this.key(name));
       if (st.state !== "RUNNING") throw badRequest("The instance isn't running");
-      await this.lxc.freeze(name);
-      this.#o.events.lifecycle("instance-paused", `/1.0/instances/${name}`);
+      await this.lxc.freeze(this.key(name));
+      this.#event("instance-paused", name);
     });
   }
 
   async unfreeze(name: string): Promise<void> {
     await this.#serial(name, async () => {
-      const st = await this.lxc.state(name);
+      const st = await this.lxc.state(this.key(name));
       if (st.state !== "FROZEN") throw badRequest("The instance isn't frozen");
-      await this.lxc.unfreeze(name);
-      this.#o.events.lifecycle("instance-resumed", `/1.0/instances/${name}`);
+      await this.lxc.unfreeze(this.key(name));
+      this.#event("instance-resumed", name);
     });
   }
 
@@ -418,7 +489,7 @@ export class InstanceManager {
   async delete(name: string): Promise<void> {
     await this.#serial(name, async () => {
       await this.#load(name);
-      const st = await this.lxc.state(name);
+      const st = await this.lxc.state(this.key(name));
       if (st.state !== "STOPPED") throw badRequest("Instance is running");
       await this.#destroy(name);
     });
@@ -429,17 +500,17 @@ export class InstanceManager {
     const root = rootDisk(this.#expanded(rec, profiles).devices);
     if (root) {
       const pool = await this.pool(root.pool);
-      const dir = pool.containerPath(name);
+      const dir = pool.containerPath(this.key(name));
       await Deno.chmod(dir, 0o700).catch(() => {});
-      await pool.deleteContainerVolume(name);
-      await this.db.run(deleteInstanceVolume, { name, pool: root.pool });
+      await pool.deleteContainerVolume(this.key(name));
+      await this.db.run(deleteInstanceVolume, { project: this.project, name, pool: root.pool });
     }
     for (const d of Object.values(this.#expanded(rec, profiles).devices)) {
       if (d.type === "nic" && d.network) await this.#o.networks?.removeHost(d.network, name);
     }
-    await this.lxc.destroy(name);
-    await this.db.run(deleteInstance, { name });
-    this.#o.events.lifecycle("instance-deleted", `/1.0/instances/${name}`);
+    await this.lxc.destroy(this.key(name));
+    await this.db.run(deleteInstance, { project: this.project, name });
+    this.#event("instance-deleted", name);
   }
 
   /** Replaces (PUT) the writable part of an instance; applies limits to a running one on next start. */
@@ -467,16 +538,20 @@ export class InstanceManager {
         ...kept,
       };
       const profiles = u.profiles ?? rec.profiles;
-      const profileRecs = await this.db.read((tx) => profiles.map((p) => getProfile(tx, p))).catch((e) => {
-        if (e instanceof StatusError && e.status === 404) throw badRequest("Requested profile doesn't exist");
-        throw e;
-      });
+      const profileRecs = await this.db.read((tx) => profiles.map((p) => getProfile(tx, p, this.project)))
+        .catch((e) => {
+          if (e instanceof StatusError && e.status === 404) {
+            throw badRequest("Requested profile doesn't exist");
+          }
+          throw e;
+        });
       const devices = expand(profileRecs, { config: next, devices: u.devices ?? {} }).devices;
       await this.db.read((tx) => {
         checkNics(tx, devices);
         checkDisks(tx, devices, this.#o.location(), this.#o.location() !== "none");
       });
       await this.db.run(updateInstance, {
+        project: this.project,
         name,
         description: u.description ?? rec.description,
         ephemeral: u.ephemeral ?? rec.ephemeral,
@@ -485,7 +560,7 @@ export class InstanceManager {
         devices: u.devices ?? {},
       });
       await this.#applyLimits(name);
-      this.#o.events.lifecycle("instance-updated", `/1.0/instances/${name}`);
+      this.#event("instance-updated", name);
     });
   }
 
@@ -494,16 +569,22 @@ export class InstanceManager {
    * a stopped one gets them from its config at the next start.
    */
   async #applyLimits(name: string): Promise<void> {
-    const st = await this.lxc.state(name);
+    const st = await this.lxc.state(this.key(name));
     if (st.state !== "RUNNING" && st.state !== "FROZEN") return;
     const { rec, profiles } = await this.#load(name);
-    await applyLimits(this.lxc, name, this.#expanded(rec, profiles).config, this.#cgroup, this.#o.log);
+    await applyLimits(
+      this.lxc,
+      this.key(name),
+      this.#expanded(rec, profiles).config,
+      this.#cgroup,
+      this.#o.log,
+    );
   }
 
   /** What lxc-attach runs for an exec request, with LXD's default environment. */
   async execTarget(name: string, req: ExecRequest): Promise<ExecTarget> {
     const { rec, profiles } = await this.#load(name);
-    const st = await this.lxc.state(name);
+    const st = await this.lxc.state(this.key(name));
     if (st.state === "FROZEN") throw badRequest("Instance is frozen");
     if (st.state !== "RUNNING") throw badRequest("Instance is not running");
     if (!Array.isArray(req.command) || req.command.length === 0) throw badRequest("Missing command");
@@ -521,8 +602,11 @@ export class InstanceManager {
     // lxc-attach has no working-directory option: change directory inside, then exec.
     if (req.cwd && req.cwd !== "") command = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', req.cwd, ...command];
     return {
-      argv: ["lxc-attach", ...this.lxc.attachArgs(name, command, env, req.user ?? 0, req.group ?? 0)],
-      recordDir: this.lxc.dir(name),
+      argv: [
+        "lxc-attach",
+        ...this.lxc.attachArgs(this.key(name), command, env, req.user ?? 0, req.group ?? 0),
+      ],
+      recordDir: this.lxc.dir(this.key(name)),
       recordUrl: `/1.0/instances/${name}/logs`,
     };
   }
@@ -542,7 +626,7 @@ export class InstanceManager {
     await this.#load(name);
     const out: string[] = [];
     try {
-      for await (const e of Deno.readDir(this.lxc.dir(name))) {
+      for await (const e of Deno.readDir(this.lxc.dir(this.key(name)))) {
         if (e.isFile && e.name !== "config" && !e.name.endsWith(".tmp")) out.push(e.name);
       }
     } catch { /* never started */ }
@@ -552,7 +636,7 @@ export class InstanceManager {
   /** A log file's path; 404 for anything that is not one of the instance's logs. */
   async logPath(name: string, file: string): Promise<string> {
     if (!(await this.logs(name)).includes(file)) throw notFound("Log file not found");
-    return `${this.lxc.dir(name)}/${file}`;
+    return `${this.lxc.dir(this.key(name))}/${file}`;
   }
 
   /**
@@ -561,9 +645,10 @@ export class InstanceManager {
    */
   async startup(): Promise<void> {
     const member = this.#o.location();
-    const mine = await this.db.read((tx) => listInstances(tx, member)).catch(() => []);
+    const mine = await this.db.read((tx) => listInstances(tx, member, null)).catch(() => []);
     for (const rec of mine) {
-      const st = await this.lxc.state(rec.name);
+      const pm = this.in(rec.project);
+      const st = await this.lxc.state(pm.key(rec.name));
       if (st.state !== "STOPPED") continue;
       const auto = rec.config["boot.autostart"];
       const wanted = auto !== undefined
@@ -571,7 +656,7 @@ export class InstanceManager {
         : rec.config["volatile.last_state.power"] === "RUNNING";
       if (!wanted) continue;
       try {
-        await this.start(rec.name);
+        await pm.start(rec.name);
       } catch (e) {
         this.#o.log.error("Failed to start instance", { instance: rec.name, err: errorMessage(e) });
       }

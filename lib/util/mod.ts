@@ -12,3 +12,4 @@ export * from "./etag.ts";
 export * from "./command.ts";
 export * from "./revert.ts";
 export * from "./names.ts";
+export * from "./size.ts";

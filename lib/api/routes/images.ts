@@ -7,12 +7,14 @@ import {
   deleteImage,
   findImage,
   getAlias,
+  imageProjectId,
   type ImageRecord,
   listAliases,
   listImages,
   updateAlias,
   updateImage,
 } from "../../db/mod.ts";
+import { projectUrl } from "../../db/mod.ts";
 import type { InstanceManager } from "../../instances/mod.ts";
 import { badRequest, checkName, conflict, etag, notFound } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
@@ -75,10 +77,22 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
   return (ctx) => {
     const app = new Hono<ApiEnv>();
     const recursion = (q: string | undefined) => (q ?? "0") !== "0";
+    // The request's project; its images are its own or default's (features.images).
+    const pj = (c: Ctx) => c.req.query("project") || "default";
+    const lc = (c: Ctx, action: string, source: string, context: Record<string, unknown> = {}) =>
+      ctx.events.lifecycle(action, projectUrl(source, pj(c)), context, pj(c));
+
+    // One file serves every project that holds the image: it goes with the last row.
+    const removeUnused = async (fingerprint: string) => {
+      const used = await ctx.db.read((tx) =>
+        tx.get("SELECT id FROM images WHERE fingerprint = ?", fingerprint)
+      );
+      if (!used) await m.images.remove(fingerprint);
+    };
 
     // Aliases first: "aliases" is not a fingerprint.
     app.get("/1.0/images/aliases", async (c) => {
-      const all = await ctx.db.read((tx) => listAliases(tx));
+      const all = await ctx.db.read((tx) => listAliases(tx, imageProjectId(tx, pj(c))));
       return sync(
         c,
         recursion(c.req.query("recursion"))
@@ -94,40 +108,50 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
       }
       checkName("image alias", b.name);
       if (!b.target) throw badRequest("Alias target missing");
-      const target = await ctx.db.read((tx) => findImage(tx, b.target!).fingerprint);
-      await ctx.db.run(createAlias, { name: b.name, target, description: b.description ?? "" });
-      ctx.events.lifecycle("image-alias-created", `/1.0/images/aliases/${b.name}`, { target });
+      const target = await ctx.db.read((tx) =>
+        findImage(tx, b.target!, imageProjectId(tx, pj(c))).fingerprint
+      );
+      await ctx.db.run(createAlias, {
+        name: b.name,
+        target,
+        description: b.description ?? "",
+        project: pj(c),
+      });
+      lc(c, "image-alias-created", `/1.0/images/aliases/${b.name}`, { target });
       c.header("Location", `/1.0/images/aliases/${encodeURIComponent(b.name)}`);
       return sync(c, {});
     });
     app.get("/1.0/images/aliases/:name", async (c) => {
-      const a = await ctx.db.read((tx) => getAlias(tx, c.req.param("name")));
+      const a = await ctx.db.read((tx) => getAlias(tx, c.req.param("name"), imageProjectId(tx, pj(c))));
       return sync(c, aliasJSON(a), { etag: etag([a.name, a.target, a.description]) });
     });
     const putAlias = (patch: boolean) => async (c: Ctx) => {
       const name = c.req.param("name")!;
-      const cur = await ctx.db.read((tx) => getAlias(tx, name));
+      const cur = await ctx.db.read((tx) => getAlias(tx, name, imageProjectId(tx, pj(c))));
       const b = await readJson<{ target?: string; description?: string }>(c);
       const targetIn = b.target ?? (patch ? cur.target : "");
       if (!targetIn) throw badRequest("The target field is required");
-      const target = await ctx.db.read((tx) => findImage(tx, targetIn).fingerprint);
+      const target = await ctx.db.read((tx) =>
+        findImage(tx, targetIn, imageProjectId(tx, pj(c))).fingerprint
+      );
       await ctx.db.run(updateAlias, {
         name,
         target,
         description: b.description ?? (patch ? cur.description : ""),
+        project: pj(c),
       });
       return emptySync(c);
     };
     app.put("/1.0/images/aliases/:name", putAlias(false));
     app.patch("/1.0/images/aliases/:name", putAlias(true));
     app.delete("/1.0/images/aliases/:name", async (c) => {
-      await ctx.db.run(deleteAlias, { name: c.req.param("name") });
-      ctx.events.lifecycle("image-alias-deleted", `/1.0/images/aliases/${c.req.param("name")}`);
+      await ctx.db.run(deleteAlias, { name: c.req.param("name"), project: pj(c) });
+      lc(c, "image-alias-deleted", `/1.0/images/aliases/${c.req.param("name")}`);
       return emptySync(c);
     });
 
     app.get("/1.0/images", async (c) => {
-      const all = await ctx.db.read((tx) => listImages(tx));
+      const all = await ctx.db.read((tx) => listImages(tx, imageProjectId(tx, pj(c))));
       return sync(
         c,
         recursion(c.req.query("recursion"))
@@ -162,15 +186,18 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
       const isPublic = ["true", "1"].includes(c.req.header("X-LXD-public") ?? "");
       const filename = c.req.header("X-LXD-filename") ?? "";
       const extra = headerProperties(c.req.header("X-LXD-properties"));
+      const project = pj(c);
+      await ctx.db.read((tx) => imageProjectId(tx, project));
       const op = ctx.operations.create({
         class: "task",
         description: "Downloading image",
         resources: {},
+        project,
         run: async () => {
           const info = await m.images.adopt(tmp);
           const exists = await ctx.db.read((tx) => {
             try {
-              findImage(tx, info.fingerprint);
+              findImage(tx, info.fingerprint, imageProjectId(tx, project));
               return true;
             } catch {
               return false;
@@ -189,12 +216,13 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
                 : null,
               properties: { ...info.metadata.properties, ...extra },
               member: ctx.location(),
+              project,
             });
           } catch (e) {
-            await m.images.remove(info.fingerprint);
+            await removeUnused(info.fingerprint);
             throw e;
           }
-          ctx.events.lifecycle("image-created", `/1.0/images/${info.fingerprint}`);
+          lc(c, "image-created", `/1.0/images/${info.fingerprint}`);
           return { fingerprint: info.fingerprint, size: info.size };
         },
       });
@@ -202,13 +230,13 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
     });
 
     app.get("/1.0/images/:fp", async (c) => {
-      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp")));
+      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp"), imageProjectId(tx, pj(c))));
       return sync(c, imageJSON(i), {
         etag: etag([i.auto_update, i.properties, i.public, i.expires_at]),
       });
     });
     const putImage = (patch: boolean) => async (c: Ctx) => {
-      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp")!));
+      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp")!, imageProjectId(tx, pj(c))));
       const b = await readJson<
         { public?: boolean; auto_update?: boolean; properties?: Record<string, string>; expires_at?: string }
       >(c);
@@ -218,28 +246,30 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
         autoUpdate: b.auto_update ?? (patch ? i.auto_update : false),
         properties: patch ? { ...i.properties, ...(b.properties ?? {}) } : (b.properties ?? {}),
         expiresAt: b.expires_at && !b.expires_at.startsWith("0001") ? b.expires_at : null,
+        project: pj(c),
       });
-      ctx.events.lifecycle("image-updated", `/1.0/images/${i.fingerprint}`);
+      lc(c, "image-updated", `/1.0/images/${i.fingerprint}`);
       return emptySync(c);
     };
     app.put("/1.0/images/:fp", putImage(false));
     app.patch("/1.0/images/:fp", putImage(true));
     app.delete("/1.0/images/:fp", async (c) => {
-      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp")));
+      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp"), imageProjectId(tx, pj(c))));
       const op = ctx.operations.create({
         class: "task",
         description: "Deleting image",
         resources: { images: [`/1.0/images/${i.fingerprint}`] },
+        project: pj(c),
         run: async () => {
-          await ctx.db.run(deleteImage, { fingerprint: i.fingerprint });
-          await m.images.remove(i.fingerprint);
-          ctx.events.lifecycle("image-deleted", `/1.0/images/${i.fingerprint}`);
+          await ctx.db.run(deleteImage, { fingerprint: i.fingerprint, project: pj(c) });
+          await removeUnused(i.fingerprint);
+          lc(c, "image-deleted", `/1.0/images/${i.fingerprint}`);
         },
       });
       return async(c, op.toJSON());
     });
     app.get("/1.0/images/:fp/export", async (c) => {
-      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp")));
+      const i = await ctx.db.read((tx) => findImage(tx, c.req.param("fp"), imageProjectId(tx, pj(c))));
       let f: Deno.FsFile;
       try {
         f = await Deno.open(m.images.path(i.fingerprint));

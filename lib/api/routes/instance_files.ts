@@ -8,7 +8,7 @@ import type { Hono } from "hono";
 import { type EntryInfo, type InRoot, type InstanceManager, SysError } from "../../instances/mod.ts";
 import { badRequest, notFound, StatusError } from "../../util/mod.ts";
 import type { ApiEnv, Ctx } from "../context.ts";
-import { emptySync, sync } from "./instances_common.ts";
+import { emptySync, projectOf, sync } from "./instances_common.ts";
 
 /** The X-LXD-* headers of a push; ids outside 0..2^32-2 and unparsable values are refused. */
 function fileHeaders(h: Headers): { uid: number; gid: number; mode: number; type: string; write: string } {
@@ -115,7 +115,7 @@ export function instanceFileRoutes(app: Hono<ApiEnv>, m: InstanceManager): void 
     const path = filePath(c);
     let root: InRoot;
     try {
-      root = await m.files(c.req.param("name")!);
+      root = await m.in(projectOf(c)).files(c.req.param("name")!);
     } catch (e) {
       fileError(e);
     }

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
-import { findInstance } from "../../db/mod.ts";
+import { findInstance, projectUrl } from "../../db/mod.ts";
 import {
   execOperation,
   type ExecRequest,
@@ -10,10 +10,10 @@ import {
 } from "../../instances/mod.ts";
 import { badRequest, etag } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
-import type { ApiEnv, ServerContext } from "../context.ts";
+import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async } from "../response.ts";
 import { forwardTo } from "../target.ts";
-import { emptySync, preconditionCheck, recursionOf, sync } from "./instances_common.ts";
+import { emptySync, preconditionCheck, projectOf, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
 import { instanceFileRoutes } from "./instance_files.ts";
 
@@ -22,8 +22,11 @@ function writable(i: InstanceJSON): unknown {
   return [i.architecture, i.config, i.devices, i.ephemeral, i.profiles];
 }
 
-function resources(name: string): Record<string, string[]> {
-  return { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] };
+function resources(name: string, project: string): Record<string, string[]> {
+  return {
+    instances: [projectUrl(`/1.0/instances/${name}`, project)],
+    containers: [projectUrl(`/1.0/containers/${name}`, project)],
+  };
 }
 
 /**
@@ -37,8 +40,8 @@ function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
     if (name !== "" && ctx.clustered()) {
       // This member's copy first; an instance it does not know yet (just created through
       // another member) is looked up again through the leader before "not found".
-      const rec = await ctx.db.read((tx) => findInstance(tx, name), { stale: true }) ??
-        await ctx.db.read((tx) => findInstance(tx, name));
+      const rec = await ctx.db.read((tx) => findInstance(tx, name, projectOf(c)), { stale: true }) ??
+        await ctx.db.read((tx) => findInstance(tx, name, projectOf(c)));
       if (rec && rec.location !== ctx.location()) {
         // Never run it here instead: this member has no such container, and a delete would
         // drop the owner's record while its container lives on.
@@ -55,21 +58,28 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
   return (ctx) => {
     const app = new Hono<ApiEnv>();
     const owner = forwardToOwner(ctx);
+    // The request's project (?project=, LXD's default "default"): the manager's view of it.
+    const pm = (c: Ctx) => m.in(projectOf(c));
     app.use("/1.0/instances/:name", owner);
     app.use("/1.0/instances/:name/*", owner);
 
     app.get("/1.0/instances", async (c) => {
       const filter = parseFilter(c.req.query("filter") ?? "");
       const rec = recursionOf(c);
-      const all = (await m.list()).filter((x) => matchesFilter(filter, x.json));
-      if (rec === 0) return sync(c, all.map((x) => `/1.0/instances/${x.json.name}`));
+      const all = (await pm(c).list()).filter((x) => matchesFilter(filter, x.json));
+      if (rec === 0) {
+        return sync(
+          c,
+          all.map((x) => projectUrl(`/1.0/instances/${x.json.name}`, projectOf(c))),
+        );
+      }
       if (rec === 1) return sync(c, all.map((x) => x.json));
       return sync(
         c,
         await Promise.all(all.map(async (x) => ({
           ...x.json,
           backups: null,
-          state: x.state ? await m.state(x.json.name, x.state) : null,
+          state: x.state ? await pm(c).state(x.json.name, x.state) : null,
           snapshots: null,
         }))),
       );
@@ -82,29 +92,30 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
         return await forwardTo(ctx, c, target);
       }
       const req = await readJson<InstancesPost>(c);
-      const prepared = await m.prepareCreate(req);
+      const prepared = await pm(c).prepareCreate(req);
       const op = ctx.operations.create({
         class: "task",
+        project: projectOf(c),
         description: "Creating instance",
-        resources: resources(prepared.name),
+        resources: resources(prepared.name, projectOf(c)),
         run: async (op) => {
-          await m.create(
+          await pm(c).create(
             req,
             prepared,
             (text) => op.updateMetadata({ create_instance_from_image_unpack_progress: text }),
           );
-          if (req.start) await m.start(prepared.name);
+          if (req.start) await pm(c).start(prepared.name);
         },
       });
       return async(c, op.toJSON());
     });
 
     app.get("/1.0/instances/:name", async (c) => {
-      const i = await m.get(c.req.param("name"));
+      const i = await pm(c).get(c.req.param("name"));
       // recursion=1 here is LXD's InstanceFull (instance_get_full): state, snapshots, backups.
       if (recursionOf(c) >= 1) {
-        const st = await m.lxcState(i.name);
-        return sync(c, { ...i, backups: null, state: await m.state(i.name, st), snapshots: null }, {
+        const st = await pm(c).lxcState(i.name);
+        return sync(c, { ...i, backups: null, state: await pm(c).state(i.name, st), snapshots: null }, {
           etag: etag(writable(i)),
         });
       }
@@ -113,15 +124,16 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
 
     app.put("/1.0/instances/:name", async (c) => {
       const name = c.req.param("name");
-      const cur = await m.get(name);
+      const cur = await pm(c).get(name);
       preconditionCheck(c, writable(cur));
       const b = await readJson<Partial<InstanceJSON>>(c);
       const op = ctx.operations.create({
         class: "task",
+        project: projectOf(c),
         description: "Updating instance",
-        resources: resources(name),
+        resources: resources(name, projectOf(c)),
         run: async () => {
-          await m.update(name, {
+          await pm(c).update(name, {
             description: b.description,
             config: b.config,
             devices: b.devices,
@@ -135,10 +147,10 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
 
     app.patch("/1.0/instances/:name", async (c) => {
       const name = c.req.param("name");
-      const cur = await m.get(name);
+      const cur = await pm(c).get(name);
       preconditionCheck(c, writable(cur));
       const b = await readJson<Partial<InstanceJSON>>(c);
-      await m.update(name, {
+      await pm(c).update(name, {
         description: b.description ?? cur.description,
         config: { ...cur.config, ...(b.config ?? {}) },
         devices: { ...cur.devices, ...(b.devices ?? {}) },
@@ -150,15 +162,16 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
 
     app.delete("/1.0/instances/:name", async (c) => {
       const name = c.req.param("name");
-      await m.get(name);
-      const st = await m.lxcState(name);
+      await pm(c).get(name);
+      const st = await pm(c).lxcState(name);
       if (st.state !== "STOPPED") throw badRequest("Instance is running");
       const op = ctx.operations.create({
         class: "task",
+        project: projectOf(c),
         description: "Deleting instance",
-        resources: resources(name),
+        resources: resources(name, projectOf(c)),
         run: async () => {
-          await m.delete(name);
+          await pm(c).delete(name);
         },
       });
       return async(c, op.toJSON());
@@ -166,34 +179,35 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
 
     app.get("/1.0/instances/:name/state", async (c) => {
       const name = c.req.param("name");
-      await m.get(name);
-      return sync(c, await m.state(name));
+      await pm(c).get(name);
+      return sync(c, await pm(c).state(name));
     });
 
     app.put("/1.0/instances/:name/state", async (c) => {
       const name = c.req.param("name");
-      await m.get(name);
+      await pm(c).get(name);
       const b = await readJson<{ action?: string; timeout?: number; force?: boolean; stateful?: boolean }>(c);
       const actions: Record<string, { description: string; run: () => Promise<void> }> = {
-        start: { description: "Starting instance", run: () => m.start(name) },
+        start: { description: "Starting instance", run: () => pm(c).start(name) },
         stop: {
           description: "Stopping instance",
-          run: () => m.stop(name, { force: b.force === true, timeout: b.timeout ?? -1 }),
+          run: () => pm(c).stop(name, { force: b.force === true, timeout: b.timeout ?? -1 }),
         },
         restart: {
           description: "Restarting instance",
-          run: () => m.restart(name, { force: b.force === true, timeout: b.timeout ?? -1 }),
+          run: () => pm(c).restart(name, { force: b.force === true, timeout: b.timeout ?? -1 }),
         },
-        freeze: { description: "Freezing instance", run: () => m.freeze(name) },
-        unfreeze: { description: "Unfreezing instance", run: () => m.unfreeze(name) },
+        freeze: { description: "Freezing instance", run: () => pm(c).freeze(name) },
+        unfreeze: { description: "Unfreezing instance", run: () => pm(c).unfreeze(name) },
       };
       const a = actions[b.action ?? ""];
       if (!a) throw badRequest(`Unknown action ${b.action ?? ""}`);
       if (b.stateful) throw badRequest("Stateful stop and start are not supported");
       const op = ctx.operations.create({
         class: "task",
+        project: projectOf(c),
         description: a.description,
-        resources: resources(name),
+        resources: resources(name, projectOf(c)),
         run: async () => {
           await a.run();
         },
@@ -204,8 +218,11 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     app.post("/1.0/instances/:name/exec", async (c) => {
       const name = c.req.param("name");
       const req = await readJson<ExecRequest>(c);
-      const target = await m.execTarget(name, req);
-      const op = ctx.operations.create(execOperation(req, target, resources(name)));
+      const target = await pm(c).execTarget(name, req);
+      const op = ctx.operations.create({
+        ...execOperation(req, target, resources(name, projectOf(c))),
+        project: projectOf(c),
+      });
       return async(c, op.toJSON());
     });
 
@@ -213,10 +230,10 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
 
     app.get("/1.0/instances/:name/logs", async (c) => {
       const name = c.req.param("name");
-      return sync(c, (await m.logs(name)).map((f) => `/1.0/instances/${name}/logs/${f}`));
+      return sync(c, (await pm(c).logs(name)).map((f) => `/1.0/instances/${name}/logs/${f}`));
     });
     app.get("/1.0/instances/:name/logs/:file", async (c) => {
-      const path = await m.logPath(c.req.param("name"), c.req.param("file"));
+      const path = await pm(c).logPath(c.req.param("name"), c.req.param("file"));
       const f = await Deno.open(path);
       return new Response(f.readable, { headers: { "Content-Type": "application/octet-stream" } });
     });
@@ -225,24 +242,24 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       if (file === "lxc.log" || file === "console.log") {
         throw badRequest("Only exec record-output logs can be deleted");
       }
-      await Deno.remove(await m.logPath(c.req.param("name"), file));
+      await Deno.remove(await pm(c).logPath(c.req.param("name"), file));
       return emptySync(c);
     });
 
     // `console --show-log`: the console's log as liblxc records it.
     app.get("/1.0/instances/:name/console", async (c) => {
       const name = c.req.param("name");
-      await m.get(name);
+      await pm(c).get(name);
       let text = new Uint8Array();
       try {
-        text = await Deno.readFile(m.lxc.consolePath(name));
+        text = await Deno.readFile(pm(c).consolePath(name));
       } catch { /* never started */ }
       return new Response(text, { headers: { "Content-Type": "application/octet-stream" } });
     });
     app.delete("/1.0/instances/:name/console", async (c) => {
       const name = c.req.param("name");
-      await m.get(name);
-      await Deno.writeFile(m.lxc.consolePath(name), new Uint8Array()).catch(() => {});
+      await pm(c).get(name);
+      await Deno.writeFile(pm(c).consolePath(name), new Uint8Array()).catch(() => {});
       return emptySync(c);
     });
     return app;

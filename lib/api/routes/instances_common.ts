@@ -15,3 +15,8 @@ export function recursionOf(c: Ctx): number {
   const n = Number(c.req.query("recursion") ?? "0");
   return Number.isFinite(n) ? n : 0;
 }
+
+/** The project a request names (?project=), "default" when it names none, as LXD. */
+export function projectOf(c: Ctx): string {
+  return c.req.query("project") || "default";
+}

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { GlobalDB, LocalConsensus } from "./global.ts";
+import { GlobalFsm } from "./fsm.ts";
+import { updateGlobalSchema } from "./schema_update.ts";
+import { ensureStandaloneNode } from "./nodes.ts";
+import { createInstance } from "./instances.ts";
+import {
+  createProject,
+  deleteProject,
+  featureProject,
+  getProject,
+  listProjects,
+  newProjectConfig,
+  projectConfigProblem,
+  projectNameProblem,
+  projectState,
+  renameProject,
+  updateProject,
+} from "./projects.ts";
+import { StatusError } from "../util/mod.ts";
+
+async function fresh() {
+  const dir = await Deno.makeTempDir();
+  const fsm = new GlobalFsm(`${dir}/db.sqlite`);
+  const db = new GlobalDB(fsm, new LocalConsensus(fsm));
+  await db.run(updateGlobalSchema, {});
+  await db.run(ensureStandaloneNode, { arch: "x86_64", apiExtensions: 1 });
+  return {
+    db,
+    async [Symbol.asyncDispose]() {
+      fsm.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function refused(p: Promise<unknown>, status: number, text: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof StatusError, String(e));
+    assert.equal(e.status, status, e.message);
+    assert.match(e.message, text);
+    return true;
+  });
+}
+
+Deno.test("the default project has every feature and can be neither renamed nor deleted", async () => {
+  await using f = await fresh();
+  const p = await f.db.read((tx) => getProject(tx, "default"));
+  assert.equal(p.config["features.images"], "true");
+  assert.equal(p.config["features.networks"], "true");
+  assert.deepEqual(p.used_by, ["/1.0/profiles/default"]);
+  await refused(f.db.run(deleteProject, { name: "default" }), 403, /'default' project cannot be deleted/);
+  await refused(f.db.run(renameProject, { name: "default", newName: "x" }), 403, /cannot be renamed/);
+  await refused(
+    f.db.run(updateProject, { name: "default", description: "", config: { "features.images": "false" } }),
+    400,
+    /can't change the features of the default project/,
+  );
+});
+
+Deno.test("a new project gets LXD's default features and its own default profile", async () => {
+  await using f = await fresh();
+  await f.db.run(createProject, {
+    name: "p1",
+    description: "team",
+    config: newProjectConfig({ "features.images": "false" }),
+  });
+  const p = await f.db.read((tx) => getProject(tx, "p1"));
+  assert.deepEqual(p.config, {
+    "features.images": "false",
+    "features.profiles": "true",
+    "features.storage.volumes": "true",
+  });
+  assert.deepEqual(p.used_by, ["/1.0/profiles/default?project=p1"]);
+  assert.equal((await f.db.read((tx) => featureProject(tx, "p1", "images"))).name, "default");
+  assert.equal((await f.db.read((tx) => featureProject(tx, "p1", "profiles"))).name, "p1");
+  await refused(
+    f.db.run(createProject, { name: "p1", description: "", config: {} }),
+    409,
+    /A project named "p1" already exists/,
+  );
+  assert.deepEqual((await f.db.read(listProjects)).map((x) => x.name), ["default", "p1"]);
+});
+
+Deno.test("names and config are checked with LXD's texts", () => {
+  assert.equal(projectNameProblem("a_b"), "Project names may not contain underscores");
+  assert.equal(projectNameProblem("a/b"), "Project names may not contain slashes");
+  assert.equal(projectNameProblem(""), "No name provided");
+  assert.equal(projectNameProblem("ok-1"), null);
+  assert.equal(projectConfigProblem({ foo: "1" }), 'Invalid project configuration key "foo"');
+  assert.match(projectConfigProblem({ "limits.memory": "lots" })!, /limits.memory" value/);
+  assert.equal(projectConfigProblem({ "user.x": "anything", "limits.memory": "1GiB" }), null);
+});
+
+Deno.test("a project holding an instance cannot be deleted, renamed or lose a feature; limits below use are refused", async () => {
+  await using f = await fresh();
+  await f.db.run(createProject, { name: "p1", description: "", config: newProjectConfig({}) });
+  await f.db.run(createInstance, {
+    name: "c1",
+    project: "p1",
+    architecture: "x86_64",
+    type: "container",
+    ephemeral: false,
+    description: "",
+    profiles: ["default"],
+    config: { "limits.memory": "64MiB" },
+    devices: {},
+    member: "none",
+  });
+  await refused(f.db.run(deleteProject, { name: "p1" }), 400, /^Only empty projects can be removed$/);
+  await refused(
+    f.db.run(renameProject, { name: "p1", newName: "p2" }),
+    400,
+    /Only empty projects can be renamed/,
+  );
+  const cfg = (await f.db.read((tx) => getProject(tx, "p1"))).config;
+  await refused(
+    f.db.run(updateProject, {
+      name: "p1",
+      description: "",
+      config: { ...cfg, "features.profiles": "false" },
+    }),
+    400,
+    /"features.profiles" cannot be disabled on non-empty projects/,
+  );
+  await refused(
+    f.db.run(updateProject, { name: "p1", description: "", config: { ...cfg, "limits.instances": "0" } }),
+    400,
+    /"limits.instances" is too low: there currently are 1 total instances/,
+  );
+  await refused(
+    f.db.run(updateProject, { name: "p1", description: "", config: { ...cfg, "limits.memory": "32MiB" } }),
+    400,
+    /"limits.memory" is too low/,
+  );
+  await f.db.run(updateProject, { name: "p1", description: "", config: { ...cfg, "limits.memory": "1GiB" } });
+  const st = await f.db.read((tx) => projectState(tx, "p1"));
+  assert.deepEqual(st.memory, { limit: 1024 ** 3, usage: 64 * 1024 ** 2 });
+  assert.deepEqual(st.instances, { limit: -1, usage: 1 });
+});

@@ -2,6 +2,7 @@ import { MemberRouting } from "./routing.ts";
 import type { GlobalDB, GlobalFsm, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import type { NetworkManager } from "../network/mod.ts";
 import type { Operations } from "../operations/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { ClusterCertificate } from "./certificate.ts";
@@ -32,6 +33,8 @@ export interface ClusterOptions {
   onClusterTls: () => Promise<void>;
   /** Brings a fresh standalone database up to date (schema, the "none" member). */
   onStandalone: () => Promise<void>;
+  /** This member's bridges (a joiner brings up its part of the cluster's networks). */
+  networks?: NetworkManager;
 }
 
 /**
@@ -65,7 +68,12 @@ export class Cluster {
     this.rebalancer = new Rebalancer(self, this.heartbeats);
     const parts = { forwarding: this.forwarding, heartbeats: this.heartbeats, certificate: this.certificate };
     this.membership = new Membership(self, { ...parts, onStandalone: o.onStandalone });
-    this.joiner = new Joiner(self, { ...parts, serverCert: o.serverCert, onStandalone: o.onStandalone });
+    this.joiner = new Joiner(self, {
+      ...parts,
+      serverCert: o.serverCert,
+      onStandalone: o.onStandalone,
+      networks: o.networks,
+    });
     this.handOver = new HandOver(self, this.forwarding, this.heartbeats, this.rebalancer);
     this.heartbeats.onRound = () => void this.rebalancer.run();
     this.routing = new MemberRouting(self, this.heartbeats);

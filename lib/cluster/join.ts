@@ -1,6 +1,14 @@
 import { Client } from "../client/mod.ts";
-import { addPoolMember, GLOBAL_SCHEMA_VERSION, listNodes } from "../db/mod.ts";
-import { DirPool } from "../storage/mod.ts";
+import {
+  addNetworkMember,
+  addPoolMember,
+  GLOBAL_SCHEMA_VERSION,
+  listNetworks,
+  listNodes,
+  listPools,
+} from "../db/mod.ts";
+import type { NetworkManager } from "../network/mod.ts";
+import { openPool } from "../storage/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { badRequest, errorMessage, Revert, sleep, StatusError, unavailable } from "../util/mod.ts";
 import type { AcceptReply, ClusterPut, JoinToken, MemberConfigKey } from "../wire/mod.ts";
@@ -22,6 +30,8 @@ export interface JoinParts {
   serverCert: () => KeyPair;
   /** Brings a fresh standalone database up to date (schema, the "none" member). */
   onStandalone: () => Promise<void>;
+  /** This member's bridges: a joiner brings up its part of the cluster's networks. */
+  networks?: NetworkManager;
 }
 
 /**
@@ -181,7 +191,7 @@ export class Joiner {
       await sleep(20);
     }
     self.setJoining(null);
-    await this.#createLocalPools(revert, name, (req.member_config ?? []) as MemberConfigKey[]);
+    await this.#createLocalParts(revert, name, (req.member_config ?? []) as MemberConfigKey[]);
   }
 
   /** Undoes the leader's accept: this member's row and Raft seat go (forced: it is not there). */
@@ -202,18 +212,38 @@ export class Joiner {
     }
   }
 
-  /** A new member's part of each of the cluster's pools: its directory and its own keys. */
-  async #createLocalPools(revert: Revert, member: string, answers: MemberConfigKey[]): Promise<void> {
+  /**
+   * A new member's part of each of the cluster's pools (its directory and its own keys) and
+   * networks (its bridge, NAT and dnsmasq, with its own keys), as LXD's joiner creates them.
+   */
+  async #createLocalParts(revert: Revert, member: string, answers: MemberConfigKey[]): Promise<void> {
     const self = this.#self;
-    for (const p of self.stale(clusterPools, [])) {
-      const source = answers.find((a) =>
-        a.entity === "storage-pool" && a.name === p.name && a.key === "source"
-      )?.value;
-      const pool = new DirPool(p.name, `${self.dir}/storage-pools`, source);
+    const own = (entity: MemberConfigKey["entity"], name: string) =>
+      Object.fromEntries(
+        answers.filter((a) => a.entity === entity && a.name === name && a.value !== "").map((
+          a,
+        ) => [a.key, a.value]),
+      );
+    for (const p of self.stale((tx) => listPools(tx, null), [])) {
+      if (p.status !== "Created") continue;
+      const mine = own("storage-pool", p.name);
+      const pool = openPool(
+        { name: p.name, driver: p.driver, config: { ...p.config, ...mine } },
+        `${self.dir}/storage-pools`,
+      );
       // Only empty directories go: a source that held something keeps it.
       revert.add(`remove the directory of pool "${p.name}"`, () => pool.delete());
       await pool.create();
-      await self.db.run(addPoolMember, { pool: p.name, member, config: { source: pool.path } });
+      await self.db.run(addPoolMember, { pool: p.name, member, config: { ...mine, source: pool.path } });
+    }
+    const nm = this.#p.networks;
+    if (!nm) return;
+    for (const n of self.stale((tx) => listNetworks(tx, null), [])) {
+      if (n.status !== "Created") continue;
+      const mine = own("network", n.name);
+      revert.add(`take down network "${n.name}"`, () => nm.delete(n.name));
+      await nm.start({ name: n.name, config: { ...n.config, ...mine } });
+      await self.db.run(addNetworkMember, { name: n.name, member, config: mine });
     }
   }
 }

@@ -15,9 +15,16 @@ export function clusterPools(tx: ReadTx): { name: string; driver: string }[] {
   return tx.query<{ name: string; driver: string }>("SELECT name, driver FROM storage_pools ORDER BY name");
 }
 
+/** The cluster's created networks by name (a joiner takes its part of these). */
+export function clusterNetworks(tx: ReadTx): { name: string }[] {
+  return tx.query<{ name: string }>(
+    "SELECT name FROM networks WHERE project_id = 1 AND state = 1 ORDER BY name",
+  );
+}
+
 /** What GET /1.0/cluster asks a joiner ahead of time, from the cluster's pools and networks. */
 export function memberConfigKeys(tx: ReadTx): MemberConfigKey[] {
-  return clusterPools(tx).flatMap((p) =>
+  const pools = clusterPools(tx).flatMap((p) =>
     (POOL_MEMBER_KEYS[p.driver] ?? ["source"]).map((key) => ({
       entity: "storage-pool" as const,
       name: p.name,
@@ -26,6 +33,15 @@ export function memberConfigKeys(tx: ReadTx): MemberConfigKey[] {
       description: `"${key}" property for storage pool "${p.name}"`,
     }))
   );
+  // LXD asks for a bridge's external interfaces, the one key a member keeps for itself.
+  const networks = clusterNetworks(tx).map((n) => ({
+    entity: "network" as const,
+    name: n.name,
+    key: "bridge.external_interfaces",
+    value: "",
+    description: `"bridge.external_interfaces" property for network "${n.name}"`,
+  }));
+  return [...pools, ...networks];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { roleOf } from "../raft/mod.ts";
-import { listNodes, memberCertificates, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
+import { listNodes, memberCertificates, memberVolumesProblem, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
 import { fingerprint, generateKeyPair } from "../tls/mod.ts";
 import { badRequest, errorMessage, notFound, unavailable } from "../util/mod.ts";
 import type { AcceptReply, JoinRequest } from "../wire/mod.ts";
@@ -124,6 +124,9 @@ export class Membership {
     const n = nodes.find((x) => x.name === name);
     if (!n) throw notFound("Cluster member not found");
     if (nodes.length === 1) throw badRequest("Member is the only member in the cluster");
+    // A member's volumes live on it alone: removing it loses them, so only --force may.
+    const holds = force ? null : await self.db.read((tx) => memberVolumesProblem(tx, name));
+    if (holds) throw badRequest(holds);
     if (n.address === self.address()) {
       const ok = await g.transferLeadership();
       if (!ok) {

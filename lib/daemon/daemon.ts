@@ -164,6 +164,7 @@ export class Daemon implements ServerContext {
       serverCert: () => this.#serverCert,
       onClusterTls: () => this.#restartHttps(),
       onStandalone: () => this.#initStandalone(),
+      networks: this.networks,
     });
     const self = this.cluster.self;
     const clusterAddress = () => self.clustered() ? self.address() : "";

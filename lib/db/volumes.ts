@@ -174,3 +174,16 @@ export const deleteCustomVolume = defineTx(
     tx.exec("DELETE FROM storage_volumes WHERE id = ?", id);
   },
 );
+
+/**
+ * LXD's refusal to remove a member that still holds custom volumes (NodeIsEmpty), or null.
+ * A forced removal purges their records with the member's row instead (ON DELETE CASCADE).
+ */
+export function memberVolumesProblem(tx: ReadTx, member: string): string | null {
+  const names = tx.query<{ name: string }>(
+    `SELECT v.name FROM storage_volumes v JOIN nodes n ON n.id = v.node_id
+      WHERE n.name = ? AND v.type = ${CUSTOM} ORDER BY v.name`,
+    member,
+  ).map((r) => r.name);
+  return names.length > 0 ? `Node still has the following custom volumes: ${names.join(", ")}` : null;
+}

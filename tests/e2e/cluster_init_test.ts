@@ -62,8 +62,9 @@ Deno.test({
         assert.match(out, /Choose "source" property for storage pool "data": /);
         const rows = await clusterList(m1);
         assert.deepEqual(rows.map((r) => r.name), ["c1", "c2"]);
-        // Its part of the pool was made for it, at the default place.
-        const pool = await ok(m2.shoal(["query", "/1.0/storage-pools/data"]));
+        // Its part of the pool was made for it, at the default place (a member's own keys show
+        // with ?target=, as in LXD).
+        const pool = await ok(m2.shoal(["query", "/1.0/storage-pools/data?target=c2"]));
         assert.equal(JSON.parse(pool).config.source, `${m2.dir}/storage-pools/data`);
         await Deno.stat(`${m2.dir}/storage-pools/data/containers`);
       });
@@ -76,12 +77,12 @@ Deno.test({
             H[2]
           }:8443\n  cluster_token: ${token}\n  member_config:\n  - entity: storage-pool\n    name: data\n    key: source\n    value: ${src}\n`,
         }));
-        const pool = JSON.parse(await ok(m3.shoal(["query", "/1.0/storage-pools/data"])));
+        const pool = JSON.parse(await ok(m3.shoal(["query", "/1.0/storage-pools/data?target=c3"])));
         assert.equal(pool.config.source, src);
         await Deno.stat(`${src}/containers`);
         // The other members keep their own.
         assert.equal(
-          JSON.parse(await ok(m1.shoal(["query", "/1.0/storage-pools/data"]))).config.source,
+          JSON.parse(await ok(m1.shoal(["query", "/1.0/storage-pools/data?target=c1"]))).config.source,
           `${m1.dir}/storage-pools/data`,
         );
       });
@@ -123,7 +124,10 @@ Deno.test({
         assert.match(out, /Is this the correct fingerprint\?/);
         assert.match(out, /Choose "source" property for storage pool "data": /);
         await waitFor("4 members", async () => (await clusterList(m1)).length === 4, 20_000);
-        assert.equal(JSON.parse(await ok(m4.shoal(["query", "/1.0/storage-pools/data"]))).config.source, src);
+        assert.equal(
+          JSON.parse(await ok(m4.shoal(["query", "/1.0/storage-pools/data?target=c4"]))).config.source,
+          src,
+        );
         await Deno.stat(`${src}/containers`);
       });
     } finally {

@@ -4,7 +4,9 @@
  * paused (SIGSTOP), killed (kill -9) or stopped gracefully; the gap is the longest time without
  * any acknowledged write from the fault on. Rounds per fault (default 5), median and max. The
  * same-run floors: the longest gap between acknowledgements with no fault over as long a window,
- * and the election timeout Raft waits before it elects anew (0.5-1 s). Every acknowledged value
+ * and the election timeout Raft waits before it elects anew (0.5-1 s); beside each gap, the time
+ * until a follower knows the new leader (polled every 10 ms), the part of the gap that is Raft's
+ * election rather than forwarding. Every acknowledged value
  * is then checked to be there exactly once. LXD's own failover figures are in bench/replication.ts
  * when Debian's lxd is installed.
  *
@@ -21,6 +23,30 @@ const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1] || 5);
 const ADDR = ["127.0.0.53", "127.0.0.54", "127.0.0.55"];
 
 type Fault = "SIGSTOP" | "kill -9" | "graceful stop";
+
+/** The leader's Raft id as m sees it (0: none known). */
+async function leadSeenBy(m: Member): Promise<number> {
+  const c = m.client();
+  try {
+    return (await c.request<{ status: { lead: number } | null }>("GET", "/internal/raft/status")).metadata
+      .status
+      ?.lead ?? 0;
+  } catch {
+    return 0;
+  } finally {
+    c.close();
+  }
+}
+
+/** Resolves with performance.now() once m knows a leader other than `old` (polled every 10 ms). */
+async function newLeaderKnown(m: Member, old: number): Promise<number> {
+  for (const end = performance.now() + 30_000; performance.now() < end;) {
+    const lead = await leadSeenBy(m);
+    if (lead !== 0 && lead !== old) return performance.now();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return NaN;
+}
 
 /** Applies a fault to the leader; returns how to undo it once writes flow again. */
 async function fault(kind: Fault, leader: Member): Promise<() => Promise<void>> {
@@ -47,6 +73,8 @@ async function fault(kind: Fault, leader: Member): Promise<() => Promise<void>> 
 await using dir = await tempDir("bench-write-gap");
 const ms = await formCluster(dir.path, ADDR);
 const gaps = new Map<Fault | "no fault (floor)", number[]>();
+/** From the fault until a follower knows the new leader: the part of the gap that is Raft's election. */
+const elections = new Map<Fault, number[]>();
 let writers: Writers[] = [];
 try {
   await sqlRows(ms[0]!, "CREATE TABLE gap (v TEXT NOT NULL)");
@@ -62,9 +90,12 @@ try {
       let undo: () => Promise<void> = () => Promise.resolve();
       if (kind === "no fault (floor)") await new Promise((res) => setTimeout(res, 2_000));
       else {
+        const old = await leadSeenBy(followers[0]!);
+        const elected = newLeaderKnown(followers[0]!, old);
         undo = await fault(kind, leader);
         const at = w.acked.size;
         await waitFor("writes after the fault", () => w.acked.size >= at + 50, 30_000);
+        elections.set(kind, [...(elections.get(kind) ?? []), (await elected) - t0]);
       }
       const gap = w.gapAfter(t0, performance.now() - t0);
       await w.stop();
@@ -77,12 +108,20 @@ try {
       }, 30_000);
     }
   }
-  const rows = [["leader fault", "median ms", "max ms", "rounds"]];
+  const rows = [["leader fault", "gap median ms", "gap max ms", "new leader known median", "max", "rounds"]];
   for (const [kind, g] of gaps) {
     const s = percentiles(g);
-    rows.push([kind, s.median.toFixed(0), s.max.toFixed(0), String(s.n)]);
+    const e = kind === "no fault (floor)" ? null : percentiles(elections.get(kind) ?? []);
+    rows.push([
+      kind,
+      s.median.toFixed(0),
+      s.max.toFixed(0),
+      e ? e.median.toFixed(0) : "",
+      e ? e.max.toFixed(0) : "",
+      String(s.n),
+    ]);
   }
-  rows.push(["election timeout (floor)", "500-1000", "", ""]);
+  rows.push(["election timeout (floor)", "500-1000", "", "", "", ""]);
   console.log("write gap through followers, 8 writers:");
   printRows(rows);
   let lost = 0, twice = 0, acked = 0;

@@ -47,6 +47,8 @@ export class Writers {
   readonly acked = new Set<string>();
   /** performance.now() of every acknowledgement, in order. */
   readonly ackTimes: number[] = [];
+  /** performance.now() of each writer's last acknowledgement. */
+  readonly lastAck = new Map<number, number>();
   #running = false;
   #loops: Promise<void>[] = [];
 
@@ -75,6 +77,7 @@ export class Writers {
       if (await sqlWrite(m.socket, `INSERT INTO ${this.table} (v) VALUES ('${v}')`)) {
         this.acked.add(v);
         this.ackTimes.push(performance.now());
+        this.lastAck.set(w, performance.now());
       } else await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -83,6 +86,13 @@ export class Writers {
     this.#running = false;
     await Promise.all(this.#loops);
     this.#loops = [];
+  }
+
+  /** How many writers had a write acknowledged after time t: a writer stuck on a call has none. */
+  writersAckedSince(t: number): number {
+    let n = 0;
+    for (const at of this.lastAck.values()) if (at > t) n++;
+    return n;
   }
 
   /** Acknowledgements after time t (performance.now()). */

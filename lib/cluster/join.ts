@@ -1,14 +1,8 @@
 import { Client } from "../client/mod.ts";
-import {
-  addNetworkMember,
-  addPoolMember,
-  GLOBAL_SCHEMA_VERSION,
-  listNetworks,
-  listNodes,
-  listPools,
-} from "../db/mod.ts";
+import { addNetworkMember, addPoolMember, listNetworks, listNodes, listPools } from "../db/mod.ts";
 import type { NetworkManager } from "../network/mod.ts";
 import { openPool } from "../storage/mod.ts";
+import { schemaVersion } from "./upgrade.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { badRequest, errorMessage, Revert, sleep, StatusError, unavailable } from "../util/mod.ts";
 import type { AcceptReply, ClusterPut, JoinToken, MemberConfigKey } from "../wire/mod.ts";
@@ -97,7 +91,7 @@ export class Joiner {
         name,
         address: serverAddress,
         arch: Deno.build.arch,
-        schema: GLOBAL_SCHEMA_VERSION,
+        schema: schemaVersion(),
         apiExtensions: self.apiExtensions,
         version: self.version,
         pools: self.stale(clusterPools, []),

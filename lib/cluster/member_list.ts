@@ -5,6 +5,7 @@ import type { ClusterMember } from "../wire/mod.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { type DbRoleName, memberJson } from "./members.ts";
 import type { Self } from "./self.ts";
+import { blockedReason } from "./upgrade.ts";
 
 /** The members as GET /1.0/cluster/members shows them: rows, database roles and liveness. */
 export class MemberList {
@@ -34,6 +35,12 @@ export class MemberList {
     return nodes.map((n) => {
       const role = this.#dbRole(n.id, conf);
       const m = memberJson(n, role, this.#heartbeats.of(n.address));
+      // A member newer than another waits for the upgrade to finish (LXD's Blocked state).
+      const blocked = m.status === "Online" ? blockedReason(n, nodes) : null;
+      if (blocked) {
+        m.status = "Blocked";
+        m.message = blocked;
+      }
       // LXD 5.0 names a voter "database"; the leader also carries it.
       m.roles = m.roles.flatMap((r) =>
         r === "database-voter"

@@ -69,10 +69,11 @@ export const bootstrapNode = defineTx(
  */
 export const acceptNode = defineTx(
   "cluster.accept",
-  (tx, a: JoinRequest & { expectApi: number }): number => {
-    if (a.schema !== GLOBAL_SCHEMA_VERSION) {
+  (tx, a: JoinRequest & { expectApi: number; expectSchema?: number }): number => {
+    const schema = a.expectSchema ?? GLOBAL_SCHEMA_VERSION;
+    if (a.schema !== schema) {
       throw badRequest(
-        `The joining server version does not match (expected ${a.version} with DB schema ${GLOBAL_SCHEMA_VERSION})`,
+        `The joining server version does not match (expected ${a.version} with DB schema ${schema})`,
       );
     }
     if (a.apiExtensions !== a.expectApi) {

@@ -10,6 +10,7 @@ import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import { checkJoinerPools } from "./member_config.ts";
 import { acceptNode, bootstrapNode, checkMemberName, deleteNode } from "./members.ts";
 import type { Self } from "./self.ts";
+import { schemaVersion } from "./upgrade.ts";
 
 /** What membership changes need besides the member itself. */
 export interface MembershipParts {
@@ -84,7 +85,11 @@ export class Membership {
     );
     // The joiner's secret stays out of the log: it was checked where the joiner came in.
     const { pools: _p, memberConfig: _m, secret: _s, ...row } = req;
-    const id = await self.db.run(acceptNode, { ...row, expectApi: self.apiExtensions });
+    const id = await self.db.run(acceptNode, {
+      ...row,
+      expectApi: self.apiExtensions,
+      expectSchema: schemaVersion(),
+    });
     await self.gateway.changeMembership({ type: "add-standby", id });
     const nodes = this.#raftNodes();
     this.#p.heartbeats.seen(req.address);

@@ -6,6 +6,7 @@ import type { Operation } from "../../lib/wire/mod.ts";
 import type { CliContext } from "./context.ts";
 import { writeServerCert } from "./config_file.ts";
 import { addClusterMemberCommands } from "./cluster_members.ts";
+import { addClusterDoctorCommand } from "./cluster_doctor.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
 
 interface ClusterInfo {
@@ -153,6 +154,7 @@ export function clusterCommand(ctx: CliContext): Command {
       ctx.println("Clustering enabled");
     });
   addClusterMemberCommands(cl, ctx);
+  addClusterDoctorCommand(cl, ctx);
   clusterCertificateCommand(ctx, cl);
   return cl;
 }

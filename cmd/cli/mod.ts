@@ -70,7 +70,8 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
   lxcStyle(program);
   try {
     await program.parseAsync(argv, { from: "user" });
-    return 0;
+    // A command that ran to its end may still report a finding (cluster doctor).
+    return typeof Deno.exitCode === "number" ? Deno.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (

@@ -10,6 +10,7 @@ import { errorMessage, sleep } from "../../lib/util/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 import { initCommand } from "./init.ts";
 import { sqlCommand } from "./sql.ts";
+import { clusterCommand } from "./cluster.ts";
 
 async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<void> {
   const d = await Daemon.start({
@@ -96,6 +97,7 @@ export async function runDaemonRole(name: string, argv: string[]): Promise<numbe
   program.command("version").description("Show the server version").action(() => console.log(VERSION));
   program.addCommand(initCommand());
   program.addCommand(sqlCommand());
+  program.addCommand(clusterCommand());
   // addCommand() does not pass output settings down: every command reports as lxd does.
   const lxdStyle = (cmd: Command) => {
     cmd.exitOverride().configureOutput({

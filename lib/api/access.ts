@@ -136,6 +136,9 @@ export const ROUTE_ACCESS: Record<string, Access> = {
 
   "POST /internal/cluster/accept": "joiner",
   "PUT /internal/cluster/certificate": "member",
+  "GET /internal/cluster/doctor": "admin",
+  "DELETE /internal/cluster/raft-node/:address": "member",
+  "GET /internal/cluster/state": "member",
   "POST /internal/cluster/handover": "member",
   "POST /internal/cluster/left": "member",
   "POST /internal/cluster/rebalance": "member",

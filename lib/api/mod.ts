@@ -17,6 +17,7 @@ import { certificateRoutes, publicCertificateRoutes } from "./routes/certificate
 import { operationRoutes } from "./routes/operations.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
+import { clusterDay2Routes } from "./routes/cluster_day2.ts";
 import { clusterMemberRoutes } from "./routes/cluster_members.ts";
 import { resourcesRoutes } from "./routes/resources.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -54,6 +55,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", clusterRoutes(ctx));
   app.route("/", resourcesRoutes(ctx));
   app.route("/", projectRoutes(ctx));
+  app.route("/", clusterDay2Routes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);
   app.notFound((c) => {

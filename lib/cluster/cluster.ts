@@ -16,6 +16,7 @@ import { Membership } from "./membership.ts";
 import { Rebalancer } from "./rebalance.ts";
 import { Self } from "./self.ts";
 import { JoinTokens } from "./tokens.ts";
+import { UpgradeGate } from "./upgrade.ts";
 
 export interface ClusterOptions {
   dir: string;
@@ -57,6 +58,8 @@ export class Cluster {
   readonly handOver: HandOver;
   /** Requests for what another member holds go there (routing.ts). */
   readonly routing: MemberRouting;
+  /** The rolling-upgrade gate: Blocked while another member runs an older version. */
+  readonly upgrade: UpgradeGate;
 
   constructor(o: ClusterOptions) {
     const self = this.self = new Self(o);
@@ -75,6 +78,7 @@ export class Cluster {
       networks: o.networks,
     });
     this.handOver = new HandOver(self, this.forwarding, this.heartbeats, this.rebalancer);
+    this.upgrade = new UpgradeGate(self);
     this.heartbeats.onRound = () => void this.rebalancer.run();
     this.routing = new MemberRouting(self, this.heartbeats);
   }
@@ -96,6 +100,7 @@ export class Cluster {
   }
 
   stop(): void {
+    this.upgrade.stop();
     this.heartbeats.stop();
     this.forwarding.stop();
     this.routing.close();

@@ -1,5 +1,6 @@
 import type { Client } from "../client/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
+import type { MemberState } from "./doctor_state.ts";
 import type {
   AcceptReply,
   CertificatesPost,
@@ -71,6 +72,15 @@ export const MEMBER_CALLS = {
   /** A removal that must run on the leader (membership.ts). */
   removeMember: call<{ name: string; force: boolean }, void>("DELETE", "/1.0/cluster/members/:name", {
     path: (r) => `/1.0/cluster/members/${encodeURIComponent(r.name)}${r.force ? "?force=1" : ""}`,
+    body: () => undefined,
+  }),
+  /** A leftover Raft member's removal, run by the leader (raft_node.ts). */
+  removeRaftNode: call<{ address: string }, void>("DELETE", "/internal/cluster/raft-node/:address", {
+    path: (r) => `/internal/cluster/raft-node/${encodeURIComponent(r.address)}`,
+    body: () => undefined,
+  }),
+  /** What one member knows of the cluster, for `shoal cluster doctor` (doctor.ts). */
+  memberState: call<Record<string, never>, MemberState>("GET", "/internal/cluster/state", {
     body: () => undefined,
   }),
   /** Whether a member has an operation (operations_mesh.ts). */

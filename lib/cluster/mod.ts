@@ -17,3 +17,8 @@ export type { Self } from "./self.ts";
 export { MemberClients } from "./connect.ts";
 export { CALLER_HEADER, MemberRouting, type RouteTarget } from "./routing.ts";
 export type { ProxiedSocket, UpstreamSocket } from "./proxy.ts";
+export { apiExtensionCount, schemaVersion, UpgradeGate } from "./upgrade.ts";
+export { AddressPatch } from "./address_patch.ts";
+export * from "./recover.ts";
+export { type DoctorReport, type MemberState, memberState, type Problem, runDoctor } from "./doctor.ts";
+export { removeRaftNode } from "./raft_node.ts";

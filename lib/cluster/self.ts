@@ -141,7 +141,10 @@ export class Self {
     // Every event and operation names its member: ask the database only after it changed.
     const c = this.#nameCache;
     if (c?.version === version && c.address === address) return c.name;
-    const name = this.stale((tx) => nodeNameAt(tx, address), undefined) ?? "none";
+    // Right after `shoald cluster edit` moved this member, its row has the old address until
+    // the patch is applied: raft_nodes knows the name meanwhile.
+    const name = this.stale((tx) => nodeNameAt(tx, address), undefined) ??
+      (this.local.raftNodes().find((n) => n.address === address)?.name || "none");
     this.#nameCache = { version, address, name };
     return name;
   }

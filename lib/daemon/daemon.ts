@@ -14,7 +14,7 @@ import {
   websocketRoute,
 } from "../api/mod.ts";
 import { API_EXTENSIONS } from "../api/mod.ts";
-import { Cluster, Gateway } from "../cluster/mod.ts";
+import { AddressPatch, apiExtensionCount, Cluster, Gateway } from "../cluster/mod.ts";
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import {
@@ -96,6 +96,8 @@ export class Daemon implements ServerContext {
   #serverFingerprint: string;
   #app: Hono<ApiEnv>;
   #inflight = new InFlight();
+  /** Address changes left by `shoald cluster edit`, applied through Raft after the start. */
+  #addressPatch: AddressPatch;
   #unix: UnixListener | null = null;
   #https: HttpsListener | null = null;
   /** A second listener when cluster.https_address differs from core.https_address. */
@@ -120,6 +122,7 @@ export class Daemon implements ServerContext {
     this.#serverCert = serverCert;
     this.#serverFingerprint = fp;
     this.local = new LocalDB(paths.localDb);
+    this.#addressPatch = new AddressPatch(paths.database);
     this.fsm = new GlobalFsm(paths.globalDb);
     this.gateway = new Gateway({
       local: this.local,
@@ -130,7 +133,9 @@ export class Daemon implements ServerContext {
       // Before the schema exists (a new member's first start) no member has an address yet.
       memberOf: (id) => {
         try {
-          return this.db.readStale((tx) => nodeById(tx, id));
+          const m = this.db.readStale((tx) => nodeById(tx, id));
+          // An address moved by `shoald cluster edit` counts before its patch reaches the rows.
+          return m && { ...m, address: this.#addressPatch.address(id, m.address) };
         } catch {
           return undefined;
         }
@@ -153,7 +158,7 @@ export class Daemon implements ServerContext {
     this.cluster = new Cluster({
       dir: paths.dir,
       version: o.version,
-      apiExtensions: API_EXTENSIONS.length,
+      apiExtensions: apiExtensionCount(API_EXTENSIONS.length),
       local: this.local,
       fsm: this.fsm,
       gateway: this.gateway,
@@ -234,12 +239,13 @@ export class Daemon implements ServerContext {
 
   async #init(): Promise<void> {
     await this.cluster.start();
+    void this.#addressPatch.apply(this.cluster.self, () => this.#stopping !== null);
     if (!this.cluster.self.clustered()) {
       // Standalone: a one-voter Raft of its own, as LXD runs dqlite even when not clustered.
       await this.db.run(updateGlobalSchema, {});
       await this.db.run(ensureStandaloneNode, {
         arch: Deno.build.arch,
-        apiExtensions: API_EXTENSIONS.length,
+        apiExtensions: apiExtensionCount(API_EXTENSIONS.length),
       });
     }
     this.#unix = await UnixListener.listen(
@@ -250,14 +256,20 @@ export class Daemon implements ServerContext {
     );
     await this.#restartHttps();
     this.relay.start();
+    // After the listeners: recording this member's version needs Raft traffic both ways.
+    await this.cluster.upgrade.check();
     const https = this.local.get("core.https_address");
     // Bridges and dnsmasq before containers: a container starts on its bridge.
     await startNetworks(this, this.networks);
     this.#ready = true;
-    // Containers outlive the daemon; start only those that should run and do not.
-    void this.instances.startup().catch((e) =>
-      this.log.error("Instance startup failed", { err: errorMessage(e) })
-    );
+    // Containers outlive the daemon; start only those that should run and do not (a blocked
+    // member waits: its running instances keep running, it starts none).
+    const startup = () =>
+      void this.instances.startup().catch((e) =>
+        this.log.error("Instance startup failed", { err: errorMessage(e) })
+      );
+    if (this.cluster.upgrade.state.kind === "open") startup();
+    else this.cluster.upgrade.onOpen = startup;
     this.log.info("Daemon started", { socket: this.paths.socket, https: https || "none" });
   }
 
@@ -274,7 +286,10 @@ export class Daemon implements ServerContext {
 
   async #initStandalone(): Promise<void> {
     await this.db.run(updateGlobalSchema, {});
-    await this.db.run(ensureStandaloneNode, { arch: Deno.build.arch, apiExtensions: API_EXTENSIONS.length });
+    await this.db.run(ensureStandaloneNode, {
+      arch: Deno.build.arch,
+      apiExtensions: apiExtensionCount(API_EXTENSIONS.length),
+    });
   }
 
   /**
@@ -318,6 +333,18 @@ export class Daemon implements ServerContext {
    * calls go on, since the writes in flight here need the leader and the Raft stream to finish.
    */
   #serve(req: Request, peer: Peer): Response | Promise<Response> {
+    // A blocked member (rolling upgrade) serves only the members' calls and its admin commands.
+    const blocked = this.cluster.upgrade.blockedError();
+    if (
+      blocked &&
+      !(new URL(req.url).pathname.startsWith("/internal/") &&
+        (peer.transport === "unix" || this.#fromMember(peer)))
+    ) {
+      return new Response(JSON.stringify(errorBody(503, blocked.message)), {
+        status: 503,
+        headers: { "Content-Type": "application/json" },
+      });
+    }
     if (this.#draining && req.method !== "GET" && !this.#fromMember(peer) && !isShutdownRequest(req)) {
       return new Response(JSON.stringify(errorBody(503, SHUTTING_DOWN)), {
         status: 503,
@@ -377,6 +404,13 @@ export class Daemon implements ServerContext {
     const next = changes["core.https_address"]!;
     const old = this.#https;
     if (next === (old?.address ?? "")) return;
+    if (this.#clusterHttps && this.#clusterHttps.address === next) {
+      // The cluster listener already serves that address: it serves both from now on.
+      this.#https = this.#clusterHttps;
+      this.#clusterHttps = null;
+      if (old) void old.close(this.#inflight, 5000).catch(() => {});
+      return;
+    }
     if (next === "") {
       this.#https = null;
       if (old) void old.close(this.#inflight, 5000).catch(() => {});
@@ -484,6 +518,8 @@ function internalRoutes(d: Daemon): RouteModule {
     const app = new Hono<ApiEnv>();
     app.get("/internal/ready", (c) => {
       if (!d.ready) throw unavailable("Daemon is not ready yet");
+      const blocked = d.cluster.upgrade.blockedError();
+      if (blocked) throw blocked;
       return emptySync(c);
     });
     app.put("/internal/shutdown", (c) => {

@@ -85,7 +85,9 @@ export function checkHistory(records: HistoryRecord[]): Report {
   writeGaps(ops, faults, report);
   report.resources = resourceLines(records.filter((r): r is SampleRecord => r.type === "sample"));
   // A member that died by itself is a bug whatever the data says.
-  for (const n of report.notes) if (n.includes("exited by itself")) report.anomalies.push(n);
+  for (const n of report.notes) {
+    if (n.includes("exited by itself") || n.includes("did not end by itself")) report.anomalies.push(n);
+  }
   return report;
 }
 

@@ -211,7 +211,21 @@ export class JepsenCluster {
     slot.down = true;
   }
 
-  /** Starts a killed member again on its state. */
+  /**
+   * Stops a member gracefully (SIGTERM, as a service manager does), killing it only if it has
+   * not ended within timeoutMs; resolves with whether it ended by itself, with code 0.
+   */
+  async stopGracefully(slot: Slot, timeoutMs: number): Promise<boolean> {
+    if (slot.paused) this.resume(slot);
+    const p = slot.member?.process;
+    if (!p) return true;
+    this.#expected.add(p);
+    const st = await slot.member!.stop(timeoutMs);
+    slot.down = true;
+    return st !== null && st.signal === null && st.code === 0;
+  }
+
+  /** Starts a killed or stopped member again on its state. */
   async restart(slot: Slot): Promise<void> {
     if (!slot.member || !slot.down) return;
     await this.#launch(slot);

@@ -8,7 +8,7 @@ import type { Rng } from "../raft/sim/rng.ts";
 import type { JepsenCluster, Slot } from "./cluster.ts";
 import type { FaultRecord } from "./history.ts";
 
-export const NEMESES = ["kill", "pause", "partition", "disk", "clock", "membership"] as const;
+export const NEMESES = ["kill", "restart", "pause", "partition", "disk", "clock", "membership"] as const;
 export type NemesisKind = typeof NEMESES[number];
 
 /** The kinds `--nemesis` names: one kind, a comma list, or all. */
@@ -31,9 +31,14 @@ export interface NemesisContext {
   stopped(): boolean;
   record(f: FaultRecord): void;
   log(line: string): void;
+  /** Records a note in the history (the checker counts some as anomalies). */
+  note(text: string): void;
   /** A member was restarted, removed or added: clients must reconnect. */
   membersChanged(): void;
 }
+
+/** How long a graceful stop may take before the nemesis kills the member and notes it. */
+const GRACEFUL_STOP_MS = 15_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,6 +101,28 @@ const FAULTS: Record<NemesisKind, (ctx: NemesisContext, hold: number) => Promise
       ctx,
       "kill",
       `kill -9 ${v.slot.member!.name}${v.leader ? " (leader)" : ""}`,
+      hold,
+      async () => {
+        await ctx.cluster.restart(v.slot);
+        ctx.membersChanged();
+      },
+    );
+  },
+
+  async restart(ctx, hold) {
+    const v = await victim(ctx);
+    if (!v) return;
+    const name = v.slot.member!.name;
+    // A graceful stop must end by itself while the load runs (issue 20: writes in flight once
+    // made it hang): one that has to be killed is an anomaly.
+    if (!(await ctx.cluster.stopGracefully(v.slot, GRACEFUL_STOP_MS))) {
+      ctx.note(`graceful stop of ${name} did not end by itself within ${GRACEFUL_STOP_MS / 1000} s: killed`);
+    }
+    ctx.membersChanged();
+    await held(
+      ctx,
+      "restart",
+      `SIGTERM ${name}${v.leader ? " (leader)" : ""}, then start`,
       hold,
       async () => {
         await ctx.cluster.restart(v.slot);

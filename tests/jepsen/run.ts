@@ -133,6 +133,7 @@ export async function runJepsen(o: RunOptions, log: (l: string) => void): Promis
       stopped: () => stop,
       record: (f) => history.add(f),
       log: (l) => log(`[${(now() / 1000).toFixed(1)}] ${l}`),
+      note,
       membersChanged: () => {
         // Connections to a member that was restarted or removed are dead: start new ones.
         for (const s of known) dropConnections(s);

@@ -248,10 +248,23 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
           100,
         );
         assert.ok(ip.startsWith(`${base}.`), `${ip} not in ${net}`);
-        assert.match(
-          await ok(m1, ["network", "list-leases", "br1", "--format", "csv"]),
-          new RegExp(`^c1,.*,${ip},`, "m"),
+        // A container on m2 is leased by m2's dnsmasq; list-leases on m1 gathers every member's.
+        // (Images stay on the member that imported them here: m2 gets one of its own.)
+        await Deno.mkdir(`${tmp.path}/second`);
+        await ok(m2, ["image", "import", await dhcpBusyboxImage(`${tmp.path}/second`), "--alias", "bb2"]);
+        await ok(m1, ["launch", "bb2", "c2", "--target", "m2", "-n", "br1"]);
+        const leases = await waitFor(
+          "c1's and c2's leases in list-leases on m1",
+          async () => {
+            const out = await ok(m1, ["network", "list-leases", "br1", "--format", "csv"]);
+            return /^c2,.*,m2$/m.test(out) && out;
+          },
+          30_000,
+          200,
         );
+        assert.match(leases, new RegExp(`^c1,.*,${ip.replace(/\./g, "\\.")},DYNAMIC,m1$`, "m"));
+        await ok(m1, ["delete", "--force", "c2"]);
+        await ok(m1, ["image", "delete", "bb2"]);
         await ok(m1, [
           "config",
           "device",
@@ -296,7 +309,7 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
       },
     );
   } finally {
-    if (launched) await m1.lxc(["delete", "--force", "c1"]).catch(() => {});
+    if (launched) { for (const c of ["c1", "c2"]) await m1.lxc(["delete", "--force", c]).catch(() => {}); }
     for (const m of members) await m.stop().catch(() => {});
   }
 });

@@ -70,6 +70,9 @@ function takenAddresses(all: NetworkRecord[], except: string): string[] {
     .filter((a) => a !== "" && a !== "none" && a !== "auto");
 }
 
+/** The user agent of member-to-member calls (cluster/connect.ts), as LXD marks notifications. */
+const NOTIFIER_AGENT = "lxd-cluster-notifier";
+
 const isMemberKey = (k: string) => (NETWORK_MEMBER_KEYS as readonly string[]).includes(k);
 const split = (config: Record<string, string>, own: boolean) =>
   Object.fromEntries(Object.entries(config).filter(([k]) => isMemberKey(k) === own));
@@ -362,20 +365,38 @@ export function networkRoutes(nm: NetworkManager): (ctx: ServerContext) => Hono<
       return emptySync(c);
     });
 
+    /**
+     * The leases of every member's dnsmasq, as LXD gathers them: a member asked by another (the
+     * notifier's user agent) answers with its own only; members that are offline are skipped.
+     */
     app.get("/1.0/networks/:name/leases", async (c) => {
       const name = c.req.param("name");
       await read((tx) => getNetwork(tx, name, null));
-      const leases = await nm.leases(name);
-      return sync(
-        c,
-        leases.map((l) => ({
-          hostname: l.hostname,
-          hwaddr: l.hwaddr,
-          address: l.address,
-          type: "dynamic",
-          location: ctx.location(),
-        })),
+      const own = (await nm.leases(name)).map((l) => ({
+        hostname: l.hostname,
+        hwaddr: l.hwaddr,
+        address: l.address,
+        type: "dynamic",
+        location: ctx.location(),
+      }));
+      const cluster = ctx.cluster;
+      if (!cluster || !ctx.clustered() || c.req.header("User-Agent") === NOTIFIER_AGENT) return sync(c, own);
+      const others = (await read(listNodes)).filter((n) =>
+        n.address !== cluster.self.address() && cluster.heartbeats.isOnline(n.address)
       );
+      const theirs = await Promise.all(
+        others.map((n) =>
+          cluster.self.clients.get(n.address).request<typeof own>(
+            "GET",
+            `/1.0/networks/${encodeURIComponent(name)}/leases`,
+            { signal: AbortSignal.timeout(10_000) },
+          ).then((r) => r.metadata, (e) => {
+            ctx.log.warn("Could not get a member's leases", { member: n.name, err: errorMessage(e) });
+            return [];
+          })
+        ),
+      );
+      return sync(c, [...own, ...theirs.flat()]);
     });
     return app;
   };

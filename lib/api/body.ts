@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { badRequest, StatusError } from "../util/mod.ts";
+import { checkBodyShape, type FieldType } from "./shape.ts";
 
 /**
  * Largest JSON body a route reads. Configs, certificates and preseeds are kilobytes; the limit keeps
@@ -40,20 +41,30 @@ async function readCapped(c: Context): Promise<string> {
 /**
  * Parses a JSON request body: 415 when it is declared as something other than JSON (lxc always
  * sends application/json; no Content-Type is taken as JSON), 413 over MAX_JSON_BODY, 400 with the
- * parser's reason when it is not a JSON object.
+ * parser's reason when it is not a JSON object, and 400 naming the field when a field of LXD's has
+ * the wrong JSON type (shape.ts; fields passes a route's own types). Bodies of /internal calls come
+ * from members and are typed by lib/wire instead.
  */
-export async function readJson<T>(c: Context): Promise<T> {
+export async function readJson<T>(c: Context, fields: Readonly<Record<string, FieldType>> = {}): Promise<T> {
   const type = (c.req.header("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "" && type !== "application/json") {
     throw new StatusError(415, `Unsupported Content-Type "${type}": send the body as application/json`);
   }
   const text = await readCapped(c);
   if (text.trim() === "") return {} as T;
+  let v: unknown;
   try {
-    const v = JSON.parse(text);
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("expected a JSON object");
-    return v as T;
+    v = JSON.parse(text);
   } catch (e) {
     throw badRequest(`Invalid JSON body: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    throw badRequest(
+      `Invalid JSON body: expected a JSON object, not ${
+        Array.isArray(v) ? "an array" : String(v === null ? "null" : typeof v)
+      }`,
+    );
+  }
+  if (!c.req.path.startsWith("/internal/")) checkBodyShape(v as Record<string, unknown>, fields);
+  return v as T;
 }

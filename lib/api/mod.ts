@@ -9,6 +9,7 @@ import { errorMessage, StatusError } from "../util/mod.ts";
 import { identify } from "./auth.ts";
 import { enforceAccess } from "./access.ts";
 import { forwardTarget } from "./target.ts";
+import { refuseMalformedUrl, withoutHostPaths } from "./guards.ts";
 import type { ApiEnv, ServerContext } from "./context.ts";
 import { error } from "./response.ts";
 import { MethodIndex } from "./methods.ts";
@@ -38,6 +39,8 @@ export type RouteModule = (ctx: ServerContext) => Hono<ApiEnv>;
 /** Builds the app of one member. */
 export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
+  // A URL that does not decode never reaches a handler (guards.ts).
+  app.use("*", refuseMalformedUrl());
   app.use("*", identify(ctx));
   // Who may call each route is declared in access.ts and decided here, before any handler.
   app.use("*", enforceAccess());
@@ -63,10 +66,12 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
     if (methods.methodsFor(c.req.path).length > 0) return error(404, `Method "${c.req.method}" not found`);
     return error(404, "not found");
   });
-  app.onError((e) => {
+  app.onError((e, c) => {
     if (e instanceof StatusError) return error(e.status, e.message);
-    ctx.log.error("Request failed", { err: errorMessage(e) });
-    return error(500, errorMessage(e));
+    // Only decoders throw URIError: what they were given came with the request.
+    if (e instanceof URIError) return error(400, `Invalid request: ${e.message}`);
+    ctx.log.error("Request failed", { err: errorMessage(e), method: c.req.method, url: c.req.path });
+    return error(500, withoutHostPaths(errorMessage(e)));
   });
   return app;
 }

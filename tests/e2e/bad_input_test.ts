@@ -69,7 +69,7 @@ Deno.test("bad input is refused in LXD's style, changes nothing and never brings
         '{"config":[1]}',
         "/1.0",
       );
-      assertError(badValue, 400, /Invalid config/);
+      assertError(badValue, 400, /Invalid "config"/);
       assert.equal(await configNow(), before);
     });
 

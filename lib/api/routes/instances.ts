@@ -35,7 +35,8 @@ function resources(name: string, project: string): Record<string, string[]> {
  */
 function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function instanceOwner(c, next) {
-    const name = decodeURIComponent(c.req.param("name") ?? "");
+    // Hono has decoded the parameter already: decoding it twice would misread a name with "%".
+    const name = c.req.param("name") ?? "";
     // Standalone, every instance is here: no lookup on the way.
     if (name !== "" && ctx.clustered()) {
       // This member's copy first; an instance it does not know yet (just created through

@@ -77,7 +77,8 @@ export function publicServerRoutes(ctx: ServerContext): Hono<ApiEnv> {
  * global keys; member-local keys then go to this member's database after their side effects.
  */
 async function updateConfig(ctx: ServerContext, c: Ctx, mode: "put" | "patch"): Promise<Response> {
-  const body = await readJson<ServerPut>(c);
+  // api.ServerPut: config is map[string]any, so numbers and booleans are taken as their text.
+  const body = await readJson<ServerPut>(c, { config: "scalars" });
   if (
     body.config !== undefined &&
     (typeof body.config !== "object" || body.config === null || Array.isArray(body.config))

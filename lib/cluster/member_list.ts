@@ -27,7 +27,7 @@ export class MemberList {
   /** Every member as GET /1.0/cluster/members?recursion=1 shows it. */
   async list(): Promise<ClusterMember[]> {
     const self = this.#self;
-    if (!self.clustered()) throw new StatusError(500, "Server is not clustered");
+    if (!self.clustered()) throw new StatusError(400, "Server is not clustered");
     // Current as the leader sees it; when no leader can confirm (quorum lost), this member's
     // own copy is still the best answer for a user trying to find out what is wrong.
     const nodes = await self.db.read(listNodes).catch(() => self.db.readStale(listNodes));

@@ -15,7 +15,7 @@ import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync } from "../response.ts";
 
 function clusterOf(ctx: ServerContext): Cluster {
-  if (!ctx.cluster?.self.clustered()) throw new StatusError(500, "Server is not clustered");
+  if (!ctx.cluster?.self.clustered()) throw new StatusError(400, "Server is not clustered");
   return ctx.cluster;
 }
 

@@ -1,4 +1,4 @@
-import { ClientSession, lookupTx, type SessionRef, UNKNOWN_SESSION } from "../db/mod.ts";
+import { ClientSession, leadershipMoved, lookupTx, type SessionRef, UNKNOWN_SESSION } from "../db/mod.ts";
 import { CallLost } from "../transport/mod.ts";
 import { errorMessage, errorStatus, sleep, StatusError, unavailable } from "../util/mod.ts";
 import type { ForwardedResult, ForwardedSession, ForwardedTx } from "../wire/mod.ts";
@@ -316,16 +316,11 @@ export class ForwardQueue {
 
 /**
  * Whether a request that failed certainly did not run on the leader, so that sending it again
- * cannot apply it twice: only an explicit refusal by a member that does not lead or does not
- * take proposals now. A connection error is no proof: a request delivered on a kept-alive
- * connection to a leader that then died can come back as "connection refused" once the client
- * library tries again, after the leader had committed it.
+ * without a session cannot apply it twice (lib/db's leadershipMoved): a connection error is no
+ * proof, since a request delivered to a leader that then died can come back as "connection
+ * refused" once an HTTP client library tries again, after the leader had committed it.
  */
-export function neverRan(e: unknown): boolean {
-  return e instanceof StatusError && e.status === 503 &&
-    /Not the database leader|No database leader|Leadership changed before the change was committed|Proposal refused: transferring/
-      .test(e.message);
-}
+export const neverRan = leadershipMoved;
 
 /** How long a follower waits for a leader before a write fails. */
 const LEADER_WAIT_MS = 10_000;

@@ -35,6 +35,18 @@ export interface Consensus {
   stopped?(): boolean;
 }
 
+/**
+ * Whether a failed transaction certainly did not run because leadership moved: a refusal by a
+ * member that does not lead or takes no proposals now (it hands leadership over), or an entry
+ * replaced by the next leader's. Sending it to the leader of the moment is then safe. A
+ * connection error or a timeout is no such proof.
+ */
+export function leadershipMoved(e: unknown): boolean {
+  return e instanceof StatusError && e.status === 503 &&
+    /Not the database leader|No database leader|Leadership changed before the change was committed|Proposal refused: transferring/
+      .test(e.message);
+}
+
 /** Sends a named transaction to the leader; resolves with its result and the entry's index. */
 export type Forwarder = (name: string, args: unknown) => Promise<{ result: unknown; index: number }>;
 
@@ -92,7 +104,13 @@ export class GlobalDB {
     const down = this.#consensus.unavailable?.();
     if (down) throw down;
     if (this.#consensus.isLeader()) {
-      return (await this.execute(def as TxDef<unknown, unknown>, args)).result as R;
+      try {
+        return (await this.execute(def as TxDef<unknown, unknown>, args)).result as R;
+      } catch (e) {
+        // Leadership moved while it ran here (a hand-over, an election): it did not run, so
+        // it follows the leader like a follower's transaction instead of failing.
+        if (!this.#forward || !leadershipMoved(e)) throw e;
+      }
     }
     if (!this.#forward) throw unavailable("No database leader is known: the cluster may have lost quorum");
     const { result, index } = await this.#forward(def.name, args);

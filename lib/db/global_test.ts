@@ -126,3 +126,30 @@ Deno.test("isDeterministicFailure() keeps constraint and SQL errors, not a full 
   }
   assert.equal(isDeterministicFailure(new TypeError("bad parameter")), true);
 });
+
+/** A leader that hands leadership over: it refuses proposals, as the driver does while transferring. */
+class TransferringConsensus extends LocalConsensus {
+  override propose(): Promise<never> {
+    return Promise.reject(new StatusError(503, "Proposal refused: transferring"));
+  }
+}
+
+Deno.test("GlobalDB.run() on a leader that hands over sends the transaction to the next leader; other failures stay", async () => {
+  const dir = await Deno.makeTempDir();
+  const fsm = new GlobalFsm(`${dir}/db.sqlite`);
+  await new GlobalDB(fsm, new LocalConsensus(fsm)).run(updateGlobalSchema, {});
+  const forwarded: string[] = [];
+  const db = new GlobalDB(fsm, new TransferringConsensus(fsm), {
+    forward: (name) => {
+      forwarded.push(name);
+      return Promise.resolve({ result: { local: {} }, index: fsm.applied.index });
+    },
+  });
+  assert.deepEqual(await patch(db, { "user.a": "1" }), { local: {} });
+  assert.deepEqual(forwarded, [updateServerConfig.name]);
+  // A transaction's own failure is its outcome: it is not sent anywhere.
+  await assert.rejects(db.run(failing, null), /refused on purpose/);
+  assert.deepEqual(forwarded, [updateServerConfig.name]);
+  fsm.close();
+  await Deno.remove(dir, { recursive: true });
+});

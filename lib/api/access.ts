@@ -13,6 +13,8 @@
  *   "default");
  * - admin: unrestricted clients, members and the unix socket (server, cluster, storage and trust
  *   configuration);
+ * - metrics: what admin allows, restricted clients (their projects' instances only) and
+ *   certificates of type metrics (LXD's rule for /1.0/metrics);
  * - member: other members, and the unix socket (member-to-member calls under /internal);
  * - unix: the unix socket only (the daemon's own admin commands).
  */
@@ -21,7 +23,16 @@ import { matchedRoutes } from "hono/route";
 import { forbidden } from "../util/mod.ts";
 import type { ApiEnv, Identity } from "./context.ts";
 
-export type Access = "public" | "joiner" | "joining" | "self" | "project" | "admin" | "member" | "unix";
+export type Access =
+  | "public"
+  | "joiner"
+  | "joining"
+  | "self"
+  | "project"
+  | "admin"
+  | "metrics"
+  | "member"
+  | "unix";
 
 /** Every route of the API ("METHOD /path/:param"), with who may call it. */
 export const ROUTE_ACCESS: Record<string, Access> = {
@@ -87,6 +98,8 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /1.0/instances/:name/state": "project",
   "PUT /1.0/instances/:name/state": "project",
 
+  "GET /1.0/metrics": "metrics",
+
   "GET /1.0/networks": "project",
   "POST /1.0/networks": "admin",
   "GET /1.0/networks/:name": "project",
@@ -145,6 +158,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /internal/cluster/redeem-token": "member",
   "GET /internal/events/recent": "member",
   "PUT /internal/heartbeat": "member",
+  "GET /internal/metrics": "member",
   "GET /internal/raft/status": "member",
   "GET /internal/ready": "member",
   "PUT /internal/storage-pools/:name": "member",
@@ -196,6 +210,9 @@ export function allowed(id: Identity, access: Access | undefined, project: strin
         (id.kind === "restricted" && id.projects.includes(project));
     case "admin":
       return id.kind === "member" || id.kind === "client";
+    case "metrics":
+      return id.kind === "member" || id.kind === "client" || id.kind === "restricted" ||
+        id.kind === "metrics";
     case "member":
       return id.kind === "member";
     default:

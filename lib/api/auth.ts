@@ -54,6 +54,8 @@ export function authenticate(ctx: ServerContext, peer: Peer): Identity {
     }
     return { ...base, kind: "client", trusted: true, protocol: "tls" };
   }
+  // As LXD: a metrics certificate opens /1.0/metrics and nothing else (untrusted elsewhere).
+  if (c?.type === "metrics") return { ...base, kind: "metrics", trusted: false, protocol: "tls" };
   return { ...base, kind: "untrusted", trusted: false, protocol: "tls" };
 }
 

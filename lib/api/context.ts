@@ -19,10 +19,10 @@ export type Peer =
 /**
  * Who a caller is, decided per request: the unix socket (root's, full access), a current member
  * (its own certificate, under a member's name), a client with a trusted certificate, a restricted
- * client (its projects only), or untrusted (which includes a server certificate whose member has
+ * client (its projects only), a metrics certificate (GET /1.0/metrics only, as LXD), or untrusted (which includes a server certificate whose member has
  * not joined yet, or has been removed).
  */
-export type CallerKind = "unix" | "member" | "client" | "restricted" | "untrusted";
+export type CallerKind = "unix" | "member" | "client" | "restricted" | "metrics" | "untrusted";
 
 /** The caller of a request, once authenticated. */
 export interface Identity {

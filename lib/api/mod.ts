@@ -4,7 +4,9 @@
  * error envelope in one place.
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import { METRICS } from "../util/metrics.ts";
 import { errorMessage, StatusError } from "../util/mod.ts";
 import { identify } from "./auth.ts";
 import { enforceAccess } from "./access.ts";
@@ -41,6 +43,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   const app = new Hono<ApiEnv>();
   // A URL that does not decode never reaches a handler (guards.ts).
   app.use("*", refuseMalformedUrl());
+  app.use("*", countRequests());
   app.use("*", identify(ctx));
   // Who may call each route is declared in access.ts and decided here, before any handler.
   app.use("*", enforceAccess());
@@ -74,4 +77,22 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
     return error(500, withoutHostPaths(errorMessage(e)));
   });
   return app;
+}
+
+const requests = METRICS.counter("shoal_api_requests_total", "API requests answered, by route and status.");
+const requestSeconds = METRICS.histogram(
+  "shoal_api_request_duration_seconds",
+  "Time to answer an API request.",
+);
+
+/** Counts every request by its route's pattern (not its path: names would make endless series). */
+function countRequests(): MiddlewareHandler<ApiEnv> {
+  return async function count(c, next) {
+    const t = performance.now();
+    await next();
+    const route = matchedRoutes(c).find((r) => r.method !== "ALL")?.path ?? "unmatched";
+    if (route === "/internal/heartbeat" || route === "/internal/metrics") return;
+    requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    requestSeconds.observe({ route }, (performance.now() - t) / 1000);
+  };
 }

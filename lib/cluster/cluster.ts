@@ -12,6 +12,7 @@ import { HandOver } from "./handover.ts";
 import { Heartbeats } from "./heartbeat.ts";
 import { Joiner } from "./join.ts";
 import { MemberList } from "./member_list.ts";
+import { ClusterMetrics } from "./metrics.ts";
 import { Membership } from "./membership.ts";
 import { Rebalancer } from "./rebalance.ts";
 import { Self } from "./self.ts";
@@ -60,6 +61,7 @@ export class Cluster {
   readonly routing: MemberRouting;
   /** The rolling-upgrade gate: Blocked while another member runs an older version. */
   readonly upgrade: UpgradeGate;
+  readonly metrics: ClusterMetrics;
 
   constructor(o: ClusterOptions) {
     const self = this.self = new Self(o);
@@ -79,6 +81,7 @@ export class Cluster {
     });
     this.handOver = new HandOver(self, this.forwarding, this.heartbeats, this.rebalancer);
     this.upgrade = new UpgradeGate(self);
+    this.metrics = new ClusterMetrics(self, this.members, o.operations);
     this.heartbeats.onRound = () => void this.rebalancer.run();
     this.routing = new MemberRouting(self, this.heartbeats);
   }

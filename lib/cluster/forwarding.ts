@@ -4,6 +4,12 @@ import { errorMessage, errorStatus, sleep, StatusError, unavailable } from "../u
 import type { ForwardedResult, ForwardedSession, ForwardedTx } from "../wire/mod.ts";
 import { callMember, type MemberCall, STREAM_CALLS } from "./member_calls.ts";
 import type { Self } from "./self.ts";
+import { METRICS } from "../util/metrics.ts";
+
+const forwarded = METRICS.counter(
+  "shoal_forwarded_requests_total",
+  "Requests this member sent on to the database leader, by call.",
+);
 
 /** The leader key of this member, when it leads (addresses are host:port, never this). */
 export const SELF = "self";
@@ -409,6 +415,7 @@ export class Forwarding {
       const address = g.leader !== 0 && g.leader !== g.raftId ? g.leaderAddress() : null;
       if (address) {
         try {
+          forwarded.inc({ call: call.route });
           return await callMember(this.#self.clients.get(address), call, req, AbortSignal.timeout(30_000));
         } catch (e) {
           // A leader that refused before running anything, or that could not be reached at all:

@@ -4,6 +4,12 @@ import type { Heartbeat } from "../wire/mod.ts";
 import { type Liveness, LivenessTable } from "./liveness.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import type { Self } from "./self.ts";
+import { METRICS } from "../util/metrics.ts";
+
+const heartbeatSeconds = METRICS.histogram(
+  "shoal_heartbeat_seconds",
+  "Round trip of the leader's heartbeat to a member, by member (failures are not counted).",
+);
 
 /**
  * Heartbeats and the liveness they give (LXD's heartbeat.go): the leader sends every member a
@@ -73,9 +79,13 @@ export class Heartbeats {
         for (const n of nodes) {
           if (n.address === address || this.#inFlight.has(n.address)) continue;
           this.#inFlight.add(n.address);
+          const t = performance.now();
           callMember(self.clients.get(n.address), MEMBER_CALLS.heartbeat, hb, AbortSignal.timeout(timeout))
             .then(
-              () => this.#live.seen(n.address),
+              () => {
+                this.#live.seen(n.address);
+                heartbeatSeconds.observe({ member: n.name }, (performance.now() - t) / 1000);
+              },
               () => {/* silence is what the table measures */},
             ).finally(() => this.#inFlight.delete(n.address));
         }

@@ -1,6 +1,7 @@
 import type { Client } from "../client/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import type { MemberState } from "./doctor_state.ts";
+import type { Family } from "../util/metrics.ts";
 import type {
   AcceptReply,
   CertificatesPost,
@@ -96,6 +97,8 @@ export const MEMBER_CALLS = {
   networkPart: call<MemberPart, { config: Record<string, string> }>("PUT", "/internal/networks/:name", {
     path: (r) => `/internal/networks/${encodeURIComponent(r.name)}`,
   }),
+  /** A member's own metrics, for GET /1.0/metrics on another member (metrics.ts). */
+  metrics: call<Empty, Family[]>("GET", "/internal/metrics", { body: () => undefined }),
   /** A joiner's server certificate, vouched for by a token or the trust password (join.ts). */
   trustServer: call<CertificatesPost, void>("POST", "/1.0/certificates"),
 } as const;

@@ -31,6 +31,7 @@ import { type Level, type Logger, RootLogger } from "../log/mod.ts";
 import { Operations } from "../operations/mod.ts";
 import { InstanceManager } from "../instances/mod.ts";
 import { resourceRoutes } from "../api/routes/instances_all.ts";
+import { metricsRoutes } from "../api/routes/metrics.ts";
 import { startNetworks } from "../api/routes/networks.ts";
 import { NetworkManager } from "../network/mod.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
@@ -204,6 +205,11 @@ export class Daemon implements ServerContext {
       internalRoutes(this),
       sqlRoutes(this),
       ...resourceRoutes(this.instances, paths.storagePools, this.networks),
+      metricsRoutes({
+        instances: () => this.instances.metrics(),
+        cluster: () => this.cluster.metrics.all(),
+        local: () => this.cluster.metrics.local(),
+      }),
       ...(o.routes ?? []),
     ]);
   }

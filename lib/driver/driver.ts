@@ -11,6 +11,16 @@ import type { SqliteStorage, StoredSnapshot } from "../raft_store/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type Deferred, deferred, StatusError, type TimerId } from "../util/mod.ts";
 import type { StateMachine } from "./state_machine.ts";
+import { METRICS } from "../util/metrics.ts";
+
+const leaderChanges = METRICS.counter(
+  "shoal_raft_leader_changes_total",
+  "Times this member saw the leader change.",
+);
+const commitSeconds = METRICS.histogram(
+  "shoal_raft_commit_seconds",
+  "From a proposal on the leader to its entry applied here (commit latency).",
+);
 
 /** Timing and sizing of a driver. */
 export interface DriverOptions {
@@ -257,6 +267,7 @@ export class Driver {
         for (const ctx of this.#reads.keys()) this.#node.readIndex(ctx);
       }
       this.#o.log.info("Raft leader changed", { leader: lead, term: this.#term, self: this.id });
+      leaderChanges.inc();
       this.#notify(() => this.#o.onLeader?.(lead, this.#term));
     }
     if (was && !isLeader) {
@@ -431,6 +442,8 @@ export class Driver {
     }
     const p = this.#waitFor<{ index: number; outcomes: never[] }>(this.#waiters, r.index, r.term);
     this.#kick();
+    const t = performance.now();
+    void p.then(() => commitSeconds.observe({}, (performance.now() - t) / 1000), () => {});
     return p;
   }
 

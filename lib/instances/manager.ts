@@ -42,6 +42,8 @@ import { idmappedMounts, prepareIdmap } from "./shift.ts";
 import { applyTemplates, readMetadata } from "./templates.ts";
 import { checkNics, networkState, planNics, renderNics } from "./nic.ts";
 import { checkDisks, renderDiskMounts } from "./disks.ts";
+import { instanceMetrics } from "./metrics.ts";
+import type { Family } from "../util/metrics.ts";
 import {
   INSTANCE_STATUS,
   type InstanceJSON,
@@ -208,6 +210,16 @@ export class InstanceManager {
       const st = rec.location === this.#o.location() ? await this.lxc.state(this.key(rec.name)) : null;
       return { json: await this.render(rec, profiles, st ?? undefined), record: rec, state: st };
     }));
+  }
+
+  /** LXD's instance metrics of this member's running containers (GET /1.0/metrics). */
+  async metrics(): Promise<Family[]> {
+    const running = (await this.list()).filter((x) => x.state?.state === "RUNNING" && x.state.pid > 0);
+    return await instanceMetrics(running.map((x) => ({
+      name: x.json.name,
+      project: x.json.project ?? "default",
+      pid: x.state!.pid,
+    })));
   }
 
   /** GET /state: status, pid, processes and memory from the cgroup where readable. */

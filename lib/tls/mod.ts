@@ -3,73 +3,17 @@
  * LXD's format (lowercase hex SHA-256 of the DER), and key pairs on disk.
  * @module
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import { X509Certificate } from "node:crypto";
+import { type CertOptions, hex, type KeyPair, pemEncode } from "./pem.ts";
 
-x509.cryptoProvider.set(crypto);
+export type { CertOptions, KeyPair } from "./pem.ts";
 
-/** A certificate and its private key, both PEM. */
-export interface KeyPair {
-  cert: string;
-  key: string;
-}
-
-/** What a generated certificate is for. */
-export interface CertOptions {
-  /** Common name, e.g. "root@host". */
-  cn: string;
-  /** "server" certs also allow client auth: members present them to each other. */
-  kind: "server" | "client";
-  dns?: string[];
-  ips?: string[];
-  /** Validity in days; 10 years by default. */
-  days?: number;
-}
-
-function hex(b: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function pemEncode(label: string, der: ArrayBuffer): string {
-  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
-  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
-}
-
-/** Generates a self-signed certificate and key. */
+/**
+ * Generates a self-signed certificate and key. The X.509 library behind it costs a member about
+ * 8 MiB and a command 0.2 s to load, and is needed only when a certificate is made: loaded then.
+ */
 export async function generateKeyPair(o: CertOptions): Promise<KeyPair> {
-  const alg = { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
-  const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]) as CryptoKeyPair;
-  // Go's TLS client (the real lxc) sets ServerName to the pinned cert's first DNS name, so a
-  // DNS SAN must come first for it to verify us.
-  const san = [
-    ...(o.dns ?? []).map((value) => ({ type: "dns" as const, value })),
-    ...(o.ips ?? []).map((value) => ({ type: "ip" as const, value })),
-  ];
-  const eku = o.kind === "server"
-    ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
-    : [x509.ExtendedKeyUsage.clientAuth];
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    // A leading 01 keeps the serial positive.
-    serialNumber: "01" + hex(crypto.getRandomValues(new Uint8Array(16))),
-    name: `O=LXD, CN=${o.cn}`,
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + (o.days ?? 3650) * 86_400_000),
-    signingAlgorithm: alg,
-    keys,
-    extensions: [
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension(eku),
-      // CA:FALSE: rustls (Deno's fetch and WebSocket) refuses a CA cert used as an end entity.
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      ...(san.length ? [new x509.SubjectAlternativeNameExtension(san)] : []),
-    ],
-  });
-  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return { cert: cert.toString("pem") + "\n", key: pemEncode("PRIVATE KEY", pkcs8) };
+  return (await import("./generate.ts")).generateKeyPair(o);
 }
 
 /** Decodes the first PEM certificate in text to DER; throws on anything else. */
@@ -97,19 +41,22 @@ export interface CertInfo {
 
 /** Parses a PEM certificate; throws LXD's message when it is not one. */
 export async function parseCertificate(pem: string): Promise<CertInfo> {
-  let c: x509.X509Certificate;
+  let c: X509Certificate;
+  const der = pemToDer(pem);
   try {
-    c = new x509.X509Certificate(pemToDer(pem) as Uint8Array<ArrayBuffer>);
+    // node:crypto's parser is built into the runtime: nothing more to load.
+    c = new X509Certificate(der);
   } catch {
     throw new Error("Certificate must be PEM-encoded X.509 certificate");
   }
-  const cn = /CN=([^,]+)/.exec(c.subject)?.[1] ?? "";
+  // node:crypto writes the subject one attribute a line ("O=LXD\nCN=root@host").
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(c.subject)?.[1] ?? "";
   return {
     fingerprint: await fingerprint(pem),
     subjectCN: cn,
-    notBefore: c.notBefore,
-    notAfter: c.notAfter,
-    der: c.rawData ? new Uint8Array(c.rawData) : pemToDer(pem),
+    notBefore: new Date(c.validFrom),
+    notAfter: new Date(c.validTo),
+    der,
   };
 }
 

@@ -228,7 +228,7 @@ export class Joiner {
       // Only empty directories go: a source that held something keeps it.
       revert.add(`remove the directory of pool "${p.name}"`, () => pool.delete());
       await pool.create();
-      await self.db.run(addPoolMember, { pool: p.name, member, config: { ...mine, source: pool.path } });
+      await self.db.run(addPoolMember, { pool: p.name, member, config: { ...mine, ...pool.ownConfig() } });
     }
     const nm = this.#p.networks;
     if (!nm) return;

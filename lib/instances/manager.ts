@@ -131,10 +131,12 @@ export class InstanceManager {
     }
   }
 
-  /** The storage driver of a pool, from its record. */
+  /** The storage driver of a pool, from its record, ready for use (a btrfs pool mounted). */
   async pool(name: string): Promise<StorageDriver> {
     const p = await this.db.read((tx) => getPool(tx, name, this.#o.location()));
-    return openPool(p, this.#o.poolsDir);
+    const d = openPool(p, this.#o.poolsDir);
+    await d.mount();
+    return d;
   }
 
   /** Loads an instance and its profiles. */

@@ -1,18 +1,24 @@
-import { badRequest, checkName } from "../util/mod.ts";
+import { checkName, mustRun } from "../util/mod.ts";
 
 /** What a storage driver does for this member's instances. */
 export interface StorageDriver {
   readonly name: string;
-  /** Where the pool lives on this member: what its `source` key records once created. */
+  /** Where the pool's volumes are seen on this member. */
   readonly path: string;
+  /** The member-specific keys a created pool records here (its `source`, resolved). */
+  ownConfig(): Record<string, string>;
   /** Creates the pool's directories; idempotent (a restart or a second member). */
   create(): Promise<void>;
+  /** Makes a created pool usable after a restart (a btrfs loop file is mounted again). */
+  mount(): Promise<void>;
   /** Removes the pool's directories when they hold nothing. */
   delete(): Promise<void>;
   /** The directory of an instance's volume (its rootfs is `rootfs/` inside). */
   containerPath(instance: string): string;
   createContainerVolume(instance: string): Promise<string>;
   deleteContainerVolume(instance: string): Promise<void>;
+  /** Copies an instance's volume to a new instance's (btrfs: a snapshot; dir: a full copy). */
+  copyContainerVolume(from: string, to: string): Promise<string>;
   /** The directory of a custom volume (what a disk device mounts). */
   customPath(volume: string): string;
   createCustomVolume(volume: string): Promise<string>;
@@ -20,39 +26,8 @@ export interface StorageDriver {
   deleteCustomVolume(volume: string): Promise<void>;
 }
 
-/** Drivers shoal has; LXD's text for the rest. */
-export const SUPPORTED_DRIVERS = ["dir"] as const;
-
-/** A pool as the drivers need it: its name, driver and this member's config. */
-export interface PoolSpec {
-  name: string;
-  driver: string;
-  config: Record<string, string>;
-}
-
-/** The driver of a pool on this member ($SHOAL_DIR/storage-pools is poolsDir). */
-export function openPool(p: PoolSpec, poolsDir: string): StorageDriver {
-  if (p.driver !== "dir") throw badRequest(`Storage pool driver "${p.driver}" is not supported`);
-  return new DirPool(p.name, poolsDir, p.config.source);
-}
-
-/** Checks a pool's driver and config before anything is written. */
-export function validatePool(driver: string, config: Record<string, string>): void {
-  if (!(SUPPORTED_DRIVERS as readonly string[]).includes(driver)) {
-    throw badRequest(`Storage pool driver "${driver}" is not supported`);
-  }
-  for (const k of Object.keys(config)) {
-    if (
-      !["source", "size", "volume.size", "rsync.bwlimit", "rsync.compression"].includes(k) &&
-      !k.startsWith("user.")
-    ) {
-      throw badRequest(`Invalid option for storage pool driver "${driver}": ${k}`);
-    }
-  }
-  if (config.source !== undefined && config.source !== "" && !config.source.startsWith("/")) {
-    throw badRequest(`Storage pool source must be an absolute path: "${config.source}"`);
-  }
-}
+/** The directories of every pool, whatever its driver (LXD's layout). */
+export const POOL_SUBDIRS = ["containers", "images", "custom"] as const;
 
 /**
  * LXD's `dir` driver: a pool is a directory ($SHOAL_DIR/storage-pools/NAME unless `source`
@@ -69,13 +44,19 @@ export class DirPool implements StorageDriver {
   }
 
   async create(): Promise<void> {
-    for (const d of ["containers", "images", "custom"]) {
+    for (const d of POOL_SUBDIRS) {
       await Deno.mkdir(`${this.path}/${d}`, { recursive: true, mode: 0o711 });
     }
   }
 
+  ownConfig(): Record<string, string> {
+    return { source: this.path };
+  }
+
+  async mount(): Promise<void> {}
+
   async delete(): Promise<void> {
-    for (const d of ["containers", "images", "custom"]) {
+    for (const d of POOL_SUBDIRS) {
       await Deno.remove(`${this.path}/${d}`).catch(() => {});
     }
     await Deno.remove(this.path).catch(() => {});
@@ -96,6 +77,13 @@ export class DirPool implements StorageDriver {
     await Deno.remove(this.containerPath(instance), { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
+  }
+
+  /** A full copy, as LXD's dir driver makes it (rsync there; cp -a keeps owners, modes and links). */
+  async copyContainerVolume(from: string, to: string): Promise<string> {
+    const p = this.containerPath(to);
+    await mustRun("Failed copying the instance's volume", "cp", ["-a", "--", this.containerPath(from), p]);
+    return p;
   }
 
   /** LXD's layout: custom/<project>_<name>. */

@@ -1,5 +1,7 @@
 /**
- * Storage pools on one member: the `dir` driver for real, behind the StorageDriver interface.
+ * Storage pools on one member: the `dir` and `btrfs` drivers for real, behind the StorageDriver interface.
  * @module
  */
 export * from "./dir.ts";
+export * from "./btrfs.ts";
+export * from "./pools.ts";

@@ -120,7 +120,7 @@ export function storageRoutes(poolsDir: string): (ctx: ServerContext) => Hono<Ap
         return {};
       }
       await d.create();
-      return { ...split(config, true), source: d.path };
+      return { ...split(config, true), ...d.ownConfig() };
     };
 
     app.get("/1.0/storage-pools", async (c) => {

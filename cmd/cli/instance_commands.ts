@@ -9,6 +9,7 @@ import { execCommand } from "./exec.ts";
 import { fileCommand } from "./file.ts";
 import { imageCommand } from "./image.ts";
 import { instanceCommands, instanceConfig, instanceInfo } from "./instance.ts";
+import { networkCommand } from "./network.ts";
 import { profileCommand } from "./profile.ts";
 import { storageCommand } from "./storage.ts";
 
@@ -17,6 +18,7 @@ export function instanceCommandsFor(ctx: CliContext): Command[] {
   return [
     imageCommand(ctx),
     storageCommand(ctx),
+    networkCommand(ctx),
     profileCommand(ctx),
     execCommand(ctx),
     fileCommand(ctx),

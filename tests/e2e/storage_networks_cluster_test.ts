@@ -282,6 +282,39 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
       },
     );
 
+    await t.step(
+      "shoal's own client drives the same: two phases, --target, LOCATION, STATE, leases",
+      async () => {
+        const sh = async (args: string[]) => {
+          const r = await m1.shoal(args);
+          assert.equal(r.code, 0, `shoal ${args.join(" ")}: ${r.stderr}`);
+          return r.stdout;
+        };
+        for (const [i, m] of ["m1", "m2", "m3"].entries()) {
+          await sh(["storage", "create", "data5", "dir", `source=${d(`d5${i}`)}`, "--target", m]);
+        }
+        assert.match(await sh(["storage", "list", "--format", "csv"]), /^data5,dir,,0,PENDING$/m);
+        await sh(["storage", "create", "data5", "dir"]);
+        for (
+          const args of [
+            ["storage", "list", "--format", "csv"],
+            ["storage", "volume", "list", "data", "--format", "csv"],
+            ["network", "list", "--format", "csv"],
+            ["network", "list-leases", "br1", "--format", "csv"],
+          ]
+        ) {
+          assert.equal(await sh(args), await ok(m1, args), `shoal and lxc differ on ${args.join(" ")}`);
+        }
+        assert.equal((await sh(["storage", "get", "data5", "source", "--target", "m2"])).trim(), d("d51"));
+        assert.match(
+          await sh(["storage", "volume", "show", "data", "web2", "--target", "m2"]),
+          /^location: m2$/m,
+        );
+        await sh(["storage", "delete", "data5"]);
+        assert.ok(!await exists(d("d50")) && !await exists(d("d52")));
+      },
+    );
+
     await t.step("a joining member takes its part of every pool and network", async () => {
       const m4 = await joinMember(tmp.path, m1, "m4", A[3]!, undefined, wrap("m4"));
       members.push(m4);

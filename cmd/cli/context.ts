@@ -21,6 +21,8 @@ export class CliContext {
   readonly config: ClientConfig;
   readonly confDir: string;
   readonly name: string;
+  /** --project: every request is about this project (else the remote's own, else default). */
+  project: string | undefined;
   #clients = new Map<string, Client>();
 
   constructor(name: string) {
@@ -50,7 +52,7 @@ export class CliContext {
     if (r.addr.startsWith("unix:")) {
       const path = r.addr.replace(/^unix:\/\//, "") ||
         `${Deno.env.get("SHOAL_DIR") || "/var/lib/shoal"}/unix.socket`;
-      c = new Client({ kind: "unix", path }, { userAgent: `${this.name}` });
+      c = new Client({ kind: "unix", path }, { userAgent: `${this.name}`, project: this.projectOf(remote) });
     } else {
       const serverCert = readServerCert(remote, this.confDir);
       if (!serverCert) {
@@ -61,10 +63,15 @@ export class CliContext {
         url: r.addr,
         serverCert,
         clientCert: await clientCertificate(this.confDir),
-      });
+      }, { project: this.projectOf(remote) });
     }
     this.#clients.set(remote, c);
     return c;
+  }
+
+  /** The project requests to a remote are about: --project, else the remote's (project switch). */
+  projectOf(remote = this.config["default-remote"]): string | undefined {
+    return this.project || this.config.remotes[remote]?.project || undefined;
   }
 
   /** Writes to stdout. */

@@ -24,6 +24,7 @@ export async function rawRequest(
   body: Uint8Array | null,
   headers: Record<string, string> = {},
 ): Promise<RawReply> {
+  path = client.withProject(path);
   const ep = client.endpoint;
   if (ep.kind === "unix") {
     const http = Deno.createHttpClient({ proxy: { transport: "unix", path: ep.path } });

@@ -4,10 +4,11 @@
  */
 import { Command, CommanderError } from "commander";
 import { errorMessage } from "../../lib/util/mod.ts";
-import { CliContext } from "./context.ts";
+import { CliContext, type GlobalFlags } from "./context.ts";
 import { extendServerCommands, instanceCommandsFor } from "./instance_commands.ts";
 import { clusterCommand } from "./cluster.ts";
 import { remoteCommand } from "./remote.ts";
+import { projectCommand } from "./project.ts";
 import {
   configCommand,
   infoCommand,
@@ -29,6 +30,7 @@ const modules: CommandModule[] = [
   monitorCommand,
   versionCommand,
   clusterCommand,
+  projectCommand,
 ];
 
 /** Registers more top-level commands (each returns one commander Command). */
@@ -54,7 +56,11 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
     .option("--force-local", "Force using the local unix socket")
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, "Error: ")) })
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    // --project reaches every request of the command, wherever it stands on the line.
+    .hook("preAction", (_p, action) => {
+      ctx.project = (action.optsWithGlobals() as GlobalFlags).project;
+    });
   for (const m of modules) program.addCommand(m(ctx));
   for (const c of instanceCommandsFor(ctx)) program.addCommand(c);
   extendServerCommands(program, ctx);

@@ -35,13 +35,22 @@ export class Client {
   readonly endpoint: Endpoint;
   #transport: Transport;
   #userAgent: string;
+  /** The project every request is about (LXD's UseProject); none: the server's default. */
+  readonly project: string | undefined;
 
-  constructor(endpoint: Endpoint, options: { userAgent?: string } = {}) {
+  constructor(endpoint: Endpoint, options: { userAgent?: string; project?: string } = {}) {
     this.endpoint = endpoint;
+    this.project = options.project || undefined;
     this.#transport = endpoint.kind === "unix"
       ? new UnixTransport(endpoint.path)
       : new HttpsTransport(endpoint);
     this.#userAgent = options.userAgent ?? "shoal";
+  }
+
+  /** A path with this client's ?project= added, unless it names one (as LXD's client does). */
+  withProject(path: string): string {
+    if (!this.project || !path.startsWith("/1.0/") || /[?&]project=/.test(path)) return path;
+    return `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(this.project)}`;
   }
 
   /** Sends a request and returns the raw envelope, whatever its type. */
@@ -56,7 +65,7 @@ export class Client {
       body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
       headers["Content-Type"] ??= "application/json";
     }
-    const res = await this.#transport.request(method, path, body, headers, o.signal);
+    const res = await this.#transport.request(method, this.withProject(path), body, headers, o.signal);
     let envelope: Envelope;
     try {
       envelope = JSON.parse(res.text);
@@ -111,7 +120,7 @@ export class Client {
     const q = new URLSearchParams();
     if (types.length) q.set("type", types.join(","));
     if (options.allProjects) q.set("all-projects", "true");
-    const path = `/1.0/events?${q}`;
+    const path = this.withProject(`/1.0/events?${q}`);
     const opened = Promise.withResolvers<void>();
     if (this.endpoint.kind === "unix") {
       const ws = new WebSocket(

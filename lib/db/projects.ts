@@ -555,3 +555,49 @@ export function projectState(tx: ReadTx, name: string): Record<string, { limit: 
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Placement restrictions
+
+/** The cluster groups a restricted project may place instances in (null: any). */
+export function allowedGroups(tx: ReadTx, project: string): string[] | null {
+  const r = projectRow(tx, project);
+  const config = projectConfig(tx, r.id);
+  if (!isTrue(config.restricted)) return null;
+  const groups = (config["restricted.cluster.groups"] ?? "").split(",").map((g) => g.trim()).filter((g) => g);
+  return groups.length === 0 ? null : groups;
+}
+
+/**
+ * Why a project refuses an instance placed by `--target` (a member, or "@group"), in LXD's
+ * words, or null. As LXD, restricted.cluster.target (default "block" in a restricted project)
+ * binds restricted clients only: the server's administrators still move instances where they
+ * must (evacuation, repairs); the allowed cluster groups bind everyone.
+ */
+export function targetProblem(
+  tx: ReadTx,
+  project: string,
+  target: string,
+  callerRestricted: boolean,
+): string | null {
+  const r = projectRow(tx, project);
+  const config = projectConfig(tx, r.id);
+  if (!isTrue(config.restricted)) return null;
+  if (callerRestricted && (config["restricted.cluster.target"] ?? "block") === "block") {
+    return "This project doesn't allow cluster member targeting";
+  }
+  const groups = allowedGroups(tx, project);
+  if (groups === null) return null;
+  if (target.startsWith("@")) {
+    return groups.includes(target.slice(1)) ? null : "Project isn't allowed to use this cluster group";
+  }
+  const memberGroups = tx.query<{ name: string }>(
+    `SELECT cluster_groups.name FROM nodes_cluster_groups
+       JOIN cluster_groups ON cluster_groups.id = group_id JOIN nodes ON nodes.id = node_id
+      WHERE nodes.name = ?`,
+    target,
+  ).map((g) => g.name);
+  return memberGroups.some((g) => groups.includes(g))
+    ? null
+    : "Project isn't allowed to use this cluster member";
+}

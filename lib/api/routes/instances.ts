@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
-import { findInstance, projectUrl } from "../../db/mod.ts";
+import { findInstance, projectUrl, targetProblem } from "../../db/mod.ts";
 import {
   execOperation,
   type ExecRequest,
@@ -8,7 +8,7 @@ import {
   type InstanceManager,
   type InstancesPost,
 } from "../../instances/mod.ts";
-import { badRequest, etag } from "../../util/mod.ts";
+import { badRequest, etag, forbidden } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async } from "../response.ts";
@@ -89,6 +89,13 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     app.post("/1.0/instances", async (c) => {
       // Placement by ?target=: the instance is created on (and owned by) that member.
       const target = c.req.query("target");
+      if (target) {
+        // A restricted project decides where its instances may go, before anything moves.
+        const why = await ctx.db.read((tx) =>
+          targetProblem(tx, projectOf(c), target, c.var.identity.kind === "restricted")
+        );
+        if (why) throw forbidden(why);
+      }
       if (target && target !== ctx.location()) {
         return await forwardTo(ctx, c, target);
       }

@@ -601,3 +601,28 @@ export function targetProblem(
     ? null
     : "Project isn't allowed to use this cluster member";
 }
+
+/**
+ * Refuses early, before an image is fetched or a volume made, a new instance that the project's
+ * instance counts already rule out (LXD's texts). Only a hint for the caller: the transaction
+ * that writes the instance checks again, and that check is the one that holds under races.
+ */
+export function checkRoomForInstance(tx: ReadTx, project: string): void {
+  const r = projectRow(tx, project);
+  const config = projectConfig(tx, r.id);
+  const counts = tx.get<{ all: number; containers: number }>(
+    'SELECT count(*) AS "all", coalesce(sum(type = 0), 0) AS containers FROM instances WHERE project_id = ?',
+    r.id,
+  )!;
+  for (
+    const [key, n] of [["limits.instances", counts.all], ["limits.containers", counts.containers]] as const
+  ) {
+    const v = config[key];
+    if (v === undefined || v === "" || n < Number(v)) continue;
+    throw badRequest(
+      key === "limits.instances"
+        ? `Reached maximum number of instances in project "${r.name}" (limits.instances=${v})`
+        : `Reached maximum number of instances of type "container" in project "${r.name}" (limits.containers=${v})`,
+    );
+  }
+}

@@ -5,6 +5,7 @@
  */
 import {
   checkDevices,
+  checkRoomForInstance,
   createInstance,
   createInstanceVolume,
   DEFAULT_PROJECT,
@@ -297,6 +298,7 @@ export class InstanceManager {
     const fingerprint = sourceType === "image" ? await this.resolveImage(req.source ?? {}) : null;
     const profiles = req.profiles === null || req.profiles === undefined ? ["default"] : req.profiles;
     const { existing, profileRecs } = await this.db.read((tx) => {
+      checkRoomForInstance(tx, this.project);
       const existing = listInstances(tx, undefined, this.project).some((i) => i.name === name);
       return { existing, profileRecs: profiles.map((p) => getProfile(tx, p, this.project)) };
     }).catch((e) => {

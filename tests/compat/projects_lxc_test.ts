@@ -96,15 +96,19 @@ Deno.test({
       });
 
       await t.step(
-        "an instance in p1 launched through m1 onto m2, listed from m3, kept apart from default",
+        "an instance in p1 launched through m2 onto m1, listed from m3, kept apart from default",
         async () => {
-          await ok(m1, ["launch", "bb", "c1", "--project", "p1", "--target", "m2"]);
+          await ok(m2, ["launch", "bb", "c1", "--project", "p1", "--target", "m1"]);
           assert.equal(
-            (await ok(m3, ["list", "--project", "p1", "--format", "csv", "-c", "nsL"])).trim(),
-            "c1,RUNNING,m2",
+            (await ok(m3, ["list", "--project", "p1", "--format", "csv", "-c", "nL"])).trim(),
+            "c1,m1",
+          );
+          assert.equal(
+            (await ok(m2, ["info", "c1", "--project", "p1"])).match(/^Status: (\w+)/m)?.[1],
+            "RUNNING",
           );
           assert.equal((await ok(m3, ["list", "--format", "csv", "-c", "n"])).trim(), "");
-          assert.equal((await ok(m3, ["exec", "c1", "--project", "p1", "--", "hostname"])).trim(), "c1");
+          assert.equal((await ok(m1, ["exec", "c1", "--project", "p1", "--", "hostname"])).trim(), "c1");
           // Names are unique per project: default may hold its own c1.
           await ok(m2, ["init", "--empty", "c1", "--target", "m2"]);
           assert.equal((await ok(m1, ["list", "--format", "csv", "-c", "n"])).trim(), "c1");
@@ -129,7 +133,7 @@ Deno.test({
           /cannot be enabled on non-empty projects/,
         );
         assert.match(await ok(m1, ["project", "info", "p1"]), /\| INSTANCES +\| 1 +\| 1 +\|/);
-        await ok(m2, ["stop", "c1", "--project", "p1", "--force"]);
+        await ok(m3, ["stop", "c1", "--project", "p1", "--force"]);
         await ok(m3, ["delete", "c1", "--project", "p1"]);
         await ok(m1, ["project", "delete", "p1"]);
         assert.doesNotMatch(await ok(m2, ["project", "list", "--format", "csv"]), /^p1/m);
@@ -250,7 +254,7 @@ Deno.test({
           assert.equal(list.stdout.trim(), "t1", list.stderr);
           for (
             const [args, text] of [
-              [["list", "r1:", "--format", "csv"], /not authorized/i],
+              [["list", "r1:", "--project", "default", "--format", "csv"], /not authorized/i],
               [["list", "r2:", "--project", "g", "--format", "csv"], /not authorized/i],
               [
                 ["init", "--empty", "r3:t2", "--project", "team", "--target", "m2"],

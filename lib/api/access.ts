@@ -100,6 +100,11 @@ export const ROUTE_ACCESS: Record<string, Access> = {
 
   "GET /1.0/metrics": "metrics",
 
+  // The cluster page's static files: no data in them, the page asks the API for everything.
+  "GET /ui": "public",
+  "GET /ui/": "public",
+  "GET /ui/:file": "public",
+
   "GET /1.0/networks": "project",
   "POST /1.0/networks": "admin",
   "GET /1.0/networks/:name": "project",

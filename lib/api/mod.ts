@@ -11,6 +11,8 @@ import { errorMessage, StatusError } from "../util/mod.ts";
 import { identify } from "./auth.ts";
 import { enforceAccess } from "./access.ts";
 import { forwardTarget } from "./target.ts";
+import { refuseCrossSite } from "./browser.ts";
+import { uiRoutes } from "./routes/ui.ts";
 import { refuseMalformedUrl, withoutHostPaths } from "./guards.ts";
 import type { ApiEnv, ServerContext } from "./context.ts";
 import { error } from "./response.ts";
@@ -31,6 +33,7 @@ export { websocketRoute, type WsHandler } from "./websocket.ts";
 export { API_EXTENSIONS } from "./extensions.ts";
 export { async, emptySync, error, errorBody, sync } from "./response.ts";
 export { readJson } from "./body.ts";
+export { crossSiteRefusal } from "./browser.ts";
 export { forwardTo, TARGET_ROUTES, targetOf } from "./target.ts";
 export { decodeToken, encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
 export { hashPassword, verifyPassword } from "./password.ts";
@@ -44,6 +47,8 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   // A URL that does not decode never reaches a handler (guards.ts).
   app.use("*", refuseMalformedUrl());
   app.use("*", countRequests());
+  // A page of another site must not use a browser's trusted certificate (browser.ts).
+  app.use("*", refuseCrossSite());
   app.use("*", identify(ctx));
   // Who may call each route is declared in access.ts and decided here, before any handler.
   app.use("*", enforceAccess());
@@ -52,6 +57,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   // Open to everyone: what an untrusted client needs to see the server and ask for trust.
   app.route("/", publicServerRoutes(ctx));
   app.route("/", publicCertificateRoutes(ctx));
+  app.route("/", uiRoutes());
   app.route("/", serverRoutes(ctx));
   app.route("/", certificateRoutes(ctx));
   app.route("/", operationRoutes(ctx));

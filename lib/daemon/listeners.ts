@@ -8,8 +8,8 @@ import { type WebSocket as NodeWebSocket, WebSocketServer } from "ws";
 import type { Peer } from "../api/mod.ts";
 import type { OpSocket } from "../operations/mod.ts";
 import { derToPem } from "../tls/mod.ts";
-import { errorMessage, errorStatus } from "../util/mod.ts";
-import { errorBody } from "../api/mod.ts";
+import { errorMessage, errorStatus, forbidden } from "../util/mod.ts";
+import { crossSiteRefusal, errorBody } from "../api/mod.ts";
 
 /** Answers one HTTP request for a peer. */
 export type FetchHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
@@ -221,6 +221,10 @@ export class HttpsListener {
       const peer = peerOf(req.socket as TLSSocket);
       let handler: (s: OpSocket) => void;
       try {
+        // A browser's websocket from another site's page must not ride its certificate.
+        const h = (n: string) => [req.headers[n]].flat()[0];
+        const why = crossSiteRefusal(h, req.headers.host);
+        if (why !== null) throw forbidden(why);
         handler = upgrade(new URL(req.url ?? "/", "https://shoal"), peer);
       } catch (e) {
         const status = errorStatus(e);

@@ -201,7 +201,10 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
     await t.step(
       "network create --target on each member, then the create: one /24 on a bridge in every namespace",
       async () => {
-        for (const m of ["m1", "m2", "m3"]) {
+        // m1's own key: an interface of its namespace joins its bridge, and only there.
+        await nsCmd(set.name("m1"), "ip", ["link", "add", "ext0", "type", "veth", "peer", "name", "ext0p"]);
+        await ok(m1, ["network", "create", "br1", "bridge.external_interfaces=ext0", "--target", "m1"]);
+        for (const m of ["m2", "m3"]) {
           await ok(m1, ["network", "create", "br1", "--target", m]);
           assert.equal(await state(m1, "network", "br1"), "PENDING");
         }
@@ -224,7 +227,35 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
           assert.match(a.stdout, new RegExp(`inet ${net.replace(/\./g, "\\.")} `), `${m}: ${a.stdout}`);
         }
         assert.match(await ok(m1, ["network", "show", "br1", "--target", "m2"]), /status: Created/);
+        assert.match(
+          (await nsCmd(set.name("m1"), "ip", ["-o", "link", "show", "ext0"])).stdout,
+          /master br1/,
+        );
+        assert.equal(
+          (await ok(m1, ["network", "get", "br1", "bridge.external_interfaces", "--target", "m1"])).trim(),
+          "ext0",
+        );
+        assert.equal(
+          (await ok(m1, ["network", "get", "br1", "bridge.external_interfaces", "--target", "m2"])).trim(),
+          "",
+        );
+        assert.doesNotMatch(await ok(m1, ["network", "show", "br1"]), /external_interfaces/);
         await refused(m1, ["network", "create", "br1", "--target", "m1"], /Network is not in pending state/);
+        await refused(m1, ["network", "create", "br1"], /already/);
+        // An address range in use: refused at the create, nothing made on any member.
+        for (const m of ["m1", "m2", "m3"]) await ok(m1, ["network", "create", "br2", "--target", m]);
+        await refused(
+          m1,
+          ["network", "create", "br2", `ipv4.address=${net.replace(/\.1\//, ".9/")}`],
+          /overlaps .* already in use/,
+        );
+        assert.equal(await state(m1, "network", "br2"), "PENDING");
+        for (const m of ["m1", "m2", "m3"]) {
+          const r = await nsCmd(set.name(m), "ip", ["link", "show", "br2"], { check: false });
+          assert.notEqual(r.code, 0, `br2 made on ${m}`);
+        }
+        await ok(m1, ["network", "delete", "br2"]);
+        await refused(m1, ["storage", "create", "data", "dir"], /The storage pool is already created/);
       },
     );
 

@@ -1,0 +1,161 @@
+/**
+ * Container launch on a managed bridge until its address is leased (issue's goal: 1.5 s), through
+ * the real lxc client, with a member in a network namespace the bench makes (its bridge, NAT and
+ * dnsmasq stay there):
+ *
+ * - shoal: `lxc launch bb cN` with the default profile's eth0 on lxdbr0 (the preseed's), timed
+ *   until `lxc list` shows cN's IPv4 (polled every 20 ms); also the launch command alone;
+ * - the floor: liblxc's tools alone on the same bridge, dnsmasq and image: `tar -x` + a veth
+ *   config + `lxc-start -d`, timed until the container has the address on eth0 (busybox udhcpc
+ *   at boot, as in shoal's containers), polled the same way;
+ * - LXD: Debian's `lxd` when installed (it is not on these machines: said so).
+ *
+ * Run: `deno task bench network_launch` (as root, in a namespace of your own: nsrun NAME ...).
+ * Env: ROUNDS (default 10).
+ * @module
+ */
+import { formatStats, percentiles } from "./floors.ts";
+import { dhcpBusyboxImage } from "../tests/helpers/dhcp_image.ts";
+import { Member } from "../tests/helpers/member.ts";
+import { inNetns, NetnsSet, nsCmd, uniquePrefix } from "../tests/helpers/netns.ts";
+
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 10);
+const POLL_MS = 20;
+
+const PRESEED = `storage_pools:
+- name: default
+  driver: dir
+networks:
+- name: lxdbr0
+  type: bridge
+  config:
+    ipv4.address: auto
+    ipv6.address: none
+profiles:
+- name: default
+  devices:
+    root:
+      path: /
+      pool: default
+      type: disk
+    eth0:
+      name: eth0
+      network: lxdbr0
+      type: nic
+`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function must(p: Promise<{ code: number; stderr: string }>, what: string): Promise<void> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`${what} failed: ${r.stderr}`);
+}
+
+/** Polls until got() gives a value; the time it took from t0, in ms. */
+async function until(t0: number, what: string, got: () => Promise<string | null>): Promise<number> {
+  const deadline = t0 + 30_000;
+  for (;;) {
+    if (await got()) return performance.now() - t0;
+    if (performance.now() > deadline) throw new Error(`${what}: nothing within 30 s`);
+    await sleep(POLL_MS);
+  }
+}
+
+async function shoalRounds(m: Member): Promise<{ leased: number[]; launch: number[] }> {
+  const leased: number[] = [];
+  const launch: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const name = `c${i}`;
+    const t0 = performance.now();
+    await must(m.lxc(["launch", "bb", name, "-q"]), `lxc launch ${name}`);
+    launch.push(performance.now() - t0);
+    leased.push(
+      await until(t0, `${name}'s IPv4 in lxc list`, async () => {
+        const r = await m.lxc(["list", name, "-c", "4", "--format", "csv"]);
+        return /\d+\.\d+\.\d+\.\d+/.exec(r.stdout)?.[0] ?? null;
+      }),
+    );
+    await must(m.lxc(["delete", "--force", name]), `lxc delete ${name}`);
+  }
+  return { leased, launch };
+}
+
+/** The same with liblxc's tools: a veth on the member's bridge, leased by the member's dnsmasq. */
+async function floorRounds(ns: string, dir: string, image: string): Promise<number[]> {
+  const lxcpath = `${dir}/floor`;
+  await Deno.mkdir(lxcpath, { recursive: true });
+  const out: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const name = `f${i}`;
+    const d = `${lxcpath}/${name}`;
+    const t0 = performance.now();
+    await Deno.mkdir(d);
+    await must(nsCmd(ns, "tar", ["-xzf", image, "-C", d, "--numeric-owner", "-p"]), "tar");
+    await Deno.writeTextFile(
+      `${d}/config`,
+      [
+        `lxc.uts.name = ${name}`,
+        `lxc.rootfs.path = dir:${d}/rootfs`,
+        "lxc.net.0.type = veth",
+        "lxc.net.0.link = lxdbr0",
+        "lxc.net.0.name = eth0",
+        `lxc.net.0.hwaddr = 00:16:3e:aa:bb:${i.toString(16).padStart(2, "0")}`,
+        "lxc.apparmor.profile = unconfined",
+        "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed",
+        "lxc.autodev = 1",
+        "lxc.tty.max = 0",
+        `lxc.console.logfile = ${d}/console.log`,
+        "",
+      ].join("\n"),
+    );
+    await must(nsCmd(ns, "lxc-start", ["-P", lxcpath, "-n", name, "-d"]), "lxc-start");
+    out.push(
+      await until(t0, `${name}'s address`, async () => {
+        const r = await nsCmd(ns, "lxc-attach", [
+          "-P",
+          lxcpath,
+          "-n",
+          name,
+          "--",
+          "ip",
+          "-4",
+          "addr",
+          "show",
+          "eth0",
+        ], {
+          check: false,
+        });
+        return /inet \d+/.test(r.stdout) ? r.stdout : null;
+      }),
+    );
+    await nsCmd(ns, "lxc-stop", ["-P", lxcpath, "-n", name, "-k"], { check: false });
+    await Deno.remove(d, { recursive: true });
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const tmp = await Deno.makeTempDir({ prefix: "shoal-bench-netlaunch-" });
+  await Deno.chmod(tmp, 0o755);
+  const set = new NetnsSet(uniquePrefix("snb"));
+  let m: Member | null = null;
+  try {
+    const ns = await set.add("m1", { localnet: true });
+    m = await new Member(`${tmp}/m1`, "m1", {}, inNetns(ns, "env"), { debug: false }).start();
+    await must(m.shoald(["init", "--preseed"], { stdin: PRESEED }), "preseed");
+    const image = await dhcpBusyboxImage(tmp);
+    await must(m.lxc(["image", "import", image, "--alias", "bb"]), "image import");
+    console.log(`network launch: ${ROUNDS} rounds; a busybox container with udhcpc at boot on lxdbr0`);
+    const floor = await floorRounds(ns, tmp, `${tmp}/bb-dhcp.tar.gz`);
+    console.log(formatStats("floor (liblxc + dnsmasq): start to address", percentiles(floor)));
+    const s = await shoalRounds(m);
+    console.log(formatStats("shoal: lxc launch until IPv4 in lxc list", percentiles(s.leased)));
+    console.log(formatStats("shoal: lxc launch (command alone)", percentiles(s.launch)));
+    const lxd = await new Deno.Command("sh", { args: ["-c", "command -v lxd"] }).output();
+    console.log(lxd.success ? "LXD: installed, not measured by this bench yet" : "LXD: not installed here");
+  } finally {
+    await m?.stop().catch(() => {});
+    await set.dispose();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Copying an instance's volume (what `lxc copy` costs in storage) on the btrfs driver (a
+ * snapshot of its subvolume) and on the dir driver (a full `cp -a`), through lib/storage's
+ * drivers on a loop-file btrfs pool and a dir pool the bench makes:
+ *
+ * - the source: the busybox image's rootfs plus SIZE_MB of files (256 KiB each), as a
+ *   container's volume;
+ * - each driver's copy, ROUNDS times (each copy deleted before the next, not timed);
+ * - floors in the same run: the raw tool alone on the same filesystem (`btrfs subvolume
+ *   snapshot`; `cp -a`).
+ *
+ * The bench runs itself again in a mount namespace of its own (unshare -m), so that the loop
+ * mount goes with it whatever happens. Run: `deno task bench storage_copy` (as root).
+ * Env: ROUNDS (default 10), SIZE_MB (default 64).
+ * @module
+ */
+import { formatStats, percentiles } from "./floors.ts";
+import { BtrfsPool, DirPool, type StorageDriver } from "../lib/storage/mod.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 10);
+const SIZE_MB = Number(Deno.env.get("SIZE_MB") ?? 64);
+
+async function sh(cmd: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** A container volume "src" with the image's rootfs and SIZE_MB of data. */
+async function fill(pool: StorageDriver, image: string): Promise<void> {
+  const dir = await pool.createContainerVolume("src");
+  await Deno.chmod(dir, 0o755);
+  await sh("tar", ["-xzf", image, "-C", dir, "--numeric-owner", "-p"]);
+  const chunk = new Uint8Array(256 * 1024);
+  await Deno.mkdir(`${dir}/rootfs/data`);
+  for (let i = 0; i < SIZE_MB * 4; i++) {
+    crypto.getRandomValues(chunk.subarray(0, 65536));
+    await Deno.writeFile(`${dir}/rootfs/data/f${i}`, chunk);
+  }
+  await sh("sync", []);
+}
+
+async function rounds(pool: StorageDriver): Promise<number[]> {
+  const out: number[] = [];
+  // One more than timed: the first copy warms caches and the filesystem's trees.
+  for (let i = 0; i <= ROUNDS; i++) {
+    const ms = await timed(() => pool.copyContainerVolume("src", `c${i}`));
+    if (i > 0) out.push(ms);
+    await pool.deleteContainerVolume(`c${i}`);
+  }
+  return out;
+}
+
+async function floor(
+  copy: (to: string) => Promise<void>,
+  remove: (to: string) => Promise<void>,
+): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i <= ROUNDS; i++) {
+    const to = `f${i}`;
+    const ms = await timed(() => copy(to));
+    if (i > 0) out.push(ms);
+    await remove(to);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "shoal-bench-copy-" });
+  const btrfs = new BtrfsPool("bench", `${tmp}/storage-pools`, {
+    size: `${Math.max(1, SIZE_MB * 4 / 1024 + 1)}GiB`,
+  });
+  const dir = new DirPool("benchdir", `${tmp}/storage-pools`);
+  try {
+    const image = `${tmp}/busybox.tar.gz`;
+    await sh(`${ROOT}/scripts/make-busybox-image`, [image]);
+    await btrfs.create();
+    await dir.create();
+    await fill(btrfs, image);
+    await fill(dir, image);
+    console.log(`storage copy: an instance volume of busybox + ${SIZE_MB} MiB, ${ROUNDS} copies each`);
+    const bsrc = btrfs.containerPath("src");
+    const dsrc = dir.containerPath("src");
+    console.log(formatStats(
+      "floor: btrfs subvolume snapshot",
+      percentiles(
+        await floor(
+          (to) => sh("btrfs", ["subvolume", "snapshot", bsrc, btrfs.containerPath(to)]),
+          (to) => sh("btrfs", ["subvolume", "delete", btrfs.containerPath(to)]),
+        ),
+      ),
+    ));
+    console.log(formatStats("shoal btrfs driver: copy", percentiles(await rounds(btrfs))));
+    console.log(formatStats(
+      "floor: cp -a",
+      percentiles(
+        await floor(
+          (to) => sh("cp", ["-a", "--", dsrc, dir.containerPath(to)]),
+          (to) => Deno.remove(dir.containerPath(to), { recursive: true }),
+        ),
+      ),
+    ));
+    console.log(formatStats("shoal dir driver: copy", percentiles(await rounds(dir))));
+    console.log("LXD: not installed here (its btrfs and dir drivers copy the same ways: snapshot; rsync)");
+  } finally {
+    await btrfs.delete().catch((e) => console.error(`could not delete the btrfs pool: ${e}`));
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.env.get("SHOAL_BENCH_INNER") === "1") {
+    await main();
+  } else {
+    // Again in a mount namespace of its own: the loop mount cannot outlive the bench.
+    const st = await new Deno.Command("unshare", {
+      args: [
+        "-m",
+        "--propagation",
+        "private",
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--cached-only",
+        new URL(import.meta.url).pathname,
+      ],
+      env: { SHOAL_BENCH_INNER: "1" },
+    }).spawn().status;
+    Deno.exit(st.code);
+  }
+}

@@ -53,6 +53,7 @@ export const API_EXTENSIONS: readonly string[] = [
   "projects_limits_disk",
   "projects_limits_instances",
   "project_usage",
+  "instance_all_projects",
   // GET /1.0/metrics in Prometheus text, certificates of type metrics; CPU time in seconds (issue 17).
   "metrics",
   "metrics_cpu_seconds",

@@ -112,6 +112,10 @@ Deno.test({
           // Names are unique per project: default may hold its own c1.
           await ok(m2, ["init", "--empty", "c1", "--target", "m2"]);
           assert.equal((await ok(m1, ["list", "--format", "csv", "-c", "n"])).trim(), "c1");
+          assert.equal(
+            (await ok(m3, ["list", "--all-projects", "--format", "csv", "-c", "enL"])).trim(),
+            "default,c1,m2\np1,c1,m1",
+          );
           assert.match(await ok(m1, ["project", "show", "p1"]), /- \/1\.0\/instances\/c1\?project=p1/);
           // p1 uses default's profiles: the profile lists the instances of both projects.
           assert.match(await ok(m3, ["profile", "show", "default", "--project", "p1"]), /c1\?project=p1/);
@@ -252,6 +256,10 @@ Deno.test({
           assert.equal(mine.code, 0, mine.stderr);
           const list = await r(["list", "r2:", "--project", "team", "--format", "csv", "-c", "n"]);
           assert.equal(list.stdout.trim(), "t1", list.stderr);
+          // --all-projects asks about default too: refused unless default is one of its projects,
+          // as LXD 5.0 decides it (the list would be filtered to its projects otherwise).
+          const everywhere = await r(["list", "r3:", "--all-projects", "--format", "csv"]);
+          assert.notEqual(everywhere.code, 0, everywhere.stdout);
           for (
             const [args, text] of [
               [["list", "r1:", "--project", "default", "--format", "csv"], /not authorized/i],

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
-import { findInstance, projectUrl, targetProblem } from "../../db/mod.ts";
+import { findInstance, listProjects, projectUrl, targetProblem } from "../../db/mod.ts";
 import {
   execOperation,
   type ExecRequest,
@@ -54,6 +54,17 @@ function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   };
 }
 
+/**
+ * The projects a list covers: ?project=, or with all-projects=true every project (a restricted
+ * client's own only).
+ */
+async function listedProjects(ctx: ServerContext, c: Ctx): Promise<string[]> {
+  if (c.req.query("all-projects") !== "true") return [projectOf(c)];
+  const id = c.var.identity;
+  const names = await ctx.db.read((tx) => listProjects(tx).map((p) => p.name));
+  return id.kind === "restricted" ? names.filter((n) => id.projects.includes(n)) : names;
+}
+
 /** /1.0/instances and everything under it. */
 export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<ApiEnv> {
   return (ctx) => {
@@ -67,11 +78,13 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     app.get("/1.0/instances", async (c) => {
       const filter = parseFilter(c.req.query("filter") ?? "");
       const rec = recursionOf(c);
-      const all = (await pm(c).list()).filter((x) => matchesFilter(filter, x.json));
+      const projects = await listedProjects(ctx, c);
+      const all = (await Promise.all(projects.map((p) => m.in(p).list()))).flat()
+        .filter((x) => matchesFilter(filter, x.json));
       if (rec === 0) {
         return sync(
           c,
-          all.map((x) => projectUrl(`/1.0/instances/${x.json.name}`, projectOf(c))),
+          all.map((x) => projectUrl(`/1.0/instances/${x.json.name}`, x.json.project)),
         );
       }
       if (rec === 1) return sync(c, all.map((x) => x.json));
@@ -80,7 +93,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
         await Promise.all(all.map(async (x) => ({
           ...x.json,
           backups: null,
-          state: x.state ? await pm(c).state(x.json.name, x.state) : null,
+          state: x.state ? await m.in(x.json.project).state(x.json.name, x.state) : null,
           snapshots: null,
         }))),
       );

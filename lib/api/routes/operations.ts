@@ -52,9 +52,10 @@ async function forwarded(ctx: ServerContext, c: Ctx, id: string): Promise<Respon
 export function operationRoutes(ctx: ServerContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.get("/1.0/operations", async (c) => {
-    const project = c.req.query("all-projects") === "true"
+    // A restricted client sees its project's operations only, whatever it asks for.
+    const project = c.req.query("all-projects") === "true" && c.var.identity.kind !== "restricted"
       ? undefined
-      : (c.req.query("project") ?? "default");
+      : (c.req.query("project") || "default");
     const recursion = (c.req.query("recursion") ?? "0") !== "0";
     const out = byStatus(ctx.operations.list(project), recursion);
     const remote = remoteOf(ctx, c);

@@ -18,19 +18,9 @@ import {
   showCluster,
 } from "../../lib/cluster/mod.ts";
 import { statePaths } from "../../lib/daemon/mod.ts";
+import { daemonRunning } from "./running.ts";
 import { canonicalAddress, errorMessage, writeStdout } from "../../lib/util/mod.ts";
 import { drawTable } from "../cli/format.ts";
-
-/** Whether a daemon answers on this member's socket. */
-async function daemonRunning(): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ transport: "unix", path: statePaths().socket });
-    conn.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** LXD's refusal, with how to stop it. */
 async function refuseIfRunning(): Promise<void> {

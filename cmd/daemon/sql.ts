@@ -1,9 +1,21 @@
 import { Command, Option } from "commander";
 import { Client } from "../../lib/client/mod.ts";
 import { statePaths } from "../../lib/daemon/mod.ts";
-import type { SqlResult } from "../../lib/db/mod.ts";
+import { daemonRunning } from "./running.ts";
+import { dumpDatabase, LocalDB, runLocalStatements, splitSql, type SqlResult } from "../../lib/db/mod.ts";
+import type { DatabaseSync } from "node:sqlite";
 import { drawTable, toCsv, toYaml } from "../cli/format.ts";
 import { writeStdout } from "../../lib/util/mod.ts";
+
+/** The local database opened directly, with the daemon stopped (LXD's `lxd sql local` does too). */
+function withLocal<R>(fn: (db: DatabaseSync) => R): R {
+  const local = new LocalDB(statePaths().localDb);
+  try {
+    return fn(local.db);
+  } finally {
+    local.close();
+  }
+}
 
 /** `sql local|global "<SQL>"` (or `-` to read stdin), `.dump` and `.schema`. */
 export function sqlCommand(): Command {
@@ -18,18 +30,33 @@ export function sqlCommand(): Command {
     .action(async (database: string, query: string, o: { format: string }) => {
       if (database !== "local" && database !== "global") throw new Error("Invalid database type");
       if (query === "-") query = await new Response(Deno.stdin.readable).text();
+      const running = await daemonRunning();
+      if (!running && database === "global") {
+        throw new Error(
+          "The daemon is not running: `sql global` goes through the cluster's database, start shoald first (`sql local` works without it)",
+        );
+      }
       const c = new Client({ kind: "unix", path: statePaths().socket });
       try {
         if (query === ".dump" || query === ".schema") {
-          const r = await c.get<{ text: string }>(
-            `/internal/sql?database=${database}${query === ".schema" ? "&schema=1" : ""}`,
-          );
-          writeStdout(r.text);
+          const text = running
+            ? (await c.get<{ text: string }>(
+              `/internal/sql?database=${database}${query === ".schema" ? "&schema=1" : ""}`,
+            )).text
+            : withLocal((db) => dumpDatabase(db, query === ".schema"));
+          writeStdout(text);
           return;
         }
-        const { results } =
-          (await c.request<{ results: SqlResult[] }>("POST", "/internal/sql", { body: { database, query } }))
-            .metadata;
+        const results = running
+          ? (await c.request<{ results: SqlResult[] }>("POST", "/internal/sql", {
+            body: { database, query },
+          }))
+            .metadata.results
+          : withLocal((db) => {
+            const statements = splitSql(query);
+            if (statements.length === 0) throw new Error("No query provided");
+            return runLocalStatements(db, statements);
+          });
         if (o.format === "json" || o.format === "yaml") {
           const out = results.length === 1 ? results[0] : results;
           writeStdout(o.format === "json" ? JSON.stringify(out) + "\n" : toYaml(out));

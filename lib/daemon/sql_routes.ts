@@ -6,6 +6,7 @@ import {
   type GlobalFsm,
   isReadStatement,
   type LocalDB,
+  runLocalStatements,
   runReads,
   splitSql,
   sqlBatch,
@@ -46,14 +47,7 @@ export function sqlRoutes(d: SqlDatabases): RouteModule {
             return sync(c, { results: runReads(d.local.db, statements) });
           }
           d.local.invalidate();
-          const results = statements.map((s) =>
-            isReadStatement(s) ? runReads(d.local.db, [s])[0]! : {
-              type: "exec" as const,
-              columns: [],
-              rows: [],
-              rows_affected: Number(d.local.db.prepare(s).run().changes),
-            }
-          );
+          const results = runLocalStatements(d.local.db, statements);
           d.local.invalidate();
           return sync(c, { results });
         }

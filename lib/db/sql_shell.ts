@@ -56,6 +56,22 @@ export function runReads(db: DatabaseSync, statements: string[]): SqlResult[] {
   });
 }
 
+/**
+ * Runs statements on a member's local database, each on its own (`shoald sql local`, through the
+ * daemon or, with the daemon stopped, directly).
+ */
+export function runLocalStatements(db: DatabaseSync, statements: string[]): SqlResult[] {
+  if (statements.every(isReadStatement)) return runReads(db, statements);
+  return statements.map((s) =>
+    isReadStatement(s) ? runReads(db, [s])[0]! : {
+      type: "exec" as const,
+      columns: [],
+      rows: [],
+      rows_affected: Number(db.prepare(s).run().changes),
+    }
+  );
+}
+
 /** Runs a batch with writes as one replicated transaction: the admin's `sql global`. */
 export const sqlBatch = defineTx("sql.batch", (tx, statements: string[]): SqlResult[] => {
   return statements.map((sql) => {

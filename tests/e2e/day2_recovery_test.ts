@@ -117,6 +117,18 @@ Deno.test("leftover Raft member, quorum loss and changed addresses, each diagnos
     for (const a of ["127.0.0.153", "127.0.0.154", "127.0.0.155"]) {
       assert.match(voters, new RegExp(`${a}:8443`));
     }
+    // sql local reads the stopped member's own database; sql global needs the daemon.
+    const local = await ok(m1!, [
+      "sql",
+      "local",
+      "SELECT address FROM raft_nodes ORDER BY id",
+      "--format",
+      "csv",
+    ]);
+    assert.equal(local, "127.0.0.153:8443\n127.0.0.154:8443\n127.0.0.155:8443\n");
+    const global = await m1!.shoald(["sql", "global", "SELECT * FROM nodes"]);
+    assert.notEqual(global.code, 0);
+    assert.match(global.stderr, /daemon is not running/);
     const aborted = await m1!.shoald(["cluster", "recover-from-quorum-loss"], { stdin: "no\n" });
     assert.notEqual(aborted.code, 0);
     assert.match(aborted.stderr, /Recover operation aborted/);

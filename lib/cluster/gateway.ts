@@ -205,20 +205,22 @@ export class Gateway implements Consensus {
 
   /**
    * Rewrites raft_nodes from the configuration, with addresses and names from the global
-   * database where it has them (what this member recorded before, where not yet).
+   * database where it has them (what this member recorded before, where not yet). A member of
+   * whom neither knows an address is left out: after a restart, the log replays configurations
+   * older than the database, whose members removed since have no row any more (two of them
+   * once broke raft_nodes' UNIQUE address and stopped the member from starting).
    */
   #recordRaftNodes(conf: ConfState): RaftNode[] {
     const recorded = this.#local.raftNodes();
     const known = new Map(recorded.map((n) => [n.id, n]));
     const ids = [...conf.voters, ...conf.standbys, ...conf.spares];
-    const nodes: RaftNode[] = ids.sort((a, b) => a - b).map((id) => {
+    const taken = new Set<string>();
+    const nodes: RaftNode[] = ids.sort((a, b) => a - b).flatMap((id) => {
       const m = this.#memberOf(id);
-      return {
-        id,
-        address: m?.address ?? known.get(id)?.address ?? "",
-        role: roleCode(conf, id),
-        name: m?.name ?? known.get(id)?.name ?? "",
-      };
+      const address = m?.address ?? known.get(id)?.address ?? "";
+      if (address === "" || taken.has(address)) return [];
+      taken.add(address);
+      return [{ id, address, role: roleCode(conf, id), name: m?.name ?? known.get(id)?.name ?? "" }];
     });
     if (JSON.stringify(nodes) !== JSON.stringify(recorded)) this.#local.replaceRaftNodes(nodes);
     return nodes;

@@ -53,8 +53,7 @@ export class Heartbeats {
   leaderChanged(): void {
     const leading = this.#self.gateway.isLeader();
     if (leading && !this.#wasLeader) {
-      this.#live.resetLeader();
-      this.#live.track(this.#self.stale(listNodes, []).map((n) => n.address));
+      this.#live.resetLeader(this.#self.stale(listNodes, []).map((n) => n.address));
     }
     this.#wasLeader = leading;
   }

@@ -12,6 +12,9 @@ export interface Liveness {
 /** A member counts as silent on the wire once it has not answered for this long. */
 export const SILENT_AFTER_MS = 1_500;
 
+/** A new leader starts from the last leader's heartbeat only if it arrived this recently. */
+const LEADER_MEMORY_MS = 5_000;
+
 /**
  * Who is online, as the leader sees it. The leader records each member's last answer; the
  * others keep the leader's last heartbeat and age it by how long ago it arrived, so every
@@ -58,9 +61,22 @@ export class LivenessTable {
     for (const a of [...this.#lastSeen.keys()]) if (!addresses.includes(a)) this.#lastSeen.delete(a);
   }
 
-  /** Leader side: forgets what it knew (leadership moved elsewhere). */
-  resetLeader(): void {
+  /**
+   * Leader side: this member now leads. Silence counts from what the last leader's heartbeat
+   * told (when it is recent), so that a leader killed shows OFFLINE a threshold after its last
+   * heartbeat, as any member does, rather than a threshold after the election that followed.
+   */
+  resetLeader(addresses: string[]): void {
     this.#lastSeen.clear();
+    const f = this.#fromLeader;
+    if (f && this.#clock() - f.at < LEADER_MEMORY_MS) {
+      for (const a of addresses) {
+        const s = f.hb.silent.find((x) => x.address === a);
+        this.#lastSeen.set(a, s ? f.at - s.silentMs : f.at);
+        if (s?.stopped) this.#gone.add(a);
+      }
+    }
+    this.track(addresses);
   }
 
   /** Follower side: a heartbeat from the leader arrived. */

@@ -76,3 +76,33 @@ Deno.test("before its first heartbeat a member shows the others online until a t
   f.restart();
   assert.equal(f.of(A, { self: false, leading: false, thresholdMs: 11_000 }).online, true);
 });
+
+Deno.test("a new leader counts silence from the last leader's heartbeat, when it is recent", () => {
+  const t = clocked();
+  const old = new LivenessTable(t.clock);
+  old.track([A, B, C]);
+  t.advance(3_000);
+  old.seen(A); // the leader itself, each round
+  old.seen(B);
+  const hb = old.heartbeat("a", 3, members); // C silent 3 s
+  const next = new LivenessTable(t.clock);
+  next.received(hb);
+  t.advance(1_000); // the election
+  next.resetLeader([A, B, C]);
+  const at = (x: string) => next.of(x, { self: false, leading: true, thresholdMs: 11_000 });
+  assert.equal(at(A).silentMs, 1_000, "the dead leader: silent since its last heartbeat");
+  assert.equal(at(C).silentMs, 4_000, "silent before, still silent");
+  t.advance(9_999);
+  assert.equal(at(A).online, true);
+  t.advance(1);
+  assert.equal(at(A).online, false, "OFFLINE a threshold after the last heartbeat, not after the election");
+  assert.equal(at(C).online, false);
+  assert.equal(at(B).online, false, "B never answered the new leader either");
+
+  // A heartbeat older than a few seconds says little: silence counts from the new leadership.
+  const late = new LivenessTable(t.clock);
+  late.received(hb);
+  t.advance(30_000);
+  late.resetLeader([A, B, C]);
+  assert.equal(late.of(A, { self: false, leading: true, thresholdMs: 11_000 }).silentMs, 0);
+});

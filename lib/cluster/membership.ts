@@ -1,5 +1,13 @@
 import { roleOf } from "../raft/mod.ts";
-import { listNodes, memberCertificates, memberVolumesProblem, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
+import {
+  globalValue,
+  listNodes,
+  memberCertificates,
+  memberVolumesProblem,
+  RAFT_ROLE,
+  type RaftNode,
+  readGlobalConfig,
+} from "../db/mod.ts";
 import { fingerprint, generateKeyPair } from "../tls/mod.ts";
 import { badRequest, errorMessage, notFound, unavailable } from "../util/mod.ts";
 import type { AcceptReply, JoinRequest } from "../wire/mod.ts";
@@ -9,6 +17,7 @@ import type { Heartbeats } from "./heartbeat.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import { checkJoinerPools } from "./member_config.ts";
 import { acceptNode, bootstrapNode, checkMemberName, deleteNode } from "./members.ts";
+import { joinerRole } from "./roles.ts";
 import type { Self } from "./self.ts";
 import { schemaVersion } from "./upgrade.ts";
 
@@ -71,7 +80,10 @@ export class Membership {
     self.log.info("Clustering enabled", { name, address });
   }
 
-  /** Records a joiner and adds it to Raft as a stand-by (the rebalance promotes it). */
+  /**
+   * Records a joiner and adds it to Raft as a stand-by (the rebalance promotes it), or as a spare
+   * once the cluster has its voters and stand-bys. Either way it gets the log from now on.
+   */
   async accept(req: JoinRequest): Promise<AcceptReply> {
     const self = this.#self;
     if (!self.gateway.isLeader()) {
@@ -90,7 +102,20 @@ export class Membership {
       expectApi: self.apiExtensions,
       expectSchema: schemaVersion(),
     });
-    await self.gateway.changeMembership({ type: "add-standby", id });
+    const conf = self.gateway.conf();
+    const config = self.db.readStale(readGlobalConfig);
+    const role = joinerRole(
+      {
+        voters: conf.voters.length,
+        standbys: conf.standbys.length,
+        members: conf.voters.length + conf.standbys.length + conf.spares.length,
+      },
+      {
+        maxVoters: Number(globalValue(config, "cluster.max_voters")),
+        maxStandby: Number(globalValue(config, "cluster.max_standby")),
+      },
+    );
+    await self.gateway.changeMembership({ type: role === "spare" ? "add-spare" : "add-standby", id });
     const nodes = this.#raftNodes();
     this.#p.heartbeats.seen(req.address);
     const members = await self.db.read(memberCertificates);

@@ -28,7 +28,7 @@ export function roleInputs(
       id: n.id,
       role,
       online: online(n.address),
-      caughtUp: role === "spare" || (match > 0 && last - match <= CAUGHT_UP_ENTRIES),
+      caughtUp: match > 0 && last - match <= CAUGHT_UP_ENTRIES,
       failureDomain: n.failure_domain,
     }];
   });

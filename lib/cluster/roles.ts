@@ -37,11 +37,30 @@ export function targetVoters(eligible: number, maxVoters: number): number {
   return Math.max(n, 1);
 }
 
-function pick(members: RoleInput[], preferDomains: Set<string>): RoleInput | undefined {
-  // Spread voters over failure domains: prefer a member whose domain has no voter yet.
-  const sorted = [...members].sort((a, b) => a.id - b.id);
-  return sorted.find((m) => m.failureDomain !== undefined && !preferDomains.has(m.failureDomain)) ??
-    sorted[0];
+/**
+ * The role a joiner starts with: a stand-by while the cluster wants more voters or stand-bys
+ * (the rebalance then promotes it), else a spare at once, which spares every join past the
+ * fifth a demotion (one more membership change, committed by every member).
+ */
+export function joinerRole(
+  now: { voters: number; standbys: number; members: number },
+  limits: RoleLimits,
+): "standby" | "spare" {
+  const full = now.voters >= targetVoters(now.members + 1, limits.maxVoters) &&
+    now.standbys >= limits.maxStandby;
+  return full ? "spare" : "standby";
+}
+
+const domainOf = (m: RoleInput) => m.failureDomain ?? "default";
+
+/**
+ * The candidate to give a role to, as go-dqlite orders them: first a member whose failure domain
+ * has none of `taken` (so a lost voter's seat goes back to its own domain, and roles spread over
+ * domains), then stand-bys before spares (they need no catching up), then the oldest member.
+ */
+function pick(candidates: RoleInput[], taken: Set<string>): RoleInput | undefined {
+  const rank = (m: RoleInput) => (taken.has(domainOf(m)) ? 2 : 0) + (m.role === "standby" ? 0 : 1);
+  return [...candidates].sort((a, b) => rank(a) - rank(b) || a.id - b.id)[0];
 }
 
 /**
@@ -59,15 +78,16 @@ export function nextRoleChange(
   // The target counts every member: one that is offline must not make the cluster shed the
   // voters that keep it available (its seat goes to a stand-by instead, below).
   const target = targetVoters(members.length, limits.maxVoters);
-  const voterDomains = new Set(onlineVoters.map((m) => m.failureDomain ?? "default"));
+  const voterDomains = new Set(onlineVoters.map(domainOf));
 
   // 1. An offline voter gives its seat to an online member that can take it.
   const offlineVoter = voters.find((m) => !m.online && m.id !== leaderId);
-  const promotable = standbys.filter((m) => m.online && m.caughtUp);
+  // Stand-bys and spares both have the log: either can vote once caught up.
+  const promotable = members.filter((m) => m.role !== "voter" && m.online && m.caughtUp);
   if (offlineVoter && promotable.length > 0) {
     return { id: offlineVoter.id, role: "spare", reason: "voter is offline" };
   }
-  // 2. Too few voters: promote a caught-up stand-by.
+  // 2. Too few voters: promote a caught-up stand-by or spare, from a domain without a voter first.
   if (onlineVoters.length < target && promotable.length > 0) {
     return { id: pick(promotable, voterDomains)!.id, role: "voter", reason: "fewer voters than wanted" };
   }
@@ -89,7 +109,8 @@ export function nextRoleChange(
   // 5. Too few stand-bys: a spare starts replicating.
   const onlineStandbys = standbys.filter((m) => m.online);
   if (onlineStandbys.length < limits.maxStandby && spares.length > 0) {
-    return { id: pick(spares, new Set())!.id, role: "standby", reason: "fewer stand-bys than wanted" };
+    const taken = new Set([...voterDomains, ...onlineStandbys.map(domainOf)]);
+    return { id: pick(spares, taken)!.id, role: "standby", reason: "fewer stand-bys than wanted" };
   }
   // 6. Too many stand-bys.
   if (standbys.length > limits.maxStandby) {

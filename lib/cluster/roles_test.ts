@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { nextRoleChange, type RoleInput, targetVoters } from "./roles.ts";
+import { joinerRole, nextRoleChange, type RoleInput, targetVoters } from "./roles.ts";
 
 const L = { maxVoters: 3, maxStandby: 2 };
 function m(id: number, role: RoleInput["role"], online = true, caughtUp = true): RoleInput {
@@ -104,5 +104,69 @@ Deno.test("lowering the limits shrinks the roles; raising them grows them back",
       }),
     ),
     "1:voter 2:voter 3:voter 4:voter 5:voter 6:standby",
+  );
+});
+
+function inDomain(x: RoleInput, domain: string): RoleInput {
+  return { ...x, failureDomain: domain };
+}
+
+Deno.test("a lost voter's seat goes to its own failure domain, a spare there before a stand-by elsewhere", () => {
+  const ms = [
+    inDomain(m(1, "voter"), "rack1"),
+    inDomain(m(2, "voter", false), "rack2"),
+    inDomain(m(3, "voter"), "rack3"),
+    inDomain(m(4, "standby"), "rack1"),
+    inDomain(m(5, "standby"), "rack3"),
+    inDomain(m(6, "spare"), "rack2"),
+    inDomain(m(7, "spare"), "rack1"),
+  ];
+  assert.equal(roles(settle(ms, 1)), "1:voter 2:spare 3:voter 4:standby 5:standby 6:voter 7:spare");
+});
+
+Deno.test("without a member in the lost voter's domain, a stand-by takes the seat before a spare", () => {
+  const ms = [
+    m(1, "voter"),
+    m(2, "voter", false),
+    m(3, "voter"),
+    m(4, "spare"),
+    m(5, "standby"),
+    m(6, "standby"),
+  ];
+  assert.equal(roles(settle(ms, 1)), "1:voter 2:spare 3:voter 4:standby 5:voter 6:standby");
+});
+
+Deno.test("a spare that is not caught up is not promoted; a caught-up one is when no stand-by is", () => {
+  const behind = [m(1, "voter"), m(2, "voter", false), m(3, "voter"), m(4, "spare", true, false)];
+  assert.equal(nextRoleChange(behind, 1, L)?.role, "standby", "it may replicate, not vote");
+  const caught = [m(1, "voter"), m(2, "voter", false), m(3, "voter"), m(4, "spare")];
+  assert.equal(roles(settle(caught, 1)), "1:voter 2:spare 3:voter 4:voter");
+});
+
+Deno.test("stand-bys spread over domains that hold no voter or stand-by yet", () => {
+  const ms = [
+    inDomain(m(1, "voter"), "a"),
+    inDomain(m(2, "voter"), "b"),
+    inDomain(m(3, "voter"), "c"),
+    inDomain(m(4, "spare"), "a"),
+    inDomain(m(5, "spare"), "d"),
+    inDomain(m(6, "spare"), "b"),
+    inDomain(m(7, "spare"), "e"),
+  ];
+  assert.equal(roles(settle(ms, 1)), "1:voter 2:voter 3:voter 4:spare 5:standby 6:spare 7:standby");
+});
+
+Deno.test("a joiner is a stand-by while voters or stand-bys are wanted, then a spare at once", () => {
+  const at = (voters: number, standbys: number, spares: number) =>
+    joinerRole({ voters, standbys, members: voters + standbys + spares }, L);
+  assert.equal(at(1, 0, 0), "standby", "the 2nd");
+  assert.equal(at(1, 1, 0), "standby", "the 3rd: three voters wanted");
+  assert.equal(at(3, 0, 0), "standby", "the 4th");
+  assert.equal(at(3, 1, 0), "standby", "the 5th");
+  assert.equal(at(3, 2, 0), "spare", "the 6th");
+  assert.equal(at(3, 2, 10), "spare", "the 16th");
+  assert.equal(
+    joinerRole({ voters: 3, standbys: 2, members: 5 }, { maxVoters: 5, maxStandby: 2 }),
+    "standby",
   );
 });

@@ -1,0 +1,173 @@
+/**
+ * A cluster as it grows to 3, 8 and 16 real members on 127.0.0.201-216 (each its own process,
+ * address and $SHOAL_DIR): the time of each join, then, at rest, the CPU of the leader, of the
+ * other voters, of stand-bys and of spares (from /proc/PID/stat), every member's RSS, and the
+ * bytes per second all members send each other (loopback's counter, in this network namespace:
+ * Raft heartbeats, cluster heartbeats, event streams); then the latency of a config write and of
+ * a read through the leader, another voter and a spare. Floor from the same run: one loopback
+ * mutual-TLS round trip. Goals (issue 19): leader < 5 % of a core at 16 idle; a spare's write
+ * within 1.5x a voter's; a spare's RSS no more than a voter's.
+ *
+ *   deno run -A bench/scale.ts [--sizes 3,8,16] [--seconds 10] [--n 100]
+ * @module
+ */
+import type { Client } from "../lib/client/mod.ts";
+import { clusterList, joinMember } from "../tests/helpers/cluster.ts";
+import { Member, tempDir, waitFor } from "../tests/helpers/member.ts";
+import { formatStats, measure, percentiles, tlsRoundTripFloor } from "./floors.ts";
+
+Deno.env.set("SHOAL_BENCH", "1"); // members without --debug: measure the product, not its logging
+const arg = (name: string, dflt: string) => {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] ?? dflt : dflt;
+};
+const SIZES = arg("sizes", "3,8,16").split(",").map(Number);
+const SECONDS = Number(arg("seconds", "10"));
+const N = Number(arg("n", "100"));
+const address = (i: number) => `127.0.0.${200 + i}`; // member i of 1..16
+const CLK_TCK = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** Resident memory of a process, MiB. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Bytes received on loopback so far (every member's traffic, in this namespace). */
+function loopbackBytes(): number {
+  const line = Deno.readTextFileSync("/proc/net/dev").split("\n").find((l) => l.trim().startsWith("lo:"));
+  return Number(line?.split(":")[1]?.trim().split(/\s+/)[0] ?? NaN);
+}
+
+type Role = "leader" | "voter" | "standby" | "spare";
+
+async function roles(via: Member): Promise<Map<string, Role>> {
+  const out = new Map<string, Role>();
+  for (const r of await clusterList(via)) {
+    out.set(
+      r.name,
+      r.roles.includes("database-leader")
+        ? "leader"
+        : r.roles.includes("database")
+        ? "voter"
+        : r.roles.includes("database-standby")
+        ? "standby"
+        : "spare",
+    );
+  }
+  return out;
+}
+
+const median = (xs: number[]) => percentiles(xs).median;
+const pct = (cpu: number) => `${(cpu * 100).toFixed(2)} %`;
+
+async function oneSize(size: number): Promise<void> {
+  console.log(`\n--- ${size} members`);
+  await using dir = await tempDir(`bench-scale-${size}`);
+  const ms: Member[] = [];
+  try {
+    const m1 = await new Member(`${dir.path}/m1`, "m1").start();
+    ms.push(m1);
+    const boot = await m1.shoald(["init", "--preseed"], {
+      stdin: `config:\n  core.https_address: ${
+        address(1)
+      }:8443\ncluster:\n  server_name: m1\n  enabled: true\n`,
+    });
+    if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
+    const joins: string[] = [];
+    for (let i = 2; i <= size; i++) {
+      const t0 = performance.now();
+      ms.push(await joinMember(dir.path, m1, `m${i}`, address(i)));
+      joins.push(`${i}: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    }
+    if (joins.length) {
+      console.log(`joins (whole \`cluster add\` + \`shoald init --preseed\`): ${joins.join(", ")}`);
+    }
+    const voters = size >= 3 ? 3 : 1;
+    const standbys = Math.min(2, size - voters);
+    const settled = await waitFor(
+      "roles to settle, every member ONLINE",
+      async () => {
+        const rows = await clusterList(m1);
+        const r = await roles(m1);
+        const count = (x: Role[]) => [...r.values()].filter((v) => x.includes(v)).length;
+        return rows.length === size && rows.every((x) => x.state === "ONLINE") &&
+            count(["leader", "voter"]) === voters && count(["standby"]) === standbys && r
+          ? r
+          : null;
+      },
+      60_000,
+      200,
+    );
+    const of = (role: Role) => ms.filter((m) => settled.get(m.name) === role);
+    const leader = of("leader")[0]!;
+
+    // At rest: give the joins' after-effects a moment, then measure a quiet window.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const pids = new Map(ms.map((m) => [m.name, m.process!.pid]));
+    const cpu0 = new Map([...pids].map(([n, p]) => [n, cpuSeconds(p)]));
+    const lo0 = loopbackBytes();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const wall = (performance.now() - t0) / 1000;
+    const lo = (loopbackBytes() - lo0) / wall;
+    const cpu = new Map([...pids].map(([n, p]) => [n, (cpuSeconds(p) - cpu0.get(n)!) / wall]));
+    const rss = new Map([...pids].map(([n, p]) => [n, rssMiB(p)]));
+    const line = (role: Role) => {
+      const names = of(role).map((m) => m.name);
+      if (!names.length) return null;
+      const c = names.map((n) => cpu.get(n)!);
+      const r = names.map((n) => rss.get(n)!);
+      return `  ${role.padEnd(8)} x${String(names.length).padStart(2)}: CPU median ${pct(median(c))} (max ${
+        pct(Math.max(...c))
+      }) of a core; RSS median ${median(r).toFixed(0)} MiB (max ${Math.max(...r).toFixed(0)})`;
+    };
+    console.log(`at rest, ${wall.toFixed(1)} s:`);
+    for (const role of ["leader", "voter", "standby", "spare"] as Role[]) {
+      const l = line(role);
+      if (l) console.log(l);
+    }
+    const total = [...cpu.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      `  all members: CPU ${pct(total)} of a core, ${(lo / 1024).toFixed(1)} KiB/s between them (loopback, ${
+        (lo / 1024 / Math.max(1, size - 1)).toFixed(1)
+      } KiB/s per member other than the leader)`,
+    );
+
+    // Latency through the leader, another voter and a spare.
+    const targets: [string, Member | undefined][] = [
+      ["leader", leader],
+      ["voter", of("voter")[0]],
+      ["spare", of("spare")[0]],
+    ];
+    for (const [label, m] of targets) {
+      if (!m) continue;
+      const c: Client = m.client();
+      try {
+        let i = 0;
+        const w = await measure(
+          N,
+          () => c.request("PATCH", "/1.0", { body: { config: { [`user.${m.name}`]: String(i++) } } }),
+        );
+        const r = await measure(N, () => c.get("/1.0"));
+        console.log(formatStats(`  write via ${label.padEnd(6)} (${m.name})`, w));
+        console.log(formatStats(`  read  via ${label.padEnd(6)} (${m.name})`, r));
+      } finally {
+        c.close();
+      }
+    }
+  } finally {
+    await Promise.all(ms.map((m) => m.stop(10_000)));
+  }
+}
+
+console.log("floor (same run):");
+console.log(formatStats("  loopback mTLS round trip", await tlsRoundTripFloor({ n: 500 })));
+for (const size of SIZES) await oneSize(size);

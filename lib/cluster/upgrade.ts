@@ -92,8 +92,8 @@ export function refusalReason(mine: Versions, others: Pick<NodeRow, "name" | "sc
 /** Records a member's versions in its row (at start; a joiner's row is written by accept). */
 export const recordVersions = defineTx(
   "cluster.record-versions",
-  (tx, a: { address: string; schema: number; api: number }): void => {
-    tx.exec("UPDATE nodes SET schema = ?, api_extensions = ? WHERE address = ?", a.schema, a.api, a.address);
+  (tx, a: { id: number; schema: number; api: number }): void => {
+    tx.exec("UPDATE nodes SET schema = ?, api_extensions = ? WHERE id = ?", a.schema, a.api, a.id);
   },
 );
 
@@ -151,8 +151,8 @@ export class UpgradeGate {
     this.#state = { kind: "open" };
     if (!self.clustered()) return;
     const nodes = self.stale(listNodes, []);
-    const address = self.address();
-    const others = nodes.filter((n) => n.address !== address);
+    const id = self.gateway.raftId;
+    const others = nodes.filter((n) => n.id !== id);
     const refusal = refusalReason(this.versions, others);
     if (refusal) throw new StatusError(500, refusal);
     const state = this.#evaluate(nodes);
@@ -171,7 +171,9 @@ export class UpgradeGate {
     const v = this.versions;
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
-        await self.db.run(recordVersions, { address: self.address(), schema: v.schema, api: v.api });
+        // By Raft id (the row's id): right after `shoald cluster edit` the row may still
+        // have the old address.
+        await self.db.run(recordVersions, { id: self.gateway.raftId, schema: v.schema, api: v.api });
         return;
       } catch (e) {
         if (attempt % 20 === 0) {
@@ -184,11 +186,9 @@ export class UpgradeGate {
 
   /** Blocked or open, from the rows as they are; this member's own row counts as recorded now. */
   #evaluate(nodes: NodeRow[]): GateState {
-    const address = this.#self.address();
-    const me = nodes.find((n) => n.address === address);
     const v = this.versions;
     const reason = blockedReason(
-      { id: me?.id ?? -1, schema: v.schema, api_extensions: v.api },
+      { id: this.#self.gateway.raftId, schema: v.schema, api_extensions: v.api },
       nodes,
     );
     this.#state = reason ? { kind: "blocked", reason } : { kind: "open" };

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { clusterList, formCluster, joinMember } from "../helpers/cluster.ts";
-import { type Member, tempDir, waitFor } from "../helpers/member.ts";
+import { type Member, run, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
 
 interface Report {
   healthy: boolean;
@@ -164,7 +164,29 @@ Deno.test("leftover Raft member, quorum loss and changed addresses, each diagnos
     ];
     for (const m of [m6, m5, m1!]) await shutdown(m);
     const edit = (yaml: string) => moves.reduce((y, [from, to]) => y.replaceAll(from, to), yaml);
-    for (const m of [m1!, m5]) {
+    // m5 in $EDITOR (on a terminal, as an operator would): its first document is refused (no
+    // voters left) and comes back with the error on top; the second one is taken.
+    const editor = `${tmp.path}/editor.sh`;
+    await Deno.writeTextFile(
+      editor,
+      `#!/bin/sh
+n=$(cat "$0.n" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$0.n"
+if [ $n = 1 ]; then sed -i 's/role: voter/role: spare/' "$1"; exit 0; fi
+cp "$1" "$0.seen"
+sed -i -e 's/role: spare/role: voter/' ${moves.map(([f, t]) => `-e 's/${f}/${t}/'`).join(" ")} "$1"
+`,
+    );
+    await Deno.chmod(editor, 0o755);
+    const tty = await run("script", ["-qec", `${SHOALD} cluster edit`, "/dev/null"], {
+      env: { ...m5.env, EDITOR: editor },
+      stdin: "\n",
+    });
+    assert.equal(tty.code, 0, tty.stdout + tty.stderr);
+    assert.match(tty.stdout, /Config validation error: Number of "voter" must be 2 or more/);
+    const seen = await Deno.readTextFile(`${editor}.seen`);
+    assert.match(seen, /^# Error: Number of "voter" must be 2 or more\n/);
+    assert.match(await ok(m5, ["cluster", "show"]), /address: 127\.0\.0\.159:8443/);
+    for (const m of [m1!]) {
       const shown = await ok(m, ["cluster", "show"]);
       assert.match(shown, /# Internal ID of the member \(Read-only\)/);
       assert.match(shown, /address: 127\.0\.0\.157:8443 +# Last known address of the member \(Writeable\)/);

@@ -296,17 +296,9 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
         assert.match(leases, new RegExp(`^c1,.*,${ip.replace(/\./g, "\\.")},DYNAMIC,m1$`, "m"));
         await ok(m1, ["delete", "--force", "c2"]);
         await ok(m1, ["image", "delete", "bb2"]);
-        await ok(m1, [
-          "config",
-          "device",
-          "add",
-          "c1",
-          "web",
-          "disk",
-          "pool=data",
-          "source=web",
-          "path=/srv",
-        ]);
+        // web is on m1 only after m2's was renamed: lxc attaches it by name.
+        await ok(m1, ["storage", "volume", "attach", "data", "web", "c1", "/srv"]);
+        assert.match(await ok(m1, ["config", "device", "show", "c1"]), /source: web/);
         await refused(m1, ["storage", "volume", "delete", "data", "web", "--target", "m1"], /still in use/);
         await refused(m1, ["cluster", "remove", "m2"], /Node still has the following custom volumes: web2/);
         assert.match(await ok(m1, ["cluster", "list", "--format", "csv"]), /^m2,/m);
@@ -361,6 +353,13 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
       async () => {
         await ok(m1, ["delete", "--force", "c1"]);
         launched = false;
+        // A change of a global key reaches every member's bridge.
+        const next = net.startsWith("10.254.253.") ? "10.254.252.1/24" : "10.254.253.1/24";
+        await ok(m1, ["network", "set", "br1", `ipv4.address=${next}`]);
+        for (const m of ["m1", "m2", "m3", "m4"]) {
+          const a = await nsCmd(set.name(m), "ip", ["-4", "-o", "addr", "show", "dev", "br1"]);
+          assert.match(a.stdout, new RegExp(`inet ${next.replace(/\./g, "\\.")} `), `${m}: ${a.stdout}`);
+        }
         await ok(m1, ["network", "delete", "br1"]);
         for (const m of ["m1", "m2", "m3", "m4"]) {
           const r = await nsCmd(set.name(m), "ip", ["link", "show", "br1"], { check: false });

@@ -257,7 +257,7 @@ export class Daemon implements ServerContext {
     this.#unix = await UnixListener.listen(
       this.paths.socket,
       (req, peer) => this.#serve(req, peer),
-      (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
+      (url, peer) => this.#websocket(url, peer),
       this.#inflight,
     );
     await this.#restartHttps();
@@ -285,7 +285,7 @@ export class Daemon implements ServerContext {
       { host, port, label: address },
       this.certificatePair(),
       (req, peer) => this.#serve(req, peer),
-      (url, peer) => websocketRoute(this, url, authenticate(this, peer)),
+      (url, peer) => this.#websocket(url, peer),
       this.#inflight,
     );
   }
@@ -358,6 +358,14 @@ export class Daemon implements ServerContext {
       });
     }
     return this.#app.fetch(req, { peer });
+  }
+
+  /** A websocket: a blocked member (rolling upgrade) takes only the other members' streams. */
+  #websocket(url: URL, peer: Peer) {
+    const identity = authenticate(this, peer);
+    const blocked = this.cluster.upgrade.blockedError();
+    if (blocked && identity.kind !== "member") throw blocked;
+    return websocketRoute(this, url, identity);
   }
 
   #fromMember(peer: Peer): boolean {

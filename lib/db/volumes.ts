@@ -4,7 +4,21 @@
  */
 import { badRequest, conflict, notFound } from "../util/mod.ts";
 import { nodeIdOf, readConfig } from "./devices.ts";
+import { DEFAULT_PROJECT, featureProject, projectUrl } from "./projects.ts";
 import { defineTx, type ReadTx, type Tx } from "./tx.ts";
+
+/**
+ * Where a project's custom volumes live (features.storage.volumes): its own, or default's. The
+ * name is also the volume's prefix on disk (LXD's PROJECT_NAME).
+ */
+export function volumeProject(tx: ReadTx, project: string | undefined): { id: number; name: string } {
+  return featureProject(tx, project ?? DEFAULT_PROJECT, "storage.volumes");
+}
+
+/** A custom volume's directory name in its pool: PROJECT_NAME (LXD's project.StorageVolume). */
+export function volumeKey(volumeProject: string, name: string): string {
+  return `${volumeProject}_${name}`;
+}
 
 /** A custom volume as stored. */
 export interface CustomVolume {
@@ -15,21 +29,32 @@ export interface CustomVolume {
   config: Record<string, string>;
   location: string;
   created_at: string;
+  /** The project the volume belongs to. */
+  project: string;
 }
 
 const CUSTOM = 2;
 
 /** The custom volumes of a pool named `name` (any member), or all of them. */
-export function findCustomVolumes(tx: ReadTx, pool: string, name?: string): CustomVolume[] {
+export function findCustomVolumes(tx: ReadTx, pool: string, name?: string, project?: string): CustomVolume[] {
+  const vp = volumeProject(tx, project).id;
   const rows = tx.query<
-    { id: number; name: string; description: string; location: string | null; created: string }
+    {
+      id: number;
+      name: string;
+      description: string;
+      location: string | null;
+      created: string;
+      project: string;
+    }
   >(
-    `SELECT v.id, v.name, v.description, nodes.name AS location, v.creation_date AS created
-       FROM storage_volumes v JOIN storage_pools p ON p.id = v.storage_pool_id
+    `SELECT v.id, v.name, v.description, nodes.name AS location, v.creation_date AS created, pr.name AS project
+       FROM storage_volumes v JOIN storage_pools p ON p.id = v.storage_pool_id JOIN projects pr ON pr.id = v.project_id
        LEFT JOIN nodes ON nodes.id = v.node_id
-      WHERE p.name = ? AND v.type = ${CUSTOM} AND v.project_id = 1 AND (? IS NULL OR v.name = ?)
+      WHERE p.name = ? AND v.type = ${CUSTOM} AND v.project_id = ? AND (? IS NULL OR v.name = ?)
       ORDER BY v.name, nodes.name`,
     pool,
+    vp,
     name ?? null,
     name ?? null,
   );
@@ -45,24 +70,49 @@ export function findCustomVolumes(tx: ReadTx, pool: string, name?: string): Cust
     ),
     location: r.location ?? "",
     created_at: r.created,
+    project: r.project,
   }));
 }
 
 /** The one volume `name` on `member`; LXD's 404 otherwise. */
-export function getCustomVolume(tx: ReadTx, pool: string, name: string, member: string): CustomVolume {
+export function getCustomVolume(
+  tx: ReadTx,
+  pool: string,
+  name: string,
+  member: string,
+  project?: string,
+): CustomVolume {
   const node = tx.get<{ name: string }>("SELECT name FROM nodes WHERE id = ?", nodeIdOf(tx, member))?.name;
-  const v = findCustomVolumes(tx, pool, name).find((x) => x.location === node);
+  const v = findCustomVolumes(tx, pool, name, project).find((x) => x.location === node);
   if (!v) throw notFound("Storage volume not found");
   return v;
 }
 
-/** The instances (on the volume's member) and profiles whose disk devices use a volume. */
-export function volumeUsedBy(tx: ReadTx, pool: string, name: string, member: string): string[] {
+/**
+ * The instances (on the volume's member) and profiles whose disk devices use a volume: those of
+ * every project whose volumes live where this one does.
+ */
+export function volumeUsedBy(
+  tx: ReadTx,
+  pool: string,
+  name: string,
+  member: string,
+  project?: string,
+): string[] {
   const nodeId = nodeIdOf(tx, member);
+  const vp = volumeProject(tx, project).id;
+  const projects = new Map(
+    tx.query<{ id: number; name: string }>("SELECT id, name FROM projects").filter((p) =>
+      volumeProject(tx, p.name).id === vp
+    ).map((p) => [p.id, p.name]),
+  );
+  const ids = [...projects.keys()].join(",");
   const q = (owner: "instances" | "profiles", extra: string, ...params: (number | string)[]) =>
-    tx.query<{ name: string }>(
-      `SELECT DISTINCT o.name FROM ${owner} o JOIN ${owner}_devices d ON d.${owner.slice(0, -1)}_id = o.id
-        WHERE d.type = 2 ${extra}
+    tx.query<{ name: string; project_id: number }>(
+      `SELECT DISTINCT o.name, o.project_id FROM ${owner} o JOIN ${owner}_devices d ON d.${
+        owner.slice(0, -1)
+      }_id = o.id
+        WHERE d.type = 2 AND o.project_id IN (${ids}) ${extra}
           AND EXISTS (SELECT 1 FROM ${owner}_devices_config c WHERE c.${
         owner.slice(0, -1)
       }_device_id = d.id AND c.key = 'pool' AND c.value = ?)
@@ -73,7 +123,7 @@ export function volumeUsedBy(tx: ReadTx, pool: string, name: string, member: str
       ...params,
       pool,
       name,
-    ).map((r) => `/1.0/${owner}/${r.name}`);
+    ).map((r) => projectUrl(`/1.0/${owner}/${r.name}`, projects.get(r.project_id) ?? DEFAULT_PROJECT));
   return [...q("instances", "AND o.node_id = ?", nodeId), ...q("profiles", "")];
 }
 
@@ -83,11 +133,12 @@ function poolId(tx: ReadTx, pool: string): number {
   return p.id;
 }
 
-function volumeId(tx: ReadTx, pool: string, name: string, member: string): number {
+function volumeId(tx: ReadTx, pool: string, name: string, member: string, project?: string): number {
   const r = tx.get<{ id: number }>(
-    `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = 1 AND name = ?`,
+    `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = ? AND name = ?`,
     poolId(tx, pool),
     nodeIdOf(tx, member),
+    volumeProject(tx, project).id,
     name,
   );
   if (!r) throw notFound("Storage volume not found");
@@ -106,25 +157,35 @@ export const createCustomVolume = defineTx(
   "storage-volumes.create-custom",
   (
     tx,
-    a: { pool: string; name: string; description: string; config: Record<string, string>; member: string },
+    a: {
+      pool: string;
+      name: string;
+      description: string;
+      config: Record<string, string>;
+      member: string;
+      project?: string;
+    },
   ) => {
     const pid = poolId(tx, a.pool);
     const nodeId = nodeIdOf(tx, a.member);
+    const vp = volumeProject(tx, a.project).id;
     if (
       tx.get(
-        `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = 1 AND name = ?`,
+        `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = ? AND name = ?`,
         pid,
         nodeId,
+        vp,
         a.name,
       )
     ) throw conflict("Volume by that name already exists");
     const { lastInsertRowid: id } = tx.exec(
       `INSERT INTO storage_volumes (name, storage_pool_id, node_id, type, description, project_id, content_type, creation_date)
-       VALUES (?, ?, ?, ${CUSTOM}, ?, 1, 0, ?)`,
+       VALUES (?, ?, ?, ${CUSTOM}, ?, ?, 0, ?)`,
       a.name,
       pid,
       nodeId,
       a.description,
+      vp,
       tx.now,
     );
     writeVolumeConfig(tx, id, a.config);
@@ -136,9 +197,16 @@ export const updateCustomVolume = defineTx(
   "storage-volumes.update-custom",
   (
     tx,
-    a: { pool: string; name: string; member: string; description: string; config: Record<string, string> },
+    a: {
+      pool: string;
+      name: string;
+      member: string;
+      description: string;
+      config: Record<string, string>;
+      project?: string;
+    },
   ) => {
-    const id = volumeId(tx, a.pool, a.name, a.member);
+    const id = volumeId(tx, a.pool, a.name, a.member, a.project);
     tx.exec("UPDATE storage_volumes SET description = ? WHERE id = ?", a.description, id);
     writeVolumeConfig(tx, id, a.config);
   },
@@ -147,15 +215,16 @@ export const updateCustomVolume = defineTx(
 /** Renames a volume on its member; refused while in use or when the name is taken there. */
 export const renameCustomVolume = defineTx(
   "storage-volumes.rename-custom",
-  (tx, a: { pool: string; name: string; member: string; newName: string }) => {
-    const id = volumeId(tx, a.pool, a.name, a.member);
-    if (volumeUsedBy(tx, a.pool, a.name, a.member).length > 0) {
+  (tx, a: { pool: string; name: string; member: string; newName: string; project?: string }) => {
+    const id = volumeId(tx, a.pool, a.name, a.member, a.project);
+    if (volumeUsedBy(tx, a.pool, a.name, a.member, a.project).length > 0) {
       throw badRequest("Volume is still in use by running instances");
     }
     const taken = tx.get(
-      `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = 1 AND name = ?`,
+      `SELECT id FROM storage_volumes WHERE storage_pool_id = ? AND node_id = ? AND type = ${CUSTOM} AND project_id = ? AND name = ?`,
       poolId(tx, a.pool),
       nodeIdOf(tx, a.member),
+      volumeProject(tx, a.project).id,
       a.newName,
     );
     if (taken) throw conflict("Volume by that name already exists");
@@ -166,9 +235,9 @@ export const renameCustomVolume = defineTx(
 /** Deletes a volume's record; refused while an instance or profile uses it. */
 export const deleteCustomVolume = defineTx(
   "storage-volumes.delete-custom",
-  (tx, a: { pool: string; name: string; member: string }) => {
-    const id = volumeId(tx, a.pool, a.name, a.member);
-    if (volumeUsedBy(tx, a.pool, a.name, a.member).length > 0) {
+  (tx, a: { pool: string; name: string; member: string; project?: string }) => {
+    const id = volumeId(tx, a.pool, a.name, a.member, a.project);
+    if (volumeUsedBy(tx, a.pool, a.name, a.member, a.project).length > 0) {
       throw badRequest("The storage volume is still in use");
     }
     tx.exec("DELETE FROM storage_volumes WHERE id = ?", id);

@@ -14,7 +14,13 @@ export function volumeDisks(devices: Devices): [string, Record<string, string>][
 }
 
 /** Refuses (400) a disk that cannot be attached here: the volume must exist on this member. */
-export function checkDisks(tx: ReadTx, devices: Devices, member: string, clustered: boolean): void {
+export function checkDisks(
+  tx: ReadTx,
+  devices: Devices,
+  member: string,
+  clustered: boolean,
+  project?: string,
+): void {
   for (const [name, d] of volumeDisks(devices)) {
     const fail = (why: string) => badRequest(`Device validation failed for "${name}": ${why}`);
     if (!d.path || !d.path.startsWith("/")) {
@@ -27,7 +33,7 @@ export function checkDisks(tx: ReadTx, devices: Devices, member: string, cluster
     if (!d.source || d.source.includes("/")) {
       throw fail(`Disk "source" must name a custom volume of pool "${d.pool}"`);
     }
-    const vols = findCustomVolumes(tx, d.pool, d.source);
+    const vols = findCustomVolumes(tx, d.pool, d.source, project);
     if (!vols.some((v) => !clustered || v.location === member)) {
       throw fail(
         `Failed loading custom volume: Storage volume "${d.source}" not found in pool "${d.pool}" on this member`,
@@ -40,11 +46,13 @@ export function checkDisks(tx: ReadTx, devices: Devices, member: string, cluster
 export async function renderDiskMounts(
   devices: Devices,
   driverOf: (pool: string) => Promise<StorageDriver>,
+  /** A volume's directory name in its pool (PROJECT_NAME, default's "default_NAME"). */
+  diskName: (source: string) => string = (source) => `default_${source}`,
 ): Promise<string[]> {
   const out: string[] = [];
   for (const [, d] of volumeDisks(devices)) {
     if (!d.pool || !d.source || !d.path) continue;
-    const host = (await driverOf(d.pool)).customPath(d.source);
+    const host = (await driverOf(d.pool)).customPath(diskName(d.source));
     const opts = ["bind", "create=dir", ...(d.readonly === "true" ? ["ro"] : [])].join(",");
     out.push(`lxc.mount.entry = ${host} ${d.path.replace(/^\/+/, "")} none ${opts} 0 0`);
   }

@@ -26,6 +26,8 @@ import {
   setInstanceKeys,
   touchImage,
   updateInstance,
+  volumeKey,
+  volumeProject,
 } from "../db/mod.ts";
 import { type ImageMetadata, ImageStore } from "../images/mod.ts";
 import { openPool, type StorageDriver } from "../storage/mod.ts";
@@ -309,7 +311,7 @@ export class InstanceManager {
     const e = expand(profileRecs, { config, devices: req.devices ?? {} });
     await this.db.read((tx) => {
       checkNics(tx, e.devices);
-      checkDisks(tx, e.devices, this.#o.location(), this.#o.location() !== "none");
+      checkDisks(tx, e.devices, this.#o.location(), this.#o.location() !== "none", this.project);
     });
     const root = rootDisk(e.devices);
     if (!root) {
@@ -406,6 +408,7 @@ export class InstanceManager {
       if (st.state === "FROZEN") throw badRequest("The instance is frozen: unfreeze it first");
       const { dir, rootfs } = await this.#volume(rec, profiles);
       const e = this.#expanded(rec, profiles);
+      const volumes = await this.db.read((tx) => volumeProject(tx, this.project).name);
       const nics = planNics(e.devices, rec.config);
       for (const n of nics.nics) if (n.network) await this.#o.networks?.setHost(n.network, name, n.hwaddr);
       const next = idmapFor(isTrue(e.config["security.privileged"]));
@@ -431,7 +434,7 @@ export class InstanceManager {
           cgroup: this.#cgroup,
           network: renderNics(nics.nics),
           mounts: await idmapMountEntries(
-            await renderDiskMounts(e.devices, (p) => this.pool(p)),
+            await renderDiskMounts(e.devices, (p) => this.pool(p), (source) => volumeKey(volumes, source)),
             plan.idmap,
             idmappedMounts,
           ),
@@ -564,7 +567,7 @@ export class InstanceManager {
       const devices = expand(profileRecs, { config: next, devices: u.devices ?? {} }).devices;
       await this.db.read((tx) => {
         checkNics(tx, devices);
-        checkDisks(tx, devices, this.#o.location(), this.#o.location() !== "none");
+        checkDisks(tx, devices, this.#o.location(), this.#o.location() !== "none", this.project);
       });
       await this.db.run(updateInstance, {
         project: this.project,

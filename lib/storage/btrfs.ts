@@ -215,7 +215,7 @@ export class BtrfsPool implements StorageDriver {
   }
 
   customPath(volume: string): string {
-    return `${this.path}/custom/default_${volume}`;
+    return `${this.path}/custom/${volume}`;
   }
 
   async createCustomVolume(volume: string): Promise<string> {

@@ -86,9 +86,9 @@ export class DirPool implements StorageDriver {
     return p;
   }
 
-  /** LXD's layout: custom/<project>_<name>. */
+  /** LXD's layout: custom/<project>_<name>, the name volumeKey (lib/db/volumes.ts) gives. */
   customPath(volume: string): string {
-    return `${this.path}/custom/default_${volume}`;
+    return `${this.path}/custom/${volume}`;
   }
 
   async createCustomVolume(volume: string): Promise<string> {

@@ -282,6 +282,45 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "custom volumes live in their project (features.storage.volumes), PROJECT_NAME on disk",
+        async () => {
+          await ok(m1, ["project", "create", "vol", "-c", "features.profiles=false"]);
+          await ok(m1, ["storage", "volume", "create", "default", "v1", "--project", "vol"]);
+          await ok(m1, ["storage", "volume", "create", "default", "v1"]);
+          await Deno.stat(`${m1.dir}/storage-pools/default/custom/vol_v1`);
+          await Deno.stat(`${m1.dir}/storage-pools/default/custom/default_v1`);
+          const listed = await ok(m2, [
+            "storage",
+            "volume",
+            "list",
+            "default",
+            "--project",
+            "vol",
+            "--format",
+            "csv",
+          ]);
+          assert.equal(listed.trim().split("\n").filter((l) => l.includes(",v1,")).length, 1, listed);
+          await ok(m1, ["init", "--empty", "x", "--project", "vol", "--target", "m1"]);
+          await ok(m1, ["storage", "volume", "attach", "default", "v1", "x", "/mnt", "--project", "vol"]);
+          assert.match(
+            await ok(m1, ["storage", "volume", "show", "default", "v1", "--project", "vol"]),
+            /- \/1\.0\/instances\/x\?project=vol/,
+          );
+          assert.doesNotMatch(await ok(m1, ["storage", "volume", "show", "default", "v1"]), /instances\/x/);
+          await refused(
+            m1,
+            ["storage", "volume", "delete", "default", "v1", "--project", "vol"],
+            /still in use/,
+          );
+          await ok(m1, ["delete", "x", "--project", "vol"]);
+          await refused(m2, ["project", "delete", "vol"], /Only empty projects can be removed/);
+          await ok(m1, ["storage", "volume", "delete", "default", "v1", "--project", "vol"]);
+          await ok(m1, ["storage", "volume", "delete", "default", "v1"]);
+          await ok(m3, ["project", "delete", "vol"]);
+        },
+      );
+
       await t.step("shoal's own client: project commands, --project and project switch", async () => {
         const sh = async (m: Member, args: string[]) => {
           const r = await m.shoal(args);

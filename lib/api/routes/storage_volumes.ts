@@ -8,8 +8,11 @@ import {
   getCustomVolume,
   getPool,
   listVolumes,
+  projectUrl,
   renameCustomVolume,
   updateCustomVolume,
+  volumeKey,
+  volumeProject,
   volumeUsedBy,
 } from "../../db/mod.ts";
 import type { StorageDriver } from "../../storage/mod.ts";
@@ -58,7 +61,7 @@ function volumeJSON(v: CustomVolume, usedBy: string[]): Record<string, unknown> 
     used_by: usedBy,
     location: v.location,
     content_type: "filesystem",
-    project: "default",
+    project: v.project,
     created_at: v.created_at,
   };
 }
@@ -75,6 +78,18 @@ function elsewhere(ctx: ServerContext, c: Ctx, member: string): Promise<Response
 export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext) => Hono<ApiEnv> {
   return (ctx) => {
     const app = new Hono<ApiEnv>();
+    // The request's project; its volumes are its own or default's (features.storage.volumes),
+    // named PROJECT_NAME on disk outside default.
+    const pj = (c: Ctx) => c.req.query("project") || "default";
+    const diskName = async (c: Ctx, name: string) =>
+      volumeKey(await ctx.db.read((tx) => volumeProject(tx, pj(c)).name), name);
+    const lc = (c: Ctx, action: string, pool: string, name: string) =>
+      ctx.events.lifecycle(
+        action,
+        projectUrl(`/1.0/storage-pools/${pool}/volumes/custom/${name}`, pj(c)),
+        {},
+        pj(c),
+      );
     /** Where a request about volume NAME runs: this member, or another (forwarded). */
     const whereIs = async (c: Ctx, pool: string, name: string): Promise<string> => {
       const target = c.req.query("target");
@@ -82,7 +97,7 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
         if (!ctx.clustered()) throw badRequest("Target only allowed when clustered");
         return target;
       }
-      const vols = await ctx.db.read((tx) => findCustomVolumes(tx, pool, name));
+      const vols = await ctx.db.read((tx) => findCustomVolumes(tx, pool, name, pj(c)));
       if (vols.length === 0) throw notFound("Storage volume not found");
       if (vols.length > 1) {
         throw badRequest(
@@ -98,9 +113,9 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       await ctx.db.read((tx) => getPool(tx, pool, ctx.location()));
       const { all, custom } = await ctx.db.read((tx) => ({
         all: customOnly ? [] : listVolumes(tx, pool).filter((v) => v.type !== "custom"),
-        custom: findCustomVolumes(tx, pool).map((v) => ({
+        custom: findCustomVolumes(tx, pool, undefined, pj(c)).map((v) => ({
           v,
-          used: volumeUsedBy(tx, pool, v.name, v.location),
+          used: volumeUsedBy(tx, pool, v.name, v.location, pj(c)),
         })),
       }));
       if (recursionOf(c) === 0) {
@@ -149,11 +164,14 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const config = volumeConfig(b.config);
       await ctx.db.read((tx) => getPool(tx, pool, ctx.location()));
       const exists = await ctx.db.read((tx) =>
-        findCustomVolumes(tx, pool, name).some((v) => v.location === ctx.location() || !ctx.clustered())
+        findCustomVolumes(tx, pool, name, pj(c)).some((v) =>
+          v.location === ctx.location() || !ctx.clustered()
+        )
       );
       if (exists) throw new StatusError(409, "Volume by that name already exists");
       const driver = await driverOf(pool);
-      await driver.createCustomVolume(name);
+      const onDisk = await diskName(c, name);
+      await driver.createCustomVolume(onDisk);
       try {
         await ctx.db.run(createCustomVolume, {
           pool,
@@ -161,12 +179,13 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
           description: b.description ?? "",
           config,
           member: ctx.location(),
+          project: pj(c),
         });
       } catch (e) {
-        await driver.deleteCustomVolume(name).catch(() => {});
+        await driver.deleteCustomVolume(onDisk).catch(() => {});
         throw e;
       }
-      ctx.events.lifecycle("storage-volume-created", `/1.0/storage-pools/${pool}/volumes/custom/${name}`);
+      lc(c, "storage-volume-created", pool, name);
       return emptySync(c);
     };
     app.post("/1.0/storage-pools/:pool/volumes", create);
@@ -178,8 +197,8 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const member = await whereIs(c, pool, name);
       if (!here(member)) return await elsewhere(ctx, c, member);
       const { v, used } = await ctx.db.read((tx) => ({
-        v: getCustomVolume(tx, pool, name, ctx.location()),
-        used: volumeUsedBy(tx, pool, name, ctx.location()),
+        v: getCustomVolume(tx, pool, name, ctx.location(), pj(c)),
+        used: volumeUsedBy(tx, pool, name, ctx.location(), pj(c)),
       }));
       return sync(c, volumeJSON(v, used), { etag: etag([v.description, v.config]) });
     });
@@ -189,7 +208,7 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const name = c.req.param("name")!;
       const member = await whereIs(c, pool, name);
       if (!here(member)) return await elsewhere(ctx, c, member);
-      const cur = await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location()));
+      const cur = await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location(), pj(c)));
       preconditionCheck(c, [cur.description, cur.config]);
       const b = await readJson<VolumeBody>(c);
       const config = volumeConfig(patch ? { ...cur.config, ...(b.config ?? {}) } : b.config);
@@ -199,8 +218,9 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
         member: ctx.location(),
         description: b.description ?? (patch ? cur.description : ""),
         config,
+        project: pj(c),
       });
-      ctx.events.lifecycle("storage-volume-updated", `/1.0/storage-pools/${pool}/volumes/custom/${name}`);
+      lc(c, "storage-volume-updated", pool, name);
       return emptySync(c);
     };
     app.put("/1.0/storage-pools/:pool/volumes/custom/:name", put(false));
@@ -218,16 +238,23 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const newName = b.name ?? "";
       const bad = volumeNameProblem(newName);
       if (bad) throw badRequest(bad);
-      await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location()));
+      await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location(), pj(c)));
       const driver = await driverOf(pool);
-      await ctx.db.run(renameCustomVolume, { pool, name, member: ctx.location(), newName });
+      const project = pj(c);
+      await ctx.db.run(renameCustomVolume, { pool, name, member: ctx.location(), newName, project });
       try {
-        await driver.renameCustomVolume(name, newName);
+        await driver.renameCustomVolume(await diskName(c, name), await diskName(c, newName));
       } catch (e) {
-        await ctx.db.run(renameCustomVolume, { pool, name: newName, member: ctx.location(), newName: name });
+        await ctx.db.run(renameCustomVolume, {
+          pool,
+          name: newName,
+          member: ctx.location(),
+          newName: name,
+          project,
+        });
         throw e;
       }
-      ctx.events.lifecycle("storage-volume-renamed", `/1.0/storage-pools/${pool}/volumes/custom/${newName}`);
+      lc(c, "storage-volume-renamed", pool, newName);
       c.header("Location", `/1.0/storage-pools/${pool}/volumes/custom/${newName}`);
       return emptySync(c);
     });
@@ -238,9 +265,9 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const member = await whereIs(c, pool, name);
       if (!here(member)) return await elsewhere(ctx, c, member);
       const driver = await driverOf(pool);
-      await ctx.db.run(deleteCustomVolume, { pool, name, member: ctx.location() });
-      await driver.deleteCustomVolume(name);
-      ctx.events.lifecycle("storage-volume-deleted", `/1.0/storage-pools/${pool}/volumes/custom/${name}`);
+      await ctx.db.run(deleteCustomVolume, { pool, name, member: ctx.location(), project: pj(c) });
+      await driver.deleteCustomVolume(await diskName(c, name));
+      lc(c, "storage-volume-deleted", pool, name);
       return emptySync(c);
     });
     return app;

@@ -34,6 +34,7 @@ export { API_EXTENSIONS } from "./extensions.ts";
 export { async, emptySync, error, errorBody, sync } from "./response.ts";
 export { readJson } from "./body.ts";
 export { crossSiteRefusal } from "./browser.ts";
+export { containersAlias } from "./aliases.ts";
 export { forwardTo, TARGET_ROUTES, targetOf } from "./target.ts";
 export { decodeToken, encodeToken, randomSecret, secretsEqual } from "../wire/tokens.ts";
 export { hashPassword, verifyPassword } from "./password.ts";

@@ -3,6 +3,7 @@ import {
   type ApiEnv,
   authenticate,
   callerHeader,
+  containersAlias,
   createApp,
   emptySync,
   errorBody,
@@ -357,7 +358,7 @@ export class Daemon implements ServerContext {
         headers: { "Content-Type": "application/json" },
       });
     }
-    return this.#app.fetch(req, { peer });
+    return this.#app.fetch(containersAlias(req), { peer });
   }
 
   /** A websocket: a blocked member (rolling upgrade) takes only the other members' streams. */

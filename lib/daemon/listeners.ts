@@ -8,7 +8,7 @@ import { type WebSocket as NodeWebSocket, WebSocketServer } from "ws";
 import type { Peer } from "../api/mod.ts";
 import type { OpSocket } from "../operations/mod.ts";
 import { derToPem } from "../tls/mod.ts";
-import { errorMessage, errorStatus, forbidden } from "../util/mod.ts";
+import { badRequest, errorMessage, errorStatus, forbidden } from "../util/mod.ts";
 import { crossSiteRefusal, errorBody } from "../api/mod.ts";
 
 /** Answers one HTTP request for a peer. */
@@ -99,6 +99,24 @@ function errorResponse(e: unknown): Response {
   });
 }
 
+/**
+ * The URL of a request on the unix socket. Deno builds it from the Host header, and a client that
+ * sends none usable makes req.url throw (ws4py, pylxd's websocket library, sends "Host: None:None"
+ * on a unix socket; Go's server, LXD's, ignores the host there). The path is in the error's text,
+ * and the host means nothing on a unix socket: such a request is read as for a host of our own.
+ */
+const UNIX_HOST = "unix-socket.invalid";
+
+export function unixUrl(req: Request): URL {
+  try {
+    return new URL(req.url);
+  } catch (e) {
+    const m = /Invalid URL: '[a-z+]+:\/\/[^/']*(\/[^']*)'/.exec(errorMessage(e));
+    if (!m) throw e;
+    return new URL(m[1]!, `http://${UNIX_HOST}`);
+  }
+}
+
 /** The unix socket listener: root's, no TLS, full trust (mode 0660). */
 export class UnixListener {
   #server: Deno.HttpServer;
@@ -117,11 +135,18 @@ export class UnixListener {
   ): Promise<UnixListener> {
     const peer: Peer = { transport: "unix" };
     const ready = Promise.withResolvers<void>();
-    const server = Deno.serve({ path, onListen: () => ready.resolve() }, (req) => {
+    const server = Deno.serve({ path, onListen: () => ready.resolve() }, (raw) => {
+      let url: URL, req = raw;
+      try {
+        url = unixUrl(raw);
+        if (url.host === UNIX_HOST) req = new Request(url, raw);
+      } catch (e) {
+        return errorResponse(badRequest(errorMessage(e)));
+      }
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         try {
-          const handler = upgrade(new URL(req.url), peer);
-          const { socket, response } = Deno.upgradeWebSocket(req);
+          const handler = upgrade(url, peer);
+          const { socket, response } = Deno.upgradeWebSocket(raw);
           socket.addEventListener("open", () => handler(wrapDenoSocket(socket)), { once: true });
           return response;
         } catch (e) {

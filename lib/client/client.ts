@@ -18,6 +18,11 @@ export interface RequestOptions {
   body?: unknown;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * Its effect and answer are the same however often it arrives: over HTTPS it may then use a
+   * kept-alive connection (changes otherwise take one of their own: transport.ts says why).
+   */
+  idempotent?: boolean;
 }
 
 /** A subscription to /1.0/events. */
@@ -65,7 +70,14 @@ export class Client {
       body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
       headers["Content-Type"] ??= "application/json";
     }
-    const res = await this.#transport.request(method, this.withProject(path), body, headers, o.signal);
+    const res = await this.#transport.request(
+      method,
+      this.withProject(path),
+      body,
+      headers,
+      o.signal,
+      o.idempotent,
+    );
     let envelope: Envelope;
     try {
       envelope = JSON.parse(res.text);

@@ -31,9 +31,17 @@ export interface Transport {
     body: string | undefined,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    /**
+     * Its effect and its answer are the same however often it arrives (a heartbeat): it may
+     * travel on a kept-alive connection, where the HTTP client may send it again by itself.
+     */
+    idempotent?: boolean,
   ): Promise<RawResponse>;
   close(): void;
 }
+
+/** Methods that only read: sending one again changes nothing. */
+const READS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Over the local unix socket (Deno's fetch through a unix "proxy"). */
 export class UnixTransport implements Transport {
@@ -72,23 +80,34 @@ export function pinnedIdentity(pin: string): (host: string, cert: PeerCertificat
 /**
  * Over HTTPS with node:https: the server is pinned by its certificate (the request never leaves
  * for any other certificate), and a client certificate is presented when given.
+ *
+ * Reads reuse kept-alive connections; every other request takes a connection of its own. Deno's
+ * node:https sends a request again, on a new connection, when a kept-alive one breaks after the
+ * server received it, and when the request is aborted on one (transport_test.ts and
+ * lib/transport/calls_test.ts pin it): a POST could be carried out twice, and its caller would
+ * get the second answer ("already exists"). On a connection of its own it is sent once, and
+ * fails if the connection breaks. That costs a TLS handshake per change (~11 ms here,
+ * bench/floors.ts); callers that repeat an idempotent change often say so (`idempotent`).
  */
 export class HttpsTransport implements Transport {
   #agent: https.Agent;
+  /** Connections used once, for requests that must not be sent again. */
+  #once: https.Agent;
   #url: URL;
   #ready: Promise<void>;
   constructor(readonly endpoint: Extract<Endpoint, { kind: "https" }>) {
     this.#url = new URL(endpoint.url);
     this.#agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+    this.#once = new https.Agent({ keepAlive: false });
     this.#ready = fingerprint(endpoint.serverCert).then((pin) => {
-      this.#agent = new https.Agent({
-        keepAlive: true,
-        maxSockets: 64,
+      const trust = {
         ca: endpoint.serverCert,
         cert: endpoint.clientCert?.cert,
         key: endpoint.clientCert?.key,
         checkServerIdentity: pinnedIdentity(pin),
-      });
+      };
+      this.#agent = new https.Agent({ keepAlive: true, maxSockets: 64, ...trust });
+      this.#once = new https.Agent({ keepAlive: false, ...trust });
     });
   }
 
@@ -109,8 +128,10 @@ export class HttpsTransport implements Transport {
     body: string | undefined,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    idempotent = false,
   ): Promise<RawResponse> {
     await this.#ready;
+    const agent = idempotent || READS.has(method) ? this.#agent : this.#once;
     let onAbort = () => {};
     return await new Promise<RawResponse>((resolve, reject) => {
       const req = https.request({
@@ -121,7 +142,7 @@ export class HttpsTransport implements Transport {
         headers: body === undefined
           ? headers
           : { ...headers, "Content-Length": String(new TextEncoder().encode(body).length) },
-        agent: this.#agent,
+        agent,
         signal,
       }, (res) => {
         const chunks: Uint8Array[] = [];
@@ -151,6 +172,7 @@ export class HttpsTransport implements Transport {
 
   close(): void {
     this.#agent.destroy();
+    this.#once.destroy();
   }
 }
 

@@ -26,6 +26,11 @@ export interface MemberCall<Req, Rep> {
   path(req: Req): string;
   /** The request body (undefined: none, as for GET and DELETE). */
   body(req: Req): unknown;
+  /**
+   * Sending it twice does what sending it once does, with the same answer: it may use a
+   * kept-alive connection (lib/client/transport.ts). Other changes take a connection each.
+   */
+  readonly idempotent?: boolean;
   /** Never set: carries the reply's type. */
   readonly reply?: Rep;
 }
@@ -33,13 +38,14 @@ export interface MemberCall<Req, Rep> {
 function call<Req, Rep>(
   method: MemberCall<Req, Rep>["method"],
   route: string,
-  shape: { path?: (req: Req) => string; body?: (req: Req) => unknown } = {},
+  shape: { path?: (req: Req) => string; body?: (req: Req) => unknown; idempotent?: boolean } = {},
 ): MemberCall<Req, Rep> {
   return {
     method,
     route,
     path: shape.path ?? (() => route),
     body: shape.body ?? ((req) => req),
+    idempotent: shape.idempotent ?? false,
   };
 }
 
@@ -52,7 +58,7 @@ type Empty = Record<string, never>;
  */
 export const MEMBER_CALLS = {
   /** The leader's heartbeat to every member (heartbeat.ts). */
-  heartbeat: call<Heartbeat, void>("PUT", "/internal/heartbeat"),
+  heartbeat: call<Heartbeat, void>("PUT", "/internal/heartbeat", { idempotent: true }),
   /** A joiner asks the leader to record it (join.ts; forwarded by a follower, membership.ts). */
   accept: call<JoinRequest, AcceptReply>("POST", "/internal/cluster/accept"),
   /** A join token issued by another member is used up there (tokens.ts). */
@@ -139,5 +145,10 @@ export async function callMember<Req, Rep>(
   req: Req,
   signal?: AbortSignal,
 ): Promise<Rep> {
-  return (await client.request<Rep>(c.method, c.path(req), { body: c.body(req), signal })).metadata;
+  return (await client.request<Rep>(c.method, c.path(req), {
+    body: c.body(req),
+    signal,
+    idempotent: c.idempotent,
+  }))
+    .metadata;
 }

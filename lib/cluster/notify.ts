@@ -17,7 +17,8 @@ export type PartResults<T> = Map<string, T>;
 
 /**
  * LXD's NotifyAll: every member takes part in a change, so none may be offline. Returns the
- * members (this one first) or throws LXD's "peer node ADDRESS is down" before anything runs.
+ * members (this one first) or throws LXD's "peer node ADDRESS is down" (503: LXD answers 500, but
+ * nothing is wrong with the request) before anything runs.
  * A member the heartbeats call offline is tried once over the wire (LXD's HasConnectivity):
  * heartbeats lag, and a live member must not fail a change.
  */
@@ -31,7 +32,7 @@ export async function allMembers(self: Self, heartbeats: Heartbeats): Promise<Pa
       const up = await self.clients.get(n.address).request("GET", "/1.0", {
         signal: AbortSignal.timeout(2_000),
       }).then(() => true, () => false);
-      if (!up) throw new StatusError(500, `peer node ${n.address} is down`);
+      if (!up) throw new StatusError(503, `peer node ${n.address} is down`);
     }
     peers.push(peer);
   }

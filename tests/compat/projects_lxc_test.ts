@@ -8,7 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { formCluster } from "../helpers/cluster.ts";
-import { type Member, run, tempDir } from "../helpers/member.ts";
+import { type Member, run, tempDir, waitFor } from "../helpers/member.ts";
+import { Client } from "../../lib/client/mod.ts";
+import type { Event } from "../../lib/wire/mod.ts";
 import { newCert } from "../helpers/callers.ts";
 import { busyboxImage, PRESEED, stopContainers } from "./instances_helpers.ts";
 
@@ -98,7 +100,30 @@ Deno.test({
       await t.step(
         "an instance in p1 launched through m2 onto m1, listed from m3, kept apart from default",
         async () => {
+          // Events carry their project: m3's listener of p1 hears the launch on m1, one of
+          // default does not.
+          const heard: { p1: Event[]; def: Event[] } = { p1: [], def: [] };
+          const inP1 = new Client({ kind: "unix", path: m3.socket }, { project: "p1" });
+          const inDefault = m3.client();
+          const s1 = await inP1.events(["lifecycle"], (e) => heard.p1.push(e));
+          const s2 = await inDefault.events(["lifecycle"], (e) => heard.def.push(e));
+          await Promise.all([s1.ready, s2.ready]);
           await ok(m2, ["launch", "bb", "c1", "--project", "p1", "--target", "m1"]);
+          await waitFor(
+            "m3 hears c1 start in p1",
+            () =>
+              heard.p1.some((e) =>
+                (e.metadata as { action: string }).action === "instance-started" && e.location === "m1" &&
+                e.project === "p1" &&
+                (e.metadata as { source: string }).source === "/1.0/instances/c1?project=p1"
+              ),
+            10_000,
+          );
+          assert.deepEqual(heard.def.filter((e) => e.project !== "default"), []);
+          s1.close();
+          s2.close();
+          inP1.close();
+          inDefault.close();
           assert.equal(
             (await ok(m3, ["list", "--project", "p1", "--format", "csv", "-c", "nL"])).trim(),
             "c1,m1",
@@ -143,8 +168,15 @@ Deno.test({
         assert.doesNotMatch(await ok(m2, ["project", "list", "--format", "csv"]), /^p1/m);
       });
 
-      await t.step("a project with its own profiles and images keeps them apart", async () => {
-        await ok(m1, ["project", "create", "own"]);
+      await t.step("a project with its own profiles, images and networks keeps them apart", async () => {
+        await ok(m1, ["project", "create", "own", "-c", "features.networks=true"]);
+        // Its own networks: a bridge cannot be one (LXD 5.0 keeps those in default).
+        assert.equal((await ok(m2, ["network", "list", "--project", "own", "--format", "csv"])).trim(), "");
+        await refused(
+          m3,
+          ["network", "create", "n1", "--project", "own"],
+          /does not support non-default projects/,
+        );
         const profiles = await ok(m2, ["profile", "list", "--project", "own", "--format", "csv"]);
         assert.match(profiles, /^default,Default LXD profile for project own,0$/m);
         assert.equal((await ok(m3, ["image", "list", "--project", "own", "--format", "csv"])).trim(), "");

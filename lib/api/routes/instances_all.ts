@@ -5,6 +5,7 @@ import { instanceRoutes } from "./instances.ts";
 import { profileRoutes } from "./profiles.ts";
 import { storageRoutes } from "./storage.ts";
 import { networkRoutes } from "./networks.ts";
+import { projectNetworkRoutes } from "./project_networks.ts";
 import { storageVolumeRoutes } from "./storage_volumes.ts";
 import type { NetworkManager } from "../../network/mod.ts";
 
@@ -14,6 +15,7 @@ export function resourceRoutes(m: InstanceManager, poolsDir: string, nm: Network
     imageRoutes(m),
     storageRoutes(poolsDir),
     storageVolumeRoutes((pool) => m.pool(pool)),
+    projectNetworkRoutes,
     networkRoutes(nm),
     profileRoutes,
     instanceRoutes(m),

@@ -15,8 +15,10 @@ import {
   projectNameProblem,
   projectState,
   renameProject,
+  targetProblem,
   updateProject,
 } from "./projects.ts";
+import { updateProfile } from "./profiles.ts";
 import { StatusError } from "../util/mod.ts";
 
 async function fresh() {
@@ -137,4 +139,67 @@ Deno.test("a project holding an instance cannot be deleted, renamed or lose a fe
   const st = await f.db.read((tx) => projectState(tx, "p1"));
   assert.deepEqual(st.memory, { limit: 1024 ** 3, usage: 64 * 1024 ** 2 });
   assert.deepEqual(st.instances, { limit: -1, usage: 1 });
+});
+
+Deno.test("aggregate limits sum what profiles give, and a profile change that would pass them is refused", async () => {
+  await using f = await fresh();
+  await f.db.run(createProject, {
+    name: "p1",
+    description: "",
+    config: newProjectConfig({ "limits.cpu": "3", "limits.processes": "100", "limits.disk": "1GiB" }),
+  });
+  // The project's own default profile gives every instance its cpu, processes and root disk.
+  await f.db.run(updateProfile, {
+    name: "default",
+    project: "p1",
+    description: "",
+    config: { "limits.cpu": "1", "limits.processes": "40" },
+    devices: { root: { type: "disk", path: "/", pool: "default", size: "400MiB" } },
+  });
+  const launch = (name: string, config: Record<string, string> = {}) =>
+    f.db.run(createInstance, {
+      name,
+      project: "p1",
+      architecture: "x86_64",
+      type: "container",
+      ephemeral: false,
+      description: "",
+      profiles: ["default"],
+      config,
+      devices: {},
+      member: "none",
+    });
+  await launch("a");
+  await launch("b", { "limits.cpu": "0-1" }); // a set counts its CPUs: 2
+  await refused(launch("c"), 400, /Reached maximum aggregate value "3" for "limits.cpu" in project "p1"/);
+  await refused(
+    f.db.run(updateProfile, {
+      name: "default",
+      project: "p1",
+      description: "",
+      config: { "limits.cpu": "1", "limits.processes": "60" },
+      devices: { root: { type: "disk", path: "/", pool: "default", size: "400MiB" } },
+    }),
+    400,
+    /"limits.processes" in project "p1"/,
+  );
+  const st = await f.db.read((tx) => projectState(tx, "p1"));
+  assert.deepEqual([st.cpu.usage, st.processes.usage, st.disk.usage], [3, 80, 800 * 1024 ** 2]);
+  assert.equal((await f.db.read((tx) => listProjects(tx))).length, 2);
+});
+
+Deno.test("a restricted project places instances only where its groups and target rule allow", async () => {
+  await using f = await fresh();
+  await f.db.run(createProject, {
+    name: "r",
+    description: "",
+    config: newProjectConfig({ restricted: "true", "restricted.cluster.groups": "g1" }),
+  });
+  const problem = (target: string, restrictedCaller: boolean) =>
+    f.db.read((tx) => targetProblem(tx, "r", target, restrictedCaller));
+  assert.equal(await problem("none", true), "This project doesn't allow cluster member targeting");
+  assert.equal(await problem("none", false), "Project isn't allowed to use this cluster member");
+  assert.equal(await problem("@default", false), "Project isn't allowed to use this cluster group");
+  assert.equal(await problem("@g1", false), null);
+  assert.equal(await f.db.read((tx) => targetProblem(tx, "default", "none", true)), null);
 });

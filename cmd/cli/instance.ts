@@ -69,6 +69,7 @@ async function createInstance(
     ephemeral?: boolean;
     storage?: string;
     quiet?: boolean;
+    target?: string;
   },
 ): Promise<{ c: Client; name: string }> {
   if (o.empty && target) throw new Error("--empty cannot be combined with an image name");
@@ -95,7 +96,9 @@ async function createInstance(
   }
   if (!p.name) throw new Error("Missing instance name");
   if (!o.quiet) ctx.println(`Creating ${p.name}`);
-  const r = await c.request("POST", "/1.0/instances", { body });
+  // --target MEMBER creates it there, --target @GROUP on a member of that group.
+  const q = o.target ? `?target=${encodeURIComponent(o.target)}` : "";
+  const r = await c.request("POST", `/1.0/instances${q}`, { body });
   await waitOp(c, r.operation);
   return { c, name: p.name };
 }
@@ -163,7 +166,8 @@ export function instanceCommands(ctx: CliContext): Command[] {
       .option("-p, --profile <profile...>", "Profile to apply to the new instance")
       .option("-e, --ephemeral", "Ephemeral instance")
       .option("-s, --storage <pool>", "Storage pool name")
-      .option("--empty", "Create an empty instance");
+      .option("--empty", "Create an empty instance")
+      .option("--target <member>", "Cluster member name (@GROUP: a member of that cluster group)");
   const init = createOpts(new Command("init").description("Create instances from images"))
     .action(async (image: string | undefined, target: string | undefined, _o, cmd: Command) => {
       await createInstance(ctx, image, target, cmd.optsWithGlobals());

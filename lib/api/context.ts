@@ -3,7 +3,7 @@ import type { Cluster } from "../cluster/mod.ts";
 import type { GlobalDB, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { Operations } from "../operations/mod.ts";
+import type { Operations, OpSocket } from "../operations/mod.ts";
 import type { JoinToken } from "../wire/mod.ts";
 
 /** Who is on the other end of a connection, as the listener saw it. */
@@ -94,4 +94,20 @@ export interface ServerContext {
    * standalone: every resource is local then.
    */
   forward?: (member: string, request: Request, caller: Identity) => Promise<Response>;
+  /**
+   * A GET to another member as this member (it answers with what it holds itself, e.g. its own
+   * instances); rejects when the member is offline or does not answer in time.
+   */
+  askMember?: <T>(member: string, path: string) => Promise<T>;
+  /** The member a new instance goes to: the fewest instances (of a group's members), a tie to the lowest ID. */
+  placeInstance?: (target: { group: string } | null) => Promise<string>;
+  /**
+   * Opens an operation's websocket on the member that has the operation, for the caller;
+   * resolves once it is open (404 when no member has it).
+   */
+  proxyWebsocket?: (
+    operation: string,
+    pathAndQuery: string,
+    caller: Identity,
+  ) => Promise<{ join(socket: OpSocket): void }>;
 }

@@ -57,4 +57,6 @@ export const API_EXTENSIONS: readonly string[] = [
   // GET /1.0/metrics in Prometheus text, certificates of type metrics; CPU time in seconds (issue 17).
   "metrics",
   "metrics_cpu_seconds",
+  // Any member serves any instance (issue 12): ?target= views, placement, groups.
+  "clustering_groups",
 ];

@@ -26,6 +26,7 @@ import { clusterDay2Routes } from "./routes/cluster_day2.ts";
 import { clusterMemberRoutes } from "./routes/cluster_members.ts";
 import { resourcesRoutes } from "./routes/resources.ts";
 import { projectRoutes } from "./routes/projects.ts";
+import { clusterGroupRoutes } from "./routes/cluster_groups.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
 export { authenticate, callerHeader, FORWARDED_CALLER } from "./auth.ts";
@@ -69,6 +70,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", resourcesRoutes(ctx));
   app.route("/", projectRoutes(ctx));
   app.route("/", clusterDay2Routes(ctx));
+  app.route("/", clusterGroupRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);
   app.notFound((c) => {

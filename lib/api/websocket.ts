@@ -110,7 +110,11 @@ function callsHandler(ctx: ServerContext, identity: Identity): WsHandler {
  * instead. The listeners call this before they accept the upgrade; who may open which stream is
  * declared in access.ts (WEBSOCKET_ACCESS).
  */
-export function websocketRoute(ctx: ServerContext, url: URL, identity: Identity): WsHandler {
+export function websocketRoute(
+  ctx: ServerContext,
+  url: URL,
+  identity: Identity,
+): WsHandler | Promise<WsHandler> {
   const check = (route: string) => {
     if (!allowed(identity, WEBSOCKET_ACCESS[route], requestProject(url))) throw forbidden();
   };
@@ -137,7 +141,14 @@ export function websocketRoute(ctx: ServerContext, url: URL, identity: Identity)
     } catch {
       throw badRequest("Invalid operation id: bad percent-encoding");
     }
-    const op = ctx.operations.get(opId);
+    const op = ctx.operations.find(opId);
+    if (!op) {
+      // Another member's operation (an exec or console forwarded there): its stream is proxied
+      // frame by frame. Members never ask each other on, so a stream is proxied once at most.
+      if (!ctx.proxyWebsocket || identity.kind === "member") throw notFound("Operation not found");
+      const open = ctx.proxyWebsocket(opId, url.pathname + url.search, identity);
+      return open.then((upstream) => (socket: OpSocket) => upstream.join(socket));
+    }
     const secret = url.searchParams.get("secret") ?? "";
     if (op.spec.class !== "websocket" || !op.spec.connect) throw badRequest("Operation has no websockets");
     if (secret === "") throw forbidden();

@@ -1,4 +1,5 @@
-import { listNodes, NODE_STATE, type NodeRow } from "../db/mod.ts";
+import { instanceCountsByNode, listNodes, NODE_STATE, type NodeRow } from "../db/mod.ts";
+import { placeInstance, type PlacementTarget } from "./placement.ts";
 import { notFound, StatusError } from "../util/mod.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { MemberProxy, type UpstreamSocket } from "./proxy.ts";
@@ -76,6 +77,42 @@ export class MemberRouting {
       if (m) this.onOperation(decodeURIComponent(m[1]!), t.address);
     }
     return res;
+  }
+
+  /**
+   * The member a new instance goes to when the client named none, or a group (LXD's scheduler,
+   * placement.ts); 404 for a group that does not exist, 503 when no member may take it.
+   */
+  async place(target: PlacementTarget): Promise<string> {
+    const { nodes, counts, group } = await this.#self.db.read((tx) => ({
+      nodes: listNodes(tx),
+      counts: instanceCountsByNode(tx),
+      group: target === null ||
+        tx.get("SELECT id FROM cluster_groups WHERE name = ?", target.group) !== undefined,
+    }));
+    if (!group) throw notFound("Cluster group not found");
+    const me = this.#self.address();
+    const chosen = placeInstance(
+      nodes.map((n) => ({
+        ...this.#target(n, me),
+        scheduler: n.config["scheduler.instance"] ?? "all",
+        groups: n.groups,
+        instances: counts.get(n.id) ?? 0,
+      })),
+      target,
+    );
+    if (!chosen) {
+      throw new StatusError(503, "No suitable cluster member could be found to place the instance on");
+    }
+    return chosen.name;
+  }
+
+  /** A GET to a member as this member, with its reply's metadata (bounded: lists must not hang). */
+  async ask<T>(name: string, path: string, timeoutMs = 10_000): Promise<T> {
+    const t = this.#reachable(name);
+    return (await this.#self.clients.get(t.address).request<T>("GET", path, {
+      signal: AbortSignal.timeout(timeoutMs),
+    })).metadata;
   }
 
   /** Opens a websocket on the member at address (an operation's stream) for the caller. */

@@ -18,6 +18,7 @@ import { API_EXTENSIONS } from "../api/mod.ts";
 import { AddressPatch, apiExtensionCount, Cluster, Gateway } from "../cluster/mod.ts";
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
+import { ImageFetcher } from "../cluster/image_fetch.ts";
 import {
   ensureStandaloneNode,
   GlobalDB,
@@ -42,6 +43,7 @@ import {
   errorMessage,
   forbidden,
   listenAddresses,
+  notFound,
   splitHostPort,
   unavailable,
 } from "../util/mod.ts";
@@ -94,6 +96,10 @@ export class Daemon implements ServerContext {
   /** Other members' events for our listeners (full mesh). */
   readonly relay: EventRelay;
   #root: RootLogger;
+  /** Images this member creates instances from but does not hold come from another member. */
+  #images: ImageFetcher | null = null;
+  /** Other members' operations: lists, waits, cancels and websockets reach them through it. */
+  #mesh: OperationsMesh;
   #serverCert: KeyPair;
   #serverFingerprint: string;
   #app: Hono<ApiEnv>;
@@ -156,6 +162,7 @@ export class Daemon implements ServerContext {
       containersDir: paths.containers,
       poolsDir: paths.storagePools,
       imagesDir: paths.images,
+      fetchImage: (fp) => this.#images!.fetch(fp),
     });
     this.cluster = new Cluster({
       dir: paths.dir,
@@ -174,6 +181,12 @@ export class Daemon implements ServerContext {
       networks: this.networks,
     });
     const self = this.cluster.self;
+    this.#images = new ImageFetcher({
+      db: this.db,
+      routing: this.cluster.routing,
+      store: this.instances.images,
+      location: () => this.location(),
+    });
     const clusterAddress = () => self.clustered() ? self.address() : "";
     this.relay = new EventRelay({
       events: this.events,
@@ -184,12 +197,13 @@ export class Daemon implements ServerContext {
       address: clusterAddress,
       clients: self.clients,
     });
-    const mesh = this.operations.remote = new OperationsMesh({
+    const mesh = this.#mesh = new OperationsMesh({
       db: this.db,
       tls: () => self.tls,
       address: clusterAddress,
       clients: self.clients,
     });
+    this.operations.remote = mesh;
     // An operation a forwarded request created is waited on through this member: remember where.
     this.cluster.routing.onOperation = (id, address) => mesh.remember(id, address);
     root.subscribe((r) => {
@@ -407,6 +421,13 @@ export class Daemon implements ServerContext {
     return { cert: this.#serverCert.cert, fingerprint: this.#serverFingerprint };
   }
   joiningMember = (fp: string): string | null => this.cluster.self.joiningMember(fp);
+  proxyWebsocket = async (operation: string, pathAndQuery: string, caller: Identity) => {
+    const owner = await this.#mesh.owner(operation);
+    if (!owner) throw notFound("Operation not found");
+    return await this.cluster.routing.openWebsocket(owner, pathAndQuery, callerHeader(caller));
+  };
+  placeInstance = (target: { group: string } | null): Promise<string> => this.cluster.routing.place(target);
+  askMember = <T>(member: string, path: string): Promise<T> => this.cluster.routing.ask<T>(member, path);
   forward = (member: string, request: Request, caller: Identity): Promise<Response> =>
     this.cluster.routing.forward(member, request, callerHeader(caller));
   redeemJoinToken = (token: JoinToken): Promise<void> => this.cluster.tokens.redeem(token);

@@ -15,7 +15,10 @@ import { crossSiteRefusal, errorBody } from "../api/mod.ts";
 export type FetchHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
 
 /** Decides on a websocket upgrade: a function that takes the socket, or a thrown StatusError. */
-export type UpgradeHandler = (url: URL, peer: Peer) => (socket: OpSocket) => void;
+export type UpgradeHandler = (
+  url: URL,
+  peer: Peer,
+) => ((socket: OpSocket) => void) | Promise<(socket: OpSocket) => void>;
 
 /** Counts requests in flight so that shutdown can wait for them. */
 export class InFlight {
@@ -135,7 +138,7 @@ export class UnixListener {
   ): Promise<UnixListener> {
     const peer: Peer = { transport: "unix" };
     const ready = Promise.withResolvers<void>();
-    const server = Deno.serve({ path, onListen: () => ready.resolve() }, (raw) => {
+    const server = Deno.serve({ path, onListen: () => ready.resolve() }, async (raw) => {
       let url: URL, req = raw;
       try {
         url = unixUrl(raw);
@@ -145,7 +148,8 @@ export class UnixListener {
       }
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         try {
-          const handler = upgrade(url, peer);
+          // Decided before accepting: a stream proxied to another member opens there first.
+          const handler = await upgrade(url, peer);
           const { socket, response } = Deno.upgradeWebSocket(raw);
           socket.addEventListener("open", () => handler(wrapDenoSocket(socket)), { once: true });
           return response;
@@ -153,7 +157,7 @@ export class UnixListener {
           return errorResponse(e);
         }
       }
-      return inflight.track(async () => await fetch(req, peer));
+      return await inflight.track(async () => await fetch(req, peer));
     });
     await ready.promise;
     await Deno.chmod(path, 0o660);
@@ -242,7 +246,7 @@ export class HttpsListener {
       self.#sockets.add(s);
       s.on("close", () => self.#sockets.delete(s));
     });
-    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const peer = peerOf(req.socket as TLSSocket);
       let handler: (s: OpSocket) => void;
       try {
@@ -250,7 +254,7 @@ export class HttpsListener {
         const h = (n: string) => [req.headers[n]].flat()[0];
         const why = crossSiteRefusal(h, req.headers.host);
         if (why !== null) throw forbidden(why);
-        handler = upgrade(new URL(req.url ?? "/", "https://shoal"), peer);
+        handler = await upgrade(new URL(req.url ?? "/", "https://shoal"), peer);
       } catch (e) {
         const status = errorStatus(e);
         const body = JSON.stringify(errorBody(status, errorMessage(e)));

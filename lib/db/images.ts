@@ -133,6 +133,23 @@ export function imageProjectId(tx: ReadTx, project: string | undefined): number 
   return featureProject(tx, project ?? DEFAULT_PROJECT, "images").id;
 }
 
+/** Records that a member now holds an image's file too (it fetched it from another member). */
+export const addImageNode = defineTx(
+  "images.add-node",
+  (tx, a: { fingerprint: string; member: string }): void => {
+    const r = tx.get<{ id: number }>(
+      "SELECT id FROM images WHERE project_id = 1 AND fingerprint = ?",
+      a.fingerprint,
+    );
+    if (!r) throw notFound("Image not found");
+    tx.exec(
+      "INSERT OR IGNORE INTO images_nodes (image_id, node_id) VALUES (?, ?)",
+      r.id,
+      nodeIdOf(tx, a.member),
+    );
+  },
+);
+
 /** Records an imported image on this member; 409 when it is already there, as LXD. */
 export const createImage = defineTx("images.create", (tx, i: NewImage): number => {
   const pid = imageProjectId(tx, i.project);

@@ -92,6 +92,14 @@ export function listInstances(
   ).map((r) => toRecord(tx, r));
 }
 
+/** How many instances each member holds (all projects), by member id: what placement compares. */
+export function instanceCountsByNode(tx: ReadTx): Map<number, number> {
+  return new Map(
+    tx.query<{ node_id: number; n: number }>("SELECT node_id, count(*) AS n FROM instances GROUP BY node_id")
+      .map((r) => [r.node_id, r.n]),
+  );
+}
+
 /** An instance by name in a project, or undefined (also when the project does not exist). */
 export function findInstance(
   tx: ReadTx,

@@ -24,3 +24,4 @@ export * from "./instances.ts";
 export * from "./networks.ts";
 export * from "./volumes.ts";
 export * from "./projects.ts";
+export * from "./cluster_groups.ts";

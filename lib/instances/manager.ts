@@ -338,7 +338,12 @@ export class InstanceManager {
           findImage(tx, p.fingerprint!, imageProjectId(tx, this.project))
         );
         if (!(await this.images.has(rec.fingerprint))) {
-          throw notFound(`Image "${rec.fingerprint}" is not available on this member`);
+          // Created on a member that does not hold the image: get it from one that does first.
+          if (!this.#o.fetchImage) {
+            throw notFound(`Image "${rec.fingerprint}" is not available on this member`);
+          }
+          progress("Fetching image from another cluster member");
+          await this.#o.fetchImage(rec.fingerprint);
         }
         image = rec;
       }

@@ -84,4 +84,9 @@ export interface ManagerOptions {
   imagesDir: string;
   /** This member's managed networks: their DNS learns the names of instances on them. */
   networks?: NetworkManager;
+  /**
+   * Fetches an image this member does not hold from a member that does, into the image store
+   * (checksum verified); absent standalone, where every image is here.
+   */
+  fetchImage?: (fingerprint: string) => Promise<void>;
 }

@@ -8,7 +8,7 @@
 import { badRequest } from "./errors.ts";
 
 /** The kinds of names, as the messages say them. */
-export type NameKind = "pool" | "volume" | "network" | "image alias" | "member";
+export type NameKind = "pool" | "volume" | "network" | "image alias" | "member" | "cluster group";
 
 /** Why name cannot be a name of that kind (LXD's text), or null. */
 export function nameProblem(kind: NameKind, name: unknown): string | null {
@@ -47,6 +47,10 @@ function reason(kind: NameKind, name: string): string | null {
     case "network":
       if (/[?&+:]/.test(name)) return `Cannot contain "${/[?&+:]/.exec(name)![0]}"`;
       if (name.includes("..")) return "Cannot contain consecutive dots";
+      return null;
+    case "cluster group":
+      // "@NAME" names a group where a member name is expected (--target @GROUP).
+      if (name.startsWith("@")) return 'Cannot start with "@"';
       return null;
     case "member":
       if (name === "none") return 'Cannot be "none"';

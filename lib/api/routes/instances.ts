@@ -65,6 +65,42 @@ async function listedProjects(ctx: ServerContext, c: Ctx): Promise<string[]> {
   return id.kind === "restricted" ? names.filter((n) => id.projects.includes(n)) : names;
 }
 
+/**
+ * The instances other members hold, as those members show them: one request per member, all at
+ * once. A member that is offline or does not answer has its instances listed from the database
+ * with LXD's Error status, so that one member down never fails the list.
+ */
+async function othersInstances(
+  ctx: ServerContext,
+  remote: { json: InstanceJSON }[],
+  recursion: number,
+  query: string,
+): Promise<InstanceJSON[]> {
+  const byMember = new Map<string, InstanceJSON[]>();
+  for (const x of remote) {
+    const list = byMember.get(x.json.location) ?? [];
+    list.push(x.json);
+    byMember.set(x.json.location, list);
+  }
+  const lists = await Promise.all([...byMember].map(async ([member, records]) => {
+    let answer: Map<string, InstanceJSON> | null = null;
+    if (ctx.askMember) {
+      try {
+        const got = await ctx.askMember<InstanceJSON[]>(
+          member,
+          `/1.0/instances?recursion=${recursion}&${query}`,
+        );
+        answer = new Map(got.map((i) => [`${i.project}/${i.name}`, i]));
+      } catch { /* offline or not answering: its instances show as errors */ }
+    }
+    return records.map((r) =>
+      answer?.get(`${r.project}/${r.name}`) ??
+        { ...r, status: "Error", status_code: 112, ...(recursion >= 2 ? { state: null } : {}) }
+    );
+  }));
+  return lists.flat();
+}
+
 /** /1.0/instances and everything under it. */
 export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<ApiEnv> {
   return (ctx) => {
@@ -78,30 +114,40 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     app.get("/1.0/instances", async (c) => {
       const filter = parseFilter(c.req.query("filter") ?? "");
       const rec = recursionOf(c);
+      // Another member asking (it gathers the whole cluster's list) gets this member's own.
+      const mineOnly = c.var.identity.kind === "member";
       const projects = await listedProjects(ctx, c);
-      const all = (await Promise.all(projects.map((p) => m.in(p).list()))).flat()
-        .filter((x) => matchesFilter(filter, x.json));
-      if (rec === 0) {
-        return sync(
-          c,
-          all.map((x) => projectUrl(`/1.0/instances/${x.json.name}`, x.json.project)),
-        );
-      }
-      if (rec === 1) return sync(c, all.map((x) => x.json));
-      return sync(
-        c,
-        await Promise.all(all.map(async (x) => ({
-          ...x.json,
-          backups: null,
-          state: x.state ? await m.in(x.json.project).state(x.json.name, x.state) : null,
-          snapshots: null,
-        }))),
+      const listed = (await Promise.all(projects.map((p) => m.in(p).list()))).flat().filter((x) =>
+        !mineOnly || x.record.location === ctx.location()
       );
+      if (rec === 0) {
+        const names = listed.filter((x) => matchesFilter(filter, x.json));
+        return sync(c, names.map((x) => projectUrl(`/1.0/instances/${x.json.name}`, x.json.project)));
+      }
+      const here = listed.filter((x) => x.record.location === ctx.location());
+      const theirs = await othersInstances(
+        ctx,
+        listed.filter((x) => x.record.location !== ctx.location()),
+        rec,
+        c.req.query("all-projects") === "true"
+          ? "all-projects=true"
+          : `project=${encodeURIComponent(projectOf(c))}`,
+      );
+      const mine = rec === 1 ? here.map((x) => x.json) : await Promise.all(here.map(async (x) => ({
+        ...x.json,
+        backups: null,
+        state: x.state ? await m.in(x.json.project).state(x.json.name, x.state) : null,
+        snapshots: null,
+      })));
+      const all = [...mine, ...theirs].filter((x) => matchesFilter(filter, x as InstanceJSON));
+      all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return sync(c, all);
     });
 
     app.post("/1.0/instances", async (c) => {
-      // Placement by ?target=: the instance is created on (and owned by) that member.
-      const target = c.req.query("target");
+      // Placement: ?target=MEMBER names the member that creates (and owns) the instance;
+      // ?target=@GROUP, or none, lets the scheduler choose. The member chosen creates it.
+      const target = c.req.query("target") ?? "";
       if (target) {
         // A restricted project decides where its instances may go, before anything moves.
         const why = await ctx.db.read((tx) =>
@@ -109,11 +155,19 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
         );
         if (why) throw forbidden(why);
       }
-      if (target && target !== ctx.location()) {
-        return await forwardTo(ctx, c, target);
+      const group = target.startsWith("@") ? target.slice(1) : null;
+      if (ctx.clustered() && c.var.forwardedBy === undefined) {
+        const member = target !== "" && group === null
+          ? target
+          : await ctx.placeInstance!(group === null ? null : { group });
+        if (member !== ctx.location()) return await forwardTo(ctx, c, member);
+      } else if (!ctx.clustered() && target !== "" && target !== ctx.location()) {
+        throw badRequest("This server is not clustered: --target is for cluster members");
       }
       const req = await readJson<InstancesPost>(c);
       const prepared = await pm(c).prepareCreate(req);
+      // As LXD: an instance placed through a group remembers it.
+      if (group !== null && ctx.clustered()) req.config = { ...req.config, "volatile.cluster.group": group };
       const op = ctx.operations.create({
         class: "task",
         project: projectOf(c),

@@ -1,0 +1,100 @@
+import { createHash } from "node:crypto";
+import { addImageNode, findImage, type GlobalDB } from "../db/mod.ts";
+import type { ImageStore } from "../images/mod.ts";
+import { errorMessage, notFound, StatusError } from "../util/mod.ts";
+import type { MemberRouting } from "./routing.ts";
+
+/** What fetching an image needs of its member. */
+export interface ImageFetchOptions {
+  db: GlobalDB;
+  routing: MemberRouting;
+  store: ImageStore;
+  /** This member's name, recorded as a holder once the file is here. */
+  location: () => string;
+}
+
+/**
+ * Gets an image's file from a member that holds it (LXD's image replication on demand, the least
+ * of it: issue 13 completes it): streamed to a temporary file in the store while its SHA-256 is
+ * computed, kept only when that is the fingerprint, then recorded as held here too. Holders are
+ * tried online ones first, in turn, until one delivers. Concurrent asks for one image share
+ * one download.
+ */
+export class ImageFetcher {
+  #o: ImageFetchOptions;
+  #inFlight = new Map<string, Promise<void>>();
+
+  constructor(o: ImageFetchOptions) {
+    this.#o = o;
+  }
+
+  fetch(fingerprint: string): Promise<void> {
+    let p = this.#inFlight.get(fingerprint);
+    if (!p) {
+      p = this.#fetch(fingerprint).finally(() => this.#inFlight.delete(fingerprint));
+      this.#inFlight.set(fingerprint, p);
+    }
+    return p;
+  }
+
+  async #fetch(fingerprint: string): Promise<void> {
+    const o = this.#o;
+    if (await o.store.has(fingerprint)) return;
+    const image = await o.db.read((tx) => findImage(tx, fingerprint));
+    const members = o.routing.members();
+    const holders = members.filter((m) => !m.self && image.locations.includes(m.name))
+      .sort((a, b) => Number(b.online) - Number(a.online));
+    if (holders.length === 0) throw notFound(`No cluster member holds image "${fingerprint}"`);
+    const failures: string[] = [];
+    for (const h of holders) {
+      if (!h.online) {
+        failures.push(`${h.name}: offline`);
+        continue;
+      }
+      try {
+        await this.#download(h.name, fingerprint);
+        await o.db.run(addImageNode, { fingerprint, member: o.location() });
+        return;
+      } catch (e) {
+        failures.push(`${h.name}: ${errorMessage(e)}`);
+      }
+    }
+    throw new StatusError(
+      503,
+      `Failed to fetch image "${fingerprint}" from the members that hold it (${failures.join("; ")})`,
+    );
+  }
+
+  async #download(member: string, fingerprint: string): Promise<void> {
+    const o = this.#o;
+    const res = await o.routing.forward(
+      member,
+      new Request(`http://shoal/1.0/images/${fingerprint}/export`),
+      null,
+    );
+    if (res.status !== 200 || !res.body) {
+      const text = await res.text().catch(() => "");
+      let why = `HTTP ${res.status}`;
+      try {
+        why = JSON.parse(text).error || why;
+      } catch { /* not an envelope */ }
+      throw new Error(why);
+    }
+    const tmp = await o.store.tempFile();
+    try {
+      const hash = createHash("sha256");
+      using f = await Deno.open(tmp, { write: true, truncate: true });
+      for await (const chunk of res.body) {
+        hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length) off += await f.write(chunk.subarray(off));
+      }
+      const got = hash.digest("hex");
+      if (got !== fingerprint) throw new Error(`the file's SHA-256 is ${got}, not the image's fingerprint`);
+      await Deno.chmod(tmp, 0o600);
+      await Deno.rename(tmp, o.store.path(fingerprint));
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  }
+}

@@ -5,6 +5,7 @@ import type { IncomingMessage } from "node:http";
 // @ts-types="@types/ws"
 import WS from "ws";
 import { pinnedIdentity } from "../client/mod.ts";
+import { bulkRequest } from "./bulk_http.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { errorMessage, splitHostPort, StatusError } from "../util/mod.ts";
 
@@ -95,6 +96,21 @@ export class MemberProxy {
     // announcing bytes that never come would make the member read the next request as the body.
     if (req.body === null) delete headers["content-length"];
     const { host, port } = splitHostPort(address);
+    if (isBulk(url)) {
+      const o = this.#options();
+      return bulkRequest(
+        { host, port, ca: o.ca, cert: o.cert, key: o.key },
+        req.method,
+        url.pathname + url.search,
+        headers,
+        req.body,
+      ).catch((e) => {
+        throw e instanceof StatusError ? e : new StatusError(
+          503,
+          `Failed to reach cluster member "${member}" (${address}): ${errorMessage(e)}`,
+        );
+      });
+    }
     return new Promise<Response>((resolve, reject) => {
       const out = https.request({
         host,
@@ -194,6 +210,15 @@ export class MemberProxy {
     for (const a of this.#agents.values()) a.destroy();
     this.#agents.clear();
   }
+}
+
+/**
+ * Transfers of any size (files, image exports, logs) go over a connection of their own whose
+ * reads and writes wait for the other side (bulk_http.ts); the rest keeps node's pooled
+ * connections, which answer small requests faster.
+ */
+function isBulk(url: URL): boolean {
+  return /\/(files|export)$|\/logs\/[^/]+$/.test(url.pathname);
 }
 
 /** The pin of the cluster certificate, cached per certificate object. */

@@ -61,6 +61,19 @@ Deno.test({
       const w = await m.lxc(["exec", "c1", "--", "sh", "-c", "echo x >/data/f && cat /data/f"]);
       assert.equal(w.stdout.trim(), "x", w.stderr);
     });
+    await t.step(
+      "a restarted member mounts the pool again: the container and its volume start as they were",
+      async () => {
+        assert.equal((await m.lxc(["stop", "--force", "c1"])).code, 0);
+        // A new daemon in a new mount namespace: nothing is mounted there until the pool is used.
+        await m.stop();
+        await m.start();
+        const s = await m.lxc(["start", "c1"]);
+        assert.equal(s.code, 0, s.stderr);
+        const r = await m.lxc(["exec", "c1", "--", "cat", "/data/f"]);
+        assert.equal(r.stdout.trim(), "x", r.stderr);
+      },
+    );
     await t.step("deleting the container, volume and pool leaves no loop file", async () => {
       assert.equal((await m.lxc(["delete", "--force", "c1"])).code, 0);
       launched = false;

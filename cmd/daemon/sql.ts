@@ -9,7 +9,13 @@ import { writeStdout } from "../../lib/util/mod.ts";
 
 /** The local database opened directly, with the daemon stopped (LXD's `lxd sql local` does too). */
 function withLocal<R>(fn: (db: DatabaseSync) => R): R {
-  const local = new LocalDB(statePaths().localDb);
+  const path = statePaths().localDb;
+  try {
+    Deno.statSync(path);
+  } catch {
+    throw new Error(`No local database at ${path}: set SHOAL_DIR to the member's state directory`);
+  }
+  const local = new LocalDB(path);
   try {
     return fn(local.db);
   } finally {

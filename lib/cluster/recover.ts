@@ -46,9 +46,21 @@ export function roleName(code: number): RoleName {
   return ROLE_NAMES[code] ?? "spare";
 }
 
+/** Opens the member's local database; never creates one where there is none. */
+function openLocal(p: OfflinePaths): LocalDB {
+  try {
+    Deno.statSync(p.localDb);
+  } catch {
+    throw badRequest(
+      `No local database at ${p.localDb}: set SHOAL_DIR to the member's state directory (shoald has never run in ${p.dir})`,
+    );
+  }
+  return new LocalDB(p.localDb);
+}
+
 /** The local database, read-only use: raft_nodes and the member's own config. */
 function withLocal<R>(p: OfflinePaths, fn: (local: LocalDB) => R): R {
-  const local = new LocalDB(p.localDb);
+  const local = openLocal(p);
   try {
     return fn(local);
   } finally {
@@ -100,7 +112,7 @@ export interface Recovered {
  * `lxc cluster remove --force`.
  */
 export function recoverFromQuorumLoss(p: OfflinePaths): Recovered {
-  const local = new LocalDB(p.localDb);
+  const local = openLocal(p);
   const fsm = new GlobalFsm(p.globalDb);
   try {
     const me = selfNode(local);
@@ -263,7 +275,7 @@ export interface EditResult {
  * the address patch for the global database, and a recovery tarball for the other members.
  */
 export async function applyEdit(p: OfflinePaths, next: EditedMember[]): Promise<EditResult> {
-  const local = new LocalDB(p.localDb);
+  const local = openLocal(p);
   let result: EditResult;
   try {
     const old = local.raftNodes();
@@ -387,6 +399,13 @@ async function writeRecoveryTarball(p: OfflinePaths, nodes: RaftNode[]): Promise
 
 /** Reads the members of a recovery tarball written by `cluster edit` on another member. */
 export async function readRecoveryTarball(file: string): Promise<EditedMember[]> {
+  try {
+    Deno.statSync(file);
+  } catch {
+    throw badRequest(
+      `No recovery tarball at ${file}: copy database/recovery_db.tar.gz from the member you edited`,
+    );
+  }
   const out = await new Deno.Command("tar", {
     args: ["-xzOf", file, "members.json"],
     stdout: "piped",
@@ -394,7 +413,9 @@ export async function readRecoveryTarball(file: string): Promise<EditedMember[]>
   }).output();
   if (!out.success) {
     throw badRequest(
-      `Cannot read the recovery tarball ${file}: ${new TextDecoder().decode(out.stderr).trim()}`,
+      `Cannot read the recovery tarball ${file}: ${
+        new TextDecoder().decode(out.stderr).trim().split("\n")[0]
+      }`,
     );
   }
   let doc: { members?: unknown };

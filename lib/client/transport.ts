@@ -43,7 +43,12 @@ export interface Transport {
 /** Methods that only read: sending one again changes nothing. */
 const READS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** Over the local unix socket (Deno's fetch through a unix "proxy"). */
+/**
+ * Over the local unix socket (Deno's fetch through a unix "proxy"). As over HTTPS, only reads
+ * reuse kept-alive connections: Deno's fetch sends a request again on a new connection when a
+ * kept-alive one breaks after the server received it (lib/transport/calls_test.ts), so a change
+ * takes a client, and a connection, of its own (cheap on a unix socket).
+ */
 export class UnixTransport implements Transport {
   #client: Deno.HttpClient;
   constructor(readonly path: string) {
@@ -55,9 +60,18 @@ export class UnixTransport implements Transport {
     body: string | undefined,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    idempotent = false,
   ): Promise<RawResponse> {
-    const res = await fetch(`http://shoal${path}`, { method, body, headers, client: this.#client, signal });
-    return { status: res.status, headers: res.headers, text: await res.text() };
+    const reuse = idempotent || READS.has(method);
+    const client = reuse
+      ? this.#client
+      : Deno.createHttpClient({ proxy: { transport: "unix", path: this.path } });
+    try {
+      const res = await fetch(`http://shoal${path}`, { method, body, headers, client, signal });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    } finally {
+      if (!reuse) client.close();
+    }
   }
   get httpClient(): Deno.HttpClient {
     return this.#client;

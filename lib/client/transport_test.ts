@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { generateKeyPair } from "../tls/mod.ts";
-import { HttpsTransport } from "./transport.ts";
+import { HttpsTransport, UnixTransport } from "./transport.ts";
 
 Deno.test({
   name: "an aborted request fails even on a reused keep-alive socket that gets no answer",
@@ -104,6 +104,86 @@ Deno.test({
       t.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(() => r(null)));
+    }
+  },
+});
+
+/**
+ * A raw HTTP/1.1 server on a unix socket: answers every request on a kept-alive connection,
+ * except /drop, whose connection it closes once the whole request is in.
+ */
+function rawUnixServer(path: string, seen: string[]): { close(): void } {
+  const listener = Deno.listen({ transport: "unix", path });
+  const conns = new Set<Deno.Conn>();
+  void (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      void (async () => {
+        let buf = "";
+        const chunk = new Uint8Array(8192);
+        try {
+          for (;;) {
+            const n = await conn.read(chunk);
+            if (n === null) break;
+            buf += new TextDecoder().decode(chunk.subarray(0, n));
+            for (;;) {
+              const end = buf.indexOf("\r\n\r\n");
+              if (end < 0) break;
+              const head = buf.slice(0, end);
+              const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+              if (buf.length < end + 4 + length) break;
+              buf = buf.slice(end + 4 + length);
+              const [method, target] = head.split(" ");
+              const url = target!.replace(/^http:\/\/shoal/, ""); // the unix "proxy" sends the absolute form
+              seen.push(`${method} ${url}`);
+              if (url === "/drop") throw new Error("drop");
+              await conn.write(
+                new TextEncoder().encode(
+                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                ),
+              );
+            }
+          }
+        } catch { /* dropped on purpose, or gone */ }
+        conns.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })().catch(() => {});
+  return {
+    close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}
+
+Deno.test({
+  name: "over the unix socket too, a change whose connection breaks after delivery is delivered once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const socket = `${dir}/unix.socket`;
+    const seen: string[] = [];
+    const server = rawUnixServer(socket, seen);
+    const t = new UnixTransport(socket);
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await t.request("POST", "/ok", "{}", {})).status, 200);
+      await assert.rejects(t.request("POST", "/drop", "{}", {}));
+      assert.equal((await t.request("GET", "/ok", undefined, {})).status, 200);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(seen, ["POST /ok", "POST /ok", "POST /drop", "GET /ok"]);
+    } finally {
+      t.close();
+      server.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -137,6 +137,12 @@ export class InstanceManager {
   /** The storage driver of a pool, from its record, ready for use (a btrfs pool mounted). */
   async pool(name: string): Promise<StorageDriver> {
     const p = await this.db.read((tx) => getPool(tx, name, this.#o.location()));
+    const state = p.memberStates[this.#o.location()] ?? p.status;
+    if (state !== "Created") {
+      throw badRequest(
+        `Storage pool "${name}" is ${state.toLowerCase()} on this member: finish it first (lxc storage create ${name} ${p.driver})`,
+      );
+    }
     const d = openPool(p, this.#o.poolsDir);
     await d.mount();
     return d;

@@ -76,6 +76,32 @@ Deno.test({
   await Deno.remove(tmp, { recursive: true });
 });
 
+Deno.test({
+  name: "btrfs pool on a block device: formatted, mounted, and unmounted at delete",
+  ignore: !HAVE_LOOP,
+}, async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "shoal-btrfs-" });
+  const img = `${tmp}/disk.img`;
+  await Deno.writeFile(img, new Uint8Array(0));
+  await Deno.truncate(img, 256 * 1024 * 1024);
+  const out = await new Deno.Command("losetup", { args: ["-f", "--show", img] }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const dev = new TextDecoder().decode(out.stdout).trim();
+  const pool = new BtrfsPool("blk", `${tmp}/storage-pools`, { source: dev });
+  try {
+    await pool.create();
+    assert.deepEqual(pool.ownConfig(), { source: dev });
+    assert.equal(await fsType(pool.path), "btrfs");
+    await pool.createCustomVolume("v");
+    assert.equal((await Deno.stat(pool.customPath("v"))).ino, 256);
+  } finally {
+    await pool.delete();
+    await new Deno.Command("losetup", { args: ["-d", dev] }).output();
+    await Deno.remove(tmp, { recursive: true });
+  }
+  assert.ok(!await exists(pool.path), "the mount point outlived the pool");
+});
+
 Deno.test("btrfs refusals leave nothing: a directory not on btrfs, tools missing", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "shoal-btrfs-" });
   try {

@@ -91,6 +91,11 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
         await refused(m1, ["storage", "create", "data", "dir", "--target", "m9"], /Cluster member not found/);
         await ok(m1, ["storage", "create", "data", "dir", `source=${d("d2")}`, "--target", "m2"]);
         await refused(m1, ["storage", "create", "data", "dir"], /Pool not defined on nodes: m3/);
+        await refused(
+          m1,
+          ["storage", "volume", "create", "data", "early"],
+          /Storage pool "data" is pending on this member/,
+        );
         assert.equal(await state(m1, "storage", "data"), "PENDING");
         assert.deepEqual(
           [...Deno.readDirSync(d("d1"))],

@@ -109,5 +109,5 @@ export interface ServerContext {
     operation: string,
     pathAndQuery: string,
     caller: Identity,
-  ) => Promise<{ join(socket: OpSocket): void }>;
+  ) => Promise<(socket: OpSocket) => void>;
 }

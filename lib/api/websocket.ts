@@ -146,8 +146,7 @@ export function websocketRoute(
       // Another member's operation (an exec or console forwarded there): its stream is proxied
       // frame by frame. Members never ask each other on, so a stream is proxied once at most.
       if (!ctx.proxyWebsocket || identity.kind === "member") throw notFound("Operation not found");
-      const open = ctx.proxyWebsocket(opId, url.pathname + url.search, identity);
-      return open.then((upstream) => (socket: OpSocket) => upstream.join(socket));
+      return ctx.proxyWebsocket(opId, url.pathname + url.search, identity);
     }
     const secret = url.searchParams.get("secret") ?? "";
     if (op.spec.class !== "websocket" || !op.spec.connect) throw badRequest("Operation has no websockets");

@@ -29,11 +29,35 @@ export interface ProxiedSocket {
   onClose(handler: () => void): void;
 }
 
-/** The member's side of a proxied websocket, open and ready to be joined to a client's. */
+/** The member's side of a proxied websocket, open. */
 export interface UpstreamSocket {
-  /** Relays frames both ways from now on; either side closing closes the other. */
-  join(client: ProxiedSocket): void;
+  send(data: string | Uint8Array): void;
+  /** From now on its frames go to client (those that came before first), and its close closes it. */
+  setClient(client: ProxiedSocket): void;
   close(): void;
+}
+
+/**
+ * Joins a client's websocket to one being opened on the member that has the operation: the
+ * client is served at once and its frames wait for the member's side, so that the member's
+ * handshake overlaps the client's next steps (lxc opens its exec streams one after another).
+ * Either side closing closes the other.
+ */
+export function bridge(client: ProxiedSocket, upstream: Promise<UpstreamSocket>): void {
+  let up: UpstreamSocket | null = null;
+  let gone = false;
+  const pending: (string | Uint8Array)[] = [];
+  client.onMessage((d) => up ? up.send(d) : pending.push(d));
+  client.onClose(() => {
+    gone = true;
+    up?.close();
+  });
+  upstream.then((u) => {
+    if (gone) return u.close();
+    up = u;
+    for (const d of pending.splice(0)) u.send(d);
+    u.setClient(client);
+  }, () => client.close(1011, "The member that holds the operation did not take the stream"));
 }
 
 /**
@@ -186,19 +210,16 @@ export class MemberProxy {
           else closedEarly = true;
         });
         resolve({
-          join(c) {
+          send(d) {
+            if (ws.readyState === WS.OPEN) ws.send(d, { binary: typeof d !== "string" });
+          },
+          setClient(c) {
             client = c;
             for (const f of early.splice(0)) c.send(f.data);
-            if (closedEarly) return c.close();
-            c.onMessage((d) => {
-              if (ws.readyState === WS.OPEN) ws.send(d, { binary: typeof d !== "string" });
-            });
-            c.onClose(() => {
-              if (ws.readyState === WS.OPEN || ws.readyState === WS.CONNECTING) ws.close();
-            });
+            if (closedEarly) c.close();
           },
           close() {
-            ws.terminate();
+            if (ws.readyState === WS.OPEN || ws.readyState === WS.CONNECTING) ws.close();
           },
         });
       });

@@ -19,6 +19,8 @@ import { AddressPatch, apiExtensionCount, Cluster, Gateway } from "../cluster/mo
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import { ImageFetcher } from "../cluster/image_fetch.ts";
+import { bridge } from "../cluster/proxy.ts";
+import type { OpSocket } from "../operations/mod.ts";
 import {
   ensureStandaloneNode,
   GlobalDB,
@@ -424,7 +426,10 @@ export class Daemon implements ServerContext {
   proxyWebsocket = async (operation: string, pathAndQuery: string, caller: Identity) => {
     const owner = await this.#mesh.owner(operation);
     if (!owner) throw notFound("Operation not found");
-    return await this.cluster.routing.openWebsocket(owner, pathAndQuery, callerHeader(caller));
+    // Opened now, joined to the client's socket once the client's side is accepted.
+    const upstream = this.cluster.routing.openWebsocket(owner, pathAndQuery, callerHeader(caller));
+    upstream.catch(() => {});
+    return (socket: OpSocket) => bridge(socket, upstream);
   };
   placeInstance = (target: { group: string } | null): Promise<string> => this.cluster.routing.place(target);
   askMember = <T>(member: string, path: string): Promise<T> => this.cluster.routing.ask<T>(member, path);

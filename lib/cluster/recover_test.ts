@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { RAFT_ROLE, type RaftNode } from "../db/mod.ts";
-import { parseClusterYaml, validateEdit } from "./recover.ts";
+import { encodeBatch, GlobalFsm, LocalDB, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
+import { SqliteStorage } from "../raft_store/mod.ts";
+import { parseClusterYaml, recoverFromQuorumLoss, validateEdit } from "./recover.ts";
 
 const old: RaftNode[] = [
   { id: 1, name: "m1", address: "10.0.0.1:8443", role: RAFT_ROLE.voter },
@@ -73,4 +74,66 @@ Deno.test("a two-member cluster may keep a single voter", () => {
     { id: 1, name: "m1", address: "10.0.0.1:8443", role: "voter" },
     { id: 2, name: "m2", address: "10.0.0.2:8443", role: "stand-by" },
   ]);
+});
+
+Deno.test("recover-from-quorum-loss applies the whole log, keeps every row and leaves this member the only voter", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-recover-" });
+  try {
+    const p = {
+      dir,
+      database: `${dir}/database`,
+      localDb: `${dir}/database/local.db`,
+      globalDb: `${dir}/database/global/db.sqlite`,
+    };
+    Deno.mkdirSync(`${dir}/database/global`, { recursive: true });
+    const local = new LocalDB(p.localDb);
+    local.update({ "cluster.https_address": "10.0.0.2:8443" });
+    local.replaceRaftNodes(old.slice(0, 3));
+    const storage = new SqliteStorage(local.db, `${dir}/database/global/raft.snapshot`);
+    storage.bootstrap({ voters: [1, 2, 3], standbys: [], spares: [] });
+    const put = (k: string) => encodeBatch([[{ sql: "INSERT INTO kv (k) VALUES (?)", params: [k] }]]);
+    storage.persist({
+      entries: [
+        {
+          index: 2,
+          term: 2,
+          type: "normal",
+          data: encodeBatch([[{ sql: "CREATE TABLE kv (k TEXT)", params: [] }]]),
+        },
+        { index: 3, term: 2, type: "normal", data: put("committed") },
+        { index: 4, term: 2, type: "conf", data: JSON.stringify({ type: "add-standby", id: 4 }) },
+        { index: 5, term: 3, type: "normal", data: put("not yet committed here") },
+      ],
+      hardState: { term: 3, vote: 1, commit: 3 },
+    });
+    local.close();
+    // The state machine had applied up to 2 when the others were lost.
+    const before = new GlobalFsm(p.globalDb);
+    before.apply(1, 1, "");
+    before.apply(2, 2, encodeBatch([[{ sql: "CREATE TABLE kv (k TEXT)", params: [] }]]));
+    before.close();
+
+    const r = recoverFromQuorumLoss(p);
+    assert.deepEqual({ id: r.id, index: r.index, dropped: r.dropped.map((n) => n.id) }, {
+      id: 2,
+      index: 5,
+      dropped: [1, 3],
+    });
+    const fsm = new GlobalFsm(p.globalDb);
+    assert.equal(fsm.appliedIndex, 5);
+    assert.deepEqual(
+      fsm.connection.prepare("SELECT k FROM kv ORDER BY k").all().map((x) => (x as { k: string }).k),
+      ["committed", "not yet committed here"],
+    );
+    fsm.close();
+    const after = new LocalDB(p.localDb);
+    const s = new SqliteStorage(after.db, `${dir}/database/global/raft.snapshot`);
+    assert.deepEqual(s.snapshotMeta, { index: 5, term: 3, conf: { voters: [2], standbys: [], spares: [] } });
+    assert.equal(s.lastIndex(), 5);
+    assert.equal(s.hardState.commit, 5);
+    assert.deepEqual(after.raftNodes().map((n) => [n.id, n.role]), [[2, RAFT_ROLE.voter]]);
+    after.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -184,6 +184,18 @@ Deno.test({
         await ok(m2, ["profile", "create", "extra", "--project", "own"]);
         await refused(m3, ["profile", "show", "extra"], /Profile not found/);
         await ok(m1, ["profile", "delete", "extra", "--project", "own"]);
+        // The same image in two projects: two records, one file, which goes with the last.
+        await ok(m1, ["image", "import", image, "--alias", "mine", "--project", "own"]);
+        const fp = (await ok(m2, ["image", "list", "--project", "own", "--format", "csv", "-c", "lf"]))
+          .trim();
+        assert.match(fp, /^mine,[0-9a-f]{12}$/);
+        assert.doesNotMatch(await ok(m3, ["image", "list", "--format", "csv", "-c", "l"]), /mine/);
+        await refused(m1, ["project", "delete", "own"], /Only empty projects can be removed/);
+        await ok(m3, ["image", "delete", "mine", "--project", "own"]);
+        const held = [...Deno.readDirSync(`${m1.dir}/images`)].filter((e) =>
+          e.name.startsWith(fp.split(",")[1]!)
+        );
+        assert.equal(held.length, 1, "the default project's image file went with own's record");
         await ok(m1, ["project", "delete", "own"]);
       });
 

@@ -100,7 +100,7 @@ export interface ServerContext {
    */
   askMember?: <T>(member: string, path: string) => Promise<T>;
   /** The member a new instance goes to: the fewest instances (of a group's members), a tie to the lowest ID. */
-  placeInstance?: (target: { group: string } | null) => Promise<string>;
+  placeInstance?: (target: { group: string } | { within: string[] } | null) => Promise<string>;
   /**
    * Opens an operation's websocket on the member that has the operation, for the caller;
    * resolves once it is open (404 when no member has it).

@@ -16,8 +16,11 @@ export interface Candidate {
   instances: number;
 }
 
-/** No target (null), or a cluster group (`--target @GROUP`). */
-export type PlacementTarget = { group: string } | null;
+/**
+ * No target (null), a cluster group (`--target @GROUP`), or no target in a restricted project
+ * whose restricted.cluster.groups bound where its instances go (any member of those groups).
+ */
+export type PlacementTarget = { group: string } | { within: string[] } | null;
 
 /**
  * The member a new instance goes to, or null when none may take it. Offline and evacuated
@@ -31,6 +34,8 @@ export function placeInstance(members: Candidate[], target: PlacementTarget): Ca
     const scheduler = m.scheduler || "all";
     if (target === null) {
       if (scheduler !== "all") continue;
+    } else if ("within" in target) {
+      if (scheduler !== "all" || !m.groups.some((g) => target.within.includes(g))) continue;
     } else {
       if (!m.groups.includes(target.group)) continue;
       if (scheduler === "manual") continue;

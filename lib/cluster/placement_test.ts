@@ -40,3 +40,19 @@ Deno.test("placement through a group: its members only, group-only ones too, nev
   assert.equal(placeInstance(ms, { group: "g" })?.name, "m3");
   assert.equal(placeInstance(ms, { group: "nosuch" }), null);
 });
+
+Deno.test("a restricted project's instances go to the least loaded member of its allowed groups", () => {
+  const g = (id: number, instances: number, groups: string[]): Candidate => ({
+    id,
+    name: `m${id}`,
+    online: true,
+    evacuated: false,
+    scheduler: "all",
+    groups,
+    instances,
+  });
+  const ms = [g(1, 0, ["default"]), g(2, 3, ["default", "a"]), g(3, 1, ["default", "b"])];
+  assert.equal(placeInstance(ms, { within: ["a", "b"] })?.name, "m3");
+  assert.equal(placeInstance(ms, { within: ["a"] })?.name, "m2");
+  assert.equal(placeInstance(ms, { within: ["nowhere"] }), null);
+});

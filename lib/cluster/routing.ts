@@ -87,7 +87,7 @@ export class MemberRouting {
     const { nodes, counts, group } = await this.#self.db.read((tx) => ({
       nodes: listNodes(tx),
       counts: instanceCountsByNode(tx),
-      group: target === null ||
+      group: target === null || !("group" in target) ||
         tx.get("SELECT id FROM cluster_groups WHERE name = ?", target.group) !== undefined,
     }));
     if (!group) throw notFound("Cluster group not found");

@@ -431,7 +431,8 @@ export class Daemon implements ServerContext {
     upstream.catch(() => {});
     return (socket: OpSocket) => bridge(socket, upstream);
   };
-  placeInstance = (target: { group: string } | null): Promise<string> => this.cluster.routing.place(target);
+  placeInstance = (target: { group: string } | { within: string[] } | null): Promise<string> =>
+    this.cluster.routing.place(target);
   askMember = <T>(member: string, path: string): Promise<T> => this.cluster.routing.ask<T>(member, path);
   forward = (member: string, request: Request, caller: Identity): Promise<Response> =>
     this.cluster.routing.forward(member, request, callerHeader(caller));

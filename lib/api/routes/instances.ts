@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
-import { findInstance, listProjects, projectUrl, targetProblem } from "../../db/mod.ts";
+import { allowedGroups, findInstance, listProjects, projectUrl, targetProblem } from "../../db/mod.ts";
 import {
   execOperation,
   type ExecRequest,
@@ -157,9 +157,13 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       }
       const group = target.startsWith("@") ? target.slice(1) : null;
       if (ctx.clustered() && c.var.forwardedBy === undefined) {
-        const member = target !== "" && group === null
-          ? target
-          : await ctx.placeInstance!(group === null ? null : { group });
+        const member = target !== "" && group === null ? target : await ctx.placeInstance!(
+          group !== null ? { group } : await ctx.db.read((tx) => {
+            // A restricted project's instances go only to members of its allowed groups.
+            const within = allowedGroups(tx, projectOf(c));
+            return within === null ? null : { within };
+          }),
+        );
         if (member !== ctx.location()) return await forwardTo(ctx, c, member);
       } else if (!ctx.clustered() && target !== "" && target !== ctx.location()) {
         throw badRequest("This server is not clustered: --target is for cluster members");

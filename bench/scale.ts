@@ -12,9 +12,9 @@
  * @module
  */
 import type { Client } from "../lib/client/mod.ts";
-import { clusterList, joinMember } from "../tests/helpers/cluster.ts";
+import { clusterList } from "../tests/helpers/cluster.ts";
 import { Member, tempDir, waitFor } from "../tests/helpers/member.ts";
-import { formatStats, measure, percentiles, tlsRoundTripFloor } from "./floors.ts";
+import { formatStats, percentiles, tlsRoundTripFloor } from "./floors.ts";
 
 Deno.env.set("SHOAL_BENCH", "1"); // members without --debug: measure the product, not its logging
 const arg = (name: string, dflt: string) => {
@@ -83,13 +83,21 @@ async function oneSize(size: number): Promise<void> {
     if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
     const joins: string[] = [];
     for (let i = 2; i <= size; i++) {
+      const m = await new Member(`${dir.path}/m${i}`, `m${i}`).start();
+      ms.push(m);
+      const add = await m1.shoal(["cluster", "add", m.name, "--quiet"]);
+      if (add.code !== 0) throw new Error(`cluster add m${i} failed: ${add.stderr}`);
+      // Timed as the check times it: the joiner's `shoald init --preseed` alone.
       const t0 = performance.now();
-      ms.push(await joinMember(dir.path, m1, `m${i}`, address(i)));
-      joins.push(`${i}: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      const r = await m.shoald(["init", "--preseed"], {
+        stdin: `cluster:\n  enabled: true\n  server_name: m${i}\n  server_address: ${
+          address(i)
+        }:8443\n  cluster_token: ${add.stdout.trim()}\n`,
+      });
+      if (r.code !== 0) throw new Error(`m${i} join failed: ${r.stderr}`);
+      joins.push(`${i}: ${((performance.now() - t0) / 1000).toFixed(2)}`);
     }
-    if (joins.length) {
-      console.log(`joins (whole \`cluster add\` + \`shoald init --preseed\`): ${joins.join(", ")}`);
-    }
+    if (joins.length) console.log(`join (\`shoald init --preseed\`), s: ${joins.join(", ")}`);
     const voters = size >= 3 ? 3 : 1;
     const standbys = Math.min(2, size - voters);
     const settled = await waitFor(
@@ -141,27 +149,31 @@ async function oneSize(size: number): Promise<void> {
       } KiB/s per member other than the leader)`,
     );
 
-    // Latency through the leader, another voter and a spare.
-    const targets: [string, Member | undefined][] = [
-      ["leader", leader],
-      ["voter", of("voter")[0]],
-      ["spare", of("spare")[0]],
-    ];
-    for (const [label, m] of targets) {
-      if (!m) continue;
-      const c: Client = m.client();
-      try {
-        let i = 0;
-        const w = await measure(
-          N,
-          () => c.request("PATCH", "/1.0", { body: { config: { [`user.${m.name}`]: String(i++) } } }),
-        );
-        const r = await measure(N, () => c.get("/1.0"));
-        console.log(formatStats(`  write via ${label.padEnd(6)} (${m.name})`, w));
-        console.log(formatStats(`  read  via ${label.padEnd(6)} (${m.name})`, r));
-      } finally {
-        c.close();
+    // Latency through the leader, another voter and a spare, taken in turns (one sample of each
+    // per round), so that a machine whose load drifts weighs on all three alike.
+    const chosen: [string, Member | undefined][] = [["leader", leader], ["voter", of("voter")[0]], [
+      "spare",
+      of("spare")[0],
+    ]];
+    const targets = chosen.flatMap(([label, m]) =>
+      m ? [{ label, m, c: m.client() as Client, w: [] as number[], r: [] as number[] }] : []
+    );
+    try {
+      for (let i = -Math.ceil(N / 10); i < N; i++) {
+        for (const t of targets) {
+          const t0 = performance.now();
+          await t.c.request("PATCH", "/1.0", { body: { config: { [`user.${t.m.name}`]: String(i) } } });
+          const t1 = performance.now();
+          await t.c.get("/1.0");
+          if (i >= 0) t.w.push(t1 - t0), t.r.push(performance.now() - t1); // the first tenth warms up
+        }
       }
+      for (const t of targets) {
+        console.log(formatStats(`  write via ${t.label.padEnd(6)} (${t.m.name})`, percentiles(t.w)));
+        console.log(formatStats(`  read  via ${t.label.padEnd(6)} (${t.m.name})`, percentiles(t.r)));
+      }
+    } finally {
+      for (const t of targets) t.c.close();
     }
   } finally {
     await Promise.all(ms.map((m) => m.stop(10_000)));

@@ -381,23 +381,25 @@ export class Raft {
   }
 
   /**
-   * Heartbeats voters and stand-bys. Spares get theirs from heartbeatSpares(), less often: they
-   * take no part in reads' quorum nor in elections, and most members of a big cluster are
-   * spares, so heartbeating them at the voters' pace would be most of an idle leader's work.
+   * Heartbeats voters, stand-bys and spares still catching up (a joiner, one back from a crash:
+   * the heartbeat's answer is what makes the leader send them the log). Spares in step get
+   * theirs from heartbeatSpares(), less often: they take no part in reads' quorum nor in
+   * elections, and most members of a big cluster are spares, so heartbeating them at the
+   * voters' pace would be most of an idle leader's work.
    */
   bcastHeartbeat(ctx = this.readOnly.lastPendingCtx()): void {
     for (const [id, pr] of this.prs) {
-      if (id === this.id || this.conf.spares.includes(id)) continue;
+      if (id === this.id || (pr.state === "replicate" && this.conf.spares.includes(id))) continue;
       // Never ahead of what the peer is known to have: its log beyond match may differ.
       this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx });
     }
   }
 
-  /** Heartbeats the spares (once an election timeout): they learn the commit and the leader. */
+  /** Heartbeats the spares in step (once an election timeout): they learn the commit and the leader. */
   heartbeatSpares(): void {
     for (const id of this.conf.spares) {
       const pr = this.prs.get(id);
-      if (!pr || id === this.id) continue;
+      if (!pr || id === this.id || pr.state !== "replicate") continue;
       this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx: "" });
     }
   }

@@ -180,6 +180,24 @@ Deno.test("a spare gets the log, and heartbeats only once an election timeout", 
   assert.ok(beats(4) * 3 <= beats(2), `spare ${beats(4)} heartbeats, voter ${beats(2)}`);
 });
 
+Deno.test("a spare that is behind (a joiner) is heartbeaten at the voters' pace until it is in step", () => {
+  const conf: ConfState = { voters: [1, 2, 3], standbys: [], spares: [4] };
+  const net = net3({}, conf);
+  net.isolate(4);
+  net.elect(1);
+  net.get(1).rn.propose("a");
+  net.stabilize();
+  net.tickAll(3);
+  net.stabilize();
+  assert.notEqual(net.get(1).rn.status().progress?.[4]?.state, "replicate");
+  net.heal();
+  // Two ticks, well inside an election timeout (10): the next heartbeat's answer brings the log.
+  net.tickAll(2);
+  net.stabilize();
+  assert.ok(net.get(4).applied.includes("a"));
+  assert.equal(net.get(1).rn.status().progress?.[4]?.state, "replicate");
+});
+
 Deno.test("one conf change at a time; invalid ones are refused", () => {
   const net = net3();
   net.elect(1);

@@ -4,7 +4,8 @@
  * other voters, of stand-bys and of spares (from /proc/PID/stat), every member's RSS, and the
  * bytes per second all members send each other (loopback's counter, in this network namespace:
  * Raft heartbeats, cluster heartbeats, event streams); then the latency of a config write and of
- * a read through the leader, another voter and a spare. Floor from the same run: one loopback
+ * a read through the leader, another voter and a spare; last, the time from kill -9 of a spare
+ * until the leader lists it OFFLINE. Floor from the same run: one loopback
  * mutual-TLS round trip. Goals (issue 19): leader < 5 % of a core at 16 idle; a spare's write
  * within 1.5x a voter's; a spare's RSS no more than a voter's.
  *
@@ -174,6 +175,35 @@ async function oneSize(size: number): Promise<void> {
       }
     } finally {
       for (const t of targets) t.c.close();
+    }
+
+    // kill -9 of a member (a spare when there is one): how long until the leader lists it OFFLINE.
+    const victim = of("spare")[0] ?? of("voter")[0]!;
+    const threshold = Number(
+      (await m1.shoal(["config", "get", "cluster.offline_threshold"])).stdout.trim() || 20,
+    );
+    const c = leader.client();
+    try {
+      const killed = performance.now();
+      await victim.kill();
+      await waitFor(
+        `${victim.name} OFFLINE`,
+        async () => {
+          const rows = await c.get<{ server_name: string; status: string }[]>(
+            "/1.0/cluster/members?recursion=1",
+          );
+          return rows.find((r) => r.server_name === victim.name)?.status === "Offline";
+        },
+        60_000,
+        100,
+      );
+      console.log(
+        `  kill -9 of ${settled.get(victim.name)} ${victim.name}: OFFLINE on the leader after ${
+          ((performance.now() - killed) / 1000).toFixed(2)
+        } s (cluster.offline_threshold ${threshold} s)`,
+      );
+    } finally {
+      c.close();
     }
   } finally {
     await Promise.all(ms.map((m) => m.stop(10_000)));

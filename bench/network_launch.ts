@@ -8,7 +8,8 @@
  * - the floor: liblxc's tools alone on the same bridge, dnsmasq and image: `tar -x` + a veth
  *   config + `lxc-start -d`, timed until the container has the address on eth0 (busybox udhcpc
  *   at boot, as in shoal's containers), polled the same way;
- * - LXD: Debian's `lxd` when installed (it is not on these machines: said so).
+ * - LXD: Debian's `lxd` (5.0.2) when installed, in a namespace of its own with the same preseed
+ *   (its own lxdbr0 and dnsmasq), image and polling: said so when it is not installed.
  *
  * Run: `deno task bench network_launch` (as root, in a namespace of your own: nsrun NAME ...).
  * Env: ROUNDS (default 10).
@@ -16,7 +17,7 @@
  */
 import { formatStats, percentiles } from "./floors.ts";
 import { dhcpBusyboxImage } from "../tests/helpers/dhcp_image.ts";
-import { Member } from "../tests/helpers/member.ts";
+import { Member, type Run, run } from "../tests/helpers/member.ts";
 import { inNetns, NetnsSet, nsCmd, uniquePrefix } from "../tests/helpers/netns.ts";
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 10);
@@ -61,21 +62,23 @@ async function until(t0: number, what: string, got: () => Promise<string | null>
   }
 }
 
-async function shoalRounds(m: Member): Promise<{ leased: number[]; launch: number[] }> {
+type Lxc = (args: string[]) => Promise<Run>;
+
+async function rounds(lxc: Lxc): Promise<{ leased: number[]; launch: number[] }> {
   const leased: number[] = [];
   const launch: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const name = `c${i}`;
     const t0 = performance.now();
-    await must(m.lxc(["launch", "bb", name, "-q"]), `lxc launch ${name}`);
+    await must(lxc(["launch", "bb", name, "-q"]), `lxc launch ${name}`);
     launch.push(performance.now() - t0);
     leased.push(
       await until(t0, `${name}'s IPv4 in lxc list`, async () => {
-        const r = await m.lxc(["list", name, "-c", "4", "--format", "csv"]);
+        const r = await lxc(["list", name, "-c", "4", "--format", "csv"]);
         return /\d+\.\d+\.\d+\.\d+/.exec(r.stdout)?.[0] ?? null;
       }),
     );
-    await must(m.lxc(["delete", "--force", name]), `lxc delete ${name}`);
+    await must(lxc(["delete", "--force", name]), `lxc delete ${name}`);
   }
   return { leased, launch };
 }
@@ -134,6 +137,39 @@ async function floorRounds(ns: string, dir: string, image: string): Promise<numb
   return out;
 }
 
+/** The same rounds against Debian's LXD, in a namespace of its own; a string says why not. */
+async function lxd(set: NetnsSet, tmp: string): Promise<{ leased: number[]; launch: number[] } | string> {
+  if ((await run("sh", ["-c", "command -v lxd"])).code !== 0) return "not installed here";
+  const ns = await set.add("lxd", { localnet: true });
+  const dir = `${tmp}/lxd`;
+  await Deno.mkdir(dir, { recursive: true });
+  const env = { LXD_DIR: dir, LXD_CONF: `${tmp}/lxd.conf`, HOME: `${tmp}/lxd.conf` };
+  const daemon = new Deno.Command("ip", {
+    args: ["netns", "exec", ns, "sh", "-c", `exec lxd --group root >"${tmp}/lxd.log" 2>&1`],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const ready = await run("lxd", ["waitready", "--timeout", "60"], { env, timeoutMs: 70_000 });
+    if (ready.code !== 0) {
+      const tail = (await Deno.readTextFile(`${tmp}/lxd.log`).catch(() => "")).trim().split("\n").slice(-3);
+      return `could not run here: ${ready.stderr.trim()} ${tail.join(" / ")}`;
+    }
+    const init = await run("lxd", ["init", "--preseed"], { env, stdin: PRESEED });
+    if (init.code !== 0) return `could not run here: lxd init: ${init.stderr.trim()}`;
+    const lxc: Lxc = (args) => run("lxc", args, { env });
+    const imp = await lxc(["image", "import", `${tmp}/bb-dhcp.tar.gz`, "--alias", "bb"]);
+    if (imp.code !== 0) return `could not run here: image import: ${imp.stderr.trim()}`;
+    return await rounds(lxc).catch((e) => `could not run here: ${e instanceof Error ? e.message : e}`);
+  } finally {
+    await run("lxd", ["shutdown", "--timeout", "60"], { env, timeoutMs: 70_000 }).catch(() => {});
+    daemon.kill("SIGKILL");
+    await daemon.status.catch(() => {});
+  }
+}
+
 if (import.meta.main) {
   const tmp = await Deno.makeTempDir({ prefix: "shoal-bench-netlaunch-" });
   await Deno.chmod(tmp, 0o755);
@@ -148,11 +184,18 @@ if (import.meta.main) {
     console.log(`network launch: ${ROUNDS} rounds; a busybox container with udhcpc at boot on lxdbr0`);
     const floor = await floorRounds(ns, tmp, `${tmp}/bb-dhcp.tar.gz`);
     console.log(formatStats("floor (liblxc + dnsmasq): start to address", percentiles(floor)));
-    const s = await shoalRounds(m);
+    const member = m;
+    const s = await rounds((args) => member.lxc(args));
     console.log(formatStats("shoal: lxc launch until IPv4 in lxc list", percentiles(s.leased)));
     console.log(formatStats("shoal: lxc launch (command alone)", percentiles(s.launch)));
-    const lxd = await new Deno.Command("sh", { args: ["-c", "command -v lxd"] }).output();
-    console.log(lxd.success ? "LXD: installed, not measured by this bench yet" : "LXD: not installed here");
+    await m.stop();
+    m = null;
+    const l = await lxd(set, tmp);
+    if (typeof l === "string") console.log(`LXD: ${l}`);
+    else {
+      console.log(formatStats("LXD 5.0.2: lxc launch until IPv4 in lxc list", percentiles(l.leased)));
+      console.log(formatStats("LXD 5.0.2: lxc launch (command alone)", percentiles(l.launch)));
+    }
   } finally {
     await m?.stop().catch(() => {});
     await set.dispose();

@@ -1,7 +1,8 @@
 /**
  * The write gap under faults of the leader, on a three-voter cluster (127.0.0.53-55): 8 writers
  * INSERT unique values through the two followers (tests/helpers/writers.ts) while the leader is
- * paused (SIGSTOP), killed (kill -9) or stopped gracefully; the gap is the longest time without
+ * paused (SIGSTOP), killed (kill -9) or stopped gracefully (and while a follower is stopped
+ * gracefully, writes through the other follower); the gap is the longest time without
  * any acknowledged write from the fault on. Rounds per fault (default 5), median and max. The
  * same-run floors: the longest gap between acknowledgements with no fault over as long a window,
  * and the election timeout Raft waits before it elects anew (0.5-1 s); beside each gap, the time
@@ -10,7 +11,7 @@
  * is then checked to be there exactly once. LXD's own failover figures are in bench/replication.ts
  * when Debian's lxd is installed.
  *
- *   deno run -A bench/write_gap.ts [--rounds 5]
+ *   deno run -A bench/write_gap.ts [--rounds 5] [--faults "SIGSTOP,kill -9"]
  * @module
  */
 import { clusterList, formCluster, leaderOf } from "../tests/helpers/cluster.ts";
@@ -22,7 +23,16 @@ Deno.env.set("SHOAL_BENCH", "1"); // members without --debug: measure the produc
 const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1] || 5);
 const ADDR = ["127.0.0.53", "127.0.0.54", "127.0.0.55"];
 
-type Fault = "SIGSTOP" | "kill -9" | "graceful stop";
+type Fault = "SIGSTOP" | "kill -9" | "graceful stop" | "graceful stop of a follower";
+const KINDS = [
+  "no fault (floor)",
+  "SIGSTOP",
+  "kill -9",
+  "graceful stop",
+  "graceful stop of a follower",
+] as const;
+/** --faults a,b: only these kinds (by their row names, e.g. "SIGSTOP,kill -9"). */
+const only = Deno.args.includes("--faults") ? Deno.args[Deno.args.indexOf("--faults") + 1]!.split(",") : null;
 
 /** The leader's Raft id as m sees it (0: none known). */
 async function leadSeenBy(m: Member): Promise<number> {
@@ -48,24 +58,25 @@ async function newLeaderKnown(m: Member, old: number): Promise<number> {
   return NaN;
 }
 
-/** Applies a fault to the leader; returns how to undo it once writes flow again. */
-async function fault(kind: Fault, leader: Member): Promise<() => Promise<void>> {
+/** Applies a fault to a member; returns how to undo it once writes flow again. */
+async function fault(kind: Fault, victim: Member): Promise<() => Promise<void>> {
   switch (kind) {
     case "SIGSTOP":
-      leader.process!.kill("SIGSTOP");
+      victim.process!.kill("SIGSTOP");
       return async () => {
-        leader.process!.kill("SIGCONT");
+        victim.process!.kill("SIGCONT");
         await Promise.resolve();
       };
     case "kill -9":
-      await leader.kill();
-      return async () => void await leader.start();
+      await victim.kill();
+      return async () => void await victim.start();
     case "graceful stop":
-      // Not awaited: the gap counts from the signal, while the leader hands over and stops.
-      void leader.stop();
+    case "graceful stop of a follower":
+      // Not awaited: the gap counts from the signal, while the victim hands over and stops.
+      void victim.stop();
       return async () => {
-        await waitFor("the old leader to stop", () => leader.process === null, 30_000);
-        await leader.start();
+        await waitFor("the old victim to stop", () => victim.process === null, 30_000);
+        await victim.start();
       };
   }
 }
@@ -78,11 +89,15 @@ const elections = new Map<Fault, number[]>();
 let writers: Writers[] = [];
 try {
   await sqlRows(ms[0]!, "CREATE TABLE gap (v TEXT NOT NULL)");
-  for (const kind of ["no fault (floor)", "SIGSTOP", "kill -9", "graceful stop"] as const) {
+  for (const kind of KINDS.filter((k) => !only || only.includes(k))) {
     for (let r = 0; r < rounds; r++) {
       const leader = await leaderOf(ms, ms[0]!);
       const followers = ms.filter((m) => m !== leader);
-      const w = new Writers("gap", () => followers, 8, `r${writers.length}-`);
+      // A follower's stop: writes go through the other follower, and nobody is elected.
+      const ofFollower = kind === "graceful stop of a follower";
+      const victim = ofFollower ? followers[1]! : leader;
+      const via = ofFollower ? [followers[0]!] : followers;
+      const w = new Writers("gap", () => via, 8, `r${writers.length}-`);
       writers.push(w);
       w.start();
       await waitFor("writes flowing", () => w.acked.size >= 50, 30_000);
@@ -91,11 +106,11 @@ try {
       if (kind === "no fault (floor)") await new Promise((res) => setTimeout(res, 2_000));
       else {
         const old = await leadSeenBy(followers[0]!);
-        const elected = newLeaderKnown(followers[0]!, old);
-        undo = await fault(kind, leader);
+        const elected = ofFollower ? null : newLeaderKnown(followers[0]!, old);
+        undo = await fault(kind, victim);
         const at = w.acked.size;
         await waitFor("writes after the fault", () => w.acked.size >= at + 50, 30_000);
-        elections.set(kind, [...(elections.get(kind) ?? []), (await elected) - t0]);
+        if (elected) elections.set(kind, [...(elections.get(kind) ?? []), (await elected) - t0]);
       }
       const gap = w.gapAfter(t0, performance.now() - t0);
       await w.stop();
@@ -108,10 +123,11 @@ try {
       }, 30_000);
     }
   }
-  const rows = [["leader fault", "gap median ms", "gap max ms", "new leader known median", "max", "rounds"]];
+  const rows = [["fault", "gap median ms", "gap max ms", "new leader known median", "max", "rounds"]];
   for (const [kind, g] of gaps) {
     const s = percentiles(g);
-    const e = kind === "no fault (floor)" ? null : percentiles(elections.get(kind) ?? []);
+    const known = elections.get(kind as Fault);
+    const e = known ? percentiles(known) : null;
     rows.push([
       kind,
       s.median.toFixed(0),

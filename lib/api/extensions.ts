@@ -57,6 +57,17 @@ export const API_EXTENSIONS: readonly string[] = [
   // GET /1.0/metrics in Prometheus text, certificates of type metrics; CPU time in seconds (issue 17).
   "metrics",
   "metrics_cpu_seconds",
-  // Any member serves any instance (issue 12): ?target= views, placement, groups.
+  // Any member serves any instance (issue 12): ?target= views, placement, groups, and the
+  // extensions of features shoal had without saying so (the real lxc refused them).
   "clustering_groups",
+  "resources",
+  "api_os",
+  "container_last_used_at",
+  "clustering_architecture",
+  "clustering_sizing",
+  "database_leader",
+  "clustering_update_cert",
+  "server_supported_storage_drivers",
+  "instance_file_head",
+  "cluster_join_token_expiry",
 ];

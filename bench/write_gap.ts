@@ -75,7 +75,7 @@ async function fault(kind: Fault, victim: Member): Promise<() => Promise<void>> 
       // Not awaited: the gap counts from the signal, while the victim hands over and stops.
       void victim.stop();
       return async () => {
-        await waitFor("the old victim to stop", () => victim.process === null, 30_000);
+        await waitFor("the stopped member to end", () => victim.process === null, 30_000);
         await victim.start();
       };
   }

@@ -7,7 +7,10 @@
  *   container's volume;
  * - each driver's copy, ROUNDS times (each copy deleted before the next, not timed);
  * - floors in the same run: the raw tool alone on the same filesystem (`btrfs subvolume
- *   snapshot`; `cp -a`).
+ *   snapshot`; `cp -a`);
+ * - LXD 5.0.2 side by side when Debian's `lxd` is installed: `lxc copy` of a stopped container
+ *   with the same content on its btrfs (loop) and dir pools (a whole instance copy through its
+ *   API, which shoal does not have yet: the storage part is what the drivers here measure).
  *
  * The bench runs itself again in a mount namespace of its own (unshare -m), so that the loop
  * mount goes with it whatever happens. Run: `deno task bench storage_copy` (as root).
@@ -73,10 +76,90 @@ async function floor(
   return out;
 }
 
+async function run(cmd: string, args: string[], env: Record<string, string>, stdin?: string): Promise<void> {
+  const c = new Deno.Command(cmd, {
+    args,
+    env,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  if (stdin !== undefined) {
+    const w = c.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await c.output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}
+
+/** `lxc copy` on LXD's btrfs and dir pools, the source filled as shoal's; a string says why not. */
+async function lxd(tmp: string, image: string): Promise<{ btrfs: number[]; dir: number[] } | string> {
+  if ((await new Deno.Command("sh", { args: ["-c", "command -v lxd"] }).output()).code !== 0) {
+    return "not installed here";
+  }
+  const dir = `${tmp}/lxd`;
+  await Deno.mkdir(dir, { recursive: true });
+  const env = { LXD_DIR: dir, LXD_CONF: `${tmp}/lxd.conf`, HOME: `${tmp}/lxd.conf` };
+  // Started from this process, LXD lives in the bench's mount namespace: its loop mount goes with it.
+  const daemon = new Deno.Command("sh", {
+    args: ["-c", `exec lxd --group root >"${tmp}/lxd.log" 2>&1`],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await run("lxd", ["waitready", "--timeout", "60"], env);
+    await run(
+      "lxd",
+      ["init", "--preseed"],
+      env,
+      [
+        "storage_pools:",
+        "- {name: dir, driver: dir}",
+        `- {name: bt, driver: btrfs, config: {size: ${Math.ceil(SIZE_MB * 4 / 1024 + 1)}GiB}}`,
+        "profiles:",
+        "- {name: default, devices: {root: {path: /, pool: dir, type: disk}}}",
+        "",
+      ].join("\n"),
+    );
+    await run("lxc", ["image", "import", image, "--alias", "bb"], env);
+    const out = { btrfs: [] as number[], dir: [] as number[] };
+    for (const [pool, key] of [["bt", "btrfs"], ["dir", "dir"]] as const) {
+      const src = `src${pool}`;
+      await run("lxc", ["init", "bb", src, "-s", pool], env);
+      const data = `${dir}/storage-pools/${pool}/containers/${src}/rootfs/data`;
+      await Deno.mkdir(data);
+      const chunk = new Uint8Array(256 * 1024);
+      for (let i = 0; i < SIZE_MB * 4; i++) {
+        crypto.getRandomValues(chunk.subarray(0, 65536));
+        await Deno.writeFile(`${data}/f${i}`, chunk);
+      }
+      await sh("sync", []);
+      for (let i = 0; i <= ROUNDS; i++) {
+        const ms = await timed(() => run("lxc", ["copy", src, `${src}c${i}`], env));
+        if (i > 0) out[key].push(ms);
+        await run("lxc", ["delete", `${src}c${i}`], env);
+      }
+      await run("lxc", ["delete", src], env);
+    }
+    return out;
+  } catch (e) {
+    return `could not run here: ${e instanceof Error ? e.message : e}`;
+  } finally {
+    await run("lxd", ["shutdown", "--timeout", "60"], env).catch(() => daemon.kill("SIGKILL"));
+    await daemon.status;
+  }
+}
+
 async function main(): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "shoal-bench-copy-" });
   const btrfs = new BtrfsPool("bench", `${tmp}/storage-pools`, {
-    size: `${Math.max(1, SIZE_MB * 4 / 1024 + 1)}GiB`,
+    size: `${Math.ceil(SIZE_MB * 4 / 1024 + 1)}GiB`,
   });
   const dir = new DirPool("benchdir", `${tmp}/storage-pools`);
   try {
@@ -109,7 +192,12 @@ async function main(): Promise<void> {
       ),
     ));
     console.log(formatStats("shoal dir driver: copy", percentiles(await rounds(dir))));
-    console.log("LXD: not installed here (its btrfs and dir drivers copy the same ways: snapshot; rsync)");
+    const l = await lxd(tmp, image);
+    if (typeof l === "string") console.log(`LXD: ${l}`);
+    else {
+      console.log(formatStats("LXD 5.0.2 btrfs: lxc copy (whole instance)", percentiles(l.btrfs)));
+      console.log(formatStats("LXD 5.0.2 dir: lxc copy (whole instance)", percentiles(l.dir)));
+    }
   } finally {
     await btrfs.delete().catch((e) => console.error(`could not delete the btrfs pool: ${e}`));
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -5,7 +5,8 @@
  *
  * - the source: the busybox image's rootfs plus SIZE_MB of files (256 KiB each), as a
  *   container's volume;
- * - each driver's copy, ROUNDS times (each copy deleted before the next, not timed);
+ * - each driver's copy, ROUNDS times (each copy deleted before the next, not timed), alternating
+ *   with its floor;
  * - floors in the same run: the raw tool alone on the same filesystem (`btrfs subvolume
  *   snapshot`; `cp -a`);
  * - LXD 5.0.2 side by side when Debian's `lxd` is installed: `lxc copy` of a stopped container
@@ -51,27 +52,25 @@ async function fill(pool: StorageDriver, image: string): Promise<void> {
   await sh("sync", []);
 }
 
-async function rounds(pool: StorageDriver): Promise<number[]> {
-  const out: number[] = [];
-  // One more than timed: the first copy warms caches and the filesystem's trees.
+/**
+ * The driver's copy and the raw tool's, alternating round by round, so that both meet the
+ * filesystem in the same state (btrfs cleans deleted subvolumes in the background). One more
+ * round of each than timed: the first warms caches and the filesystem's trees.
+ */
+async function sideBySide(
+  pool: StorageDriver,
+  raw: { copy: (to: string) => Promise<unknown>; remove: (to: string) => Promise<unknown> },
+): Promise<{ driver: number[]; floor: number[] }> {
+  const out = { driver: [] as number[], floor: [] as number[] };
   for (let i = 0; i <= ROUNDS; i++) {
-    const ms = await timed(() => pool.copyContainerVolume("src", `c${i}`));
-    if (i > 0) out.push(ms);
+    const f = await timed(() => raw.copy(`f${i}`));
+    await raw.remove(`f${i}`);
+    const d = await timed(() => pool.copyContainerVolume("src", `c${i}`));
     await pool.deleteContainerVolume(`c${i}`);
-  }
-  return out;
-}
-
-async function floor(
-  copy: (to: string) => Promise<void>,
-  remove: (to: string) => Promise<void>,
-): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i <= ROUNDS; i++) {
-    const to = `f${i}`;
-    const ms = await timed(() => copy(to));
-    if (i > 0) out.push(ms);
-    await remove(to);
+    if (i > 0) {
+      out.floor.push(f);
+      out.driver.push(d);
+    }
   }
   return out;
 }
@@ -172,26 +171,18 @@ async function main(): Promise<void> {
     console.log(`storage copy: an instance volume of busybox + ${SIZE_MB} MiB, ${ROUNDS} copies each`);
     const bsrc = btrfs.containerPath("src");
     const dsrc = dir.containerPath("src");
-    console.log(formatStats(
-      "floor: btrfs subvolume snapshot",
-      percentiles(
-        await floor(
-          (to) => sh("btrfs", ["subvolume", "snapshot", bsrc, btrfs.containerPath(to)]),
-          (to) => sh("btrfs", ["subvolume", "delete", btrfs.containerPath(to)]),
-        ),
-      ),
-    ));
-    console.log(formatStats("shoal btrfs driver: copy", percentiles(await rounds(btrfs))));
-    console.log(formatStats(
-      "floor: cp -a",
-      percentiles(
-        await floor(
-          (to) => sh("cp", ["-a", "--", dsrc, dir.containerPath(to)]),
-          (to) => Deno.remove(dir.containerPath(to), { recursive: true }),
-        ),
-      ),
-    ));
-    console.log(formatStats("shoal dir driver: copy", percentiles(await rounds(dir))));
+    const b = await sideBySide(btrfs, {
+      copy: (to) => sh("btrfs", ["subvolume", "snapshot", bsrc, btrfs.containerPath(to)]),
+      remove: (to) => sh("btrfs", ["subvolume", "delete", btrfs.containerPath(to)]),
+    });
+    console.log(formatStats("floor: btrfs subvolume snapshot", percentiles(b.floor)));
+    console.log(formatStats("shoal btrfs driver: copy", percentiles(b.driver)));
+    const d = await sideBySide(dir, {
+      copy: (to) => sh("cp", ["-a", "--", dsrc, dir.containerPath(to)]),
+      remove: (to) => Deno.remove(dir.containerPath(to), { recursive: true }),
+    });
+    console.log(formatStats("floor: cp -a", percentiles(d.floor)));
+    console.log(formatStats("shoal dir driver: copy", percentiles(d.driver)));
     const l = await lxd(tmp, image);
     if (typeof l === "string") console.log(`LXD: ${l}`);
     else {

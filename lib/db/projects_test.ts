@@ -203,3 +203,50 @@ Deno.test("a restricted project places instances only where its groups and targe
   assert.equal(await problem("@g1", false), null);
   assert.equal(await f.db.read((tx) => targetProblem(tx, "default", "none", true)), null);
 });
+
+Deno.test("a restricted project refuses forbidden devices and low-level keys in the write itself", async () => {
+  await using f = await fresh();
+  await f.db.run(createProject, {
+    name: "r",
+    description: "",
+    config: newProjectConfig({ restricted: "true", "features.profiles": "false" }),
+  });
+  const launch = (
+    name: string,
+    config: Record<string, string>,
+    devices: Record<string, Record<string, string>>,
+  ) =>
+    f.db.run(createInstance, {
+      name,
+      project: "r",
+      architecture: "x86_64",
+      type: "container",
+      ephemeral: false,
+      description: "",
+      profiles: ["default"],
+      config,
+      devices,
+      member: "none",
+    });
+  await refused(launch("a", {}, { g: { type: "gpu" } }), 400, /gpu devices are forbidden/);
+  await refused(
+    launch("b", {}, { h: { type: "disk", source: "/etc", path: "/mnt" } }),
+    400,
+    /Disk devices with a host path source are forbidden/,
+  );
+  await refused(
+    launch("c", { "raw.lxc": "lxc.apparmor.profile=unconfined" }, {}),
+    400,
+    /"raw.lxc" is forbidden/,
+  );
+  await launch("d", {}, { v: { type: "disk", pool: "default", source: "v", path: "/mnt" } });
+  const cfg = (await f.db.read((tx) => getProject(tx, "r"))).config;
+  await f.db.run(updateProject, {
+    name: "r",
+    description: "",
+    config: { ...cfg, "restricted.devices.gpu": "allow", "restricted.containers.lowlevel": "allow" },
+  });
+  await launch("a", { "raw.lxc": "lxc.apparmor.profile=unconfined" }, { g: { type: "gpu" } });
+  // Taking an allowance back while an instance uses it is refused.
+  await refused(f.db.run(updateProject, { name: "r", description: "", config: cfg }), 400, /forbidden/);
+});

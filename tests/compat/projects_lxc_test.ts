@@ -394,7 +394,7 @@ Deno.test({
         await sh(m2, ["project", "delete", "mine"]);
       });
 
-      await t.step("limits hold under 20 parallel creations from three members", async () => {
+      await t.step("limits hold under 20 parallel launches from three members", async () => {
         await ok(m1, [
           "project",
           "create",
@@ -409,37 +409,54 @@ Deno.test({
         const rounds: string[] = [];
         for (const round of [1, 2, 3]) {
           const mem = round === 3;
+          // Seven creations target m1, the leader, whose writes need no forwarding: ten seats
+          // leave three for m2's and m3's to race for.
+          if (round === 2) await ok(m3, ["project", "set", "race", "limits.instances=10"]);
           if (mem) {
             // The third round counts memory: 4 x 64MiB fit in 256MiB.
             await ok(m1, ["project", "set", "race", "limits.instances=", "limits.memory=256MiB"]);
           }
+          // Round 1 launches real containers from the image (placed by the scheduler, which
+          // fetches the image where it lacks); the others create empty ones, round 2 on every
+          // member at once (--target), so that three members' creations race for the last seats.
+          const real = round === 1;
+          const spread = round === 2;
           const results = await Promise.all(
             Array.from({ length: 20 }, (_, i) =>
               lxc(ms[i % 3]!, [
-                "init",
-                "--empty",
+                ...(real ? ["launch", "bb"] : ["init", "--empty"]),
                 `r${round}-${i}`,
                 "--project",
                 "race",
                 ...(mem ? ["-c", "limits.memory=64MiB"] : []),
+                ...(spread ? ["--target", `m${(i % 3) + 1}`] : []),
               ])),
           );
           const admitted = results.filter((r) => r.code === 0).length;
           const refusals = results.filter((r) => r.code !== 0).map((r) => r.stderr.trim());
           for (const e of refusals) assert.match(e, mem ? /limits\.memory/ : /limits\.instances/, e);
-          const held = (await ok(m2, ["list", "--project", "race", "--format", "csv", "-c", "n"])).trim()
+          const rows = (await ok(m2, ["list", "--project", "race", "--format", "csv", "-c", "nL"])).trim()
             .split("\n")
-            .filter((l) => l !== "");
-          assert.equal(admitted, mem ? 4 : 7, `round ${round}: ${admitted} admitted`);
+            .filter((l) => l !== "").map((l) => l.split(","));
+          const held = rows.map(([n]) => n!);
+          const where = ["m1", "m2", "m3"].map((m) => `${m} ${rows.filter(([, l]) => l === m).length}`).join(
+            ", ",
+          );
+          const limit = mem ? 4 : round === 2 ? 10 : 7;
+          assert.equal(admitted, limit, `round ${round}: ${admitted} admitted`);
           assert.equal(held.length, admitted);
           rounds.push(
             `round ${round} (${
-              mem ? "limits.memory=256MiB" : "limits.instances=7"
-            }): ${admitted} admitted, ${refusals.length} refused`,
+              real ? "lxc launch" : spread ? "lxc init --empty --target" : "lxc init --empty"
+            }, ${
+              mem ? "limits.memory=256MiB" : `limits.instances=${limit}`
+            }): ${admitted} admitted (${where}), ${refusals.length} refused`,
           );
-          await Promise.all(held.map((n, i) => ok(ms[i % 3]!, ["delete", n, "--project", "race"])));
+          await Promise.all(
+            held.map((n, i) => ok(ms[i % 3]!, ["delete", "--force", n, "--project", "race"])),
+          );
         }
-        console.log(`projects limit race, 20 parallel lxc init from 3 members:\n  ${rounds.join("\n  ")}`);
+        console.log(`projects limit race, 20 parallel creations from 3 members:\n  ${rounds.join("\n  ")}`);
       });
     } finally {
       for (const m of ms) await stopContainers(m.dir);

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { Client } from "../../lib/client/mod.ts";
-import { Daemon, stateDir, statePaths } from "../../lib/daemon/mod.ts";
+import { Daemon, releaseMemoryPeriodically, stateDir, statePaths } from "../../lib/daemon/mod.ts";
 import { errorMessage, sleep } from "../../lib/util/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 import { initCommand } from "./init.ts";
@@ -18,10 +18,13 @@ async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<voi
     version: VERSION,
     logLevel: o.debug ? "debug" : o.verbose ? "info" : "warning",
   });
+  // What only the start used goes back to the kernel (lib/daemon/memory.ts).
+  const stopReleasing = releaseMemoryPeriodically();
   const stop = (signal: string) => () => void d.shutdown(`received ${signal}`);
   Deno.addSignalListener("SIGTERM", stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", stop("SIGINT"));
   await d.stopped;
+  stopReleasing();
 }
 
 function localClient(): Client {

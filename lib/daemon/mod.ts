@@ -6,3 +6,4 @@
 export { Daemon, type DaemonOptions } from "./daemon.ts";
 export { ensureLayout, stateDir, type StatePaths, statePaths } from "./paths.ts";
 export { HttpsListener, InFlight, UnixListener } from "./listeners.ts";
+export { releaseMemory, releaseMemoryPeriodically } from "./memory.ts";

@@ -529,25 +529,43 @@ Deno.test("the shoal client: remotes, query, operations, monitor, formats and er
       const lifecycle = spawnShoal(m, ["monitor", "--type", "lifecycle", "--format", "json"]);
       const logging = spawnShoal(m, ["monitor", "--type", "logging"]);
       const pretty = spawnShoal(m, ["monitor", "--pretty"]);
+      const address = (await m.shoal(["config", "get", "core.https_address"])).stdout.trim();
+      const stranger = await Deno.makeTempDir({ prefix: "shoal-stranger-" });
       try {
-        // Each monitor is connected once an event reaches it: keep changing until both have one.
+        // Each monitor is connected once an event reaches it: keep causing events until all three have
+        // one (a wrong trust password makes the warning the logging monitor waits for). Stopping a
+        // monitor that is still starting would test the machine's load, not the client.
         let i = 0;
         await waitFor(
-          "a lifecycle event in JSON and in the pretty format",
+          "a lifecycle event in JSON and in the pretty format, and a warning",
           async () => {
             await m.shoal(["config", "set", "user.mon", String(i++)]);
+            if (!/Bad trust password/.test(logging.output)) {
+              const wrong = await m.shoal([
+                "remote",
+                "add",
+                "bad",
+                address,
+                "--accept-certificate",
+                "--password",
+                "no",
+              ], { env: { SHOAL_CONF: stranger } }); // a client whose certificate is not trusted yet
+              assert.equal(wrong.code, 1, wrong.stderr);
+            }
             const json = lifecycle.output.split("\n").some((l) =>
               l !== "" && JSON.parse(l).metadata?.action === "config-updated"
             );
-            return json && /LIFECYCLE \[.*\] config-updated \/1\.0/.test(pretty.output);
+            return json && /LIFECYCLE \[.*\] config-updated \/1\.0/.test(pretty.output) &&
+              /Bad trust password/.test(logging.output);
           },
-          30_000,
+          60_000,
           300,
         );
         assert.doesNotMatch(lifecycle.output, /"type":"logging"/);
         assert.doesNotMatch(logging.output, /lifecycle/);
       } finally {
         for (const mon of [lifecycle, logging, pretty]) assert.equal((await mon.stop()).status.code, 0);
+        await Deno.remove(stranger, { recursive: true });
       }
       const bad = await m.shoal(["monitor", "--type", "nonsense"]);
       assert.equal(bad.code, 1);

@@ -344,10 +344,35 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
     );
 
     await t.step("a joining member takes its part of every pool and network", async () => {
-      const m4 = await joinMember(tmp.path, m1, "m4", A[3]!, undefined, wrap("m4"));
+      // Its answers to the member-specific keys: its own source for data, its own uplink for br1.
+      await nsCmd(set.name("m4"), "ip", ["link", "add", "up4", "type", "veth", "peer", "name", "up4p"]);
+      const answers = [
+        ["storage-pool", "data", "source", d("d4data")],
+        ["network", "br1", "bridge.external_interfaces", "up4"],
+      ].map(([entity, name, key, value]) =>
+        `  - entity: ${entity}\n    name: ${name}\n    key: ${key}\n    value: ${value}\n`
+      ).join("");
+      const m4 = await joinMember(
+        tmp.path,
+        m1,
+        "m4",
+        A[3]!,
+        undefined,
+        wrap("m4"),
+        `  member_config:\n${answers}`,
+      );
       members.push(m4);
       assert.match(await ok(m1, ["storage", "show", "data", "--target", "m4"]), /status: Created/);
-      assert.ok(await exists(`${tmp.path}/m4/storage-pools/data/custom`));
+      assert.equal(
+        (await ok(m1, ["storage", "get", "data", "source", "--target", "m4"])).trim(),
+        d("d4data"),
+      );
+      assert.ok(await exists(`${d("d4data")}/custom`));
+      assert.match((await nsCmd(set.name("m4"), "ip", ["-o", "link", "show", "up4"])).stdout, /master br1/);
+      assert.equal(
+        (await ok(m1, ["network", "get", "br1", "bridge.external_interfaces", "--target", "m4"])).trim(),
+        "up4",
+      );
       const a = await nsCmd(set.name("m4"), "ip", ["-4", "-o", "addr", "show", "dev", "br1"]);
       assert.match(a.stdout, new RegExp(`inet ${net.replace(/\./g, "\\.")} `));
       assert.match(await ok(m1, ["network", "show", "br1", "--target", "m4"]), /status: Created/);

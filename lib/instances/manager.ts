@@ -303,10 +303,11 @@ export class InstanceManager {
     if (!["image", "none"].includes(sourceType)) {
       throw badRequest(`Unknown source type ${sourceType}`);
     }
+    // The project first ("Project not found"), and room in it, before any profile is looked up.
+    await this.db.read((tx) => checkRoomForInstance(tx, this.project));
     const fingerprint = sourceType === "image" ? await this.resolveImage(req.source ?? {}) : null;
     const profiles = req.profiles === null || req.profiles === undefined ? ["default"] : req.profiles;
     const { existing, profileRecs } = await this.db.read((tx) => {
-      checkRoomForInstance(tx, this.project);
       const existing = listInstances(tx, undefined, this.project).some((i) => i.name === name);
       return { existing, profileRecs: profiles.map((p) => getProfile(tx, p, this.project)) };
     }).catch((e) => {

@@ -94,6 +94,8 @@ Deno.test({
         );
         await refused(m1, ["project", "show", "nope"], /Project not found/);
         await refused(m1, ["list", "--project", "nope"], /Project not found/);
+        await refused(m2, ["init", "--empty", "x", "--project", "nope"], /Project not found/);
+        await refused(m3, ["profile", "list", "--project", "nope"], /Project not found/);
         assert.equal((await ok(m2, ["project", "list", "--format", "csv"])).trim().split("\n").length, 2);
       });
 

@@ -51,6 +51,12 @@ async function forwarded(ctx: ServerContext, c: Ctx, id: string): Promise<Respon
 /** /1.0/operations (trusted). */
 export function operationRoutes(ctx: ServerContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
+  // An operation of a project a restricted client has no part in is, to it, not there.
+  const find = (c: Ctx) => {
+    const op = ctx.operations.find(c.req.param("id")!);
+    const id = c.var.identity;
+    return op && id.kind === "restricted" && !id.projects.includes(op.project) ? null : op;
+  };
   app.get("/1.0/operations", async (c) => {
     // A restricted client sees its project's operations only, whatever it asks for.
     const project = c.req.query("all-projects") === "true" && c.var.identity.kind !== "restricted"
@@ -67,17 +73,17 @@ export function operationRoutes(ctx: ServerContext): Hono<ApiEnv> {
     return sync(c, out);
   });
   app.get("/1.0/operations/:id", (c) => {
-    const op = ctx.operations.find(c.req.param("id"));
+    const op = find(c);
     return op ? sync(c, op.toJSON()) : forwarded(ctx, c, c.req.param("id"));
   });
   app.delete("/1.0/operations/:id", (c) => {
-    const op = ctx.operations.find(c.req.param("id"));
+    const op = find(c);
     if (!op) return forwarded(ctx, c, c.req.param("id"));
     op.cancel();
     return emptySync(c);
   });
   app.get("/1.0/operations/:id/wait", async (c) => {
-    const op = ctx.operations.find(c.req.param("id"));
+    const op = find(c);
     if (!op) return await forwarded(ctx, c, c.req.param("id"));
     const timeout = Number(c.req.query("timeout") ?? "-1");
     await waitFor(op, Number.isFinite(timeout) ? timeout : -1, c.req.raw.signal);

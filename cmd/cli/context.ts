@@ -23,6 +23,8 @@ export class CliContext {
   readonly name: string;
   /** --project: every request is about this project (else the remote's own, else default). */
   project: string | undefined;
+  /** --quiet: no progress lines. */
+  quiet = false;
   #clients = new Map<string, Client>();
 
   constructor(name: string) {

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { Progress } from "./progress.ts";
 import type { CliContext } from "./context.ts";
 import { checkRaw, rawRequest } from "./instance_http.ts";
 
@@ -58,7 +59,18 @@ export function fileCommand(ctx: CliContext): Command {
             "X-LXD-mode": o.mode ?? ((st?.mode ?? 0o644) & 0o7777).toString(8).padStart(4, "0"),
             "Content-Type": "application/octet-stream",
           };
-          checkRaw(await rawRequest(c, "POST", base + encodeURIComponent(dest), data, headers));
+          const bar = new Progress(`Pushing ${src} to ${dest}`, { quiet: ctx.quiet });
+          checkRaw(
+            await rawRequest(
+              c,
+              "POST",
+              base + encodeURIComponent(dest),
+              data,
+              headers,
+              (d, t) => bar.update(d, t),
+            )
+              .finally(() => bar.done()),
+          );
         }
       },
     );
@@ -74,13 +86,17 @@ export function fileCommand(ctx: CliContext): Command {
       for (const s of args) {
         const t = target(ctx, s);
         const c = await ctx.client(t.remote);
+        // Not on stdout's terminal when the file itself goes to stdout.
+        const bar = new Progress(`Pulling ${t.path} from ${t.name}`, { quiet: ctx.quiet || dest === "-" });
         const r = checkRaw(
           await rawRequest(
             c,
             "GET",
             `/1.0/instances/${encodeURIComponent(t.name)}/files?path=${encodeURIComponent(t.path)}`,
             null,
-          ),
+            {},
+            (d, tot) => bar.update(d, tot),
+          ).finally(() => bar.done()),
         );
         if (r.headers.get("X-LXD-type") === "directory") {
           throw new Error(`${t.path} is a directory (recursive pull is not supported)`);

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { Progress } from "./progress.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import type { Operation } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
@@ -73,7 +74,12 @@ export function imageCommand(ctx: CliContext): Command {
           "X-LXD-filename": file.replace(/^.*\//, ""),
         };
         if (o.public) headers["X-LXD-public"] = "true";
-        const r = checkRaw(await rawRequest(c, "POST", "/1.0/images", body, headers));
+        const bar = new Progress("Transferring image", { quiet: ctx.quiet });
+        const r = checkRaw(
+          await rawRequest(c, "POST", "/1.0/images", body, headers, (d, t) => bar.update(d, t)).finally(() =>
+            bar.done()
+          ),
+        );
         const env = JSON.parse(new TextDecoder().decode(r.body));
         const op = await waitOp(c, env.operation);
         const fp = String(op?.metadata?.fingerprint ?? "");

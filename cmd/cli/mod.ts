@@ -7,6 +7,7 @@ import { errorMessage } from "../../lib/util/mod.ts";
 import { CliContext, type GlobalFlags } from "./context.ts";
 import { extendServerCommands, instanceCommandsFor } from "./instance_commands.ts";
 import { clusterCommand } from "./cluster.ts";
+import { completionCommands } from "./completion.ts";
 import { remoteCommand } from "./remote.ts";
 import { projectCommand } from "./project.ts";
 import {
@@ -59,11 +60,16 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
     .showSuggestionAfterError(true)
     // --project reaches every request of the command, wherever it stands on the line.
     .hook("preAction", (_p, action) => {
-      ctx.project = (action.optsWithGlobals() as GlobalFlags).project;
+      const flags = action.optsWithGlobals() as GlobalFlags;
+      ctx.project = flags.project;
+      ctx.quiet = flags.quiet ?? false;
     });
   for (const m of modules) program.addCommand(m(ctx));
   for (const c of instanceCommandsFor(ctx)) program.addCommand(c);
   extendServerCommands(program, ctx);
+  const [completion, hidden] = completionCommands(ctx, () => program);
+  program.addCommand(completion!);
+  program.addCommand(hidden!, { hidden: true });
   // Let every sub-command accept the global options too, as lxc does.
   program.enablePositionalOptions(false);
   // addCommand() does not pass output settings down: every command reports as lxc does.

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { Cluster } from "../cluster/mod.ts";
+import type { Cluster, Placement } from "../cluster/mod.ts";
 import type { GlobalDB, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -100,7 +100,10 @@ export interface ServerContext {
    */
   askMember?: <T>(member: string, path: string) => Promise<T>;
   /** The member a new instance goes to: the fewest instances (of a group's members), a tie to the lowest ID. */
-  placeInstance?: (target: { group: string } | { within: string[] } | null) => Promise<string>;
+  placeInstance?: (
+    target: { group: string } | { within: string[] } | null,
+    name: string,
+  ) => Promise<Placement>;
   /**
    * Opens an operation's websocket on the member that has the operation, for the caller;
    * resolves once it is open (404 when no member has it).

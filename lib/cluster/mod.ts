@@ -15,7 +15,7 @@ export * from "./notify.ts";
 export * from "./roles.ts";
 export type { Self } from "./self.ts";
 export { MemberClients } from "./connect.ts";
-export { CALLER_HEADER, MemberRouting, type RouteTarget } from "./routing.ts";
+export { CALLER_HEADER, MemberRouting, type Placement, type RouteTarget } from "./routing.ts";
 export type { ProxiedSocket, UpstreamSocket } from "./proxy.ts";
 export { apiExtensionCount, schemaVersion, UpgradeGate } from "./upgrade.ts";
 export { AddressPatch } from "./address_patch.ts";

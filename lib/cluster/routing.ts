@@ -16,6 +16,16 @@ export interface RouteTarget {
   self: boolean;
 }
 
+/**
+ * A placement decision, counted against its member until the creation it was for has ended
+ * (settle: a local creation's end; settleForwarded: the member's answer, then its operation).
+ */
+export interface Placement {
+  member: string;
+  settle(done: Promise<unknown>): void;
+  settleForwarded(res: Promise<Response>): void;
+}
+
 /** An operation a forwarded request created on its member: the operations mesh remembers where. */
 export type OperationSeen = (id: string, address: string) => void;
 
@@ -28,6 +38,11 @@ export class MemberRouting {
   #self: Self;
   #heartbeats: Heartbeats;
   readonly proxy: MemberProxy;
+  /**
+   * Instances placed by this member whose creation has not ended yet: each counts for its member
+   * until its row is there (then the row counts), so that launches at once spread evenly.
+   */
+  #placing: { member: string; name: string }[] = [];
   /** Told of every operation a forwarded request created (set by the daemon). */
   onOperation: OperationSeen = () => {};
 
@@ -83,10 +98,11 @@ export class MemberRouting {
    * The member a new instance goes to when the client named none, or a group (LXD's scheduler,
    * placement.ts); 404 for a group that does not exist, 503 when no member may take it.
    */
-  async place(target: PlacementTarget): Promise<string> {
-    const { nodes, counts, group } = await this.#self.db.read((tx) => ({
+  async place(target: PlacementTarget, name = ""): Promise<Placement> {
+    const { nodes, counts, existing, group } = await this.#self.db.read((tx) => ({
       nodes: listNodes(tx),
       counts: instanceCountsByNode(tx),
+      existing: new Set(tx.query<{ name: string }>("SELECT name FROM instances").map((r) => r.name)),
       group: target === null || !("group" in target) ||
         tx.get("SELECT id FROM cluster_groups WHERE name = ?", target.group) !== undefined,
     }));
@@ -97,14 +113,35 @@ export class MemberRouting {
         ...this.#target(n, me),
         scheduler: n.config["scheduler.instance"] ?? "all",
         groups: n.groups,
-        instances: counts.get(n.id) ?? 0,
+        // Launches placed here a moment ago count before their rows exist (30 at once spread).
+        instances: (counts.get(n.id) ?? 0) +
+          this.#placing.filter((p) => p.member === n.name && !existing.has(p.name)).length,
       })),
       target,
     );
     if (!chosen) {
       throw new StatusError(503, "No suitable cluster member could be found to place the instance on");
     }
-    return chosen.name;
+    const member = chosen.name;
+    const entry = { member, name };
+    this.#placing.push(entry);
+    const release = () => {
+      const i = this.#placing.indexOf(entry);
+      if (i >= 0) this.#placing.splice(i, 1);
+    };
+    return {
+      member,
+      settle: (done) => void done.then(release, release),
+      settleForwarded: (res) => {
+        void res.then(async (r) => {
+          // The instance's row exists once the owner's creating operation has ended.
+          const m = /^\/1\.0\/operations\/([^/?]+)/.exec(r.headers.get("Location") ?? "");
+          if (r.status === 202 && m) {
+            await this.ask(member, `/1.0/operations/${m[1]}/wait?timeout=600`, 610_000).catch(() => {});
+          }
+        }).finally(release);
+      },
+    };
   }
 
   /** A GET to a member as this member, with its reply's metadata (bounded: lists must not hang). */

@@ -20,6 +20,7 @@ import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import { ImageFetcher } from "../cluster/image_fetch.ts";
 import { bridge } from "../cluster/proxy.ts";
+import type { Placement } from "../cluster/routing.ts";
 import type { OpSocket } from "../operations/mod.ts";
 import {
   ensureStandaloneNode,
@@ -431,8 +432,10 @@ export class Daemon implements ServerContext {
     upstream.catch(() => {});
     return (socket: OpSocket) => bridge(socket, upstream);
   };
-  placeInstance = (target: { group: string } | { within: string[] } | null): Promise<string> =>
-    this.cluster.routing.place(target);
+  placeInstance = (
+    target: { group: string } | { within: string[] } | null,
+    name: string,
+  ): Promise<Placement> => this.cluster.routing.place(target, name);
   askMember = <T>(member: string, path: string): Promise<T> => this.cluster.routing.ask<T>(member, path);
   forward = (member: string, request: Request, caller: Identity): Promise<Response> =>
     this.cluster.routing.forward(member, request, callerHeader(caller));

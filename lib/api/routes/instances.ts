@@ -13,6 +13,7 @@ import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async } from "../response.ts";
 import { forwardTo } from "../target.ts";
+import type { Placement } from "../../cluster/mod.ts";
 import { emptySync, preconditionCheck, projectOf, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
 import { instanceFileRoutes } from "./instance_files.ts";
@@ -101,6 +102,16 @@ async function othersInstances(
   return lists.flat();
 }
 
+/** The name a create request asks for, read from a copy of its body (the body itself is forwarded). */
+async function requestedName(c: Ctx): Promise<string> {
+  try {
+    const b = await c.req.raw.clone().json();
+    return typeof b?.name === "string" ? b.name : "";
+  } catch {
+    return "";
+  }
+}
+
 /** /1.0/instances and everything under it. */
 export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<ApiEnv> {
   return (ctx) => {
@@ -156,18 +167,42 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
         if (why) throw forbidden(why);
       }
       const group = target.startsWith("@") ? target.slice(1) : null;
+      let placement: Placement | null = null;
       if (ctx.clustered() && c.var.forwardedBy === undefined) {
-        const member = target !== "" && group === null ? target : await ctx.placeInstance!(
-          group !== null ? { group } : await ctx.db.read((tx) => {
-            // A restricted project's instances go only to members of its allowed groups.
-            const within = allowedGroups(tx, projectOf(c));
-            return within === null ? null : { within };
-          }),
-        );
-        if (member !== ctx.location()) return await forwardTo(ctx, c, member);
+        if (target === "" || group !== null) {
+          placement = await ctx.placeInstance!(
+            group !== null ? { group } : await ctx.db.read((tx) => {
+              // A restricted project's instances go only to members of its allowed groups.
+              const within = allowedGroups(tx, projectOf(c));
+              return within === null ? null : { within };
+            }),
+            await requestedName(c),
+          );
+        }
+        const member = placement?.member ?? target;
+        if (member !== ctx.location()) {
+          const res = forwardTo(ctx, c, member);
+          placement?.settleForwarded(res);
+          return await res;
+        }
       } else if (!ctx.clustered() && target !== "" && target !== ctx.location()) {
         throw badRequest("This server is not clustered: --target is for cluster members");
       }
+      // Here from now on: the placement counts until the creation ends (or is refused).
+      try {
+        return await createHere(c, group, placement);
+      } catch (e) {
+        placement?.settle(Promise.resolve());
+        throw e;
+      }
+    });
+
+    /** Creates an instance on this member (the placement chose it, or the client named it). */
+    const createHere = async (
+      c: Ctx,
+      group: string | null,
+      placement: Placement | null,
+    ): Promise<Response> => {
       const req = await readJson<InstancesPost>(c);
       const prepared = await pm(c).prepareCreate(req);
       // As LXD: an instance placed through a group remembers it.
@@ -186,8 +221,9 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
           if (req.start) await pm(c).start(prepared.name);
         },
       });
+      placement?.settle(op.done());
       return async(c, op.toJSON());
-    });
+    };
 
     app.get("/1.0/instances/:name", async (c) => {
       const i = await pm(c).get(c.req.param("name"));

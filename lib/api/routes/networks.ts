@@ -235,6 +235,8 @@ export function networkRoutes(nm: NetworkManager): (ctx: ServerContext) => Hono<
       try {
         await ctx.db.run(finishNetwork, { name, description, config: full });
       } catch (e) {
+        // Another member's create of the same network finished first: the bridges are its now.
+        if (errorMessage(e) === "The network is already created") throw e;
         await onEveryMember(
           ctx,
           MEMBER_CALLS.networkPart,

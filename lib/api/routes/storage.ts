@@ -17,7 +17,7 @@ import {
   updatePool,
 } from "../../db/mod.ts";
 import { openPool, validatePool } from "../../storage/mod.ts";
-import { badRequest, checkName, etag, notFound } from "../../util/mod.ts";
+import { badRequest, checkName, errorMessage, etag, notFound } from "../../util/mod.ts";
 import type { MemberPart } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
@@ -223,6 +223,8 @@ export function storageRoutes(poolsDir: string): (ctx: ServerContext) => Hono<Ap
       try {
         await ctx.db.run(finishPool, { name, description, config, parts: Object.fromEntries(parts) });
       } catch (e) {
+        // Another member's create of the same pool finished first: the parts are its now.
+        if (errorMessage(e) === "The storage pool is already created") throw e;
         const resolved = (m: string) => ({ ...withOwn(m), ...(parts.get(m) ?? {}) });
         await onEveryMember(
           ctx,

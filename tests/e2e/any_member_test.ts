@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Client } from "../../lib/client/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import { formCluster } from "../helpers/cluster.ts";
-import { type Member, tempDir, waitFor } from "../helpers/member.ts";
+import { type Member, run, SHOAL, tempDir, waitFor } from "../helpers/member.ts";
 import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpers.ts";
 
 const ADDRESSES = ["127.0.0.131", "127.0.0.132", "127.0.0.133"];
@@ -112,6 +112,18 @@ Deno.test("any member serves any instance", async (t) => {
       assert.equal(r.stdout.trim(), "c1");
       const bad = await m3.shoal(["exec", "c1", "--", "sh", "-c", "exit 7"]);
       assert.equal(bad.code, 7);
+    });
+
+    await t.step("exec on a terminal through m3: a pty of the terminal's size, its exit code", async () => {
+      // script(1) gives the client a terminal; the interactive streams go through m3 to m2.
+      const r = await run("script", [
+        "-qfec",
+        `stty rows 20 cols 70; "${SHOAL}" exec c1 -- sh -c 'tty; stty size; exit 4'`,
+        "/dev/null",
+      ], { env: m3.env });
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stdout, /\/dev\/pts\/\d+/);
+      assert.match(r.stdout, /20 70/);
     });
 
     await t.step(

@@ -407,6 +407,16 @@ function iec(n: number): string {
   return `${Number.isInteger(v) ? v : v.toFixed(2)}${units[i]}`;
 }
 
+/** A project's own custom volumes with their size config. */
+function customVolumeSizes(tx: ReadTx, projectId: number): { name: string; size: string | null }[] {
+  return tx.query<{ name: string; size: string | null }>(
+    `SELECT v.name, c.value AS size FROM storage_volumes v
+       LEFT JOIN storage_volumes_config c ON c.storage_volume_id = v.id AND c.key = 'size'
+      WHERE v.project_id = ? AND v.type = 2 ORDER BY v.name`,
+    projectId,
+  );
+}
+
 function rootSize(i: Counted): string | undefined {
   for (const d of Object.values(i.devices)) if (d.type === "disk" && d.path === "/") return d.size;
   return undefined;
@@ -462,6 +472,16 @@ function limitsProblem(
         return `Instance "${i.name}" in project "${p.name}" has no ${what} set, either directly or via a profile (required by the project's ${key})`;
       }
       total += n;
+    }
+    if (key === "limits.disk") {
+      // Custom volumes count too, each by its size (LXD's limits.disk).
+      for (const vol of customVolumeSizes(tx, p.id)) {
+        const n = vol.size === null ? null : parseSize(vol.size);
+        if (n === null) {
+          return `Custom volume "${vol.name}" in project "${p.name}" has no 'size' set (required by the project's limits.disk)`;
+        }
+        total += n;
+      }
     }
     if (total > limit) {
       return mode === "update"
@@ -541,7 +561,11 @@ export function projectState(tx: ReadTx, name: string): Record<string, { limit: 
   return {
     containers: { limit: limitOf("limits.containers", uint), usage: all.filter((i) => i.type === 0).length },
     cpu: { limit: limitOf("limits.cpu", uint), usage: sum("limits.cpu") },
-    disk: { limit: limitOf("limits.disk", parseSize), usage: sum("limits.disk") },
+    disk: {
+      limit: limitOf("limits.disk", parseSize),
+      usage: sum("limits.disk") +
+        customVolumeSizes(tx, r.id).reduce((t, v) => t + (parseSize(v.size ?? "") ?? 0), 0),
+    },
     instances: { limit: limitOf("limits.instances", uint), usage: all.length },
     memory: { limit: limitOf("limits.memory", parseSize), usage: sum("limits.memory") },
     networks: {

@@ -19,6 +19,8 @@ import {
   updateProject,
 } from "./projects.ts";
 import { updateProfile } from "./profiles.ts";
+import { createPool } from "./storage_pools.ts";
+import { createCustomVolume, updateCustomVolume } from "./volumes.ts";
 import { StatusError } from "../util/mod.ts";
 
 async function fresh() {
@@ -249,4 +251,51 @@ Deno.test("a restricted project refuses forbidden devices and low-level keys in 
   await launch("a", { "raw.lxc": "lxc.apparmor.profile=unconfined" }, { g: { type: "gpu" } });
   // Taking an allowance back while an instance uses it is refused.
   await refused(f.db.run(updateProject, { name: "r", description: "", config: cfg }), 400, /forbidden/);
+});
+
+Deno.test("custom volumes count against limits.disk in the write that makes or grows them", async () => {
+  await using f = await fresh();
+  await f.db.run(createPool, { name: "default", driver: "dir", description: "", config: {}, member: "none" });
+  await f.db.run(createProject, {
+    name: "p",
+    description: "",
+    config: newProjectConfig({ "limits.disk": "1GiB" }),
+  });
+  const volume = (name: string, config: Record<string, string>) =>
+    f.db.run(createCustomVolume, {
+      pool: "default",
+      name,
+      description: "",
+      config,
+      member: "none",
+      project: "p",
+    });
+  await volume("a", { size: "512MiB" });
+  await refused(
+    volume("b", { size: "600MiB" }),
+    400,
+    /Reached maximum aggregate value "1GiB" for "limits.disk"/,
+  );
+  await refused(volume("c", {}), 400, /Custom volume "c" in project "p" has no 'size' set/);
+  await refused(
+    f.db.run(updateCustomVolume, {
+      pool: "default",
+      name: "a",
+      member: "none",
+      description: "",
+      config: { size: "2GiB" },
+      project: "p",
+    }),
+    400,
+    /limits.disk/,
+  );
+  assert.equal((await f.db.read((tx) => projectState(tx, "p"))).disk.usage, 512 * 1024 ** 2);
+  // default's volumes do not count against p's limit.
+  await f.db.run(createCustomVolume, {
+    pool: "default",
+    name: "big",
+    description: "",
+    config: { size: "5GiB" },
+    member: "none",
+  });
 });

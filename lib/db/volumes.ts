@@ -4,7 +4,7 @@
  */
 import { badRequest, conflict, notFound } from "../util/mod.ts";
 import { nodeIdOf, readConfig } from "./devices.ts";
-import { DEFAULT_PROJECT, featureProject, projectUrl } from "./projects.ts";
+import { checkProjectLimits, DEFAULT_PROJECT, featureProject, projectUrl } from "./projects.ts";
 import { defineTx, type ReadTx, type Tx } from "./tx.ts";
 
 /**
@@ -189,6 +189,8 @@ export const createCustomVolume = defineTx(
       tx.now,
     );
     writeVolumeConfig(tx, id, a.config);
+    // A volume counts against its project's limits.disk, in the write that makes it.
+    checkProjectLimits(tx, volumeProject(tx, a.project).name);
   },
 );
 
@@ -209,6 +211,7 @@ export const updateCustomVolume = defineTx(
     const id = volumeId(tx, a.pool, a.name, a.member, a.project);
     tx.exec("UPDATE storage_volumes SET description = ? WHERE id = ?", a.description, id);
     writeVolumeConfig(tx, id, a.config);
+    checkProjectLimits(tx, volumeProject(tx, a.project).name);
   },
 );
 

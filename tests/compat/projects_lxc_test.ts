@@ -332,6 +332,12 @@ Deno.test({
           await ok(m1, ["storage", "volume", "create", "default", "v1", "--project", "vol"]);
           await ok(m1, ["storage", "volume", "create", "default", "v1"]);
           await Deno.stat(`${m1.dir}/storage-pools/default/custom/vol_v1`);
+          // limits.disk counts custom volumes by their size: one without is refused a limit.
+          await refused(
+            m2,
+            ["project", "set", "vol", "limits.disk=1GiB"],
+            /Custom volume "v1" in project "vol" has no 'size' set/,
+          );
           await Deno.stat(`${m1.dir}/storage-pools/default/custom/default_v1`);
           const listed = await ok(m2, [
             "storage",

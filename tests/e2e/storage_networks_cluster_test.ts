@@ -284,6 +284,11 @@ Deno.test("pools, volumes and networks across members in namespaces of their own
           100,
         );
         assert.ok(ip.startsWith(`${base}.`), `${ip} not in ${net}`);
+        // Any member shows it: m2 asks m1, which holds c1.
+        assert.match(
+          await ok(m2, ["list", "c1", "-c", "4", "--format", "csv"]),
+          new RegExp(ip.replace(/\./g, "\\.")),
+        );
         // A container on m2 is leased by m2's dnsmasq; list-leases on m1 gathers every member's.
         // (Images stay on the member that imported them here: m2 gets one of its own.)
         await Deno.mkdir(`${tmp.path}/second`);

@@ -70,6 +70,23 @@ export class LxcDriver {
     return { state: state as LxcState["state"], pid };
   }
 
+  /**
+   * The state of every container of this lxcpath from one `lxc-ls` (a list asks for all of them
+   * at once: one tool run instead of one lxc-info each). A container lxc-ls does not name (no
+   * config yet) is stopped.
+   */
+  async states(): Promise<Map<string, LxcState>> {
+    const r = await tool("lxc-ls", ["-P", this.lxcpath, "--fancy", "-F", "NAME,STATE,PID"]);
+    if (r.code !== 0) throw new Error(`lxc-ls failed: ${r.stderr.trim()}`);
+    const out = new Map<string, LxcState>();
+    for (const line of r.stdout.split("\n").slice(1)) {
+      const [name, state, pid] = line.trim().split(/\s+/);
+      if (!name || !state) continue;
+      out.set(name, { state: state as LxcState["state"], pid: /^\d+$/.test(pid ?? "") ? Number(pid) : -1 });
+    }
+    return out;
+  }
+
   /** Starts the container in the background and waits until it runs. */
   async start(name: string): Promise<void> {
     // Truncate the previous run's log so that errors shown are this start's.

@@ -217,8 +217,16 @@ export class InstanceManager {
       }
       return recs.map((r) => ({ rec: r, profiles: r.profiles.map((p) => profiles.get(p)!) }));
     });
+    // Every local container's state from one tool run (per container only if that fails).
+    const local = all.some(({ rec }) => rec.location === this.#o.location())
+      ? await this.lxc.states().catch(() => null)
+      : null;
     return await Promise.all(all.map(async ({ rec, profiles }) => {
-      const st = rec.location === this.#o.location() ? await this.lxc.state(this.key(rec.name)) : null;
+      const st = rec.location !== this.#o.location()
+        ? null
+        : local
+        ? local.get(this.key(rec.name)) ?? { state: "STOPPED" as const, pid: -1 }
+        : await this.lxc.state(this.key(rec.name));
       return { json: await this.render(rec, profiles, st ?? undefined), record: rec, state: st };
     }));
   }

@@ -233,7 +233,12 @@ export class InstanceManager {
 
   /** LXD's instance metrics of this member's running containers (GET /1.0/metrics). */
   async metrics(): Promise<Family[]> {
-    const running = (await this.list()).filter((x) => x.state?.state === "RUNNING" && x.state.pid > 0);
+    // Every project's, each labelled with its project, as LXD's.
+    const projects = await this.db.read((tx) =>
+      tx.query<{ name: string }>("SELECT name FROM projects ORDER BY name").map((p) => p.name)
+    );
+    const running = (await Promise.all(projects.map((p) => this.in(p).list()))).flat()
+      .filter((x) => x.state?.state === "RUNNING" && x.state.pid > 0);
     return await instanceMetrics(running.map((x) => ({
       name: x.json.name,
       project: x.json.project ?? "default",

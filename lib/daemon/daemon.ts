@@ -113,6 +113,8 @@ export class Daemon implements ServerContext {
   #https: HttpsListener | null = null;
   /** A second listener when cluster.https_address differs from core.https_address. */
   #clusterHttps: HttpsListener | null = null;
+  /** core.metrics_address: GET /1.0/metrics only. */
+  #metricsHttps: HttpsListener | null = null;
   #ready = false;
   /** Set once a graceful stop begins: new changes from clients are refused. */
   #draining = false;
@@ -308,6 +310,52 @@ export class Daemon implements ServerContext {
     );
   }
 
+  /**
+   * core.metrics_address (LXD's metrics listener): GET /1.0/metrics and nothing else, under the
+   * same trust as on the API (metrics certificates, trusted clients).
+   */
+  #listenMetrics(address: string): Promise<HttpsListener> {
+    const { host, port } = splitHostPort(address);
+    return HttpsListener.listen(
+      { host, port, label: address },
+      this.certificatePair(),
+      (req, peer) =>
+        new URL(req.url).pathname === "/1.0/metrics"
+          ? this.#serve(req, peer)
+          : new Response(JSON.stringify(errorBody(404, "not found")), {
+            status: 404,
+            headers: { "Content-Type": "application/json" },
+          }),
+      () => {
+        throw notFound("not found");
+      },
+      this.#inflight,
+    );
+  }
+
+  /** Starts, moves or stops the metrics listener (core.metrics_address; "" for none). */
+  async #restartMetrics(address = this.local.get("core.metrics_address")): Promise<void> {
+    const l = this.#metricsHttps;
+    if (l && l.address === address) {
+      l.setCertificate(this.certificatePair());
+      return;
+    }
+    if (address !== "") {
+      // A new address first, so that a bad one is refused with the old listener still serving.
+      const next = await this.#listenMetrics(address).catch(async (e) => {
+        if (!l || !endpointsClash(l.address, address)) throw e;
+        await l.close(this.#inflight, 1000);
+        this.#metricsHttps = null;
+        return await this.#listenMetrics(address);
+      });
+      if (this.#metricsHttps) await this.#metricsHttps.close(this.#inflight, 1000);
+      this.#metricsHttps = next;
+      return;
+    }
+    this.#metricsHttps = null;
+    if (l) await l.close(this.#inflight, 1000);
+  }
+
   async #initStandalone(): Promise<void> {
     await this.db.run(updateGlobalSchema, {});
     await this.db.run(ensureStandaloneNode, {
@@ -349,6 +397,12 @@ export class Daemon implements ServerContext {
       }
     }
     [this.#https, this.#clusterHttps] = next as [HttpsListener | null, HttpsListener | null];
+    await this.#restartMetrics().catch((e) =>
+      this.log.error("Failed to start the metrics listener", {
+        address: this.local.get("core.metrics_address"),
+        err: errorMessage(e),
+      })
+    );
   }
 
   /**
@@ -445,6 +499,12 @@ export class Daemon implements ServerContext {
   }
 
   async applyLocalConfig(changes: Record<string, string>): Promise<void> {
+    if ("core.metrics_address" in changes) {
+      const next = changes["core.metrics_address"]!;
+      await this.#restartMetrics(next).catch((e) => {
+        throw badRequest(`Cannot listen on metrics socket "${next}": ${errorMessage(e)}`);
+      });
+    }
     if (!("core.https_address" in changes)) return;
     const next = changes["core.https_address"]!;
     const old = this.#https;
@@ -514,10 +574,12 @@ export class Daemon implements ServerContext {
     const closing: Promise<void>[] = [];
     if (this.#https) closing.push(this.#https.close(this.#inflight, LISTENER_CLOSE_MS));
     if (this.#clusterHttps) closing.push(this.#clusterHttps.close(this.#inflight, LISTENER_CLOSE_MS));
+    if (this.#metricsHttps) closing.push(this.#metricsHttps.close(this.#inflight, LISTENER_CLOSE_MS));
     if (this.#unix) closing.push(this.#unix.close(LISTENER_CLOSE_MS));
     await Promise.allSettled(closing);
     this.#https = null;
     this.#clusterHttps = null;
+    this.#metricsHttps = null;
     this.#unix = null;
     this.relay.stop();
     this.cluster.stop();

@@ -116,6 +116,19 @@ Deno.test("metrics: LXD's instance metrics and the whole cluster's from one memb
       assert.equal((await cm.send("GET", "/1.0/instances")).status, 403);
       assert.equal(JSON.parse((await cm.send("GET", "/1.0")).text).metadata.auth, "untrusted");
       assert.equal((await cs.send("GET", "/1.0/metrics")).status, 403);
+      // core.metrics_address: a listener of its own for /1.0/metrics, and nothing else.
+      const set = await m1!.shoal(["config", "set", `core.metrics_address=${ADDRESSES[0]}:9100`]);
+      assert.equal(set.code, 0, set.stderr);
+      const onMetrics = new Caller(`${ADDRESSES[0]}:9100`, served, metrics);
+      callers.push(onMetrics);
+      const scraped = await onMetrics.send("GET", "/1.0/metrics");
+      assert.equal(scraped.status, 200);
+      assert.ok(
+        parsePrometheusTextFormat(scraped.text).some((f: { name: string }) => f.name === "shoal_raft_term"),
+      );
+      assert.equal((await onMetrics.send("GET", "/1.0")).status, 404);
+      assert.equal((await onMetrics.send("GET", "/1.0/instances")).status, 404);
+      assert.equal((await m1!.shoal(["config", "set", "core.metrics_address="])).code, 0);
     });
 
     await t.step("a member killed with -9 is not scraped; the others still are", async () => {

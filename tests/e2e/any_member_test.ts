@@ -240,6 +240,29 @@ Deno.test("any member serves any instance", async (t) => {
       for (const m of members) assert.equal(await rows(m), want);
     });
 
+    await t.step("the real lxc client shows the same, through every member", async (t) => {
+      if ((await run("sh", ["-c", "command -v lxc"])).code !== 0) {
+        console.log("skipped: the real lxc client (Debian's lxd-client) is not installed");
+        return;
+      }
+      const lxc = async (m: Member, args: string[]) => {
+        const r = await m.lxc(args);
+        assert.equal(r.code, 0, `lxc ${args.join(" ")} through ${m.name}: ${r.stderr}`);
+        return r.stdout.trim();
+      };
+      for (const m of members) {
+        assert.equal(await lxc(m, ["list", "--format", "csv", "-c", "nsL"]), await rows(m));
+      }
+      assert.match(await lxc(m2, ["cluster", "group", "list", "--format", "csv"]), /^g1,x,0$/m);
+      assert.equal(await lxc(m1, ["exec", "c1", "--", "hostname"]), "c1");
+      const r = await m3.lxc(["exec", "c1", "--", "sh", "-c", "exit 5"]);
+      assert.equal(r.code, 5, r.stderr);
+      await t.step("lxc query ?target= through m1", async () => {
+        const seen = JSON.parse(await lxc(m1, ["query", "/1.0?target=m3"]));
+        assert.equal(seen.config["core.https_address"], `${ADDRESSES[2]}:8443`);
+      });
+    });
+
     await t.step("stop and delete through a member that does not own it", async () => {
       await ok(m3, ["stop", "c1", "--force"]);
       await ok(m3, ["delete", "c1"]);

@@ -10,6 +10,30 @@ import { CALL_STREAM_PATH, ForgedFrame } from "../cluster/mod.ts";
 /** Runs one accepted websocket. */
 export type WsHandler = (socket: OpSocket) => void;
 
+/**
+ * The largest websocket message a stream takes; a bigger one closes it (1009) before it is
+ * buffered further. Event listeners and operation control streams carry small JSON; an
+ * operation's data streams carry what a client types or pipes; members' streams carry Raft
+ * batches and snapshots (the whole database in one message) and forwarded requests.
+ */
+export const CONTROL_FRAME_MAX = 1 << 20;
+export const DATA_FRAME_MAX = 8 << 20;
+export const MEMBER_FRAME_MAX = 100 << 20;
+
+/** The message limit of the stream a websocket path opens (see CONTROL_FRAME_MAX). */
+export function frameLimit(url: URL): number {
+  if (url.pathname.startsWith("/internal/")) return MEMBER_FRAME_MAX;
+  if (url.pathname.startsWith("/1.0/operations/")) return DATA_FRAME_MAX;
+  return CONTROL_FRAME_MAX;
+}
+
+/**
+ * How far an event listener may fall behind (bytes sent to it and not yet taken by its
+ * connection) before it is dropped: a reader that stops reading is closed (1008), not buffered
+ * for without end while every event of the cluster piles up for it.
+ */
+export const EVENTS_BACKLOG_MAX = 1 << 20;
+
 const EVENT_TYPES: readonly EventType[] = ["operation", "lifecycle", "logging"];
 
 function eventsHandler(ctx: ServerContext, url: URL, identity: Identity): WsHandler {
@@ -26,7 +50,15 @@ function eventsHandler(ctx: ServerContext, url: URL, identity: Identity): WsHand
   return (socket) => {
     const unsubscribe = ctx.events.subscribe(
       { types, project, allProjects, localOnly },
-      (e) => socket.send(JSON.stringify(e)),
+      (e) => {
+        if ((socket.buffered?.() ?? 0) > EVENTS_BACKLOG_MAX) {
+          unsubscribe();
+          ctx.log.warn("Dropped an event listener that stopped reading", { ip: identity.address });
+          socket.close(1008, "Events were not read: the listener fell too far behind");
+          return;
+        }
+        socket.send(JSON.stringify(e));
+      },
     );
     socket.onClose(unsubscribe);
     // Listeners only read; anything they send is ignored, as in LXD.

@@ -7,6 +7,7 @@ import {
   createApp,
   emptySync,
   errorBody,
+  frameLimit,
   type Identity,
   type Peer,
   type RouteModule,
@@ -433,11 +434,11 @@ export class Daemon implements ServerContext {
   }
 
   /** A websocket: a blocked member (rolling upgrade) takes only the other members' streams. */
-  #websocket(url: URL, peer: Peer) {
+  async #websocket(url: URL, peer: Peer) {
     const identity = authenticate(this, peer);
     const blocked = this.cluster.upgrade.blockedError();
     if (blocked && identity.kind !== "member") throw blocked;
-    return websocketRoute(this, url, identity);
+    return { run: await websocketRoute(this, url, identity), maxFrame: frameLimit(url) };
   }
 
   #fromMember(peer: Peer): boolean {

@@ -14,11 +14,12 @@ import { crossSiteRefusal, errorBody } from "../api/mod.ts";
 /** Answers one HTTP request for a peer. */
 export type FetchHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
 
-/** Decides on a websocket upgrade: a function that takes the socket, or a thrown StatusError. */
-export type UpgradeHandler = (
-  url: URL,
-  peer: Peer,
-) => ((socket: OpSocket) => void) | Promise<(socket: OpSocket) => void>;
+/**
+ * Decides on a websocket upgrade: what runs the socket and the largest message it takes, or a
+ * thrown StatusError.
+ */
+export type WsUpgrade = { run: (socket: OpSocket) => void; maxFrame: number };
+export type UpgradeHandler = (url: URL, peer: Peer) => WsUpgrade | Promise<WsUpgrade>;
 
 /** Counts requests in flight so that shutdown can wait for them. */
 export class InFlight {
@@ -66,7 +67,14 @@ export function withTimeout(p: Promise<unknown>, timeoutMs: number): Promise<voi
   ]).finally(() => clearTimeout(t));
 }
 
-function wrapDenoSocket(ws: WebSocket): OpSocket {
+/** The 1009 close of a stream sent a message over its limit (as node's ws closes it). */
+const TOO_BIG = 1009;
+
+/**
+ * Deno's server websockets take no size limit: a message over maxFrame closes the stream
+ * unread (the unix socket is root's; node's ws below refuses it while it arrives).
+ */
+function wrapDenoSocket(ws: WebSocket, maxFrame: number): OpSocket {
   ws.binaryType = "arraybuffer";
   return {
     send: (d) => {
@@ -74,8 +82,13 @@ function wrapDenoSocket(ws: WebSocket): OpSocket {
     },
     close: (code, reason) => ws.close(code, reason),
     onMessage: (h) =>
-      ws.addEventListener("message", (e) => h(typeof e.data === "string" ? e.data : new Uint8Array(e.data))),
+      ws.addEventListener("message", (e) => {
+        const size = typeof e.data === "string" ? e.data.length : (e.data as ArrayBuffer).byteLength;
+        if (size > maxFrame) return ws.close(TOO_BIG, "Message too big");
+        h(typeof e.data === "string" ? e.data : new Uint8Array(e.data));
+      }),
     onClose: (h) => ws.addEventListener("close", () => h()),
+    buffered: () => ws.bufferedAmount,
   };
 }
 
@@ -91,6 +104,7 @@ function wrapNodeSocket(ws: NodeWebSocket): OpSocket {
         h(isBinary ? new Uint8Array(buf) : buf.toString("utf8"));
       }),
     onClose: (h) => ws.on("close", () => h()),
+    buffered: () => ws.bufferedAmount,
   };
 }
 
@@ -149,9 +163,9 @@ export class UnixListener {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         try {
           // Decided before accepting: a stream proxied to another member opens there first.
-          const handler = await upgrade(url, peer);
+          const { run, maxFrame } = await upgrade(url, peer);
           const { socket, response } = Deno.upgradeWebSocket(raw);
-          socket.addEventListener("open", () => handler(wrapDenoSocket(socket)), { once: true });
+          socket.addEventListener("open", () => run(wrapDenoSocket(socket, maxFrame)), { once: true });
           return response;
         } catch (e) {
           return errorResponse(e);
@@ -204,7 +218,8 @@ function peerOf(socket: TLSSocket): Peer {
  */
 export class HttpsListener {
   #server: https.Server;
-  #wss = new WebSocketServer({ noServer: true });
+  /** One websocket server per message limit (ws sets maxPayload per server). */
+  #wss = new Map<number, WebSocketServer>();
   #sockets = new Set<Duplex>();
   readonly address: string;
 
@@ -237,6 +252,19 @@ export class HttpsListener {
       listener,
     );
     const self = new HttpsListener(address.label, server);
+    // Node's parser refuses what Go's takes (a method it does not know, a byte over 0x7f in the
+    // path) and by default may close without a word: answer in LXD's envelope, never a 5xx.
+    server.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
+      if (!socket.writable || err.code === "ECONNRESET") return socket.destroy();
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const body = JSON.stringify(errorBody(status, `Bad request: ${err.code ?? err.message}`));
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${
+            Buffer.byteLength(body)
+          }\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
     server.on("connection", (s: Duplex) => {
       self.#sockets.add(s);
       s.on("close", () => self.#sockets.delete(s));
@@ -249,12 +277,13 @@ export class HttpsListener {
     server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const peer = peerOf(req.socket as TLSSocket);
       let handler: (s: OpSocket) => void;
+      let maxFrame: number;
       try {
         // A browser's websocket from another site's page must not ride its certificate.
         const h = (n: string) => [req.headers[n]].flat()[0];
         const why = crossSiteRefusal(h, req.headers.host);
         if (why !== null) throw forbidden(why);
-        handler = await upgrade(new URL(req.url ?? "/", "https://shoal"), peer);
+        ({ run: handler, maxFrame } = await upgrade(new URL(req.url ?? "/", "https://shoal"), peer));
       } catch (e) {
         const status = errorStatus(e);
         const body = JSON.stringify(errorBody(status, errorMessage(e)));
@@ -265,7 +294,9 @@ export class HttpsListener {
         );
         return;
       }
-      self.#wss.handleUpgrade(req, socket, head, (ws) => handler(wrapNodeSocket(ws)));
+      let wss = self.#wss.get(maxFrame);
+      if (!wss) self.#wss.set(maxFrame, wss = new WebSocketServer({ noServer: true, maxPayload: maxFrame }));
+      wss.handleUpgrade(req, socket, head, (ws) => handler(wrapNodeSocket(ws)));
     });
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -285,7 +316,7 @@ export class HttpsListener {
   async close(inflight: InFlight, timeoutMs: number): Promise<void> {
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     this.#server.closeIdleConnections?.();
-    for (const ws of this.#wss.clients) ws.terminate();
+    for (const wss of this.#wss.values()) for (const ws of wss.clients) ws.terminate();
     await inflight.idle(timeoutMs);
     for (const s of this.#sockets) s.destroy();
     await closed;

@@ -50,6 +50,8 @@ export function listCertificates(tx: ReadTx): CertRecord[] {
 
 /** A certificate by full fingerprint or unique prefix; throws 404 if none. */
 export function getCertificate(tx: ReadTx, fp: string): CertRecord {
+  // Hex only: "%" and "_" are LIKE's wildcards, and DELETE /1.0/certificates/%25 took the first.
+  if (!/^[0-9a-f]+$/i.test(fp)) throw notFound("Certificate not found");
   const rows = tx.query<CertRow>(
     "SELECT * FROM certificates WHERE fingerprint LIKE ? || '%'",
     fp.toLowerCase(),

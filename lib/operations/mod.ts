@@ -32,6 +32,8 @@ export interface OpSocket {
   close(code?: number, reason?: string): void;
   onMessage(handler: (data: string | Uint8Array) => void): void;
   onClose(handler: () => void): void;
+  /** Bytes sent and not yet taken by the connection (absent where the socket cannot tell). */
+  buffered?(): number;
 }
 
 /** What an operation does. */

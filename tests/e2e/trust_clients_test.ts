@@ -153,6 +153,14 @@ Deno.test("restricted clients stay restricted; no client becomes a server", asyn
       await bad({ certificate: c.cert, name: "-x" }, 400, /must not start with a hyphen/);
       await bad({ certificate: c.cert, restricted: "yes" }, 400, /Invalid "restricted"/);
       await bad({ certificate: 42 }, 400, /Invalid "certificate"/);
+      // A fingerprint prefix is hex: SQL's wildcards match nothing (the first certificate went).
+      const fps = JSON.parse((await m.shoal(["query", "/1.0/certificates"])).stdout) as string[];
+      const one = fps[0]!.split("/").at(-1)!;
+      // "_" then the rest of one fingerprint: a pattern only that one matches.
+      for (const wild of ["%25", "_", `_${one.slice(1, 12)}`, `%25${one.slice(4, 12)}`]) {
+        const e = await m.client().request("DELETE", `/1.0/certificates/${wild}`).catch((x) => x);
+        assert.equal(e.status, 404, `DELETE /1.0/certificates/${wild}: ${e.message}`);
+      }
       assert.equal(JSON.parse((await m.shoal(["query", "/1.0/certificates"])).stdout).length, 3);
     });
   } finally {

@@ -341,10 +341,10 @@ interface Answer {
 }
 
 /** Whether text holds a whole HTTP answer: its head, and its body by Content-Length or chunks. */
-function complete(text: string, head: boolean): boolean {
+function complete(text: string, headOnly: boolean): boolean {
   const end = text.indexOf("\r\n\r\n");
   if (end < 0) return false;
-  if (head) return true;
+  if (headOnly) return true;
   const head = text.slice(0, end).toLowerCase();
   const length = /\r\ncontent-length: *(\d+)/.exec(head);
   if (length) return new TextEncoder().encode(text.slice(end + 4)).length >= Number(length[1]);

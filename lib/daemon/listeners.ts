@@ -93,6 +93,9 @@ function wrapDenoSocket(ws: WebSocket, maxFrame: number): OpSocket {
 }
 
 function wrapNodeSocket(ws: NodeWebSocket): OpSocket {
+  // ws reports a message over maxPayload (and any protocol error) as an 'error' event, then
+  // closes the socket itself (1009, 1002): without a listener that event ends the daemon.
+  ws.on("error", () => {});
   return {
     send: (d) => {
       if (ws.readyState === ws.OPEN) ws.send(d, { binary: typeof d !== "string" });

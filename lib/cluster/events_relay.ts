@@ -28,6 +28,12 @@ export interface EventRelayOptions {
 
 /** A member that appears while we run may have raised events (its "member added") before we connected. */
 const NEW_MEMBER_REPLAY_MS = 15_000;
+/**
+ * A member that appears while we run is connected to after 2-4 s (its events meanwhile come with
+ * the replay): every other member connecting at once, each with its TLS handshakes, fell on the
+ * joiner while it caught up with the database, and made each join of a big cluster slower.
+ */
+const NEW_MEMBER_DELAY_MS = 2_000;
 /** Reconnects back off up to this. */
 const MAX_BACKOFF_MS = 2_000;
 /** A stream that answers no ping for this long is dead (a member frozen or cut off, not closed). */
@@ -126,6 +132,7 @@ export class EventRelay {
           log: this.#o.log,
           clientCert: this.#o.clientCert,
           replaySince: this.#primed ? Date.now() - NEW_MEMBER_REPLAY_MS : null,
+          delayMs: this.#primed ? NEW_MEMBER_DELAY_MS * (1 + Math.random()) : 0,
         });
         this.#peers.set(address, p);
       }
@@ -153,6 +160,8 @@ interface PeerStreamOptions {
   clientCert: () => KeyPair;
   /** Fetch the member's events since then once connected (null: none, it was there before us). */
   replaySince: number | null;
+  /** Wait this long before the first connection. */
+  delayMs?: number;
 }
 
 /** One member's event stream, reconnected until closed. */
@@ -177,7 +186,10 @@ class PeerStream {
     this.#pin = pin;
     this.#o = o;
     this.#replaySince = o.replaySince;
-    this.#connect();
+    if (o.delayMs) {
+      this.#timer = setTimeout(() => this.#connect(), o.delayMs);
+      unrefTimer(this.#timer);
+    } else this.#connect();
   }
 
   get open(): boolean {

@@ -15,6 +15,17 @@ import { clusterPools } from "./member_config.ts";
 import { checkMemberName } from "./members.ts";
 import type { Self } from "./self.ts";
 
+/** Milliseconds spent on each step of a join, for its log line. */
+class Phases {
+  readonly took: Record<string, number> = {};
+  #at = performance.now();
+  mark(step: string): void {
+    const now = performance.now();
+    this.took[step] = Math.round(now - this.#at);
+    this.#at = now;
+  }
+}
+
 /** What a join needs besides the member itself. */
 export interface JoinParts {
   forwarding: Forwarding;
@@ -60,6 +71,7 @@ export class Joiner {
       );
     }
     const own = this.#p.serverCert();
+    const phase = new Phases();
     const client = new Client(
       { kind: "https", url: `https://${clusterAddress}`, serverCert: clusterCert, clientCert: own },
       { userAgent: "lxd-cluster-join" },
@@ -87,6 +99,7 @@ export class Joiner {
         }
       }
       // 2. Be accepted by the leader.
+      phase.mark("trustMs");
       reply = await callMember(client, MEMBER_CALLS.accept, {
         name,
         address: serverAddress,
@@ -106,11 +119,12 @@ export class Joiner {
     } finally {
       client.close();
     }
+    phase.mark("acceptMs");
     // From here on the cluster counts this member in: a failure takes every step back, so that
     // the member is as it was and can join again with a fresh token.
     const revert = new Revert();
     try {
-      await this.#become(revert, name, serverAddress, clusterAddress, reply, req);
+      await this.#become(revert, name, serverAddress, clusterAddress, reply, req, phase);
       revert.success();
     } catch (e) {
       self.log.warn("Joining the cluster failed: undoing what was done", { err: errorMessage(e) });
@@ -118,7 +132,13 @@ export class Joiner {
       throw e;
     }
     self.events.lifecycle("cluster-member-added", `/1.0/cluster/members/${name}`);
-    self.log.info("Joined the cluster", { name, address: serverAddress, raftId: reply.raftId });
+    // How long each step took: what a slow join spent its time on.
+    self.log.info("Joined the cluster", {
+      name,
+      address: serverAddress,
+      raftId: reply.raftId,
+      ...phase.took,
+    });
     // Ask the leader to give us a database role now rather than at its next heartbeat.
     void this.#p.forwarding.leaderRequest(MEMBER_CALLS.rebalance, {}).catch(() => {});
   }
@@ -135,6 +155,7 @@ export class Joiner {
     clusterAddress: string,
     reply: AcceptReply,
     req: ClusterPut,
+    phase: Phases,
   ): Promise<void> {
     const self = this.#self;
     const tls: KeyPair = { cert: reply.clusterCert, key: reply.clusterKey };
@@ -175,7 +196,9 @@ export class Joiner {
     });
     self.gateway.joinAs(reply.raftId, reply.raftNodes);
     this.#p.heartbeats.restart();
+    phase.mark("setupMs");
     await this.#p.certificate.served();
+    phase.mark("listenMs");
     // Wait until our own row has reached us: then this member serves the cluster's state.
     const deadline = Date.now() + 60_000;
     while (!self.stale((tx) => listNodes(tx).some((n) => n.address === serverAddress), false)) {
@@ -185,7 +208,9 @@ export class Joiner {
       await sleep(20);
     }
     self.setJoining(null);
+    phase.mark("catchUpMs");
     await this.#createLocalParts(revert, name, (req.member_config ?? []) as MemberConfigKey[]);
+    phase.mark("localMs");
   }
 
   /** Undoes the leader's accept: this member's row and Raft seat go (forced: it is not there). */

@@ -40,6 +40,8 @@ class Peer<M> {
   ws: WS | null = null;
   connecting = false;
   failures = 0;
+  /** Whether a connection to it ever opened (one that never did is most likely still joining). */
+  reached = false;
   retry: ReturnType<typeof setTimeout> | undefined;
   scheduled = false;
   constructor(public address: string) {}
@@ -147,6 +149,7 @@ export class WsTransport<M extends Addressed> {
     ws.on("open", () => {
       p.connecting = false;
       p.failures = 0;
+      p.reached = true;
       this.#flush(p);
     });
     // Peers send nothing back on this stream: their answers come on their own.
@@ -167,10 +170,12 @@ export class WsTransport<M extends Addressed> {
       // Raft retransmits what was lost; a slow or dead peer must not hold old messages.
       p.queue = [];
       this.#o.onUnreachable?.(id);
+      // A peer never reached is most likely a joiner starting its listener: it is tried often, so
+      // that it gets the log as soon as it listens (a joiner waited up to a second here).
       p.retry = setTimeout(() => {
         p.retry = undefined;
         if (p.queue.length > 0) this.#connect(p);
-      }, Math.min(1000, 20 * 2 ** Math.min(p.failures, 6)));
+      }, Math.min(p.reached ? 1000 : 200, 20 * 2 ** Math.min(p.failures, 6)));
     };
     ws.on("error", (e) => down(e));
     ws.on("close", () => down());

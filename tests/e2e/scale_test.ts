@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { clusterList, type MemberRow } from "../helpers/cluster.ts";
-import { Member, tempDir, waitFor } from "../helpers/member.ts";
+import { Member, run, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
 
 const SIZE = 16;
 const address = (i: number) => `127.0.0.${210 + i}`; // member i of 1..16
@@ -95,11 +95,16 @@ Deno.test({
           ms.push(m);
           const token = (await ok(m1.shoal(["cluster", "add", m.name, "--quiet"]))).trim();
           const t0 = performance.now();
-          await ok(m.shoald(["init", "--preseed"], {
+          // Longer than the joiner's own 60 s wait for the database, so that its error is what
+          // fails the test on a machine too loaded to finish (with the joiner's last words).
+          const r = await run(SHOALD, ["init", "--preseed"], {
+            env: m.env,
             stdin: `cluster:\n  enabled: true\n  server_name: ${m.name}\n  server_address: ${
               address(i)
             }:8443\n  cluster_token: ${token}\n`,
-          }));
+            timeoutMs: 120_000,
+          });
+          assert.equal(r.code, 0, `${m.name} did not join: ${r.stderr}\n${await m.logTail(30)}`);
           took.push(`${i}: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
         }
         console.log(`joins: ${took.join(", ")}`);

@@ -216,6 +216,13 @@ function peerOf(socket: TLSSocket): Peer {
 }
 
 /**
+ * How many connections one client address may hold open at once; the next is closed at once.
+ * A client's or a member's pool holds tens; a thousand is far past any of them and far below the
+ * daemon's file limit, so that one address cannot take every descriptor the daemon has.
+ */
+export const MAX_CONNECTIONS_PER_ADDRESS = 1024;
+
+/**
  * The HTTPS listener: node:https, because it can ask for client certificates (STACK.md §2).
  * Any client may connect; trust is decided per request from the presented certificate.
  */
@@ -224,6 +231,8 @@ export class HttpsListener {
   /** One websocket server per message limit (ws sets maxPayload per server). */
   #wss = new Map<number, WebSocketServer>();
   #sockets = new Set<Duplex>();
+  /** Open connections by client address (MAX_CONNECTIONS_PER_ADDRESS). */
+  #perAddress = new Map<string, number>();
   readonly address: string;
 
   private constructor(address: string, server: https.Server) {
@@ -269,6 +278,16 @@ export class HttpsListener {
       );
     });
     server.on("connection", (s: Duplex) => {
+      // One address may hold only so many connections: more are closed before TLS.
+      const from = (s as unknown as { remoteAddress?: string }).remoteAddress ?? "";
+      const held = self.#perAddress.get(from) ?? 0;
+      if (held >= MAX_CONNECTIONS_PER_ADDRESS) return void s.destroy();
+      self.#perAddress.set(from, held + 1);
+      s.once("close", () => {
+        const left = (self.#perAddress.get(from) ?? 1) - 1;
+        if (left > 0) self.#perAddress.set(from, left);
+        else self.#perAddress.delete(from);
+      });
       self.#sockets.add(s);
       s.on("close", () => self.#sockets.delete(s));
     });

@@ -28,6 +28,8 @@ export function validateAddress(v: string): string | null {
 }
 
 const expiry: KeyDef["validate"] = (v) => {
+  // Unset: the key's default applies.
+  if (v === "") return null;
   try {
     parseExpiry(v);
     return null;

@@ -133,6 +133,37 @@ Deno.test("restricted clients stay restricted; no client becomes a server", asyn
       assert.equal(JSON.parse((await m.shoal(["query", "/1.0/certificates"])).stdout).length, 3);
     });
 
+    await t.step("certificate add tokens expire after a day by default, sooner when asked", async () => {
+      const tokenOps = async () =>
+        (JSON.parse((await m.shoal(["query", "/1.0/operations?recursion=1"])).stdout).running ?? [])
+          .filter((o: { class: string; description: string }) =>
+            o.class === "token" && o.description === "Certificate add token"
+          );
+      const before = Date.now();
+      const add = await m.shoal(["config", "trust", "add", "--name", "t1"]);
+      assert.equal(add.code, 0, add.stderr);
+      const [op] = await tokenOps();
+      const left = Date.parse(op.metadata.expiresAt) - before;
+      assert.ok(left > 23.9 * 3600_000 && left < 24.1 * 3600_000, `a default token lives ${left} ms`);
+      // Shortened, and used too late: refused, and nobody is trusted by it.
+      assert.equal((await m.shoal(["config", "set", "core.remote_token_expiry", "1S"])).code, 0);
+      const late = await m.shoal(["config", "trust", "add", "--name", "t2"]);
+      assert.equal(late.code, 0, late.stderr);
+      const token = late.stdout.trim().split("\n").at(-1)!;
+      await new Promise((r) => setTimeout(r, 1500));
+      const joiner = await newCert("late");
+      const c = new Caller(AT, served, joiner);
+      callers.push(c);
+      const r = await c.send(
+        "POST",
+        "/1.0/certificates",
+        JSON.stringify({ type: "client", password: token }),
+      );
+      assert.equal(r.status, 403, r.text);
+      assert.match(r.text, /Token has expired/);
+      assert.equal((await m.shoal(["config", "unset", "core.remote_token_expiry"])).code, 0);
+    });
+
     await t.step("bad certificate requests get LXD's refusals", async () => {
       const c = await newCert("bad");
       const bad = async (body: unknown, status: number, msg: RegExp) => {

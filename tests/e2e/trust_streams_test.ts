@@ -2,21 +2,26 @@
  * Websocket streams cannot make the daemon buffer without end (issue 11: a 50 MiB frame to
  * /1.0/events was accepted, and the daemon's memory went from 79 to 386 MB): a message over a
  * stream's limit closes it (1009) over mutual TLS and over the unix socket, and an event
- * listener that stops reading is dropped (1008) while one that reads goes on. Address 127.0.0.64.
+ * listener that stops reading is dropped (1008) while one that reads goes on; one client address
+ * holds at most MAX_CONNECTIONS_PER_ADDRESS connections. Addresses 127.0.0.64 (the member),
+ * 127.0.0.65-66 (clients).
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 // @ts-types="@types/ws"
 import WS from "ws";
 import { pinnedIdentity } from "../../lib/client/mod.ts";
 import { fingerprint, generateKeyPair, type KeyPair } from "../../lib/tls/mod.ts";
+import { MAX_CONNECTIONS_PER_ADDRESS } from "../../lib/daemon/listeners.ts";
 import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpers.ts";
 import { Member, tempDir, waitFor } from "../helpers/member.ts";
 
 const ADDR = "127.0.0.64";
 
-async function openTls(path: string, served: string, cert: KeyPair): Promise<WS> {
+async function openTls(path: string, served: string, cert: KeyPair, localAddress?: string): Promise<WS> {
   const pin = await fingerprint(served);
   const ws = new WS(`wss://${ADDR}:8443${path}`, {
+    ...(localAddress ? { localAddress } : {}),
     ca: served,
     cert: cert.cert,
     key: cert.key,
@@ -89,6 +94,45 @@ Deno.test("websocket streams: messages over the limit close the stream; a listen
           open.push(ok);
           ok.send("{}");
           assert.equal(await closed(ok, 1000), 0, `${how}: a small message closed the stream`);
+        }
+        assert.equal((await m.shoal(["info"])).code, 0);
+      },
+    );
+
+    await t.step(
+      "one address holds at most MAX_CONNECTIONS_PER_ADDRESS connections; others are served",
+      async () => {
+        const connect = (localAddress: string) =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect({ host: ADDR, port: 8443, localAddress }, () => resolve(s));
+            s.once("error", reject);
+          });
+        /** Whether the daemon closed s within ms (it never speaks first on TLS). */
+        const closedBy = (s: net.Socket, ms: number) =>
+          new Promise<boolean>((resolve) => {
+            if (s.destroyed || s.readableEnded) return resolve(true);
+            const t = setTimeout(() => resolve(false), ms);
+            s.once("close", () => (clearTimeout(t), resolve(true)));
+          });
+        const held: net.Socket[] = [];
+        try {
+          for (let i = 0; i < MAX_CONNECTIONS_PER_ADDRESS; i++) held.push(await connect("127.0.0.65"));
+          const over = await connect("127.0.0.65");
+          held.push(over);
+          assert.ok(await closedBy(over, 10_000), "a connection over the cap stayed open");
+          assert.ok(!(await closedBy(held[0]!, 500)), "a connection within the cap was closed");
+          // Another address is served meanwhile.
+          const other = await openTls("/1.0/events", served, client, "127.0.0.66");
+          other.close();
+          // A freed place is taken again.
+          held.shift()!.destroy();
+          await waitFor("a place for 127.0.0.65 again", async () => {
+            const s = await connect("127.0.0.65");
+            held.push(s);
+            return !(await closedBy(s, 300));
+          });
+        } finally {
+          for (const s of held) s.destroy();
         }
         assert.equal((await m.shoal(["info"])).code, 0);
       },

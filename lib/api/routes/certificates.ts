@@ -72,6 +72,9 @@ function redeemCertificateToken(ctx: ServerContext, secret: string): Certificate
   return null;
 }
 
+/** How long a certificate add token lives when core.remote_token_expiry is unset. */
+export const CERTIFICATE_TOKEN_EXPIRY = "1d";
+
 async function createToken(ctx: ServerContext, c: Ctx, req: CertificatesPost): Promise<Response> {
   if ((req.type ?? "client") !== "client") {
     throw badRequest("Tokens can only be issued for client certificates");
@@ -79,7 +82,10 @@ async function createToken(ctx: ServerContext, c: Ctx, req: CertificatesPost): P
   const https = ctx.local.get("core.https_address");
   if (https === "") throw badRequest("Can't issue token when server isn't listening on network");
   const config = await ctx.db.read(readGlobalConfig);
-  const expiry = globalValue(config, "core.remote_token_expiry");
+  // LXD's tokens live until used when core.remote_token_expiry is unset; a token is a key to
+  // the server handed around in chats and tickets, so shoal's expire after a day unless the
+  // key says otherwise.
+  const expiry = globalValue(config, "core.remote_token_expiry") || CERTIFICATE_TOKEN_EXPIRY;
   const meta: Record<string, unknown> = {
     secret: randomSecret(),
     fingerprint: ctx.certificate().fingerprint,
@@ -94,7 +100,7 @@ async function createToken(ctx: ServerContext, c: Ctx, req: CertificatesPost): P
       token: true,
     },
   };
-  if (expiry !== "") meta.expiresAt = new Date(Date.now() + parseExpiry(expiry)).toISOString();
+  meta.expiresAt = new Date(Date.now() + parseExpiry(expiry)).toISOString();
   // `kind` is ours: it tells certificate tokens from join tokens without parsing descriptions.
   const op = ctx.operations.create({
     class: "token",

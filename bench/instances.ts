@@ -7,6 +7,9 @@
  * - the floor: liblxc's own tools on the same rootfs, no daemon: `tar -x` + `lxc-start -d` +
  *   `lxc-wait` (launch), `lxc-attach -- true` (exec), `lxc-stop -k` (stop), `rm -rf` (delete).
  *
+ * shoal runs its rounds twice: unprivileged containers (the default: an id map, the rootfs
+ * idmapped or shifted) and security.privileged=true.
+ *
  * Per round: launch, EXECS exec round trips of `true`, stop --force, delete. Medians and p99 over
  * ROUNDS rounds. Run: `deno run -A bench/instances.ts` (or `deno task bench instances`).
  * Env: ROUNDS (default 10), EXECS (default 5).
@@ -42,12 +45,17 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 }
 
 /** Rounds of launch / exec / stop / delete through the real lxc client against LXD_DIR=dir. */
-async function lxcRounds(dir: string, conf: string, prefix: string): Promise<Figures> {
+async function lxcRounds(
+  dir: string,
+  conf: string,
+  prefix: string,
+  launchArgs: string[] = [],
+): Promise<Figures> {
   const env = { LXD_DIR: dir, LXD_CONF: conf, HOME: conf };
   const f: Figures = { launch: [], exec: [], stop: [], delete: [] };
   for (let i = 0; i < ROUNDS; i++) {
     const name = `${prefix}${i}`;
-    f.launch.push(await timed(() => sh("lxc", ["launch", "bb", name, "-q"], env)));
+    f.launch.push(await timed(() => sh("lxc", ["launch", "bb", name, "-q", ...launchArgs], env)));
     for (let j = 0; j < EXECS; j++) {
       f.exec.push(await timed(() => sh("lxc", ["exec", name, "--", "true"], env)));
     }
@@ -78,7 +86,8 @@ async function waitSocket(path: string, what: string): Promise<void> {
   }
 }
 
-async function shoal(tmp: string, image: string): Promise<Figures> {
+/** shoal's rounds: unprivileged containers (the default, as LXD), then security.privileged=true. */
+async function shoal(tmp: string, image: string): Promise<{ unprivileged: Figures; privileged: Figures }> {
   const dir = `${tmp}/shoal`;
   await Deno.mkdir(dir, { recursive: true });
   const env = { SHOAL_DIR: dir };
@@ -92,7 +101,10 @@ async function shoal(tmp: string, image: string): Promise<Figures> {
   try {
     await sh(`${ROOT}/bin/shoald`, ["waitready", "--timeout", "30"], env);
     await prepare(dir, `${tmp}/shoal.conf`, image);
-    return await lxcRounds(dir, `${tmp}/shoal.conf`, "s");
+    return {
+      unprivileged: await lxcRounds(dir, `${tmp}/shoal.conf`, "s"),
+      privileged: await lxcRounds(dir, `${tmp}/shoal.conf`, "p", ["-c", "security.privileged=true"]),
+    };
   } finally {
     daemon.kill("SIGTERM");
     await daemon.status;
@@ -184,7 +196,9 @@ if (import.meta.main) {
     await sh(`${ROOT}/scripts/make-busybox-image`, [image]);
     console.log(`instances: ${ROUNDS} rounds, ${EXECS} execs per round, all through the real lxc client`);
     report("floor (liblxc tools, no daemon)", await floor(tmp, image));
-    report("shoal", await shoal(tmp, image));
+    const s = await shoal(tmp, image);
+    report("shoal (unprivileged, the default)", s.unprivileged);
+    report("shoal (security.privileged=true)", s.privileged);
     const l = await lxd(tmp, image);
     if (typeof l === "string") console.log(`LXD: ${l}`);
     else report("LXD", l);

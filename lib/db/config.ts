@@ -48,6 +48,16 @@ function count(check: (n: number) => string | null): KeyDef["validate"] {
   return (v) => (isInt(v) ? check(Number(v)) : "Value is not a number");
 }
 
+/** The addresses LXD canonicalizes with its API's default port when none is given. */
+const DEFAULT_PORT_KEYS = new Set(["core.https_address", "cluster.https_address"]);
+
+/** "host" or "[v6]" or ":"-less IPv6 becomes host:8443 ([v6]:8443); an address with a port stays. */
+function withDefaultPort(v: string): string {
+  if (/^\[[^\]]*\]:\d+$/.test(v) || /^[^:]*:\d+$/.test(v)) return v;
+  const host = v.replace(/^\[|\]$/g, "");
+  return host.includes(":") ? `[${host}]:8443` : `${host}:8443`;
+}
+
 /** Server config keys shoal knows, with LXD's defaults and validation texts. */
 export const SERVER_KEYS: Record<string, KeyDef> = {
   "core.https_address": { scope: "local", default: "", validate: address },
@@ -193,8 +203,10 @@ export const updateServerConfig = defineTx(
     const local: Record<string, string> = {};
     const global: [string, string][] = [];
     for (const [k, v] of Object.entries(changes)) {
-      if (keyDef(k)!.scope === "local") local[k] = v;
-      else global.push([k, v]);
+      // As LXD: an API address given without a port is kept with the default one, 8443.
+      if (keyDef(k)!.scope === "local") {
+        local[k] = DEFAULT_PORT_KEYS.has(k) && v !== "" ? withDefaultPort(v) : v;
+      } else global.push([k, v]);
     }
     if (a.clustered && "cluster.https_address" in local) {
       throw badRequest("Changing cluster.https_address is currently not supported");

@@ -65,3 +65,17 @@ Deno.test("updateServerConfig keeps a secret sent back as true, as GET /1.0 show
   await t.update({ mode: "put", requested: { "core.trust_password": true } });
   assert.deepEqual(await t.db.read(readGlobalConfig), { "core.trust_password": "hashed-by-the-route" });
 });
+
+Deno.test("updateServerConfig keeps an API address given without a port with LXD's 8443", async () => {
+  using t = await fresh();
+  const set = async (v: string) =>
+    (await t.update({ requested: { "core.https_address": v } })).local["core.https_address"];
+  assert.equal(await set("127.0.0.5"), "127.0.0.5:8443");
+  assert.equal(await set("127.0.0.5:9443"), "127.0.0.5:9443");
+  assert.equal(await set("[::1]"), "[::1]:8443");
+  assert.equal(await set("[::1]:7443"), "[::1]:7443");
+  assert.equal(
+    (await t.update({ requested: { "core.metrics_address": "127.0.0.5" } })).local["core.metrics_address"],
+    "127.0.0.5",
+  );
+});

@@ -8,8 +8,27 @@ import assert from "node:assert/strict";
 import { Member, run, tempDir } from "../helpers/member.ts";
 import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpers.ts";
 
-const LXD_MAP =
-  '[{"Isuid":true,"Isgid":false,"Hostid":1000000,"Nsid":0,"Maprange":1000000000},{"Isuid":false,"Isgid":true,"Hostid":1000000,"Nsid":0,"Maprange":1000000000}]';
+/**
+ * The host's range for root, as LXD picks it: root's first line in /etc/subuid (or subgid), else
+ * LXD's default of 1000000000 ids from 1000000. Read here so that the test holds on a machine where
+ * Debian's lxd package gave root a range (root:100000:10000001) as on one where nothing did.
+ */
+function rootRange(path: string): { base: number; range: number } {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch { /* no file: LXD's default */ }
+  const m = /^root:(\d+):(\d+)$/m.exec(text);
+  return m && Number(m[2]) > 0
+    ? { base: Number(m[1]), range: Number(m[2]) }
+    : { base: 1000000, range: 1000000000 };
+}
+const UID = rootRange("/etc/subuid");
+const GID = rootRange("/etc/subgid");
+const LXD_MAP = JSON.stringify([
+  { Isuid: true, Isgid: false, Hostid: UID.base, Nsid: 0, Maprange: UID.range },
+  { Isuid: false, Isgid: true, Hostid: GID.base, Nsid: 0, Maprange: GID.range },
+]);
 
 async function readyMember(tmp: string, env: Record<string, string> = {}): Promise<Member> {
   const m = await new Member(`${tmp}/m1`, "m1", env).start();
@@ -41,23 +60,26 @@ Deno.test("containers are unprivileged by default, with LXD's id map; security.p
   await using tmp = await tempDir("trust-unpriv");
   const m = await readyMember(tmp.path);
   try {
-    await t.step("root in the container is host uid 1000000; mknod is refused; seccomp applies", async () => {
-      await ok(m, ["launch", "bb", "c1"]);
-      assert.equal(
-        (await ok(m, ["exec", "c1", "--", "cat", "/proc/self/uid_map"])).trim().split(/\s+/).join(" "),
-        "0 1000000 1000000000",
-      );
-      assert.equal(await hostUid(m, "c1"), "1000000");
-      const mknod = await m.shoal(["exec", "c1", "--", "mknod", "/tmp/sda", "b", "8", "0"]);
-      assert.notEqual(mknod.code, 0, "mknod of a block device worked in an unprivileged container");
-      assert.match(await ok(m, ["exec", "c1", "--", "grep", "Seccomp:", "/proc/1/status"]), /Seccomp:\s+2/);
-      // The image's files are root's inside, and the rootfs on disk is left as the image has it
-      // (an idmapped mount), or shifted and recorded: either way volatile.last_state.idmap says which.
-      assert.match(await ok(m, ["exec", "c1", "--", "stat", "-c", "%u", "/bin/busybox"]), /^0\n$/);
-      const conf = await Deno.readTextFile(`${m.dir}/containers/c1/config`);
-      assert.match(conf, /^lxc\.idmap = u 0 1000000 1000000000$/m);
-      assert.match(conf, /^lxc\.idmap = g 0 1000000 1000000000$/m);
-    });
+    await t.step(
+      "root in the container is root's first subordinate uid on the host; mknod is refused; seccomp applies",
+      async () => {
+        await ok(m, ["launch", "bb", "c1"]);
+        assert.equal(
+          (await ok(m, ["exec", "c1", "--", "cat", "/proc/self/uid_map"])).trim().split(/\s+/).join(" "),
+          `0 ${UID.base} ${UID.range}`,
+        );
+        assert.equal(await hostUid(m, "c1"), String(UID.base));
+        const mknod = await m.shoal(["exec", "c1", "--", "mknod", "/tmp/sda", "b", "8", "0"]);
+        assert.notEqual(mknod.code, 0, "mknod of a block device worked in an unprivileged container");
+        assert.match(await ok(m, ["exec", "c1", "--", "grep", "Seccomp:", "/proc/1/status"]), /Seccomp:\s+2/);
+        // The image's files are root's inside, and the rootfs on disk is left as the image has it
+        // (an idmapped mount), or shifted and recorded: either way volatile.last_state.idmap says which.
+        assert.match(await ok(m, ["exec", "c1", "--", "stat", "-c", "%u", "/bin/busybox"]), /^0\n$/);
+        const conf = await Deno.readTextFile(`${m.dir}/containers/c1/config`);
+        assert.match(conf, new RegExp(`^lxc\\.idmap = u 0 ${UID.base} ${UID.range}$`, "m"));
+        assert.match(conf, new RegExp(`^lxc\\.idmap = g 0 ${GID.base} ${GID.range}$`, "m"));
+      },
+    );
     await t.step("volatile.idmap.* as LXD writes them", async () => {
       const get = async (k: string) => (await ok(m, ["config", "get", "c1", k])).trim();
       assert.equal(await get("volatile.idmap.base"), "0");
@@ -86,7 +108,7 @@ Deno.test("containers are unprivileged by default, with LXD's id map; security.p
       await ok(m, ["stop", "c2", "--force"]);
       await ok(m, ["config", "set", "c2", "security.privileged=false"]);
       await ok(m, ["start", "c2"]);
-      assert.equal(await hostUid(m, "c2"), "1000000");
+      assert.equal(await hostUid(m, "c2"), String(UID.base));
       assert.equal(await ok(m, ["exec", "c2", "--", "stat", "-c", "%u", "/bin/busybox"]), "0\n");
     });
     await t.step("security.nesting gives the spare /proc and /sys a nested manager needs", async () => {
@@ -107,14 +129,14 @@ Deno.test("where idmapped mounts are off, the rootfs is shifted with chown, reco
   const m = await readyMember(tmp.path, { SHOAL_IDMAPPED_MOUNTS_DISABLE: "1" });
   try {
     await ok(m, ["launch", "bb", "c1"]);
-    assert.equal(await hostUid(m, "c1"), "1000000");
-    assert.equal((await Deno.stat(`${rootfs(m, "c1")}/bin/busybox`)).uid, 1_000_000);
+    assert.equal(await hostUid(m, "c1"), String(UID.base));
+    assert.equal((await Deno.stat(`${rootfs(m, "c1")}/bin/busybox`)).uid, UID.base);
     assert.equal((await ok(m, ["config", "get", "c1", "volatile.last_state.idmap"])).trim(), LXD_MAP);
     assert.equal(await ok(m, ["exec", "c1", "--", "stat", "-c", "%u", "/bin/busybox"]), "0\n");
-    // Files pushed are shifted too: root's inside, 1000000 on disk.
+    // Files pushed are shifted too: root's inside, root's first subordinate uid on disk.
     await Deno.writeTextFile(`${tmp.path}/f`, "x\n");
     await ok(m, ["file", "push", `${tmp.path}/f`, "c1/root/f", "--uid", "5"]);
-    assert.equal((await Deno.stat(`${rootfs(m, "c1")}/root/f`)).uid, 1_000_005);
+    assert.equal((await Deno.stat(`${rootfs(m, "c1")}/root/f`)).uid, UID.base + 5);
     assert.equal(await ok(m, ["exec", "c1", "--", "stat", "-c", "%u", "/root/f"]), "5\n");
     await ok(m, ["stop", "c1", "--force"]);
     await ok(m, ["config", "set", "c1", "security.privileged=true"]);

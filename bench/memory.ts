@@ -5,7 +5,7 @@
  * executable's pages it maps (shared with every other Deno process: PSS counts each member's
  * share) and V8's heap in use. Floor from the same run: an idle Deno process that loaded nothing.
  *
- *   deno run -A bench/memory.ts
+ *   deno run -A bench/memory.ts [--rest SECONDS]   (how long members rest before sampling; 10)
  * @module
  */
 import { formCluster } from "../tests/helpers/cluster.ts";
@@ -15,6 +15,10 @@ import { percentiles, printRows } from "./floors.ts";
 const ADDR = ["127.0.0.170", "127.0.0.171", "127.0.0.172"];
 // Members log as in production (no --debug), as the other benches run them.
 Deno.env.set("SHOAL_BENCH", "1");
+
+const restArg = Deno.args.indexOf("--rest");
+const REST_S = restArg >= 0 ? Number(Deno.args[restArg + 1]) : 10;
+if (!(REST_S >= 0)) throw new Error("--rest takes a number of seconds");
 
 type Sample = { rss: number; anon: number; file: number; pss: number };
 
@@ -59,7 +63,7 @@ await floor.status;
 
 const solo = await new Member(`${dir.path}/solo`, "solo", {}, [], { debug: false }).start();
 try {
-  await new Promise((r) => setTimeout(r, 10_000));
+  await new Promise((r) => setTimeout(r, REST_S * 1000));
   rows.push(row("standalone member", (await watch([solo.process!.pid]))[0]!));
 } finally {
   await solo.stop();
@@ -67,11 +71,11 @@ try {
 
 const members = await formCluster(dir.path, ADDR, { env: {} });
 try {
-  await new Promise((r) => setTimeout(r, 10_000));
+  await new Promise((r) => setTimeout(r, REST_S * 1000));
   const all = await watch(members.map((m) => m.process!.pid));
   members.forEach((m, i) => rows.push(row(`cluster member ${m.name}`, all[i]!)));
 } finally {
   for (const m of members) await m.stop();
 }
-console.log("members at rest, 10 s after start or forming, sampled each second for 10 s:");
+console.log(`members at rest, ${REST_S} s after start or forming, sampled each second for 10 s:`);
 printRows(rows);

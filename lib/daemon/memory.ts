@@ -72,10 +72,9 @@ export function cleanReadOnlyMappings(smaps: string, exe: string): { start: bigi
 
 /** One collection, trim and drop of the executable's cold read-only pages, now. */
 export function releaseMemory(): void {
-  (globalThis as { gc?: () => void }).gc?.();
+  releaseHeap();
   const c = open();
   if (!c) return;
-  c.trim();
   try {
     const exe = Deno.execPath();
     const smaps = Deno.readTextFileSync("/proc/self/smaps");
@@ -83,14 +82,25 @@ export function releaseMemory(): void {
   } catch { /* no /proc: nothing dropped */ }
 }
 
-/** Releases shortly after the start, then every periodMs while the member runs. */
-export function releaseMemoryPeriodically(periodMs = 5_000): () => void {
-  const first = setTimeout(releaseMemory, 1_000);
-  const every = setInterval(releaseMemory, periodMs);
-  Deno.unrefTimer(first);
-  Deno.unrefTimer(every);
+/**
+ * Drops what the start used twice, once the runtime is up (1 s) and once a bootstrap or join has
+ * had time to finish (30 s), then never again: after that the pages a member maps are the ones it
+ * uses, and dropping them periodically would only make it fault them back in to look smaller.
+ * The heap and malloc's free pages are handed back every minute (a full collection of a ~15 MiB
+ * heap and a trim: a few milliseconds).
+ */
+export function releaseMemoryPeriodically(heapPeriodMs = 60_000): () => void {
+  const settle = [1_000, 30_000].map((ms) => setTimeout(releaseMemory, ms));
+  const every = setInterval(releaseHeap, heapPeriodMs);
+  for (const t of [...settle, every]) Deno.unrefTimer(t);
   return () => {
-    clearTimeout(first);
+    settle.forEach(clearTimeout);
     clearInterval(every);
   };
+}
+
+/** One collection and trim, leaving the executable's pages mapped. */
+export function releaseHeap(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  open()?.trim();
 }

@@ -6,6 +6,7 @@ import type { Operation } from "../../lib/wire/mod.ts";
 import type { CliContext } from "./context.ts";
 import { writeServerCert } from "./config_file.ts";
 import { addClusterMemberCommands } from "./cluster_members.ts";
+import { addClusterGroupCommands } from "./cluster_groups.ts";
 import { addClusterDoctorCommand } from "./cluster_doctor.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
 
@@ -154,6 +155,7 @@ export function clusterCommand(ctx: CliContext): Command {
       ctx.println("Clustering enabled");
     });
   addClusterMemberCommands(cl, ctx);
+  addClusterGroupCommands(cl, ctx);
   addClusterDoctorCommand(cl, ctx);
   clusterCertificateCommand(ctx, cl);
   return cl;

@@ -177,10 +177,21 @@ Deno.test("any member serves any instance", async (t) => {
         m1,
         (c) => c.request("POST", "/1.0/cluster/groups", { body: { name: "g1", description: "x" } }),
       );
-      await withClient(
-        m2,
-        (c) => c.request("PATCH", "/1.0/cluster/members/m3", { body: { groups: ["g1", "default"] } }),
+      assert.equal(
+        await ok(m2, ["cluster", "group", "assign", "m3", "g1,default"]),
+        "Cluster member m3 added to cluster groups g1,default\n",
       );
+      assert.equal(
+        await ok(m1, ["cluster", "group", "add", "m1", "g1"]),
+        "Cluster member m1 added to group g1\n",
+      );
+      assert.equal(
+        await ok(m1, ["cluster", "group", "remove", "m1", "g1"]),
+        "Cluster member m1 removed from group g1\n",
+      );
+      const last = await m1.shoal(["cluster", "group", "remove", "m1", "default"]);
+      assert.equal(last.code, 1);
+      assert.match(last.stderr, /^Error: Cluster member m1 must be in at least one group/);
       const g = await withClient(m3, (c) => c.get<{ members: string[] }>("/1.0/cluster/groups/g1"));
       assert.deepEqual(g.members, ["m3"]);
       await ok(m1, ["launch", "bb", "c4", "--target", "@g1"]);
@@ -254,6 +265,10 @@ Deno.test("any member serves any instance", async (t) => {
         assert.equal(await lxc(m, ["list", "--format", "csv", "-c", "nsL"]), await rows(m));
       }
       assert.match(await lxc(m2, ["cluster", "group", "list", "--format", "csv"]), /^g1,x,0$/m);
+      assert.equal(
+        await lxc(m2, ["cluster", "group", "list", "--format", "csv"]),
+        (await ok(m2, ["cluster", "group", "list", "--format", "csv"])).trim(),
+      );
       assert.equal(await lxc(m1, ["exec", "c1", "--", "hostname"]), "c1");
       const r = await m3.lxc(["exec", "c1", "--", "sh", "-c", "exit 5"]);
       assert.equal(r.code, 5, r.stderr);

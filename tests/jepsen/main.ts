@@ -2,7 +2,7 @@
  * `deno task jepsen`: the fault harness (README.md beside this file).
  *
  *   deno task jepsen [--time SECONDS] [--nemesis all|kill|pause|partition|disk|clock|membership|none]
- *                    [--members 3|5] [--seed N] [--dir DIR]
+ *                    [--members 3|5] [--pace normal|fast] [--seed N] [--dir DIR]
  *   deno task jepsen --check FILE      check a saved history again
  *
  * Exits 0 only when the checks find no anomaly and no lost write; the last line is always
@@ -18,7 +18,7 @@ function usage(msg: string): never {
   console.error(`Error: ${msg}`);
   console.error(
     "Usage: deno task jepsen [--time SECONDS] [--nemesis all|none|" + NEMESES.join("|") +
-      "] [--members 3|5] [--seed N] [--dir DIR] | --check FILE",
+      "] [--members 3|5] [--pace normal|fast] [--seed N] [--dir DIR] | --check FILE",
   );
   Deno.exit(2);
 }
@@ -32,6 +32,7 @@ async function main(): Promise<number> {
         time: { type: "string", default: "60" },
         nemesis: { type: "string", default: "all" },
         members: { type: "string", default: "3" },
+        pace: { type: "string", default: "normal" },
         seed: { type: "string" },
         dir: { type: "string" },
         check: { type: "string" },
@@ -50,6 +51,8 @@ async function main(): Promise<number> {
   if (!Number.isFinite(time) || time <= 0) usage(`Invalid --time "${a.time}": a number of seconds above 0`);
   const members = Number(a.members);
   if (members !== 3 && members !== 5) usage(`Invalid --members "${a.members}": 3 or 5`);
+  const pace = a.pace;
+  if (pace !== "normal" && pace !== "fast") usage(`Invalid --pace "${pace}": normal or fast`);
   let kinds;
   try {
     kinds = a.nemesis === "none" ? [] : parseNemesis(a.nemesis);
@@ -63,7 +66,7 @@ async function main(): Promise<number> {
   await Deno.mkdir(dir, { recursive: true });
   const log = (l: string) => console.log(`jepsen: ${l}`);
   log(`seed ${seed}, files in ${dir}`);
-  const path = await runJepsen({ time, nemesis: a.nemesis, kinds, members, seed, dir }, log);
+  const path = await runJepsen({ time, nemesis: a.nemesis, kinds, pace, members, seed, dir }, log);
   const report = checkHistory(await readHistory(path));
   for (const l of describe(report, path)) console.log(l);
   const bad = report.anomalies.length + report.lost.length > 0;

@@ -8,7 +8,7 @@ import { cmd, uniquePrefix } from "../helpers/netns.ts";
 import { waitFor } from "../helpers/member.ts";
 import { JepsenCluster, type Slot } from "./cluster.ts";
 import { HistoryWriter } from "./history.ts";
-import { type NemesisKind, runNemesis } from "./nemesis.ts";
+import { type NemesisKind, type Pace, runNemesis } from "./nemesis.ts";
 import {
   BANK_ACCOUNTS,
   BANK_INITIAL,
@@ -28,6 +28,8 @@ export interface RunOptions {
   time: number;
   nemesis: string;
   kinds: NemesisKind[];
+  /** How long faults are held (nemesis.ts PACES). */
+  pace?: Pace;
   members: number;
   seed: number;
   /** Where the run's files go (kept: the history, and the members' logs on failure). */
@@ -126,20 +128,24 @@ export async function runJepsen(o: RunOptions, log: (l: string) => void): Promis
       bankClients(ctx, n, 200),
     ]);
     const sampler = sampleResources(cluster, history, now, () => stop);
-    const nemesis = o.kinds.length === 0 ? Promise.resolve() : runNemesis({
-      cluster,
-      rng,
-      now,
-      stopped: () => stop,
-      record: (f) => history.add(f),
-      log: (l) => log(`[${(now() / 1000).toFixed(1)}] ${l}`),
-      note,
-      membersChanged: () => {
-        // Connections to a member that was restarted or removed are dead: start new ones.
-        for (const s of known) dropConnections(s);
-        known = new Set(sockets());
+    const nemesis = o.kinds.length === 0 ? Promise.resolve() : runNemesis(
+      {
+        cluster,
+        rng,
+        now,
+        stopped: () => stop,
+        record: (f) => history.add(f),
+        log: (l) => log(`[${(now() / 1000).toFixed(1)}] ${l}`),
+        note,
+        membersChanged: () => {
+          // Connections to a member that was restarted or removed are dead: start new ones.
+          for (const s of known) dropConnections(s);
+          known = new Set(sockets());
+        },
       },
-    }, o.kinds);
+      o.kinds,
+      o.pace,
+    );
     const deadline = Date.now() + o.time * 1000;
     while (!stop && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     stop = true;

@@ -272,6 +272,10 @@ Deno.test("any member serves any instance", async (t) => {
       assert.equal(await lxc(m1, ["exec", "c1", "--", "hostname"]), "c1");
       const r = await m3.lxc(["exec", "c1", "--", "sh", "-c", "exit 5"]);
       assert.equal(r.code, 5, r.stderr);
+      // c2 lives on m1: its log and its config through the other two.
+      assert.match(await lxc(m3, ["info", "--show-log", "c2"]), /^Log:/m);
+      await lxc(m3, ["config", "set", "c2", "user.through=m3"]);
+      assert.equal(await lxc(m2, ["config", "get", "c2", "user.through"]), "m3");
       await t.step("lxc query ?target= through m1", async () => {
         const seen = JSON.parse(await lxc(m1, ["query", "/1.0?target=m3"]));
         assert.equal(seen.config["core.https_address"], `${ADDRESSES[2]}:8443`);

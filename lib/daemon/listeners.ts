@@ -215,6 +215,24 @@ function peerOf(socket: TLSSocket): Peer {
   return peer;
 }
 
+/** How long a closing connection still reads (and drops) what its client sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Node closes a connection right after the last answer, unread request body or not: the
+ * client's kernel then meets a reset and may drop the answer it had not read yet (a 413 for a
+ * body over the limit, sent before the body was read). Close as a careful server does: send the
+ * end, read and drop what still comes for a while, then close (Go's server reads 256 KiB).
+ */
+function lingerOnClose(s: Duplex): void {
+  const socket = s as Duplex & { destroySoon?: () => void };
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref?.();
+  };
+}
+
 /**
  * How many connections one client address may hold open at once; the next is closed at once.
  * A client's or a member's pool holds tens; a thousand is far past any of them and far below the
@@ -293,6 +311,7 @@ export class HttpsListener {
     });
     server.on("secureConnection", (s: Duplex) => {
       (s as unknown as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      lingerOnClose(s);
       self.#sockets.add(s);
       s.on("close", () => self.#sockets.delete(s));
     });

@@ -8,7 +8,7 @@ import { writeServerCert } from "./config_file.ts";
 import { addClusterMemberCommands } from "./cluster_members.ts";
 import { addClusterGroupCommands } from "./cluster_groups.ts";
 import { addClusterDoctorCommand } from "./cluster_doctor.ts";
-import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
+import { type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
 
 interface ClusterInfo {
   server_name: string;
@@ -20,15 +20,6 @@ async function clusteredClient(ctx: CliContext, remote: string) {
   const info = await c.get<ClusterInfo>("/1.0/cluster");
   if (!info.enabled) throw new Error("LXD server is not part of a cluster");
   return c;
-}
-
-/** Go's "2006/01/02 15:04 MST" in UTC, as lxc cluster list-tokens prints expiry. */
-function goShortTime(iso: string): string {
-  const d = new Date(iso);
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getUTCFullYear()}/${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())} ${p(d.getUTCHours())}:${
-    p(d.getUTCMinutes())
-  } UTC`;
 }
 
 function tokenOf(meta: Record<string, unknown>): string {

@@ -109,3 +109,12 @@ export function renderList(format: Format, header: string[], rows: string[][], r
       return toYaml(raw);
   }
 }
+
+/** Go's "2006/01/02 15:04 MST" in UTC, as lxc's list-tokens commands print expiry. */
+export function goShortTime(iso: string): string {
+  const d = new Date(iso);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getUTCFullYear()}/${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())} ${p(d.getUTCHours())}:${
+    p(d.getUTCMinutes())
+  } UTC`;
+}

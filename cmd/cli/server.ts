@@ -3,7 +3,7 @@ import type { Event, Operation, Server, ServerPut } from "../../lib/wire/mod.ts"
 import { naturalCompare } from "../../lib/util/mod.ts";
 import YAML from "yaml";
 import { type CliContext, readAll } from "./context.ts";
-import { type Format, FORMATS, renderList, sortRowsNaturally, toYaml } from "./format.ts";
+import { type Format, FORMATS, goShortTime, renderList, sortRowsNaturally, toYaml } from "./format.ts";
 
 import { VERSION } from "../../lib/version.ts";
 import { parseCertificate } from "../../lib/tls/mod.ts";
@@ -226,7 +226,8 @@ function trustCommand(ctx: CliContext): Command {
             expires_at: m.expiresAt ?? "0001-01-01T00:00:00Z",
           }),
         );
-        return [req.name ?? "", t, String(m.expiresAt ?? "")];
+        // As lxc config trust list-tokens: Go's short time, empty for a token that never expires.
+        return [req.name ?? "", t, m.expiresAt ? goShortTime(String(m.expiresAt)) : ""];
       }).sort((x, y) => naturalCompare(x[0]!, y[0]!));
       ctx.print(renderList(o.format, ["NAME", "TOKEN", "EXPIRES AT"], rows, tokens));
     });

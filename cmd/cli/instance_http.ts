@@ -2,10 +2,10 @@
  * What the typed client does not do: bodies that are files (image upload, file push/pull) and
  * the exec websockets, over the unix socket or pinned HTTPS alike.
  */
-import https from "node:https";
-import { Buffer } from "node:buffer";
+// node:https, node:buffer and ws load only when a request needs them: every command imports this
+// module, most never do (~50 ms of a command's start: bench/cli.ts).
 // @ts-types="@types/ws"
-import WS from "ws";
+import type WS from "ws";
 import { type Client, HttpsTransport } from "../../lib/client/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 
@@ -51,6 +51,7 @@ export async function rawRequest(
   const t = new HttpsTransport(ep);
   const tls = await t.tlsOptions();
   const url = new URL(ep.url);
+  const [{ default: https }, { Buffer }] = await Promise.all([import("node:https"), import("node:buffer")]);
   try {
     return await new Promise<RawReply>((resolve, reject) => {
       const req = https.request({
@@ -191,6 +192,8 @@ export async function operationSocket(client: Client, opId: string, secret: stri
   }
   const t = new HttpsTransport(ep);
   const url = new URL(ep.url);
+  // @ts-types="@types/ws"
+  const [{ default: WS }, { Buffer }] = await Promise.all([import("ws"), import("node:buffer")]);
   const ws = new WS(`wss://${url.host}${path}`, (await t.tlsOptions()) as WS.ClientOptions);
   ws.on("open", () => opened.resolve());
   ws.on("error", (e) => opened.reject(e));

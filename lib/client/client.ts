@@ -1,5 +1,5 @@
 // @ts-types="@types/ws"
-import WS from "ws";
+import type WS from "ws";
 import { StatusError } from "../util/mod.ts";
 import type { Envelope, Event, EventType, Operation } from "../wire/mod.ts";
 import { type Endpoint, HttpsTransport, type Transport, UnixTransport } from "./transport.ts";
@@ -151,8 +151,11 @@ export class Client {
     }
     const t = this.#transport as HttpsTransport;
     const u = new URL(this.endpoint.url);
-    const ws = new WS(`wss://${u.host}${path}`, (await t.tlsOptions()) as WS.ClientOptions);
-    ws.on("message", (data) => onEvent(JSON.parse(data.toString())));
+    // ws loads only here (~40 ms of a command's start otherwise: bench/cli.ts).
+    // @ts-types="@types/ws"
+    const { default: WebSocketClient } = await import("ws");
+    const ws = new WebSocketClient(`wss://${u.host}${path}`, (await t.tlsOptions()) as WS.ClientOptions);
+    ws.on("message", (data: WS.RawData) => onEvent(JSON.parse(data.toString())));
     ws.on("open", () => opened.resolve());
     ws.on("error", (e) => opened.reject(e));
     return { ready: opened.promise, close: () => ws.close() };

@@ -1,5 +1,6 @@
-import https from "node:https";
-import tls from "node:tls";
+// node:https and node:tls load only when a transport needs them (~15 ms of a command's start:
+// bench/cli.ts): a command over the unix socket never does.
+import type https from "node:https";
 import type { PeerCertificate } from "node:tls";
 import { derToPem, fingerprint, type KeyPair } from "../tls/mod.ts";
 
@@ -104,16 +105,16 @@ export function pinnedIdentity(pin: string): (host: string, cert: PeerCertificat
  * bench/floors.ts); callers that repeat an idempotent change often say so (`idempotent`).
  */
 export class HttpsTransport implements Transport {
-  #agent: https.Agent;
+  #agent: https.Agent | undefined;
   /** Connections used once, for requests that must not be sent again. */
-  #once: https.Agent;
+  #once: https.Agent | undefined;
+  #https: typeof https | undefined;
   #url: URL;
   #ready: Promise<void>;
   constructor(readonly endpoint: Extract<Endpoint, { kind: "https" }>) {
     this.#url = new URL(endpoint.url);
-    this.#agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
-    this.#once = new https.Agent({ keepAlive: false });
-    this.#ready = fingerprint(endpoint.serverCert).then((pin) => {
+    this.#ready = Promise.all([import("node:https"), fingerprint(endpoint.serverCert)]).then(([mod, pin]) => {
+      const https = this.#https = mod.default;
       const trust = {
         ca: endpoint.serverCert,
         cert: endpoint.clientCert?.cert,
@@ -148,7 +149,7 @@ export class HttpsTransport implements Transport {
     const agent = idempotent || READS.has(method) ? this.#agent : this.#once;
     let onAbort = () => {};
     return await new Promise<RawResponse>((resolve, reject) => {
-      const req = https.request({
+      const req = this.#https!.request({
         host: this.#url.hostname.replace(/^\[|\]$/g, ""),
         port: Number(this.#url.port || 8443),
         path,
@@ -185,8 +186,8 @@ export class HttpsTransport implements Transport {
   }
 
   close(): void {
-    this.#agent.destroy();
-    this.#once.destroy();
+    this.#agent?.destroy();
+    this.#once?.destroy();
   }
 }
 
@@ -194,8 +195,13 @@ export class HttpsTransport implements Transport {
  * Reads the certificate a TLS server presents, without trusting it or sending any request:
  * what `remote add` shows the user before pinning it.
  */
-export function fetchServerCertificate(host: string, port: number, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
+export async function fetchServerCertificate(
+  host: string,
+  port: number,
+  timeoutMs = 10_000,
+): Promise<string> {
+  const { default: tls } = await import("node:tls");
+  return await new Promise((resolve, reject) => {
     const socket = tls.connect({ host, port, rejectUnauthorized: false, servername: undefined }, () => {
       const pc = socket.getPeerCertificate(false);
       socket.destroy();

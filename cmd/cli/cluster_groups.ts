@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import YAML from "yaml";
+import { YAML } from "./yaml.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import type { ClusterMember } from "../../lib/wire/mod.ts";
 import { naturalCompare } from "../../lib/util/mod.ts";

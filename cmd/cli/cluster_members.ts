@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import YAML from "yaml";
+import { YAML } from "./yaml.ts";
 import type { ClusterMember } from "../../lib/wire/mod.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import { type CliContext, readAll } from "./context.ts";

@@ -1,4 +1,4 @@
-import YAML from "yaml";
+import { YAML } from "./yaml.ts";
 import type { KeyPair } from "../../lib/tls/mod.ts";
 
 /** One remote in the client's config.yml (lxc's format). */

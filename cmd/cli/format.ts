@@ -1,4 +1,4 @@
-import YAML from "yaml";
+import { YAML } from "./yaml.ts";
 import { naturalCompare } from "../../lib/util/mod.ts";
 
 /** Output formats of listings, as lxc offers them. */

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import type { Event, Operation, Server, ServerPut } from "../../lib/wire/mod.ts";
 import { naturalCompare } from "../../lib/util/mod.ts";
-import YAML from "yaml";
+import { YAML } from "./yaml.ts";
 import { type CliContext, readAll } from "./context.ts";
 import { type Format, FORMATS, goShortTime, renderList, sortRowsNaturally, toYaml } from "./format.ts";
 

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import YAML from "yaml";
+import { YAML } from "./yaml.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import type { CliContext } from "./context.ts";
 import { readAll } from "./context.ts";

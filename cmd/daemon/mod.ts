@@ -18,13 +18,19 @@ async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<voi
     version: VERSION,
     logLevel: o.debug ? "debug" : o.verbose ? "info" : "warning",
   });
-  // What only the start used goes back to the kernel (lib/daemon/memory.ts).
-  const stopReleasing = releaseMemoryPeriodically();
+  // What only the start used goes back to the kernel (lib/daemon/memory.ts), and what a bootstrap,
+  // join or removal (its own or another member's, which it took part in) used once it is done.
+  const release = releaseMemoryPeriodically();
+  const unsubscribe = d.events.subscribe({ types: ["lifecycle"] }, (e) => {
+    const action = (e.metadata as { action?: string }).action ?? "";
+    if (/^cluster-(enabled|member-added|member-removed)$/.test(action)) release.settled();
+  });
   const stop = (signal: string) => () => void d.shutdown(`received ${signal}`);
   Deno.addSignalListener("SIGTERM", stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", stop("SIGINT"));
   await d.stopped;
-  stopReleasing();
+  unsubscribe();
+  release.stop();
 }
 
 function localClient(): Client {

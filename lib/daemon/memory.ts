@@ -83,19 +83,31 @@ export function releaseMemory(): void {
 }
 
 /**
- * Drops what the start used twice, once the runtime is up (1 s) and once a bootstrap or join has
- * had time to finish (30 s), then never again: after that the pages a member maps are the ones it
- * uses, and dropping them periodically would only make it fault them back in to look smaller.
- * The heap and malloc's free pages are handed back every minute (a full collection of a ~15 MiB
- * heap and a trim: a few milliseconds).
+ * Drops what starting used, once the runtime is up (1 s), and again 2 s and 8 s after each change
+ * of the cluster's members (`settled()`: a bootstrap, a join, a removal), whose code is cold once
+ * it is done. Never on a timer: past those moments the pages a member maps are the ones it
+ * uses, and dropping them again would only make it fault them back in to look smaller. The heap
+ * and malloc's free pages are handed back every minute (a full collection of a ~15 MiB heap and a
+ * trim: a few milliseconds).
  */
-export function releaseMemoryPeriodically(heapPeriodMs = 60_000): () => void {
-  const settle = [1_000, 30_000].map((ms) => setTimeout(releaseMemory, ms));
+export function releaseMemoryPeriodically(heapPeriodMs = 60_000): { settled(): void; stop(): void } {
+  let pending: ReturnType<typeof setTimeout>[] = [];
+  // A change's aftermath runs for a few seconds more (event streams to a newcomer open 2-4 s
+  // after it appears, roles are rebalanced): drop once soon and once when that is over.
+  const after = (...delays: number[]) => {
+    pending.forEach(clearTimeout);
+    pending = delays.map((ms) => setTimeout(releaseMemory, ms));
+    pending.forEach((t) => Deno.unrefTimer(t));
+  };
+  after(1_000);
   const every = setInterval(releaseHeap, heapPeriodMs);
-  for (const t of [...settle, every]) Deno.unrefTimer(t);
-  return () => {
-    settle.forEach(clearTimeout);
-    clearInterval(every);
+  Deno.unrefTimer(every);
+  return {
+    settled: () => after(2_000, 8_000),
+    stop: () => {
+      pending.forEach(clearTimeout);
+      clearInterval(every);
+    },
   };
 }
 

@@ -17,7 +17,7 @@ import {
   roleName,
   showCluster,
 } from "../../lib/cluster/mod.ts";
-import { statePaths } from "../../lib/daemon/mod.ts";
+import { statePaths } from "../../lib/daemon/paths.ts";
 import { daemonRunning } from "./running.ts";
 import { canonicalAddress, errorMessage, writeStdout } from "../../lib/util/mod.ts";
 import { drawTable } from "../cli/format.ts";

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import YAML from "yaml";
 import { Client } from "../../lib/client/mod.ts";
-import { statePaths } from "../../lib/daemon/mod.ts";
+import { statePaths } from "../../lib/daemon/paths.ts";
 import type { Server } from "../../lib/wire/mod.ts";
 import { readAll, readLine } from "../cli/context.ts";
 import { clusterQuestions, clusterSection } from "./init_cluster.ts";

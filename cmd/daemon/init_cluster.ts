@@ -1,5 +1,5 @@
 import { Client, fetchServerCertificate } from "../../lib/client/mod.ts";
-import { statePaths } from "../../lib/daemon/mod.ts";
+import { statePaths } from "../../lib/daemon/paths.ts";
 import { fingerprint, readKeyPair } from "../../lib/tls/mod.ts";
 import { splitHostPort } from "../../lib/util/mod.ts";
 import { decodeToken } from "../../lib/wire/tokens.ts";

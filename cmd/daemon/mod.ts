@@ -5,7 +5,9 @@
  */
 import { Command, CommanderError } from "commander";
 import { Client } from "../../lib/client/mod.ts";
-import { Daemon, releaseMemoryPeriodically, stateDir, statePaths } from "../../lib/daemon/mod.ts";
+// The daemon's own modules (Hono, SQLite, Raft, TLS servers) load only when it runs: the admin
+// commands (init, sql, cluster, waitready) are clients of a running daemon and start without them.
+import { stateDir, statePaths } from "../../lib/daemon/paths.ts";
 import { errorMessage, sleep } from "../../lib/util/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 import { initCommand } from "./init.ts";
@@ -13,6 +15,7 @@ import { sqlCommand } from "./sql.ts";
 import { clusterCommand } from "./cluster.ts";
 
 async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<void> {
+  const { Daemon, releaseMemoryPeriodically } = await import("../../lib/daemon/mod.ts");
   const d = await Daemon.start({
     dir: stateDir(),
     version: VERSION,

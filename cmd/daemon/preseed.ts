@@ -1,6 +1,6 @@
 import YAML from "yaml";
 import { Client } from "../../lib/client/mod.ts";
-import { statePaths } from "../../lib/daemon/mod.ts";
+import { statePaths } from "../../lib/daemon/paths.ts";
 import type { Server } from "../../lib/wire/mod.ts";
 
 /** The preseed document of `init --preseed` (LXD's InitPreseed). */

@@ -1,4 +1,4 @@
-import { statePaths } from "../../lib/daemon/mod.ts";
+import { statePaths } from "../../lib/daemon/paths.ts";
 
 /** Whether a daemon answers on this member's socket. */
 export async function daemonRunning(): Promise<boolean> {

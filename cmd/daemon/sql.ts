@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { Client } from "../../lib/client/mod.ts";
-import { statePaths } from "../../lib/daemon/mod.ts";
+import { statePaths } from "../../lib/daemon/paths.ts";
 import { daemonRunning } from "./running.ts";
 import { dumpDatabase, LocalDB, runLocalStatements, splitSql, type SqlResult } from "../../lib/db/mod.ts";
 import type { DatabaseSync } from "node:sqlite";

@@ -3,7 +3,9 @@
  * LXD's format (lowercase hex SHA-256 of the DER), and key pairs on disk.
  * @module
  */
-import { X509Certificate } from "node:crypto";
+// node:crypto loads where a certificate is parsed, not with this module: ~5 ms of every client
+// command's start otherwise (bench/cli.ts), and most never parse one.
+import type { X509Certificate } from "node:crypto";
 import { type CertOptions, hex, type KeyPair, pemEncode } from "./pem.ts";
 
 export type { CertOptions, KeyPair } from "./pem.ts";
@@ -57,6 +59,7 @@ export interface CertInfo {
 
 /** Parses a PEM certificate; throws LXD's message when it is not one. */
 export async function parseCertificate(pem: string): Promise<CertInfo> {
+  const { X509Certificate } = await import("node:crypto");
   let c: X509Certificate;
   const der = pemToDer(pem);
   try {

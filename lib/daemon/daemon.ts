@@ -20,6 +20,7 @@ import { AddressPatch, apiExtensionCount, Cluster, Gateway } from "../cluster/mo
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import { ImageFetcher } from "../cluster/image_fetch.ts";
+import { ImageReplicator } from "../cluster/image_replica.ts";
 import { bridge } from "../cluster/proxy.ts";
 import type { Placement } from "../cluster/routing.ts";
 import type { OpSocket } from "../operations/mod.ts";
@@ -102,6 +103,8 @@ export class Daemon implements ServerContext {
   #root: RootLogger;
   /** Images this member creates instances from but does not hold come from another member. */
   #images: ImageFetcher | null = null;
+  /** Copies images to members up to cluster.images_minimal_replica. */
+  #replicas: ImageReplicator;
   /** Other members' operations: lists, waits, cancels and websockets reach them through it. */
   #mesh: OperationsMesh;
   #serverCert: KeyPair;
@@ -193,6 +196,12 @@ export class Daemon implements ServerContext {
       store: this.instances.images,
       location: () => this.location(),
     });
+    this.#replicas = new ImageReplicator({
+      db: this.db,
+      members: () => this.cluster.routing.members(),
+      fetch: (fp) => this.#images!.fetch(fp),
+      log: root,
+    });
     const clusterAddress = () => self.clustered() ? self.address() : "";
     this.relay = new EventRelay({
       events: this.events,
@@ -283,6 +292,7 @@ export class Daemon implements ServerContext {
     );
     await this.#restartHttps();
     this.relay.start();
+    this.#replicas.start();
     // After the listeners: recording this member's version needs Raft traffic both ways.
     await this.cluster.upgrade.check();
     const https = this.local.get("core.https_address");
@@ -583,6 +593,7 @@ export class Daemon implements ServerContext {
     this.#metricsHttps = null;
     this.#unix = null;
     this.relay.stop();
+    this.#replicas.stop();
     this.cluster.stop();
     await this.gateway.stop(false).catch(() => {});
     this.fsm.close();

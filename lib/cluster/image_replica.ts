@@ -1,0 +1,122 @@
+import { type GlobalDB, globalValue, readGlobalConfig } from "../db/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { errorMessage } from "../util/mod.ts";
+import type { RouteTarget } from "./routing.ts";
+
+/** A member as replication weighs it. */
+export interface ReplicaMember {
+  id: number;
+  name: string;
+  online: boolean;
+  self: boolean;
+}
+
+/**
+ * Whether this member should fetch an image to bring its copies up to the count
+ * (cluster.images_minimal_replica: -1 every member, N members in all, 1 only the importer). The
+ * members that lack it are taken in id order (the bootstrap member and the first joiners, the
+ * voters of a small cluster, first), so that every member decides alike from its own copy of the
+ * database without asking the others: no two members race for one missing copy.
+ */
+export function shouldReplicateHere(
+  holders: readonly string[],
+  members: readonly ReplicaMember[],
+  count: number,
+): boolean {
+  const me = members.find((m) => m.self);
+  if (!me || holders.includes(me.name)) return false;
+  const online = members.filter((m) => m.online);
+  const held = online.filter((m) => holders.includes(m.name)).length;
+  // Nothing to copy from when no online member holds it (a lost holder comes back or it is gone).
+  if (held === 0) return false;
+  const wanted = count === -1 ? online.length : Math.min(count, online.length);
+  const missing = wanted - held;
+  if (missing <= 0) return false;
+  const lacking = online.filter((m) => !holders.includes(m.name)).sort((a, b) => a.id - b.id);
+  return lacking.slice(0, missing).some((m) => m.self);
+}
+
+/** What replication needs of its member. */
+export interface ImageReplicaOptions {
+  db: GlobalDB;
+  members: () => RouteTarget[];
+  fetch: (fingerprint: string) => Promise<void>;
+  log: Logger;
+  /** How often the images are looked over (ms). */
+  intervalMs?: number;
+}
+
+/**
+ * Keeps images on as many members as cluster.images_minimal_replica asks (LXD copies on import
+ * and when a member goes; here each member pulls what it should hold, so an import, a join and a
+ * lost holder are all the same case: a copy short of the count, looked over every interval from
+ * the local copy of the database, costing no traffic when nothing is short).
+ */
+export class ImageReplicator {
+  #o: ImageReplicaOptions;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #busy = false;
+  /** Fingerprints whose last fetch failed, with when to try again (ms since the epoch). */
+  #backoff = new Map<string, number>();
+
+  constructor(o: ImageReplicaOptions) {
+    this.#o = o;
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.tick(), this.#o.intervalMs ?? 1000);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One look over the images: fetches, one at a time, those this member should hold. */
+  async tick(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const o = this.#o;
+      let rows: { fingerprint: string; holders: string[] }[];
+      let count: number;
+      try {
+        ({ rows, count } = o.db.readStale((tx) => {
+          const count = Number(globalValue(readGlobalConfig(tx), "cluster.images_minimal_replica"));
+          const byFp = new Map<string, string[]>();
+          for (
+            const r of tx.query<{ fingerprint: string; name: string | null }>(
+              `SELECT images.fingerprint, nodes.name FROM images
+                 LEFT JOIN images_nodes ON images_nodes.image_id = images.id
+                 LEFT JOIN nodes ON nodes.id = images_nodes.node_id`,
+            )
+          ) {
+            const l = byFp.get(r.fingerprint) ?? [];
+            if (r.name) l.push(r.name);
+            byFp.set(r.fingerprint, l);
+          }
+          return { count, rows: [...byFp].map(([fingerprint, holders]) => ({ fingerprint, holders })) };
+        }));
+      } catch {
+        return; // no schema yet (a member before its join)
+      }
+      if (count === 1 || rows.length === 0) return;
+      const members = o.members();
+      if (members.length < 2) return;
+      for (const r of rows) {
+        if (!shouldReplicateHere(r.holders, members, count)) continue;
+        if ((this.#backoff.get(r.fingerprint) ?? 0) > Date.now()) continue;
+        try {
+          await o.fetch(r.fingerprint);
+          this.#backoff.delete(r.fingerprint);
+        } catch (e) {
+          this.#backoff.set(r.fingerprint, Date.now() + 10_000);
+          o.log.warn("Image replication failed", { fingerprint: r.fingerprint, err: errorMessage(e) });
+        }
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+}

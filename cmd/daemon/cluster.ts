@@ -7,20 +7,17 @@
  */
 import { Command } from "commander";
 import { Client } from "../../lib/client/mod.ts";
-import {
-  applyEdit,
-  type EditedMember,
-  listDatabase,
-  parseClusterYaml,
-  readRecoveryTarball,
-  recoverFromQuorumLoss,
-  roleName,
-  showCluster,
-} from "../../lib/cluster/mod.ts";
+import type { applyEdit, EditedMember } from "../../lib/cluster/mod.ts";
 import { statePaths } from "../../lib/daemon/paths.ts";
 import { daemonRunning } from "./running.ts";
 import { canonicalAddress, errorMessage, writeStdout } from "../../lib/util/mod.ts";
 import { drawTable } from "../cli/format.ts";
+
+/**
+ * lib/cluster (the database, Raft storage) loads only for the command that reads or edits it:
+ * every shoald admin command (init above all) registers these and would pay its load otherwise.
+ */
+const recovery = () => import("../../lib/cluster/mod.ts");
 
 /** LXD's refusal, with how to stop it. */
 async function refuseIfRunning(): Promise<void> {
@@ -88,6 +85,7 @@ function reportEdit(r: Awaited<ReturnType<typeof applyEdit>>): void {
 
 /** Parses and applies a document; throws the validation error as LXD words it. */
 async function applyDocument(text: string): Promise<void> {
+  const { applyEdit, parseClusterYaml } = await recovery();
   const members = parseClusterYaml(text);
   reportEdit(await applyEdit(statePaths(), members));
 }
@@ -102,7 +100,8 @@ export function clusterCommand(): Command {
 
   cluster.command("list-database").alias("ls")
     .description("Print the addresses of the cluster members serving the database")
-    .action(() => {
+    .action(async () => {
+      const { listDatabase, roleName } = await recovery();
       const nodes = listDatabase(statePaths());
       writeStdout(drawTable(
         ["ADDRESS", "NAME", "ROLE"],
@@ -116,7 +115,7 @@ export function clusterCommand(): Command {
     .action(async (o: { quiet?: boolean }) => {
       await refuseIfRunning();
       if (!o.quiet) await confirm(RECOVER_WARNING, "Recover operation aborted");
-      const r = recoverFromQuorumLoss(statePaths());
+      const r = (await recovery()).recoverFromQuorumLoss(statePaths());
       console.log(
         `This member (${
           r.name || r.id
@@ -127,12 +126,13 @@ export function clusterCommand(): Command {
     });
 
   cluster.command("show").description("Show cluster configuration as YAML")
-    .action(() => writeStdout(showCluster(statePaths())));
+    .action(async () => writeStdout((await recovery()).showCluster(statePaths())));
 
   cluster.command("edit").description("Edit cluster configuration as YAML")
     .option("--import <tarball>", "Apply the recovery tarball another member's cluster edit wrote")
     .action(async (o: { import?: string }) => {
       await refuseIfRunning();
+      const { applyEdit, readRecoveryTarball, showCluster } = await recovery();
       if (o.import) {
         const members: EditedMember[] = await readRecoveryTarball(o.import);
         reportEdit(await applyEdit(statePaths(), members));

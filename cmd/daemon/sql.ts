@@ -2,20 +2,23 @@ import { Command, Option } from "commander";
 import { Client } from "../../lib/client/mod.ts";
 import { statePaths } from "../../lib/daemon/paths.ts";
 import { daemonRunning } from "./running.ts";
-import { dumpDatabase, LocalDB, runLocalStatements, splitSql, type SqlResult } from "../../lib/db/mod.ts";
+import type { SqlResult } from "../../lib/db/mod.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { drawTable, toCsv, toYaml } from "../cli/format.ts";
 import { writeStdout } from "../../lib/util/mod.ts";
 
+/** lib/db (node:sqlite) loads only when the daemon is stopped: every shoald admin command registers this one. */
+type DbLib = typeof import("../../lib/db/mod.ts");
+
 /** The local database opened directly, with the daemon stopped (LXD's `lxd sql local` does too). */
-function withLocal<R>(fn: (db: DatabaseSync) => R): R {
+function withLocal<R>(lib: DbLib, fn: (db: DatabaseSync) => R): R {
   const path = statePaths().localDb;
   try {
     Deno.statSync(path);
   } catch {
     throw new Error(`No local database at ${path}: set SHOAL_DIR to the member's state directory`);
   }
-  const local = new LocalDB(path);
+  const local = new lib.LocalDB(path);
   try {
     return fn(local.db);
   } finally {
@@ -42,6 +45,7 @@ export function sqlCommand(): Command {
           "The daemon is not running: `sql global` goes through the cluster's database, start shoald first (`sql local` works without it)",
         );
       }
+      const lib = running ? undefined : await import("../../lib/db/mod.ts");
       const c = new Client({ kind: "unix", path: statePaths().socket });
       try {
         if (query === ".dump" || query === ".schema") {
@@ -49,7 +53,7 @@ export function sqlCommand(): Command {
             ? (await c.get<{ text: string }>(
               `/internal/sql?database=${database}${query === ".schema" ? "&schema=1" : ""}`,
             )).text
-            : withLocal((db) => dumpDatabase(db, query === ".schema"));
+            : withLocal(lib!, (db) => lib!.dumpDatabase(db, query === ".schema"));
           writeStdout(text);
           return;
         }
@@ -58,10 +62,10 @@ export function sqlCommand(): Command {
             body: { database, query },
           }))
             .metadata.results
-          : withLocal((db) => {
-            const statements = splitSql(query);
+          : withLocal(lib!, (db) => {
+            const statements = lib!.splitSql(query);
             if (statements.length === 0) throw new Error("No query provided");
-            return runLocalStatements(db, statements);
+            return lib!.runLocalStatements(db, statements);
           });
         if (o.format === "json" || o.format === "yaml") {
           const out = results.length === 1 ? results[0] : results;

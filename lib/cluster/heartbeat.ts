@@ -1,6 +1,6 @@
 import { listNodes } from "../db/mod.ts";
 import { errorMessage, type TimerId } from "../util/mod.ts";
-import type { Heartbeat } from "../wire/mod.ts";
+import type { Heartbeat, HeartbeatReply } from "../wire/mod.ts";
 import { type Liveness, LivenessTable } from "./liveness.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import type { Self } from "./self.ts";
@@ -66,7 +66,7 @@ export class Heartbeats {
         const nodes = self.db.readStale(listNodes);
         const address = self.address();
         this.#live.track(nodes.map((n) => n.address));
-        this.#live.seen(address);
+        this.#live.seen(address, self.gateway.health());
         const hb = this.#live.heartbeat(
           self.name(),
           self.gateway.term,
@@ -81,8 +81,9 @@ export class Heartbeats {
           const t = performance.now();
           callMember(self.clients.get(n.address), MEMBER_CALLS.heartbeat, hb, AbortSignal.timeout(timeout))
             .then(
-              () => {
-                this.#live.seen(n.address);
+              (reply) => {
+                // An older member answers {}: it tells no problem.
+                this.#live.seen(n.address, typeof reply?.problem === "string" ? reply.problem : null);
                 heartbeatSeconds.observe({ member: n.name }, (performance.now() - t) / 1000);
               },
               () => {/* silence is what the table measures */},
@@ -98,10 +99,11 @@ export class Heartbeats {
     }
   }
 
-  /** Follower side: PUT /internal/heartbeat. */
-  receive(hb: Heartbeat): void {
+  /** Follower side: PUT /internal/heartbeat. The reply tells the leader why this member cannot serve, if so. */
+  receive(hb: Heartbeat): HeartbeatReply {
     this.#live.received(hb);
     this.#self.gateway.refreshRaftNodes();
+    return { problem: this.#self.gateway.health() };
   }
 
   /** This member joined a cluster: silence counts from now. */
@@ -124,11 +126,14 @@ export class Heartbeats {
    * member is (the leader's own decisions: roles, hand-over).
    */
   of(address: string, asLeader = false): Liveness {
-    return this.#live.of(address, {
-      self: address === this.#self.address(),
+    const self = address === this.#self.address();
+    const live = this.#live.of(address, {
+      self,
       leading: asLeader || this.#self.gateway.isLeader(),
       thresholdMs: this.#self.offlineThresholdMs(),
     });
+    // This member knows its own problem first hand, before any heartbeat carries it.
+    return self ? { ...live, problem: this.#self.gateway.health() ?? "" } : live;
   }
 
   isOnline(address: string): boolean {

@@ -7,6 +7,8 @@ export interface Liveness {
   silentMs: number;
   /** When it last answered (ISO 8601), "" if never. */
   lastSeen: string;
+  /** Why it answers but cannot serve (a full disk), "" when it can: cluster list's MESSAGE. */
+  problem: string;
 }
 
 /** A member counts as silent on the wire once it has not answered for this long. */
@@ -25,6 +27,8 @@ export class LivenessTable {
   #lastSeen = new Map<string, number>();
   /** Members that said they are stopping: offline at once, until they answer again. */
   #gone = new Set<string>();
+  /** address → the problem it told in its last answer (leader side; absent: none). */
+  #problems = new Map<string, string>();
   #fromLeader: { hb: Heartbeat; at: number } | null = null;
   /** When this member started listening for heartbeats (start, or joining a cluster). */
   #since: number;
@@ -40,13 +44,16 @@ export class LivenessTable {
     this.#fromLeader = null;
     this.#lastSeen.clear();
     this.#gone.clear();
+    this.#problems.clear();
     this.#since = this.#clock();
   }
 
-  /** Leader side: address answered now. */
-  seen(address: string): void {
+  /** Leader side: address answered now, telling why it cannot serve (null or "": it can). */
+  seen(address: string, problem?: string | null): void {
     this.#lastSeen.set(address, this.#clock());
     this.#gone.delete(address);
+    if (problem) this.#problems.set(address, problem);
+    else this.#problems.delete(address);
   }
 
   /** Leader side: address announced a graceful stop; it is offline from now on. */
@@ -59,6 +66,7 @@ export class LivenessTable {
     const now = this.#clock();
     for (const a of addresses) if (!this.#lastSeen.has(a)) this.#lastSeen.set(a, now);
     for (const a of [...this.#lastSeen.keys()]) if (!addresses.includes(a)) this.#lastSeen.delete(a);
+    for (const a of [...this.#problems.keys()]) if (!addresses.includes(a)) this.#problems.delete(a);
   }
 
   /**
@@ -68,6 +76,7 @@ export class LivenessTable {
    */
   resetLeader(addresses: string[]): void {
     this.#lastSeen.clear();
+    this.#problems.clear();
     const f = this.#fromLeader;
     if (f && this.#clock() - f.at < LEADER_MEMORY_MS) {
       for (const a of addresses) {
@@ -100,7 +109,11 @@ export class LivenessTable {
         stopped,
       });
     }
-    return { leader, term, silent };
+    const problems = members.flatMap((m) => {
+      const message = this.#problems.get(m.address);
+      return message ? [{ address: m.address, message }] : [];
+    });
+    return { leader, term, silent, problems };
   }
 
   /**
@@ -109,27 +122,34 @@ export class LivenessTable {
    */
   of(address: string, o: { self: boolean; leading: boolean; thresholdMs: number }): Liveness {
     const now = this.#clock();
-    if (o.self) return { online: true, silentMs: 0, lastSeen: new Date(now).toISOString() };
+    if (o.self) return { online: true, silentMs: 0, lastSeen: new Date(now).toISOString(), problem: "" };
     if (o.leading) {
       const t = this.#lastSeen.get(address) ?? now;
       const online = now - t < o.thresholdMs && !this.#gone.has(address);
-      return { online, silentMs: now - t, lastSeen: new Date(t).toISOString() };
+      const problem = this.#problems.get(address) ?? "";
+      return { online, silentMs: now - t, lastSeen: new Date(t).toISOString(), problem };
     }
     const f = this.#fromLeader;
     if (!f) {
       // No heartbeat yet (just started or joined): nobody is offline before a whole threshold
       // of silence has passed here, or a new member would show everyone OFFLINE for a moment.
       const silent = now - this.#since;
-      return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: "" };
+      return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: "", problem: "" };
     }
+    const problem = f.hb.problems?.find((x) => x.address === address)?.message ?? "";
     const m = f.hb.silent.find((x) => x.address === address);
     if (!m) {
       // Not named silent: it answered the leader about when this heartbeat left.
       const silent = now - f.at;
-      return { online: silent < o.thresholdMs, silentMs: silent, lastSeen: new Date(f.at).toISOString() };
+      return {
+        online: silent < o.thresholdMs,
+        silentMs: silent,
+        lastSeen: new Date(f.at).toISOString(),
+        problem,
+      };
     }
     const silent = m.silentMs + (now - f.at);
-    return { online: silent < o.thresholdMs && !m.stopped, silentMs: silent, lastSeen: m.lastSeen };
+    return { online: silent < o.thresholdMs && !m.stopped, silentMs: silent, lastSeen: m.lastSeen, problem };
   }
 
   /** When the last heartbeat from a leader arrived (ms since epoch), 0 if never. */

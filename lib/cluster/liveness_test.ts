@@ -106,3 +106,32 @@ Deno.test("a new leader counts silence from the last leader's heartbeat, when it
   late.resetLeader([A, B, C]);
   assert.equal(late.of(A, { self: false, leading: true, thresholdMs: 11_000 }).silentMs, 0);
 });
+
+Deno.test("a member's problem told in its answer reaches every member through the heartbeat, and clears when it stops telling it", () => {
+  const t = clocked();
+  const leader = new LivenessTable(t.clock);
+  leader.track([A, B, C]);
+  const full =
+    "Database disk full since then (database or disk is full): free space in /var/lib/shoal/database";
+  leader.seen(B, full);
+  leader.seen(C, null);
+  const opts = { self: false, leading: true, thresholdMs: 11_000 };
+  assert.equal(leader.of(B, opts).problem, full);
+  assert.equal(leader.of(B, opts).online, true, "it answers: still online");
+  assert.equal(leader.of(C, opts).problem, "");
+
+  const hb = leader.heartbeat("a", 1, members);
+  assert.deepEqual(hb.problems, [{ address: B, message: full }], "only the members with a problem");
+  const f = new LivenessTable(t.clock);
+  f.received(hb);
+  assert.equal(f.of(B, { ...opts, leading: false }).problem, full);
+  assert.equal(f.of(C, { ...opts, leading: false }).problem, "");
+
+  leader.seen(B, undefined); // an older member's answer carries none
+  f.received(leader.heartbeat("a", 1, members));
+  assert.equal(f.of(B, { ...opts, leading: false }).problem, "");
+
+  // A heartbeat from an older leader has no problems at all.
+  f.received({ leader: "a", term: 1, silent: [] });
+  assert.equal(f.of(B, { ...opts, leading: false }).problem, "");
+});

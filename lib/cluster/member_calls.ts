@@ -9,6 +9,7 @@ import type {
   ForwardedResult,
   ForwardedTx,
   Heartbeat,
+  HeartbeatReply,
   JoinRequest,
   JoinToken,
   MemberPart,
@@ -58,7 +59,7 @@ type Empty = Record<string, never>;
  */
 export const MEMBER_CALLS = {
   /** The leader's heartbeat to every member (heartbeat.ts). */
-  heartbeat: call<Heartbeat, void>("PUT", "/internal/heartbeat", { idempotent: true }),
+  heartbeat: call<Heartbeat, HeartbeatReply>("PUT", "/internal/heartbeat", { idempotent: true }),
   /** A joiner asks the leader to record it (join.ts; forwarded by a follower, membership.ts). */
   accept: call<JoinRequest, AcceptReply>("POST", "/internal/cluster/accept"),
   /** A join token issued by another member is used up there (tokens.ts). */

@@ -15,8 +15,10 @@ export function memberJson(n: NodeRow, dbRole: DbRoleName, live: Liveness): Clus
     url: `https://${n.address}`,
     database: dbRole !== null,
     status: live.online ? "Online" : "Offline",
+    // An online member that cannot serve (a full disk) stays Online, as LXD has no other state
+    // for it, and says why here.
     message: live.online
-      ? "Fully operational"
+      ? live.problem || "Fully operational"
       : `No heartbeat for ${formatGoDuration(Math.round(live.silentMs / 1000) * 1000)} (${live.lastSeen})`,
     architecture: ARCH_NAMES[n.arch] ?? "x86_64",
     roles: [...n.roles, ...(dbRole ? [dbRole] : [])],

@@ -110,6 +110,16 @@ export interface Heartbeat {
   leader: string;
   term: number;
   silent: HeartbeatMember[];
+  /**
+   * Members that answer but say they cannot serve (a full disk), with why: every member's
+   * `cluster list` shows it as their MESSAGE. Absent from an older leader: no problems known.
+   */
+  problems?: { address: string; message: string }[];
+}
+
+/** A member's answer to a heartbeat: why it cannot serve now, if so (absent from older members). */
+export interface HeartbeatReply {
+  problem?: string | null;
 }
 
 /**

@@ -29,6 +29,16 @@ const patch = (s: Slot, key: string, value: string) => call(s, "PATCH", "/1.0", 
 const config = async (s: Slot) =>
   ((await call(s, "GET", "/1.0")).body.metadata as { config: Record<string, string> }).config;
 
+/** The victim's line in GET /1.0/cluster/members as member `s` shows it. */
+async function memberLine(s: Slot, victim: Slot) {
+  const r = await call(s, "GET", "/1.0/cluster/members?recursion=1");
+  assert.equal(r.status, 200, r.body.error);
+  const m = (r.body.metadata as { url: string; status: string; message: string }[])
+    .find((x) => x.url === `https://${victim.address}:8443`);
+  assert.ok(m, `no line for ${victim.address}`);
+  return m;
+}
+
 async function sql(s: Slot, db: "local" | "global", query: string): Promise<string> {
   const r = await run(SHOALD, ["sql", db, query, "--format", "csv"], { env: s.member!.env });
   assert.equal(r.code, 0, r.stderr);
@@ -67,6 +77,21 @@ Deno.test("a member with a full disk refuses writes saying why, corrupts nothing
     );
     assert.match(refusal, /cannot write its database.*(disk is full|No space)/);
     assert.match(refusal, /once space is freed/);
+    // Every member's `cluster list` says why, the full one's own included; it answers
+    // heartbeats, so it stays Online (LXD has no other state for it).
+    for (const s of [other, leader, victim]) {
+      const line = await waitFor(
+        `member ${s.index} to show the full disk in its list`,
+        async () => {
+          const m = await memberLine(s, victim);
+          return /disk full/.test(m.message) ? m : null;
+        },
+        30_000,
+        200,
+      );
+      assert.equal(line.status, "Online");
+      assert.match(line.message, /Database disk full since .*: free space in /);
+    }
     // The others keep a quorum and go on.
     for (let i = 0; i < 5; i++) assert.equal((await patch(other, "user.during", `more-${i}`)).status, 200);
     const last = `last-${Date.now()}`;
@@ -80,6 +105,14 @@ Deno.test("a member with a full disk refuses writes saying why, corrupts nothing
       200,
     );
     assert.equal((await patch(victim, "user.after", "1")).status, 200);
+    for (const s of [other, leader, victim]) {
+      await waitFor(
+        `member ${s.index} to show the member fully operational again`,
+        async () => (await memberLine(s, victim)).message === "Fully operational",
+        30_000,
+        200,
+      );
+    }
     assert.equal((await config(other))["user.after"], "1");
 
     // Nothing corrupt: both databases pass SQLite's check, and after a kill -9 and a restart on

@@ -195,8 +195,10 @@ export function clusterRoutes(ctx: ServerContext): Hono<ApiEnv> {
   app.put(MEMBER_CALLS.heartbeat.route, async (c) => {
     const hb = await readJson<Heartbeat>(c);
     if (!Array.isArray(hb.silent)) throw badRequest("Malformed heartbeat: no list of silent members");
-    clusterOf(ctx).heartbeats.receive(hb);
-    return emptySync(c);
+    if (hb.problems !== undefined && !Array.isArray(hb.problems)) {
+      throw badRequest("Malformed heartbeat: problems is not a list");
+    }
+    return sync(c, clusterOf(ctx).heartbeats.receive(hb));
   });
   app.post(MEMBER_CALLS.accept.route, async (c) => {
     const req = await readJson<JoinRequest>(c);

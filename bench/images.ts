@@ -2,8 +2,8 @@
  * Image replication between members: two shoal members (127.0.0.144-145, dir pool), the busybox
  * image with SIZE MiB of random bytes added, imported through m1 with
  * cluster.images_minimal_replica=-1. Measured: the time from the import's end to the file being
- * whole in m2's store (m2 pulls it over the members' mutual TLS, SHA-256 checked; it includes up
- * to one 1 s look-over interval), as MB/s, beside the floor: curl fetching the same export from m1
+ * whole in m2's store (m2 pulls it over the members' mutual TLS, SHA-256 checked, started by the
+ * import's relayed image-created event), as MB/s, beside the floor: curl fetching the same export from m1
  * with m2's certificate over the same link to /dev/null.
  *
  * Run: `deno run -A bench/images.ts` (or `deno task bench images`) inside a network namespace of

@@ -44,6 +44,11 @@ export interface ImageReplicaOptions {
   log: Logger;
   /** How often the images are looked over (ms). */
   intervalMs?: number;
+  /**
+   * Calls its argument when a look-over is worth doing at once (an image created on any member);
+   * returns its undoing.
+   */
+  nudges?: (kick: () => void) => () => void;
 }
 
 /**
@@ -56,6 +61,9 @@ export class ImageReplicator {
   #o: ImageReplicaOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #busy = false;
+  /** A look-over asked for while one ran: done right after it. */
+  #again = false;
+  #unsubscribe: (() => void) | null = null;
   /** Fingerprints whose last fetch failed, with when to try again (ms since the epoch). */
   #backoff = new Map<string, number>();
 
@@ -66,16 +74,26 @@ export class ImageReplicator {
   start(): void {
     if (this.#timer !== undefined) return;
     this.#timer = setInterval(() => void this.tick(), this.#o.intervalMs ?? 1000);
+    // The importer's row may reach this member's copy of the database a moment after its event.
+    this.#unsubscribe = this.#o.nudges?.(() => {
+      void this.tick();
+      setTimeout(() => this.#timer !== undefined && void this.tick(), 100);
+    }) ?? null;
   }
 
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
   }
 
   /** One look over the images: fetches, one at a time, those this member should hold. */
   async tick(): Promise<void> {
-    if (this.#busy) return;
+    if (this.#busy) {
+      this.#again = true;
+      return;
+    }
     this.#busy = true;
     try {
       const o = this.#o;
@@ -117,6 +135,10 @@ export class ImageReplicator {
       }
     } finally {
       this.#busy = false;
+      if (this.#again) {
+        this.#again = false;
+        void this.tick();
+      }
     }
   }
 }

@@ -201,6 +201,10 @@ export class Daemon implements ServerContext {
       members: () => this.cluster.routing.members(),
       fetch: (fp) => this.#images!.fetch(fp),
       log: root,
+      nudges: (kick) =>
+        this.events.subscribe({ types: ["lifecycle"], allProjects: true }, (e) => {
+          if ((e.metadata as { action?: string } | undefined)?.action === "image-created") kick();
+        }),
     });
     const clusterAddress = () => self.clustered() ? self.address() : "";
     this.relay = new EventRelay({

@@ -44,12 +44,17 @@ export interface ImageReplicaOptions {
   log: Logger;
   /** How often the images are looked over (ms). */
   intervalMs?: number;
+  /** Removes this member's copy of an image's file (gone when absent). */
+  remove: (fingerprint: string) => Promise<void>;
   /**
-   * Calls its argument when a look-over is worth doing at once (an image created on any member);
-   * returns its undoing.
+   * Tells of images created or deleted on any member (relayed lifecycle events): a look-over, or
+   * the removal of this member's copy, is worth doing at once. Returns its undoing.
    */
-  nudges?: (kick: () => void) => () => void;
+  nudges?: (on: (e: ImageNudge) => void) => () => void;
 }
+
+/** An image created or deleted somewhere in the cluster. */
+export type ImageNudge = { kind: "created" } | { kind: "deleted"; fingerprint: string };
 
 /**
  * Keeps images on as many members as cluster.images_minimal_replica asks (LXD copies on import
@@ -75,7 +80,11 @@ export class ImageReplicator {
     if (this.#timer !== undefined) return;
     this.#timer = setInterval(() => void this.tick(), this.#o.intervalMs ?? 1000);
     // The importer's row may reach this member's copy of the database a moment after its event.
-    this.#unsubscribe = this.#o.nudges?.(() => {
+    this.#unsubscribe = this.#o.nudges?.((e) => {
+      if (e.kind === "deleted") {
+        void this.dropIfGone(e.fingerprint);
+        return;
+      }
       void this.tick();
       setTimeout(() => this.#timer !== undefined && void this.tick(), 100);
     }) ?? null;
@@ -86,6 +95,22 @@ export class ImageReplicator {
     this.#timer = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+  }
+
+  /**
+   * Deleting an image removes every copy (as LXD): each member drops its file once no project
+   * has a record of that fingerprint any more, asked of the leader so a stale copy of the
+   * database never keeps a deleted image's file, nor drops a live one.
+   */
+  async dropIfGone(fingerprint: string): Promise<void> {
+    try {
+      const used = await this.#o.db.read((tx) =>
+        tx.get("SELECT id FROM images WHERE fingerprint = ?", fingerprint)
+      );
+      if (!used) await this.#o.remove(fingerprint);
+    } catch (e) {
+      this.#o.log.warn("Could not drop a deleted image's copy", { fingerprint, err: errorMessage(e) });
+    }
   }
 
   /** One look over the images: fetches, one at a time, those this member should hold. */

@@ -201,9 +201,13 @@ export class Daemon implements ServerContext {
       members: () => this.cluster.routing.members(),
       fetch: (fp) => this.#images!.fetch(fp),
       log: root,
-      nudges: (kick) =>
+      remove: (fp) => this.instances.images.remove(fp),
+      nudges: (on) =>
         this.events.subscribe({ types: ["lifecycle"], allProjects: true }, (e) => {
-          if ((e.metadata as { action?: string } | undefined)?.action === "image-created") kick();
+          const m = e.metadata as { action?: string; source?: string } | undefined;
+          if (m?.action === "image-created") on({ kind: "created" });
+          const fp = /^\/1\.0\/images\/([0-9a-f]{64})/.exec(m?.source ?? "")?.[1];
+          if (m?.action === "image-deleted" && fp) on({ kind: "deleted", fingerprint: fp });
         }),
     });
     const clusterAddress = () => self.clustered() ? self.address() : "";

@@ -2,7 +2,8 @@
  * Image replication: three real members on 127.0.0.141-143 with a dir pool. An image imported
  * through m1 reaches as many members' image stores as cluster.images_minimal_replica asks, byte
  * for byte, the lacking members taken in id order; -1 takes it to every member; bad values are
- * refused with LXD's message; the image is listed once whatever its copies.
+ * refused with LXD's message; the image is listed once whatever its copies; deleting it removes
+ * every copy.
  */
 import assert from "node:assert/strict";
 import { formCluster } from "../helpers/cluster.ts";
@@ -74,6 +75,14 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
       await waitFor("image on every member", async () => (await held()) === "m1,m2,m3", 30_000, 200);
       const list = (await ok(m3, ["image", "list", "--format", "csv"])).trim().split("\n");
       assert.equal(list.length, 1);
+    });
+
+    await t.step("deleting the image through m3 removes every member's copy", async () => {
+      await ok(m3, ["image", "delete", "bb"]);
+      await waitFor("no copy left", async () => (await held()) === "", 30_000, 200);
+      for (const m of members) {
+        assert.equal(await Deno.stat(`${m.dir}/images/${fp}`).then(() => true, () => false), false);
+      }
     });
   } finally {
     await Promise.allSettled(members.map((m) => m.stop()));

@@ -1,7 +1,7 @@
 import { conflict, notFound } from "../util/mod.ts";
 import { nodeIdOf } from "./devices.ts";
 import { ARCH_IDS } from "./nodes.ts";
-import { DEFAULT_PROJECT, featureProject } from "./projects.ts";
+import { DEFAULT_PROJECT, featureProject } from "./project_rows.ts";
 import { defineTx, type ReadTx } from "./tx.ts";
 
 const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));

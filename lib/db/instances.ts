@@ -1,7 +1,8 @@
 import { conflict, notFound } from "../util/mod.ts";
 import { type Devices, nodeIdOf, readConfig, readDevices, writeDevices } from "./devices.ts";
 import { ARCH_IDS } from "./nodes.ts";
-import { checkProjectLimits, DEFAULT_PROJECT, featureProject, projectRow } from "./projects.ts";
+import { checkProjectLimits } from "./project_limits.ts";
+import { DEFAULT_PROJECT, featureProject, projectRow } from "./project_rows.ts";
 import { defineTx, type ReadTx, type Tx } from "./tx.ts";
 
 const ARCH_NAMES = Object.fromEntries(Object.entries(ARCH_IDS).map(([k, v]) => [v, k]));

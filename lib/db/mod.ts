@@ -24,4 +24,16 @@ export * from "./instances.ts";
 export * from "./networks.ts";
 export * from "./volumes.ts";
 export * from "./projects.ts";
+export * from "./project_limits.ts";
+export {
+  DEFAULT_PROJECT,
+  type Feature,
+  featureProject,
+  FEATURES,
+  projectConfig,
+  type ProjectRow,
+  projectRow,
+  projectUrl,
+  projectUsedBy,
+} from "./project_rows.ts";
 export * from "./cluster_groups.ts";

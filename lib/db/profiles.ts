@@ -1,6 +1,7 @@
 import { conflict, forbidden, notFound } from "../util/mod.ts";
 import { type Devices, readConfig, readDevices, writeDevices } from "./devices.ts";
-import { checkProjectLimits, DEFAULT_PROJECT, featureProject, projectUrl } from "./projects.ts";
+import { checkProjectLimits } from "./project_limits.ts";
+import { DEFAULT_PROJECT, featureProject, projectUrl } from "./project_rows.ts";
 import { defineTx, type ReadTx } from "./tx.ts";
 
 /** A profile as stored. */

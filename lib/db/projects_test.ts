@@ -7,17 +7,16 @@ import { createInstance } from "./instances.ts";
 import {
   createProject,
   deleteProject,
-  featureProject,
   getProject,
   listProjects,
   newProjectConfig,
   projectConfigProblem,
   projectNameProblem,
-  projectState,
   renameProject,
-  targetProblem,
   updateProject,
 } from "./projects.ts";
+import { projectState, targetProblem } from "./project_limits.ts";
+import { featureProject } from "./project_rows.ts";
 import { updateProfile } from "./profiles.ts";
 import { createPool } from "./storage_pools.ts";
 import { createCustomVolume, updateCustomVolume } from "./volumes.ts";

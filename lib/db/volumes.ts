@@ -4,7 +4,8 @@
  */
 import { badRequest, conflict, notFound } from "../util/mod.ts";
 import { nodeIdOf, readConfig } from "./devices.ts";
-import { checkProjectLimits, DEFAULT_PROJECT, featureProject, projectUrl } from "./projects.ts";
+import { checkProjectLimits } from "./project_limits.ts";
+import { DEFAULT_PROJECT, featureProject, projectUrl } from "./project_rows.ts";
 import { defineTx, type ReadTx, type Tx } from "./tx.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { addImageNode, findImage, type GlobalDB } from "../db/mod.ts";
+import { addImageNode, type GlobalDB, imageHolders } from "../db/mod.ts";
 import type { ImageStore } from "../images/mod.ts";
 import { errorMessage, notFound, StatusError } from "../util/mod.ts";
 import type { MemberRouting } from "./routing.ts";
@@ -40,7 +40,8 @@ export class ImageFetcher {
   async #fetch(fingerprint: string): Promise<void> {
     const o = this.#o;
     if (await o.store.has(fingerprint)) return;
-    const image = await o.db.read((tx) => findImage(tx, fingerprint));
+    const image = await o.db.read((tx) => imageHolders(tx, fingerprint));
+    if (!image) throw notFound("Image not found");
     const members = o.routing.members();
     const holders = members.filter((m) => !m.self && image.locations.includes(m.name))
       .sort((a, b) => Number(b.online) - Number(a.online));
@@ -52,7 +53,7 @@ export class ImageFetcher {
         continue;
       }
       try {
-        await this.#download(h.name, fingerprint);
+        await this.#download(h.name, fingerprint, image.project);
         await o.db.run(addImageNode, { fingerprint, member: o.location() });
         return;
       } catch (e) {
@@ -65,11 +66,11 @@ export class ImageFetcher {
     );
   }
 
-  async #download(member: string, fingerprint: string): Promise<void> {
+  async #download(member: string, fingerprint: string, project: string): Promise<void> {
     const o = this.#o;
     const res = await o.routing.forward(
       member,
-      new Request(`http://shoal/1.0/images/${fingerprint}/export`),
+      new Request(`http://shoal/1.0/images/${fingerprint}/export?project=${encodeURIComponent(project)}`),
       null,
     );
     if (res.status !== 200 || !res.body) {

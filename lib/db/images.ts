@@ -133,20 +133,41 @@ export function imageProjectId(tx: ReadTx, project: string | undefined): number 
   return featureProject(tx, project ?? DEFAULT_PROJECT, "images").id;
 }
 
-/** Records that a member now holds an image's file too (it fetched it from another member). */
+/**
+ * Where an image's file is, whatever project records it (one file serves every project): the
+ * members holding it and a project to ask its export in; null when no project has it.
+ */
+export function imageHolders(
+  tx: ReadTx,
+  fingerprint: string,
+): { project: string; locations: string[] } | null {
+  const r = tx.get<{ id: number; project: string }>(
+    `SELECT images.id, projects.name AS project FROM images JOIN projects ON projects.id = images.project_id
+      WHERE images.fingerprint = ? ORDER BY images.project_id LIMIT 1`,
+    fingerprint,
+  );
+  if (!r) return null;
+  const locations = tx.query<{ name: string }>(
+    `SELECT DISTINCT nodes.name FROM images JOIN images_nodes ON images_nodes.image_id = images.id
+      JOIN nodes ON nodes.id = images_nodes.node_id WHERE images.fingerprint = ? ORDER BY nodes.name`,
+    fingerprint,
+  ).map((x) => x.name);
+  return { project: r.project, locations };
+}
+
+/**
+ * Records that a member now holds an image's file too (it fetched it from another member), in
+ * every project that records the image: they share the file.
+ */
 export const addImageNode = defineTx(
   "images.add-node",
   (tx, a: { fingerprint: string; member: string }): void => {
-    const r = tx.get<{ id: number }>(
-      "SELECT id FROM images WHERE project_id = 1 AND fingerprint = ?",
-      a.fingerprint,
-    );
-    if (!r) throw notFound("Image not found");
-    tx.exec(
-      "INSERT OR IGNORE INTO images_nodes (image_id, node_id) VALUES (?, ?)",
-      r.id,
-      nodeIdOf(tx, a.member),
-    );
+    const rows = tx.query<{ id: number }>("SELECT id FROM images WHERE fingerprint = ?", a.fingerprint);
+    if (rows.length === 0) throw notFound("Image not found");
+    const node = nodeIdOf(tx, a.member);
+    for (const r of rows) {
+      tx.exec("INSERT OR IGNORE INTO images_nodes (image_id, node_id) VALUES (?, ?)", r.id, node);
+    }
   },
 );
 

@@ -84,6 +84,21 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
         assert.equal(await Deno.stat(`${m.dir}/images/${fp}`).then(() => true, () => false), false);
       }
     });
+
+    await t.step(
+      "an image of a project of its own is copied too (its one file serves the project)",
+      async () => {
+        await ok(m1, ["project", "create", "imgs", "-c", "features.images=true"]);
+        await ok(m1, ["image", "import", image, "--alias", "bb", "--project", "imgs"]);
+        await waitFor(
+          "project image on every member",
+          async () => (await held()) === "m1,m2,m3",
+          30_000,
+          200,
+        );
+        assert.equal((await ok(m2, ["image", "list", "--format", "csv"])).trim(), "");
+      },
+    );
   } finally {
     await Promise.allSettled(members.map((m) => m.stop()));
   }

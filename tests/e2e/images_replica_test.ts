@@ -3,7 +3,7 @@
  * through m1 reaches as many members' image stores as cluster.images_minimal_replica asks, byte
  * for byte, the lacking members taken in id order; -1 takes it to every member; bad values are
  * refused with LXD's message; the image is listed once whatever its copies; deleting it removes
- * every copy.
+ * every copy; a holder lost, the first member lacking it takes a copy.
  */
 import assert from "node:assert/strict";
 import { formCluster } from "../helpers/cluster.ts";
@@ -19,6 +19,13 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+async function sha256(path: string): Promise<string> {
+  return Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(path))),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 Deno.test("images are copied to members up to cluster.images_minimal_replica", async (t) => {
@@ -37,10 +44,7 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
       return r.stdout;
     };
     const image = await busyboxImage(tmp.path);
-    const fp = Array.from(
-      new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(image))),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("");
+    const fp = await sha256(image);
     const held = async () => {
       const out: string[] = [];
       for (const m of members) if (await sameBytes(image, `${m.dir}/images/${fp}`)) out.push(m.name);
@@ -97,6 +101,30 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
           200,
         );
         assert.equal((await ok(m2, ["image", "list", "--format", "csv"])).trim(), "");
+      },
+    );
+
+    await t.step(
+      "a holder lost: the first member lacking the image takes a copy to keep the count",
+      async () => {
+        await ok(m1, ["config", "set", "cluster.offline_threshold=11"]);
+        await ok(m1, ["config", "set", "cluster.images_minimal_replica=2"]);
+        const other = await busyboxImage(tmp.path, "tar");
+        const fp2 = await sha256(other);
+        const holders = async () => {
+          const out: string[] = [];
+          for (const m of members) if (await sameBytes(other, `${m.dir}/images/${fp2}`)) out.push(m.name);
+          return out.join(",");
+        };
+        await ok(m1, ["image", "import", other, "--alias", "bb2"]);
+        await waitFor("second image on m1 and m2", async () => (await holders()) === "m1,m2", 30_000, 200);
+        await m2.kill();
+        await waitFor(
+          "a copy on m3 once m2 is offline",
+          async () => (await holders()) === "m1,m2,m3",
+          90_000,
+          500,
+        );
       },
     );
   } finally {

@@ -42,17 +42,9 @@ import { metricsRoutes } from "../api/routes/metrics.ts";
 import { startNetworks } from "../api/routes/networks.ts";
 import { NetworkManager } from "../network/mod.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
-import {
-  badRequest,
-  deferred,
-  errorMessage,
-  forbidden,
-  listenAddresses,
-  notFound,
-  splitHostPort,
-  unavailable,
-} from "../util/mod.ts";
-import { HttpsListener, InFlight, UnixListener, withTimeout } from "./listeners.ts";
+import { deferred, errorMessage, forbidden, listenAddresses, notFound, unavailable } from "../util/mod.ts";
+import { Endpoints } from "./endpoints.ts";
+import { InFlight, UnixListener, withTimeout } from "./listeners.ts";
 import { ensureLayout, type StatePaths, statePaths } from "./paths.ts";
 import { sqlRoutes } from "./sql_routes.ts";
 
@@ -114,11 +106,8 @@ export class Daemon implements ServerContext {
   /** Address changes left by `shoald cluster edit`, applied through Raft after the start. */
   #addressPatch: AddressPatch;
   #unix: UnixListener | null = null;
-  #https: HttpsListener | null = null;
-  /** A second listener when cluster.https_address differs from core.https_address. */
-  #clusterHttps: HttpsListener | null = null;
-  /** core.metrics_address: GET /1.0/metrics only. */
-  #metricsHttps: HttpsListener | null = null;
+  /** The HTTPS listeners: core, cluster and metrics addresses. */
+  #endpoints: Endpoints;
   #ready = false;
   /** Set once a graceful stop begins: new changes from clients are refused. */
   #draining = false;
@@ -141,6 +130,14 @@ export class Daemon implements ServerContext {
     this.local = new LocalDB(paths.localDb);
     this.#addressPatch = new AddressPatch(paths.database);
     this.fsm = new GlobalFsm(paths.globalDb);
+    this.#endpoints = new Endpoints({
+      local: this.local,
+      log: root,
+      certificate: () => this.certificatePair(),
+      serve: (req, peer) => this.#serve(req, peer),
+      websocket: (url, peer) => this.#websocket(url, peer),
+      inflight: this.#inflight,
+    });
     this.gateway = new Gateway({
       local: this.local,
       fsm: this.fsm,
@@ -185,7 +182,7 @@ export class Daemon implements ServerContext {
       events: this.events,
       operations: this.operations,
       serverCert: () => this.#serverCert,
-      onClusterTls: () => this.#restartHttps(),
+      onClusterTls: () => this.#endpoints.restart(),
       onStandalone: () => this.#initStandalone(),
       networks: this.networks,
     });
@@ -298,7 +295,7 @@ export class Daemon implements ServerContext {
       (url, peer) => this.#websocket(url, peer),
       this.#inflight,
     );
-    await this.#restartHttps();
+    await this.#endpoints.restart();
     this.relay.start();
     this.#replicas.start();
     // After the listeners: recording this member's version needs Raft traffic both ways.
@@ -318,110 +315,12 @@ export class Daemon implements ServerContext {
     this.log.info("Daemon started", { socket: this.paths.socket, https: https || "none" });
   }
 
-  #listenHttps(address: string): Promise<HttpsListener> {
-    const { host, port } = splitHostPort(address);
-    return HttpsListener.listen(
-      { host, port, label: address },
-      this.certificatePair(),
-      (req, peer) => this.#serve(req, peer),
-      (url, peer) => this.#websocket(url, peer),
-      this.#inflight,
-    );
-  }
-
-  /**
-   * core.metrics_address (LXD's metrics listener): GET /1.0/metrics and nothing else, under the
-   * same trust as on the API (metrics certificates, trusted clients).
-   */
-  #listenMetrics(address: string): Promise<HttpsListener> {
-    const { host, port } = splitHostPort(address);
-    return HttpsListener.listen(
-      { host, port, label: address },
-      this.certificatePair(),
-      (req, peer) =>
-        new URL(req.url).pathname === "/1.0/metrics"
-          ? this.#serve(req, peer)
-          : new Response(JSON.stringify(errorBody(404, "not found")), {
-            status: 404,
-            headers: { "Content-Type": "application/json" },
-          }),
-      () => {
-        throw notFound("not found");
-      },
-      this.#inflight,
-    );
-  }
-
-  /** Starts, moves or stops the metrics listener (core.metrics_address; "" for none). */
-  async #restartMetrics(address = this.local.get("core.metrics_address")): Promise<void> {
-    const l = this.#metricsHttps;
-    if (l && l.address === address) {
-      l.setCertificate(this.certificatePair());
-      return;
-    }
-    if (address !== "") {
-      // A new address first, so that a bad one is refused with the old listener still serving.
-      const next = await this.#listenMetrics(address).catch(async (e) => {
-        if (!l || !endpointsClash(l.address, address)) throw e;
-        await l.close(this.#inflight, 1000);
-        this.#metricsHttps = null;
-        return await this.#listenMetrics(address);
-      });
-      if (this.#metricsHttps) await this.#metricsHttps.close(this.#inflight, 1000);
-      this.#metricsHttps = next;
-      return;
-    }
-    this.#metricsHttps = null;
-    if (l) await l.close(this.#inflight, 1000);
-  }
-
   async #initStandalone(): Promise<void> {
     await this.db.run(updateGlobalSchema, {});
     await this.db.run(ensureStandaloneNode, {
       arch: Deno.build.arch,
       apiExtensions: apiExtensionCount(API_EXTENSIONS.length),
     });
-  }
-
-  /**
-   * (Re)starts the HTTPS listeners with the certificate to serve now: core.https_address, and
-   * cluster.https_address when it is a different address.
-   */
-  async #restartHttps(): Promise<void> {
-    const core = this.local.get("core.https_address");
-    const cluster = this.local.get("cluster.https_address");
-    const want = [core, cluster !== core ? cluster : ""];
-    const have = [this.#https, this.#clusterHttps];
-    const next: (HttpsListener | null)[] = [];
-    for (let i = 0; i < 2; i++) {
-      const address = want[i]!;
-      const l = have[i] ?? null;
-      if (l && l.address === address) {
-        // Same address: serve the new certificate to new connections, without a gap.
-        l.setCertificate(this.certificatePair());
-        next.push(l);
-        continue;
-      }
-      if (l) await l.close(this.#inflight, 1000);
-      if (address === "") {
-        next.push(null);
-        continue;
-      }
-      try {
-        next.push(await this.#listenHttps(address));
-      } catch (e) {
-        // As LXD: a bad stored address must not keep the daemon from starting on its socket.
-        this.log.error("Failed to start the HTTPS listener", { address, err: errorMessage(e) });
-        next.push(null);
-      }
-    }
-    [this.#https, this.#clusterHttps] = next as [HttpsListener | null, HttpsListener | null];
-    await this.#restartMetrics().catch((e) =>
-      this.log.error("Failed to start the metrics listener", {
-        address: this.local.get("core.metrics_address"),
-        err: errorMessage(e),
-      })
-    );
   }
 
   /**
@@ -517,43 +416,8 @@ export class Daemon implements ServerContext {
     return listenAddresses(this.local.get("core.https_address"));
   }
 
-  async applyLocalConfig(changes: Record<string, string>): Promise<void> {
-    if ("core.metrics_address" in changes) {
-      const next = changes["core.metrics_address"]!;
-      await this.#restartMetrics(next).catch((e) => {
-        throw badRequest(`Cannot listen on metrics socket "${next}": ${errorMessage(e)}`);
-      });
-    }
-    if (!("core.https_address" in changes)) return;
-    const next = changes["core.https_address"]!;
-    const old = this.#https;
-    if (next === (old?.address ?? "")) return;
-    if (this.#clusterHttps && this.#clusterHttps.address === next) {
-      // The cluster listener already serves that address: it serves both from now on.
-      this.#https = this.#clusterHttps;
-      this.#clusterHttps = null;
-      if (old) void old.close(this.#inflight, 5000).catch(() => {});
-      return;
-    }
-    if (next === "") {
-      this.#https = null;
-      if (old) void old.close(this.#inflight, 5000).catch(() => {});
-      return;
-    }
-    // The new socket cannot bind while the old one holds the same endpoint: close it first,
-    // and bring it back if the new address fails.
-    const clash = old !== null && endpointsClash(old.address, next);
-    if (clash) {
-      await old!.close(this.#inflight, 1000);
-      this.#https = null;
-    }
-    try {
-      this.#https = await this.#listenHttps(next);
-    } catch (e) {
-      if (clash) this.#https = await this.#listenHttps(old!.address).catch(() => null);
-      throw badRequest(`Cannot listen on https socket "${next}": ${errorMessage(e)}`);
-    }
-    if (old && !clash) void old.close(this.#inflight, 5000).catch(() => {});
+  applyLocalConfig(changes: Record<string, string>): Promise<void> {
+    return this.#endpoints.applyLocalConfig(changes);
   }
 
   /**
@@ -591,14 +455,9 @@ export class Daemon implements ServerContext {
 
   async #close(): Promise<void> {
     const closing: Promise<void>[] = [];
-    if (this.#https) closing.push(this.#https.close(this.#inflight, LISTENER_CLOSE_MS));
-    if (this.#clusterHttps) closing.push(this.#clusterHttps.close(this.#inflight, LISTENER_CLOSE_MS));
-    if (this.#metricsHttps) closing.push(this.#metricsHttps.close(this.#inflight, LISTENER_CLOSE_MS));
+    closing.push(this.#endpoints.close(LISTENER_CLOSE_MS));
     if (this.#unix) closing.push(this.#unix.close(LISTENER_CLOSE_MS));
     await Promise.allSettled(closing);
-    this.#https = null;
-    this.#clusterHttps = null;
-    this.#metricsHttps = null;
     this.#unix = null;
     this.relay.stop();
     this.#replicas.stop();
@@ -612,14 +471,6 @@ export class Daemon implements ServerContext {
 /** `shoald shutdown` again while stopping: answered, as the first one was. */
 function isShutdownRequest(req: Request): boolean {
   return req.method === "PUT" && new URL(req.url).pathname === "/internal/shutdown";
-}
-
-/** Whether two listen addresses compete for the same socket (same port, same or wildcard host). */
-function endpointsClash(a: string, b: string): boolean {
-  const x = splitHostPort(a);
-  const y = splitHostPort(b);
-  const wildcard = (h: string) => h === "" || h === "0.0.0.0" || h === "::";
-  return x.port === y.port && (x.host === y.host || wildcard(x.host) || wildcard(y.host));
 }
 
 /** Fails if a live daemon answers on the socket; removes a stale socket file. */

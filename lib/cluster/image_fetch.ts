@@ -23,18 +23,36 @@ export interface ImageFetchOptions {
 export class ImageFetcher {
   #o: ImageFetchOptions;
   #inFlight = new Map<string, Promise<void>>();
+  /** Who wants to hear of each download's progress (every asker of a shared download). */
+  #listeners = new Map<string, Set<(text: string) => void>>();
 
   constructor(o: ImageFetchOptions) {
     this.#o = o;
   }
 
-  fetch(fingerprint: string): Promise<void> {
+  /** Gets the image here; progress hears "45% (12.34MB/s)" as LXD's download_progress says it. */
+  async fetch(fingerprint: string, progress?: (text: string) => void): Promise<void> {
     let p = this.#inFlight.get(fingerprint);
     if (!p) {
-      p = this.#fetch(fingerprint).finally(() => this.#inFlight.delete(fingerprint));
+      p = this.#fetch(fingerprint).finally(() => {
+        this.#inFlight.delete(fingerprint);
+        this.#listeners.delete(fingerprint);
+      });
       this.#inFlight.set(fingerprint, p);
     }
-    return p;
+    if (!progress) return await p;
+    const set = this.#listeners.get(fingerprint) ?? new Set();
+    this.#listeners.set(fingerprint, set);
+    set.add(progress);
+    try {
+      await p;
+    } finally {
+      set.delete(progress);
+    }
+  }
+
+  #tell(fingerprint: string, text: string): void {
+    for (const l of this.#listeners.get(fingerprint) ?? []) l(text);
   }
 
   async #fetch(fingerprint: string): Promise<void> {
@@ -85,17 +103,40 @@ export class ImageFetcher {
     try {
       const hash = createHash("sha256");
       using f = await Deno.open(tmp, { write: true, truncate: true });
+      const total = Number(res.headers.get("content-length") ?? 0);
+      const start = performance.now();
+      let got = 0;
+      let told = 0;
       for await (const chunk of res.body) {
         hash.update(chunk);
+        got += chunk.length;
+        const now = performance.now();
+        // As LXD, a few times a second: percent of the whole and the rate so far.
+        if (total > 0 && (now - told >= 250 || got === total)) {
+          told = now;
+          const rate = got / Math.max((now - start) / 1000, 0.001);
+          this.#tell(fingerprint, `${Math.floor((got * 100) / total)}% (${byteSize(rate)}/s)`);
+        }
         let off = 0;
         while (off < chunk.length) off += await f.write(chunk.subarray(off));
       }
-      const got = hash.digest("hex");
-      if (got !== fingerprint) throw new Error(`the file's SHA-256 is ${got}, not the image's fingerprint`);
+      const sum = hash.digest("hex");
+      if (sum !== fingerprint) throw new Error(`the file's SHA-256 is ${sum}, not the image's fingerprint`);
       await Deno.chmod(tmp, 0o600);
       await Deno.rename(tmp, o.store.path(fingerprint));
     } finally {
       await Deno.remove(tmp).catch(() => {});
     }
   }
+}
+
+/** A byte count as LXD's units.GetByteSizeString(n, 2) writes it: 12.34MB. */
+function byteSize(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return i === 0 ? `${Math.round(n)}B` : `${n.toFixed(2)}${units[i]}`;
 }

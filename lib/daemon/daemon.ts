@@ -168,7 +168,7 @@ export class Daemon implements ServerContext {
       containersDir: paths.containers,
       poolsDir: paths.storagePools,
       imagesDir: paths.images,
-      fetchImage: (fp) => this.#images!.fetch(fp),
+      fetchImage: (fp, progress) => this.#images!.fetch(fp, progress),
     });
     this.cluster = new Cluster({
       dir: paths.dir,

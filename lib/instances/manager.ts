@@ -347,7 +347,8 @@ export class InstanceManager {
   async create(
     req: InstancesPost,
     p: { name: string; fingerprint: string | null; profiles: string[]; pool: string },
-    progress: (text: string) => void = () => {},
+    /** Unpack progress, and with key "download_progress" a fetch from another member (LXD's keys). */
+    progress: (text: string, key?: "download_progress") => void = () => {},
   ): Promise<void> {
     await this.#serial(p.name, async () => {
       const member = this.#o.location();
@@ -363,7 +364,7 @@ export class InstanceManager {
             throw notFound(`Image "${rec.fingerprint}" is not available on this member`);
           }
           progress("Fetching image from another cluster member");
-          await this.#o.fetchImage(rec.fingerprint);
+          await this.#o.fetchImage(rec.fingerprint, (text) => progress(text, "download_progress"));
         }
         image = rec;
       }

@@ -88,5 +88,5 @@ export interface ManagerOptions {
    * Fetches an image this member does not hold from a member that does, into the image store
    * (checksum verified); absent standalone, where every image is here.
    */
-  fetchImage?: (fingerprint: string) => Promise<void>;
+  fetchImage?: (fingerprint: string, progress?: (text: string) => void) => Promise<void>;
 }

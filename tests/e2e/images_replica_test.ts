@@ -104,6 +104,27 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
       },
     );
 
+    await t.step("a launch on a member lacking the image tells LXD's download_progress", async () => {
+      await ok(m1, ["config", "set", "cluster.images_minimal_replica=1"]);
+      const third = await busyboxImage(tmp.path, "tar.xz");
+      const fp3 = await sha256(third);
+      await ok(m1, ["image", "import", third]);
+      const c = m3.client();
+      try {
+        const r = await c.request("POST", "/1.0/instances?target=m3", {
+          body: { name: "fetched", source: { type: "image", fingerprint: fp3 } },
+        });
+        const op = await c.waitOperation(r.operation!);
+        assert.equal(op.status, "Success", op.err);
+        const shown = (op.metadata as Record<string, string> | null)?.download_progress ?? "";
+        assert.match(shown, /^100% \(\d+(\.\d+)?[kMG]?B\/s\)$/);
+        assert.equal(await sameBytes(third, `${m3.dir}/images/${fp3}`), true);
+        const gone = await c.waitOperation((await c.request("DELETE", "/1.0/instances/fetched")).operation!);
+        assert.equal(gone.status, "Success", gone.err);
+      } finally {
+        c.close();
+      }
+    });
     await t.step(
       "a holder lost: the first member lacking the image takes a copy to keep the count",
       async () => {

@@ -276,9 +276,12 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
       } catch {
         throw notFound("Image file not found on this member");
       }
+      // Its length lets a member fetching it tell its progress (download_progress).
+      const size = (await f.stat()).size;
       return new Response(f.readable, {
         headers: {
           "Content-Type": "application/octet-stream",
+          "Content-Length": String(size),
           "Content-Disposition": `attachment; filename=${i.filename || i.fingerprint + ".tar.gz"}`,
         },
       });

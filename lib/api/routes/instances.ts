@@ -216,7 +216,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
           await pm(c).create(
             req,
             prepared,
-            (text) => op.updateMetadata({ create_instance_from_image_unpack_progress: text }),
+            (text, key) => op.updateMetadata({ [key ?? "create_instance_from_image_unpack_progress"]: text }),
           );
           if (req.start) await pm(c).start(prepared.name);
         },

@@ -5,6 +5,8 @@
  * of a stream (shared.WebsocketSendStream). The exit code lands in the operation's `return`.
  */
 import type { Operation, OperationSpec, OpSocket } from "../operations/mod.ts";
+import { badRequest } from "../util/mod.ts";
+import type { LxcDriver } from "./lxc.ts";
 import { Pty } from "./pty.ts";
 
 /** POST /1.0/instances/NAME/exec (LXD's InstanceExecPost). */
@@ -27,6 +29,38 @@ export interface ExecTarget {
   /** Where recorded output goes, and the API path it is served under. */
   recordDir: string;
   recordUrl: string;
+}
+
+/**
+ * What lxc-attach runs for an exec request in the container `key` (liblxc's name; `name` the
+ * API's), with LXD's default environment under the instance's environment.* keys.
+ */
+export function attachTarget(
+  lxc: LxcDriver,
+  key: string,
+  name: string,
+  config: Record<string, string>,
+  req: ExecRequest,
+): ExecTarget {
+  if (!Array.isArray(req.command) || req.command.length === 0) throw badRequest("Missing command");
+  const env: Record<string, string> = { ...(req.environment ?? {}) };
+  for (const [k, v] of Object.entries(config)) {
+    if (k.startsWith("environment.") && !(k.slice(12) in env)) env[k.slice(12)] = v;
+  }
+  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  if (!req.user) {
+    env.HOME ??= "/root";
+    env.USER ??= "root";
+  }
+  env.LANG ??= "C.UTF-8";
+  let command = req.command;
+  // lxc-attach has no working-directory option: change directory inside, then exec.
+  if (req.cwd && req.cwd !== "") command = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', req.cwd, ...command];
+  return {
+    argv: ["lxc-attach", ...lxc.attachArgs(key, command, env, req.user ?? 0, req.group ?? 0)],
+    recordDir: lxc.dir(key),
+    recordUrl: `/1.0/instances/${name}/logs`,
+  };
 }
 
 function secret(): string {

@@ -49,6 +49,17 @@ export class LxcDriver {
     return `${this.dir(name)}/console.log`;
   }
 
+  /** A container's log files (lxc.log, console.log, recorded exec output), by name. */
+  async logFiles(name: string): Promise<string[]> {
+    const out: string[] = [];
+    try {
+      for await (const e of Deno.readDir(this.dir(name))) {
+        if (e.isFile && e.name !== "config" && !e.name.endsWith(".tmp")) out.push(e.name);
+      }
+    } catch { /* never started */ }
+    return out.sort();
+  }
+
   /** Writes the container's liblxc config (before each start, from the expanded config). */
   async writeConfig(name: string, text: string): Promise<void> {
     await Deno.mkdir(this.dir(name), { recursive: true, mode: 0o711 });

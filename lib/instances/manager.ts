@@ -4,7 +4,6 @@
  * instance.
  */
 import {
-  checkDevices,
   checkRoomForInstance,
   createInstance,
   createInstanceVolume,
@@ -13,7 +12,6 @@ import {
   deleteInstanceVolume,
   type Devices,
   findImage,
-  getAlias,
   getInstance,
   getPool,
   getProfile,
@@ -32,23 +30,25 @@ import {
 import { type ImageMetadata, ImageStore } from "../images/mod.ts";
 import { openPool, type StorageDriver } from "../storage/mod.ts";
 import { badRequest, conflict, errorMessage, notFound, StatusError } from "../util/mod.ts";
-import { configProblem, expand, isTrue, rootDisk, sortKeys } from "./config.ts";
-import { type ExecRequest, type ExecTarget } from "./exec.ts";
+import { expand, isTrue, rootDisk, sortKeys } from "./config.ts";
+import { attachTarget, type ExecRequest, type ExecTarget } from "./exec.ts";
 import { cgroupVersion, LxcDriver, type LxcState, renderLxcConfig } from "./lxc.ts";
 import { applyLimits } from "./limits.ts";
-import { instanceNameProblem } from "./names.ts";
 import { InRoot } from "./files.ts";
 import { idmapFor, idmapJSON, parseIdmap } from "./idmap.ts";
-import { archName, memoryOf, processCount } from "./procfs.ts";
+import { archName } from "./procfs.ts";
 import { idmapMountEntries, securityLines } from "./security.ts";
 import { idmappedMounts, prepareIdmap } from "./shift.ts";
 import { applyTemplates, readMetadata } from "./templates.ts";
-import { checkNics, networkState, planNics, renderNics } from "./nic.ts";
+import { checkNics, planNics, renderNics } from "./nic.ts";
 import { checkDisks, renderDiskMounts } from "./disks.ts";
+import { createRequestProblem, keepVolatile, updateRequestProblem } from "./requests.ts";
+import { imageOfSource } from "./image_source.ts";
+import { startInstances } from "./startup.ts";
+import { instanceJSON, instanceStateJSON } from "./views.ts";
 import { instanceMetrics } from "./metrics.ts";
 import type { Family } from "../util/metrics.ts";
 import {
-  INSTANCE_STATUS,
   type InstanceJSON,
   type InstancesPost,
   type InstanceStateJSON,
@@ -178,27 +178,7 @@ export class InstanceManager {
     const local = rec.location === this.#o.location();
     const s = st ??
       (local ? await this.lxc.state(this.key(rec.name)) : { state: "STOPPED" as const, pid: -1 });
-    const status = INSTANCE_STATUS[s.state] ?? { status: "Error", code: 112 };
-    const e = this.#expanded(rec, profiles);
-    return {
-      architecture: rec.architecture,
-      config: rec.config,
-      devices: rec.devices,
-      ephemeral: rec.ephemeral,
-      profiles: rec.profiles,
-      stateful: rec.stateful,
-      description: rec.description,
-      created_at: rec.created_at,
-      expanded_config: e.config,
-      expanded_devices: e.devices,
-      name: rec.name,
-      status: status.status,
-      status_code: status.code,
-      last_used_at: rec.last_used_at,
-      location: rec.location,
-      type: rec.type,
-      project: rec.project,
-    };
+    return instanceJSON(rec, this.#expanded(rec, profiles), s);
   }
 
   /** One instance as the API shows it. */
@@ -248,20 +228,7 @@ export class InstanceManager {
 
   /** GET /state: status, pid, processes and memory from the cgroup where readable. */
   async state(name: string, st?: LxcState): Promise<InstanceStateJSON> {
-    const s = st ?? await this.lxc.state(this.key(name));
-    const status = INSTANCE_STATUS[s.state] ?? { status: "Error", code: 112 };
-    const running = s.state === "RUNNING" || s.state === "FROZEN";
-    const mem = running ? await memoryOf(s.pid) : 0;
-    return {
-      status: status.status,
-      status_code: status.code,
-      disk: {},
-      memory: { usage: mem, usage_peak: 0, swap_usage: 0, swap_usage_peak: 0 },
-      network: running ? await networkState(s.pid) : null,
-      pid: running ? s.pid : 0,
-      processes: running ? await processCount(s.pid) : 0,
-      cpu: { usage: 0 },
-    };
+    return await instanceStateJSON(st ?? await this.lxc.state(this.key(name)));
   }
 
   /** Resolves the image of a create request to a fingerprint; 404 when there is none. */
@@ -269,25 +236,7 @@ export class InstanceManager {
     if (source.server && source.server !== "") {
       throw badRequest("Images from remote servers are not supported: import the image first");
     }
-    return await this.db.read((tx) => {
-      const images = imageProjectId(tx, this.project);
-      if (source.fingerprint) return findImage(tx, source.fingerprint, images).fingerprint;
-      if (source.alias) {
-        try {
-          return getAlias(tx, source.alias, images).target;
-        } catch (e) {
-          if (e instanceof StatusError && e.status === 404) {
-            // LXD also takes a fingerprint where an alias is expected.
-            try {
-              return findImage(tx, source.alias, images).fingerprint;
-            } catch { /* fall through */ }
-            throw notFound("Image not found");
-          }
-          throw e;
-        }
-      }
-      throw badRequest("Must specify one of alias or fingerprint for init from image");
-    });
+    return await this.db.read((tx) => imageOfSource(tx, this.project, source));
   }
 
   /**
@@ -300,22 +249,11 @@ export class InstanceManager {
     profiles: string[];
     pool: string;
   }> {
-    const name = req.name ?? "";
-    if (name === "") throw badRequest("Instance name is required");
-    const bad = instanceNameProblem(name);
+    const bad = createRequestProblem(req);
     if (bad) throw badRequest(bad);
-    if (req.type && req.type !== "container") {
-      throw badRequest(`Instance type "${req.type}" is not supported: shoal runs containers`);
-    }
+    const name = req.name!;
     const config = req.config ?? {};
-    const cp = configProblem(config);
-    if (cp) throw badRequest(`Invalid config: ${cp}`);
-    const dp = checkDevices(req.devices);
-    if (dp) throw badRequest(dp);
     const sourceType = req.source?.type ?? "none";
-    if (!["image", "none"].includes(sourceType)) {
-      throw badRequest(`Unknown source type ${sourceType}`);
-    }
     // The project first ("Project not found"), and room in it, before any profile is looked up.
     await this.db.read((tx) => checkRoomForInstance(tx, this.project));
     const fingerprint = sourceType === "image" ? await this.resolveImage(req.source ?? {}) : null;
@@ -571,17 +509,9 @@ export class InstanceManager {
   ): Promise<void> {
     await this.#serial(name, async () => {
       const { rec } = await this.#load(name);
-      const config = u.config ?? {};
-      const cp = configProblem(config);
-      if (cp) throw badRequest(`Invalid config: ${cp}`);
-      const dp = checkDevices(u.devices);
-      if (dp) throw badRequest(dp);
-      // volatile.* keys are the daemon's: keep them whatever the caller sent back.
-      const kept = Object.fromEntries(Object.entries(rec.config).filter(([k]) => k.startsWith("volatile.")));
-      const next = {
-        ...Object.fromEntries(Object.entries(config).filter(([k]) => !k.startsWith("volatile."))),
-        ...kept,
-      };
+      const bad = updateRequestProblem(u);
+      if (bad) throw badRequest(bad);
+      const next = keepVolatile(rec.config, u.config ?? {});
       const profiles = u.profiles ?? rec.profiles;
       const profileRecs = await this.db.read((tx) => profiles.map((p) => getProfile(tx, p, this.project)))
         .catch((e) => {
@@ -632,28 +562,7 @@ export class InstanceManager {
     const st = await this.lxc.state(this.key(name));
     if (st.state === "FROZEN") throw badRequest("Instance is frozen");
     if (st.state !== "RUNNING") throw badRequest("Instance is not running");
-    if (!Array.isArray(req.command) || req.command.length === 0) throw badRequest("Missing command");
-    const env: Record<string, string> = { ...(req.environment ?? {}) };
-    for (const [k, v] of Object.entries(this.#expanded(rec, profiles).config)) {
-      if (k.startsWith("environment.") && !(k.slice(12) in env)) env[k.slice(12)] = v;
-    }
-    env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    if (!req.user) {
-      env.HOME ??= "/root";
-      env.USER ??= "root";
-    }
-    env.LANG ??= "C.UTF-8";
-    let command = req.command;
-    // lxc-attach has no working-directory option: change directory inside, then exec.
-    if (req.cwd && req.cwd !== "") command = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', req.cwd, ...command];
-    return {
-      argv: [
-        "lxc-attach",
-        ...this.lxc.attachArgs(this.key(name), command, env, req.user ?? 0, req.group ?? 0),
-      ],
-      recordDir: this.lxc.dir(this.key(name)),
-      recordUrl: `/1.0/instances/${name}/logs`,
-    };
+    return attachTarget(this.lxc, this.key(name), name, this.#expanded(rec, profiles).config, req);
   }
 
   /**
@@ -669,13 +578,7 @@ export class InstanceManager {
   /** The log files of an instance (LXD: lxc.log, console.log, recorded exec output). */
   async logs(name: string): Promise<string[]> {
     await this.#load(name);
-    const out: string[] = [];
-    try {
-      for await (const e of Deno.readDir(this.lxc.dir(this.key(name)))) {
-        if (e.isFile && e.name !== "config" && !e.name.endsWith(".tmp")) out.push(e.name);
-      }
-    } catch { /* never started */ }
-    return out.sort();
+    return await this.lxc.logFiles(this.key(name));
   }
 
   /** A log file's path; 404 for anything that is not one of the instance's logs. */
@@ -689,22 +592,6 @@ export class InstanceManager {
    * liblxc; those that should run (boot.autostart, or last left running) are started.
    */
   async startup(): Promise<void> {
-    const member = this.#o.location();
-    const mine = await this.db.read((tx) => listInstances(tx, member, null)).catch(() => []);
-    for (const rec of mine) {
-      const pm = this.in(rec.project);
-      const st = await this.lxc.state(pm.key(rec.name));
-      if (st.state !== "STOPPED") continue;
-      const auto = rec.config["boot.autostart"];
-      const wanted = auto !== undefined
-        ? isTrue(auto)
-        : rec.config["volatile.last_state.power"] === "RUNNING";
-      if (!wanted) continue;
-      try {
-        await pm.start(rec.name);
-      } catch (e) {
-        this.#o.log.error("Failed to start instance", { instance: rec.name, err: errorMessage(e) });
-      }
-    }
+    await startInstances(this, this.#o.location(), this.#o.log);
   }
 }

@@ -1,4 +1,4 @@
-import type { ConfState } from "../raft/mod.ts";
+import { type ConfState, roleOf } from "../raft/mod.ts";
 import { listNodes } from "../db/mod.ts";
 import { notFound, StatusError } from "../util/mod.ts";
 import type { ClusterMember } from "../wire/mod.ts";
@@ -19,9 +19,8 @@ export class MemberList {
 
   #dbRole(id: number, conf: ConfState): DbRoleName {
     if (id === this.#self.gateway.leader) return "database-leader";
-    if (conf.voters.includes(id)) return "database-voter";
-    if (conf.standbys.includes(id)) return "database-standby";
-    return null;
+    const role = roleOf(conf, id);
+    return role === "voter" ? "database-voter" : role === "standby" ? "database-standby" : null;
   }
 
   /** Every member as GET /1.0/cluster/members?recursion=1 shows it. */

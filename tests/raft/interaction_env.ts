@@ -14,6 +14,7 @@ import {
   describeStatus,
   type Message,
   type NodeId,
+  roleOf,
 } from "../../lib/raft/mod.ts";
 import type { ConfigOptions } from "../../lib/raft/testing.ts";
 
@@ -230,13 +231,7 @@ export class InteractionEnv {
       for (const m of this.net.members.values()) {
         const s = m.rn.status();
         const conf = m.rn.confState();
-        const role = conf.voters.includes(m.id)
-          ? "voter"
-          : conf.standbys.includes(m.id)
-          ? "standby"
-          : conf.spares.includes(m.id)
-          ? "spare"
-          : "none";
+        const role = roleOf(conf, m.id) ?? "none";
         this.out.push(`${m.id}: ${s.role} (${role}) Term:${s.term} Lead:${s.lead}`);
       }
     },

@@ -57,7 +57,9 @@ export class OperationsMesh implements RemoteOperations {
     const answers = await Promise.allSettled(
       this.#others().map(async (address) => {
         const r = await this.#o.clients.get(address).request<Record<string, unknown[]>>("GET", pathAndQuery, {
-          signal: anySignal(signal, AbortSignal.timeout(ASK_TIMEOUT_MS)),
+          signal: AbortSignal.any(
+            [signal, AbortSignal.timeout(ASK_TIMEOUT_MS)].filter((s) => s !== undefined),
+          ),
         });
         return r.metadata ?? {};
       }),
@@ -103,7 +105,7 @@ export class OperationsMesh implements RemoteOperations {
   /** The member that has operation id, asking all of them at once; undefined when none does. */
   async #find(id: string, others: string[], signal?: AbortSignal): Promise<string | undefined> {
     if (others.length === 0) return undefined;
-    const ask = anySignal(signal, AbortSignal.timeout(ASK_TIMEOUT_MS));
+    const ask = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)].filter((s) => s !== undefined));
     const found = await Promise.any(others.map(async (address) => {
       await callMember(this.#o.clients.get(address), MEMBER_CALLS.operation, { id }, ask);
       return address;
@@ -114,9 +116,4 @@ export class OperationsMesh implements RemoteOperations {
     }
     return found;
   }
-}
-
-/** A signal that aborts when any of the given ones does. */
-function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
-  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
 }

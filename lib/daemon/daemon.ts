@@ -42,7 +42,7 @@ import { metricsRoutes } from "../api/routes/metrics.ts";
 import { startNetworks } from "../api/routes/networks.ts";
 import { NetworkManager } from "../network/mod.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
-import { deferred, errorMessage, forbidden, listenAddresses, notFound, unavailable } from "../util/mod.ts";
+import { errorMessage, forbidden, listenAddresses, notFound, unavailable } from "../util/mod.ts";
 import { Endpoints } from "./endpoints.ts";
 import { InFlight, UnixListener, withTimeout } from "./listeners.ts";
 import { ensureLayout, type StatePaths, statePaths } from "./paths.ts";
@@ -112,7 +112,7 @@ export class Daemon implements ServerContext {
   /** Set once a graceful stop begins: new changes from clients are refused. */
   #draining = false;
   #stopping: Promise<void> | null = null;
-  #stopped = deferred<void>();
+  #stopped = Promise.withResolvers<void>();
 
   private constructor(
     o: DaemonOptions,

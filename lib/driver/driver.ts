@@ -9,7 +9,7 @@ import {
 } from "../raft/mod.ts";
 import type { SqliteStorage, StoredSnapshot } from "../raft_store/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { type Deferred, deferred, StatusError, type TimerId } from "../util/mod.ts";
+import { StatusError, type TimerId } from "../util/mod.ts";
 import type { StateMachine } from "./state_machine.ts";
 import { METRICS } from "../util/metrics.ts";
 
@@ -50,13 +50,13 @@ export interface DriverOptions {
 
 interface Waiter {
   term: number;
-  d: Deferred<{ index: number; outcomes: unknown }>;
+  d: PromiseWithResolvers<{ index: number; outcomes: unknown }>;
   timer: TimerId;
 }
 
 interface ApplyWaiter {
   index: number;
-  d: Deferred<void>;
+  d: PromiseWithResolvers<void>;
 }
 
 /** How long a proposal may wait for its entry to apply before its caller is told. */
@@ -98,10 +98,10 @@ export class Driver {
   #waiters = new Map<number, Waiter>();
   #confWaiters = new Map<number, Waiter>();
   #applyWaiters: ApplyWaiter[] = [];
-  #leaderWaiters: Deferred<void>[] = [];
-  #reads = new Map<string, { d: Deferred<number>; timer: TimerId }>();
+  #leaderWaiters: PromiseWithResolvers<void>[] = [];
+  #reads = new Map<string, { d: PromiseWithResolvers<number>; timer: TimerId }>();
   #readSeq = 0;
-  #pendingReads: Deferred<void>[] = [];
+  #pendingReads: PromiseWithResolvers<void>[] = [];
   #readInFlight = false;
 
   constructor(o: DriverOptions) {
@@ -409,13 +409,13 @@ export class Driver {
     if (closed) return Promise.reject(closed);
     if (!this.#isLeader) return Promise.reject(notLeader(this.#lead));
     if (this.#o.fsm.appliedIndex >= this.#readyIndex) return Promise.resolve();
-    const d = deferred<void>();
+    const d = Promise.withResolvers<void>();
     this.#leaderWaiters.push(d);
     return d.promise;
   }
 
   #waitFor<T>(map: Map<number, Waiter>, index: number, term: number): Promise<T> {
-    const d = deferred<{ index: number; outcomes: unknown }>();
+    const d = Promise.withResolvers<{ index: number; outcomes: unknown }>();
     const timer = setTimeout(() => {
       map.delete(index);
       d.reject(
@@ -466,7 +466,7 @@ export class Driver {
     if (this.#o.fsm.appliedIndex >= index) return Promise.resolve();
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
-    const d = deferred<void>();
+    const d = Promise.withResolvers<void>();
     this.#applyWaiters.push({ index, d });
     return d.promise;
   }
@@ -479,7 +479,7 @@ export class Driver {
   readBarrier(): Promise<void> {
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
-    const d = deferred<void>();
+    const d = Promise.withResolvers<void>();
     this.#pendingReads.push(d);
     if (!this.#readInFlight) void this.#runReads();
     return d.promise;
@@ -508,7 +508,7 @@ export class Driver {
     if (closed) return Promise.reject(closed);
     if (!this.#lead) return Promise.reject(notLeader(0));
     const ctx = `${this.id}-${++this.#readSeq}`;
-    const d = deferred<number>();
+    const d = Promise.withResolvers<number>();
     const timer = setTimeout(() => {
       this.#reads.delete(ctx);
       d.reject(

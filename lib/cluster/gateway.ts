@@ -111,10 +111,6 @@ export class Gateway implements Consensus {
     return nodes.find((n) => n.address === address)?.id ?? nodes[0]?.id ?? 1;
   }
 
-  get driver(): Driver | null {
-    return this.#driver;
-  }
-
   get storage(): SqliteStorage {
     return this.#storage;
   }

@@ -24,7 +24,6 @@ import {
   setInstanceKeys,
   touchImage,
   updateInstance,
-  volumeKey,
   volumeProject,
 } from "../db/mod.ts";
 import { type ImageMetadata, ImageStore } from "../images/mod.ts";
@@ -32,19 +31,19 @@ import { openPool, type StorageDriver } from "../storage/mod.ts";
 import { badRequest, conflict, errorMessage, notFound, StatusError } from "../util/mod.ts";
 import { expand, isTrue, rootDisk, sortKeys } from "./config.ts";
 import { attachTarget, type ExecRequest, type ExecTarget } from "./exec.ts";
-import { cgroupVersion, LxcDriver, type LxcState, renderLxcConfig } from "./lxc.ts";
+import { cgroupVersion, LxcDriver, type LxcState } from "./lxc.ts";
 import { applyLimits } from "./limits.ts";
 import { InRoot } from "./files.ts";
 import { idmapFor, idmapJSON, parseIdmap } from "./idmap.ts";
 import { archName } from "./procfs.ts";
-import { idmapMountEntries, securityLines } from "./security.ts";
-import { idmappedMounts, prepareIdmap } from "./shift.ts";
+import { prepareIdmap } from "./shift.ts";
 import { applyTemplates, readMetadata } from "./templates.ts";
-import { checkNics, planNics, renderNics } from "./nic.ts";
-import { checkDisks, renderDiskMounts } from "./disks.ts";
+import { checkNics, planNics } from "./nic.ts";
+import { checkDisks } from "./disks.ts";
 import { createRequestProblem, keepVolatile, updateRequestProblem } from "./requests.ts";
 import { imageOfSource } from "./image_source.ts";
 import { startInstances } from "./startup.ts";
+import { lxcConfigAtStart } from "./start_config.ts";
 import { instanceJSON, instanceStateJSON } from "./views.ts";
 import { instanceMetrics } from "./metrics.ts";
 import type { Family } from "../util/metrics.ts";
@@ -389,25 +388,17 @@ export class InstanceManager {
       });
       await this.lxc.writeConfig(
         this.key(name),
-        renderLxcConfig({
+        await lxcConfigAtStart({
           name,
+          key: this.key(name),
           rootfs,
-          logFile: this.lxc.logPath(this.key(name)),
-          consoleFile: this.lxc.consolePath(this.key(name)),
-          config: e.config,
+          lxc: this.lxc,
           cgroup: this.#cgroup,
-          network: renderNics(nics.nics),
-          mounts: await idmapMountEntries(
-            await renderDiskMounts(e.devices, (p) => this.pool(p), (source) => volumeKey(volumes, source)),
-            plan.idmap,
-            idmappedMounts,
-          ),
-          extra: securityLines({
-            config: e.config,
-            idmap: plan.idmap,
-            idmappedRootfs: plan.idmappedRootfs,
-            cgroup: this.#cgroup,
-          }),
+          expanded: e,
+          nics: nics.nics,
+          idmap: plan,
+          pool: (p) => this.pool(p),
+          volumes,
         }),
       );
       await this.lxc.start(this.key(name));

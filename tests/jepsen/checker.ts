@@ -245,7 +245,9 @@ export function describe(r: Report, historyPath: string): string[] {
   const out: string[] = [];
   const m = r.meta;
   out.push(
-    `seed ${m.seed} (replay: deno task jepsen --seed ${m.seed} --time ${m.time} --nemesis ${m.nemesis} --members ${m.members})`,
+    `seed ${m.seed} (replay: deno task jepsen --seed ${m.seed} --time ${m.time} --nemesis ${m.nemesis} --members ${m.members}${
+      m.pace && m.pace !== "normal" ? ` --pace ${m.pace}` : ""
+    })`,
   );
   out.push(`faults by kind: ${[...r.faults].map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`);
   for (const [w, c] of r.byWorkload) out.push(`ops ${w}: ${c.ok} ok, ${c.fail} failed, ${c.info} ambiguous`);

@@ -43,6 +43,8 @@ export interface MetaRecord {
   seed: number;
   time: number;
   nemesis: string;
+  /** How long faults were held (absent in histories written before --pace). */
+  pace?: string;
   members: number;
   started: string;
   bankAccounts: number;

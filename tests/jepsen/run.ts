@@ -66,6 +66,7 @@ export async function runJepsen(o: RunOptions, log: (l: string) => void): Promis
     seed: o.seed,
     time: o.time,
     nemesis: o.nemesis,
+    pace: o.pace ?? "normal",
     members: o.members,
     started: new Date().toISOString(),
     bankAccounts: BANK_ACCOUNTS,

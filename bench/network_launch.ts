@@ -19,31 +19,10 @@ import { formatStats, percentiles } from "./floors.ts";
 import { dhcpBusyboxImage } from "../tests/helpers/dhcp_image.ts";
 import { Member, type Run, run } from "../tests/helpers/member.ts";
 import { inNetns, NetnsSet, nsCmd, uniquePrefix } from "../tests/helpers/netns.ts";
+import { NETWORK_PRESEED as PRESEED } from "../tests/compat/instances_helpers.ts";
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 10);
 const POLL_MS = 20;
-
-const PRESEED = `storage_pools:
-- name: default
-  driver: dir
-networks:
-- name: lxdbr0
-  type: bridge
-  config:
-    ipv4.address: auto
-    ipv6.address: none
-profiles:
-- name: default
-  devices:
-    root:
-      path: /
-      pool: default
-      type: disk
-    eth0:
-      name: eth0
-      network: lxdbr0
-      type: nic
-`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -15,6 +15,29 @@ profiles:
       type: disk
 `;
 
+/** PRESEED plus a managed bridge (lxdbr0, ipv4 auto) and an eth0 nic on it in the default profile. */
+export const NETWORK_PRESEED = `storage_pools:
+- name: default
+  driver: dir
+networks:
+- name: lxdbr0
+  type: bridge
+  config:
+    ipv4.address: auto
+    ipv6.address: none
+profiles:
+- name: default
+  devices:
+    root:
+      path: /
+      pool: default
+      type: disk
+    eth0:
+      name: eth0
+      network: lxdbr0
+      type: nic
+`;
+
 /** Builds the busybox image once per file name. */
 export async function busyboxImage(dir: string, ext = "tar.gz"): Promise<string> {
   const out = `${dir}/busybox.${ext}`;

@@ -5,7 +5,7 @@
  * load while roles move, and a removed member turning back into a standalone server.
  */
 import assert from "node:assert/strict";
-import { clusterList, leaderOf } from "../helpers/cluster.ts";
+import { clusterList, leaderOf, readUserKey as read, writeUserKey as write } from "../helpers/cluster.ts";
 import { Member, tempDir, waitFor } from "../helpers/member.ts";
 
 const H = ["127.0.0.101", "127.0.0.102", "127.0.0.103", "127.0.0.104"];
@@ -16,28 +16,6 @@ async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>):
   const r = await p;
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
-}
-
-/** Writes user.<key> through m's socket; true when acknowledged. */
-async function write(m: Member, key: string, value: string): Promise<boolean> {
-  const c = m.client();
-  try {
-    await c.request("PATCH", "/1.0", { body: { config: { [key]: value } } });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    c.close();
-  }
-}
-
-async function read(m: Member, key: string): Promise<string | undefined> {
-  const c = m.client();
-  try {
-    return (await c.get<{ config: Record<string, string> }>("/1.0")).config[key];
-  } finally {
-    c.close();
-  }
 }
 
 function roleOf(rows: Awaited<ReturnType<typeof clusterList>>, name: string): string {

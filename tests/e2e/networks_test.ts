@@ -8,28 +8,7 @@ import assert from "node:assert/strict";
 import { Member, tempDir, waitFor } from "../helpers/member.ts";
 import { cmd, inNetns, NetnsSet, nsCmd, uniquePrefix } from "../helpers/netns.ts";
 import { dhcpBusyboxImage } from "../helpers/dhcp_image.ts";
-
-const PRESEED = `storage_pools:
-- name: default
-  driver: dir
-networks:
-- name: lxdbr0
-  type: bridge
-  config:
-    ipv4.address: auto
-    ipv6.address: none
-profiles:
-- name: default
-  devices:
-    root:
-      path: /
-      pool: default
-      type: disk
-    eth0:
-      name: eth0
-      network: lxdbr0
-      type: nic
-`;
+import { NETWORK_PRESEED as PRESEED } from "../compat/instances_helpers.ts";
 
 /**
  * The dnsmasq processes of namespace ns (pgrep would see every test's and member's on the

@@ -9,7 +9,12 @@
  * than the test itself.
  */
 import assert from "node:assert/strict";
-import { clusterList, type MemberRow } from "../helpers/cluster.ts";
+import {
+  clusterList,
+  type MemberRow,
+  readUserKey as read,
+  writeUserKey as write,
+} from "../helpers/cluster.ts";
 import { Member, run, SHOALD, tempDir, waitFor } from "../helpers/member.ts";
 
 const SIZE = 16;
@@ -28,28 +33,6 @@ async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>):
   const r = await p;
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
-}
-
-/** Writes user.<key> through m's socket; true when acknowledged. */
-async function write(m: Member, key: string, value: string): Promise<boolean> {
-  const c = m.client();
-  try {
-    await c.request("PATCH", "/1.0", { body: { config: { [key]: value } } });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    c.close();
-  }
-}
-
-async function read(m: Member, key: string): Promise<string | undefined> {
-  const c = m.client();
-  try {
-    return (await c.get<{ config: Record<string, string> }>("/1.0")).config[key];
-  } finally {
-    c.close();
-  }
 }
 
 /** Waits until `via` lists `size` members, all ONLINE, in 3 voters + 2 stand-bys + the rest spares. */

@@ -101,3 +101,26 @@ export async function waitForVoters(via: Member, n: number, timeoutMs = 30_000):
     timeoutMs,
   );
 }
+
+/** Writes user.<key> through m's socket; true when acknowledged. */
+export async function writeUserKey(m: Member, key: string, value: string): Promise<boolean> {
+  const c = m.client();
+  try {
+    await c.request("PATCH", "/1.0", { body: { config: { [key]: value } } });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    c.close();
+  }
+}
+
+/** Reads user.<key> through m's socket. */
+export async function readUserKey(m: Member, key: string): Promise<string | undefined> {
+  const c = m.client();
+  try {
+    return (await c.get<{ config: Record<string, string> }>("/1.0")).config[key];
+  } finally {
+    c.close();
+  }
+}

@@ -4,6 +4,7 @@ import type { ClusterMember } from "../../lib/wire/mod.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import { type CliContext, readAll } from "./context.ts";
 import { toYaml } from "./format.ts";
+import { editInEditor } from "../../lib/util/editor.ts";
 
 /** LXD's ClusterMemberPut, the writable part of a member. */
 interface MemberPut {
@@ -64,19 +65,6 @@ function parsePut(text: string): MemberPut {
 
 const EDIT_HELP = `### This is a yaml representation of the cluster member.
 ### Any line starting with a '# will be ignored.`;
-
-async function editInEditor(initial: string): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  try {
-    await Deno.writeTextFile(file, initial);
-    const editor = Deno.env.get("VISUAL") || Deno.env.get("EDITOR") || "vi";
-    const st = await new Deno.Command("sh", { args: ["-c", `${editor} "$1"`, "sh", file] }).spawn().status;
-    if (!st.success) throw new Error(`Editor "${editor}" failed`);
-    return await Deno.readTextFile(file);
-  } finally {
-    await Deno.remove(file).catch(() => {});
-  }
-}
 
 /** "k=v" pairs, or one "k v" pair, as lxc's getConfig reads them. */
 function keyValues(args: string[]): [string, string][] {

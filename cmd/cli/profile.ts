@@ -3,6 +3,7 @@ import { YAML } from "./yaml.ts";
 import type { CliContext } from "./context.ts";
 import { readAll } from "./context.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
+import { editInEditor } from "../../lib/util/editor.ts";
 
 interface Profile {
   name: string;
@@ -10,19 +11,6 @@ interface Profile {
   config: Record<string, string>;
   devices: Record<string, Record<string, string>>;
   used_by: string[];
-}
-
-async function editText(text: string): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  try {
-    await Deno.writeTextFile(file, text);
-    const editor = Deno.env.get("VISUAL") || Deno.env.get("EDITOR") || "vi";
-    const st = await new Deno.Command("sh", { args: ["-c", `${editor} "$1"`, "sh", file] }).spawn().status;
-    if (!st.success) throw new Error(`Editor exited with status ${st.code}`);
-    return await Deno.readTextFile(file);
-  } finally {
-    await Deno.remove(file).catch(() => {});
-  }
 }
 
 /** `profile list|show|edit|create|delete`. */
@@ -59,7 +47,7 @@ export function profileCommand(ctx: CliContext): Command {
       const path = `/1.0/profiles/${encodeURIComponent(p.name)}`;
       const r = await c.request<Profile>("GET", path);
       const { used_by: _u, name: _n, ...writable } = r.metadata;
-      const text = Deno.stdin.isTerminal() ? await editText(toYaml(writable)) : await readAll();
+      const text = Deno.stdin.isTerminal() ? await editInEditor(toYaml(writable)) : await readAll();
       const put = (YAML.parse(text) ?? {}) as Partial<Profile>;
       await c.request("PUT", path, {
         body: { description: put.description ?? "", config: put.config ?? {}, devices: put.devices ?? {} },

@@ -7,6 +7,7 @@ import { type Format, FORMATS, goShortTime, renderList, sortRowsNaturally, toYam
 
 import { VERSION } from "../../lib/version.ts";
 import { parseCertificate } from "../../lib/tls/mod.ts";
+import { editInEditor } from "../../lib/util/editor.ts";
 
 /** `info`: the server's configuration and environment. */
 export function infoCommand(ctx: CliContext): Command {
@@ -125,17 +126,6 @@ export function configCommand(ctx: CliContext): Command {
     });
   config.addCommand(trustCommand(ctx));
   return config;
-}
-
-async function editInEditor(initial: string): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  await Deno.writeTextFile(file, initial);
-  const editor = Deno.env.get("VISUAL") || Deno.env.get("EDITOR") || "vi";
-  const st = await new Deno.Command("sh", { args: ["-c", `${editor} "$1"`, "sh", file] }).spawn().status;
-  if (!st.success) throw new Error(`Editor "${editor}" failed`);
-  const out = await Deno.readTextFile(file);
-  await Deno.remove(file);
-  return out;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

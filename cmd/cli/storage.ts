@@ -4,6 +4,7 @@ import type { Client } from "../../lib/client/mod.ts";
 import type { CliContext } from "./context.ts";
 import { readAll } from "./context.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
+import { editInEditor } from "../../lib/util/editor.ts";
 
 interface Pool {
   name: string;
@@ -69,16 +70,7 @@ export function targetQuery(target: string | undefined, first = true): string {
 /** YAML from stdin (piped) or from $EDITOR on the current text (a terminal), as lxc edit does. */
 async function editYaml(current: string): Promise<Record<string, unknown>> {
   if (!Deno.stdin.isTerminal()) return (YAML.parse(await readAll()) ?? {}) as Record<string, unknown>;
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  try {
-    await Deno.writeTextFile(file, current);
-    const editor = Deno.env.get("VISUAL") || Deno.env.get("EDITOR") || "vi";
-    const st = await new Deno.Command("sh", { args: ["-c", `${editor} "$1"`, "sh", file] }).spawn().status;
-    if (!st.success) throw new Error(`Editor exited with status ${st.code}`);
-    return (YAML.parse(await Deno.readTextFile(file)) ?? {}) as Record<string, unknown>;
-  } finally {
-    await Deno.remove(file).catch(() => {});
-  }
+  return (YAML.parse(await editInEditor(current)) ?? {}) as Record<string, unknown>;
 }
 
 const formatOption = () =>

@@ -12,6 +12,7 @@ import { statePaths } from "../../lib/daemon/paths.ts";
 import { daemonRunning } from "./running.ts";
 import { canonicalAddress, errorMessage, writeStdout } from "../../lib/util/mod.ts";
 import { drawTable } from "../cli/format.ts";
+import { editInEditor } from "../../lib/util/editor.ts";
 
 /**
  * lib/cluster (the database, Raft storage) loads only for the command that reads or edits it:
@@ -59,19 +60,6 @@ former cluster members by running "lxc cluster remove <member-name> --force".`;
 const REMOVE_RAFT_WARNING = `You should run this command only if you ended up in an
 inconsistent state where a node has been uncleanly removed (i.e. it doesn't show
 up in "lxc cluster list" but it's still in the raft configuration).`;
-
-async function editInEditor(text: string): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  try {
-    await Deno.writeTextFile(file, text);
-    const editor = Deno.env.get("VISUAL") || Deno.env.get("EDITOR") || "vi";
-    const st = await new Deno.Command("sh", { args: ["-c", `${editor} "$1"`, "sh", file] }).spawn().status;
-    if (!st.success) throw new Error(`Editor "${editor}" failed`);
-    return await Deno.readTextFile(file);
-  } finally {
-    await Deno.remove(file).catch(() => {});
-  }
-}
 
 /** What an edit did, in a few lines for the operator. */
 function reportEdit(r: Awaited<ReturnType<typeof applyEdit>>): void {

@@ -13,3 +13,4 @@ export * from "./command.ts";
 export * from "./revert.ts";
 export * from "./names.ts";
 export * from "./size.ts";
+export { editInEditor } from "./editor.ts";

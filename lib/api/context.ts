@@ -103,6 +103,7 @@ export interface ServerContext {
   placeInstance?: (
     target: { group: string } | { within: string[] } | null,
     name: string,
+    project: string,
   ) => Promise<Placement>;
   /**
    * Opens an operation's websocket on the member that has the operation, for the caller;

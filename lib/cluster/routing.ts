@@ -1,5 +1,6 @@
-import { instanceCountsByNode, listNodes, NODE_STATE, type NodeRow } from "../db/mod.ts";
-import { placeInstance, type PlacementTarget } from "./placement.ts";
+import { listNodes, NODE_STATE, type NodeRow } from "../db/mod.ts";
+import type { PlacementTarget } from "./placement.ts";
+import { releasePlacement, reservePlacement } from "./reservation.ts";
 import { notFound, StatusError } from "../util/mod.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { MemberProxy, type UpstreamSocket } from "./proxy.ts";
@@ -38,11 +39,6 @@ export class MemberRouting {
   #self: Self;
   #heartbeats: Heartbeats;
   readonly proxy: MemberProxy;
-  /**
-   * Instances placed by this member whose creation has not ended yet: each counts for its member
-   * until its row is there (then the row counts), so that launches at once spread evenly.
-   */
-  #placing: { member: string; name: string }[] = [];
   /** Told of every operation a forwarded request created (set by the daemon). */
   onOperation: OperationSeen = () => {};
 
@@ -96,38 +92,24 @@ export class MemberRouting {
 
   /**
    * The member a new instance goes to when the client named none, or a group (LXD's scheduler,
-   * placement.ts); 404 for a group that does not exist, 503 when no member may take it.
+   * placement.ts), chosen and reserved in one replicated transaction (reservation.ts) so that
+   * placements through different members at once spread; 404 for a group that does not exist,
+   * 503 when no member may take it.
    */
-  async place(target: PlacementTarget, name = ""): Promise<Placement> {
-    const { nodes, counts, existing, group } = await this.#self.db.read((tx) => ({
-      nodes: listNodes(tx),
-      counts: instanceCountsByNode(tx),
-      existing: new Set(tx.query<{ name: string }>("SELECT name FROM instances").map((r) => r.name)),
-      group: target === null || !("group" in target) ||
-        tx.get("SELECT id FROM cluster_groups WHERE name = ?", target.group) !== undefined,
-    }));
-    if (!group) throw notFound("Cluster group not found");
-    const me = this.#self.address();
-    const chosen = placeInstance(
-      nodes.map((n) => ({
-        ...this.#target(n, me),
-        scheduler: n.config["scheduler.instance"] ?? "all",
-        groups: n.groups,
-        // Launches placed here a moment ago count before their rows exist (30 at once spread).
-        instances: (counts.get(n.id) ?? 0) +
-          this.#placing.filter((p) => p.member === n.name && !existing.has(p.name)).length,
-      })),
-      target,
-    );
-    if (!chosen) {
+  async place(target: PlacementTarget, name = "", project = "default"): Promise<Placement> {
+    const online = this.members().filter((m) => m.online).map((m) => m.name);
+    const r = await this.#self.db.run(reservePlacement, { target, online, project, name });
+    if (r.kind === "no-group") throw notFound("Cluster group not found");
+    if (r.kind === "no-member") {
       throw new StatusError(503, "No suitable cluster member could be found to place the instance on");
     }
-    const member = chosen.name;
-    const entry = { member, name };
-    this.#placing.push(entry);
+    const { member, id } = r;
+    let released = false;
     const release = () => {
-      const i = this.#placing.indexOf(entry);
-      if (i >= 0) this.#placing.splice(i, 1);
+      if (released) return;
+      released = true;
+      // Best effort: a reservation left behind stops counting once it expires.
+      void this.#self.db.run(releasePlacement, { id }).catch(() => {});
     };
     return {
       member,

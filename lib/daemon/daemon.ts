@@ -407,7 +407,8 @@ export class Daemon implements ServerContext {
   placeInstance = (
     target: { group: string } | { within: string[] } | null,
     name: string,
-  ): Promise<Placement> => this.cluster.routing.place(target, name);
+    project: string,
+  ): Promise<Placement> => this.cluster.routing.place(target, name, project);
   askMember = <T>(member: string, path: string): Promise<T> => this.cluster.routing.ask<T>(member, path);
   forward = (member: string, request: Request, caller: Identity): Promise<Response> =>
     this.cluster.routing.forward(member, request, callerHeader(caller));

@@ -289,20 +289,28 @@ Deno.test("any member serves any instance", async (t) => {
       await assert.rejects(Deno.stat(`${m2.dir}/storage-pools/default/containers/c1`));
     });
 
-    await t.step("30 launches at once through one member spread evenly over the three", async () => {
+    await t.step("30 launches at once through the three members spread evenly over them", async () => {
       const names = Array.from({ length: 30 }, (_, i) => `p${i}`);
       // Each waits on its own operation, as 30 lxc clients at once would.
-      const all = (c: Client, send: (n: string) => Promise<{ operation: string | undefined }>) =>
-        Promise.all(names.map(async (n) => await c.waitOperation((await send(n)).operation!)));
-      const made = await withClient(
-        m1,
-        (c) =>
-          all(
-            c,
-            (name) =>
-              c.request("POST", "/1.0/instances", { body: { name, source: { type: "image", alias: "bb" } } }),
-          ),
-      );
+      const all = (
+        c: Client,
+        ns: string[],
+        send: (n: string) => Promise<{ operation: string | undefined }>,
+      ) => Promise.all(ns.map(async (n) => await c.waitOperation((await send(n)).operation!)));
+      // Ten through each member at once: each member's placement must see the others' choices.
+      const made = (await Promise.all(
+        members.map((m, i) =>
+          withClient(m, (c) =>
+            all(
+              c,
+              names.filter((_, j) => j % 3 === i),
+              (name) =>
+                c.request("POST", "/1.0/instances", {
+                  body: { name, source: { type: "image", alias: "bb" } },
+                }),
+            ))
+        ),
+      )).flat();
       for (const op of made) assert.equal(op.status, "Success", op.err);
       const perMember = new Map<string, number>();
       for (const line of (await rows(m2)).split("\n")) {
@@ -311,7 +319,10 @@ Deno.test("any member serves any instance", async (t) => {
       }
       // c2 on m1 and c3, c4 on m3 were there before: 33 in all, 11 each.
       assert.deepEqual(Object.fromEntries(perMember), { m1: 11, m2: 11, m3: 11 });
-      const gone = await withClient(m3, (c) => all(c, (n) => c.request("DELETE", `/1.0/instances/${n}`)));
+      const gone = await withClient(
+        m3,
+        (c) => all(c, names, (n) => c.request("DELETE", `/1.0/instances/${n}`)),
+      );
       for (const op of gone) assert.equal(op.status, "Success", op.err);
     });
 

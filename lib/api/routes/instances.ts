@@ -177,6 +177,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
               return within === null ? null : { within };
             }),
             await requestedName(c),
+            projectOf(c),
           );
         }
         const member = placement?.member ?? target;

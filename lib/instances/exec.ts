@@ -83,6 +83,9 @@ function signalChildren(pid: number, signal: Deno.Signal): void {
   }
 }
 
+/** How long an exec operation waits for its client to connect every websocket. */
+const WEBSOCKET_WAIT_MS = 30_000;
+
 const SIGNALS: Record<number, Deno.Signal> = {
   1: "SIGHUP",
   2: "SIGINT",
@@ -184,12 +187,17 @@ export function execOperation(
     },
     async run(_op: Operation) {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), 5000)));
+      // LXD waits 5 s; on a loaded two-core machine a client can take longer than that to open
+      // its four sockets, and the command then fails having run nothing. A client that never
+      // comes costs only this wait.
+      const timeout = new Promise<"timeout">((
+        r,
+      ) => (timer = setTimeout(() => r("timeout"), WEBSOCKET_WAIT_MS)));
       const got = await Promise.race([allConnected.promise, timeout]);
       clearTimeout(timer);
       if (got === "timeout") {
         for (const s of sockets.values()) s.close();
-        throw new Error("Timed out waiting for websockets to connect");
+        throw new Error(`Timed out waiting for websockets to connect (${WEBSOCKET_WAIT_MS / 1000} s)`);
       }
       let code: number;
       try {

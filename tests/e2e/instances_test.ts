@@ -72,12 +72,12 @@ Deno.test("images: import (gzip and xz), fingerprint, aliases, refusal of what i
     });
     await t.step("alias create, delete; image delete", async () => {
       const fp = await sha256(xz);
-      assert.equal((await m.shoal(["image", "alias", "create", "small", fp.slice(0, 12)])).code, 0);
+      await m.must(["image", "alias", "create", "small", fp.slice(0, 12)]);
       const dup = await m.shoal(["image", "alias", "create", "small", fp]);
       assert.match(dup.stderr, /Alias already exists/);
       assert.match((await m.shoal(["image", "alias", "list", "--format", "csv"])).stdout, /^small,/m);
-      assert.equal((await m.shoal(["image", "alias", "delete", "small"])).code, 0);
-      assert.equal((await m.shoal(["image", "delete", fp])).code, 0);
+      await m.must(["image", "alias", "delete", "small"]);
+      await m.must(["image", "delete", fp]);
       await assert.rejects(Deno.stat(`${m.dir}/images/${fp}`));
       const gone = await m.shoal(["image", "show", fp]);
       assert.match(gone.stderr, /Image not found/);
@@ -162,7 +162,7 @@ Deno.test("a real container: launch, list, exec, files, config, stop, delete, wi
       );
     });
     await t.step("exec: output, stdin, exit codes (127 for a missing command), environment", async () => {
-      assert.equal((await m.shoal(["exec", "c1", "--", "hostname"])).stdout, "c1\n");
+      assert.equal((await m.must(["exec", "c1", "--", "hostname"])).stdout, "c1\n");
       const code = await m.shoal(["exec", "c1", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
       assert.equal(code.code, 7);
       assert.equal(code.stdout, "out\n");
@@ -177,23 +177,20 @@ Deno.test("a real container: launch, list, exec, files, config, stop, delete, wi
     });
     await t.step("files: push, pull, mode and owner; no path leaves the container's root", async () => {
       await Deno.writeTextFile(`${tmp.path}/f`, "payload\n", { mode: 0o640 });
-      assert.equal((await m.shoal(["file", "push", `${tmp.path}/f`, "c1/root/f", "--uid", "12"])).code, 0);
-      assert.equal((await m.shoal(["exec", "c1", "--", "cat", "/root/f"])).stdout, "payload\n");
+      await m.must(["file", "push", `${tmp.path}/f`, "c1/root/f", "--uid", "12"]);
+      assert.equal((await m.must(["exec", "c1", "--", "cat", "/root/f"])).stdout, "payload\n");
       assert.equal(
-        (await m.shoal(["exec", "c1", "--", "stat", "-c", "%a %u", "/root/f"])).stdout,
+        (await m.must(["exec", "c1", "--", "stat", "-c", "%a %u", "/root/f"])).stdout,
         "640 12\n",
       );
-      assert.equal((await m.shoal(["file", "pull", "c1/root/f", `${tmp.path}/g`])).code, 0);
+      await m.must(["file", "pull", "c1/root/f", `${tmp.path}/g`]);
       assert.equal(await Deno.readTextFile(`${tmp.path}/g`), "payload\n");
       // "..", and a symlink to an absolute path, resolve inside the root as in the container.
       const marker = `shoal-escape-${crypto.randomUUID()}`;
-      assert.equal(
-        (await m.shoal(["file", "push", `${tmp.path}/f`, `c1/../../../../tmp/${marker}`])).code,
-        0,
-      );
+      await m.must(["file", "push", `${tmp.path}/f`, `c1/../../../../tmp/${marker}`]);
       await assert.rejects(Deno.stat(`/tmp/${marker}`));
-      assert.equal((await m.shoal(["exec", "c1", "--", "cat", `/tmp/${marker}`])).code, 0);
-      assert.equal((await m.shoal(["exec", "c1", "--", "ln", "-s", "/etc", "/root/etc-link"])).code, 0);
+      await m.must(["exec", "c1", "--", "cat", `/tmp/${marker}`]);
+      await m.must(["exec", "c1", "--", "ln", "-s", "/etc", "/root/etc-link"]);
       const pulled = await m.shoal(["file", "pull", "c1/root/etc-link/passwd", "-"]);
       assert.match(pulled.stdout, /^root:x:0:0:root:\/root:\/bin\/sh$/m);
       assert.doesNotMatch(pulled.stdout, /nologin/); // the host's /etc/passwd has service accounts
@@ -235,11 +232,11 @@ Deno.test("a real container: launch, list, exec, files, config, stop, delete, wi
       assert.equal(log.code, 0);
     });
     await t.step("stop, then delete removes the container and its volume", async () => {
-      assert.equal((await m.shoal(["stop", "c1", "--force"])).code, 0);
+      await m.must(["stop", "c1", "--force"]);
       assert.equal((await m.shoal(["list", "--format", "csv", "-c", "ns"])).stdout, "c1,STOPPED\n");
       const again = await m.shoal(["stop", "c1"]);
       assert.match(again.stderr, /The instance is already stopped/);
-      assert.equal((await m.shoal(["delete", "c1"])).code, 0);
+      await m.must(["delete", "c1"]);
       assert.equal((await m.shoal(["list", "--format", "csv"])).stdout, "");
       await assert.rejects(Deno.stat(`${m.dir}/storage-pools/default/containers/c1`));
       await assert.rejects(Deno.stat(`${m.dir}/containers/c1`));
@@ -269,7 +266,7 @@ Deno.test("exec protocol: a pty with window resizes, record-output, and a restar
   const { m } = await readyMember(tmp.path);
   let client: Client | null = null;
   try {
-    assert.equal((await m.shoal(["launch", "bb", "c1"])).code, 0);
+    await m.must(["launch", "bb", "c1"]);
     client = m.client();
     const c = client;
     await t.step("interactive: one socket for a pty sized as asked, resized through control", async () => {
@@ -346,7 +343,7 @@ Deno.test("exec protocol: a pty with window resizes, record-output, and a restar
       const st = await client.get<{ status: string; pid: number }>("/1.0/instances/c1/state");
       assert.equal(st.status, "Running");
       assert.equal(st.pid, pid);
-      assert.equal((await m.shoal(["exec", "c1", "--", "hostname"])).stdout, "c1\n");
+      assert.equal((await m.must(["exec", "c1", "--", "hostname"])).stdout, "c1\n");
     });
     await t.step(
       "after a restart, a container last left running is started again if it was stopped behind our back",

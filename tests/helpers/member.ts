@@ -188,6 +188,23 @@ export class Member {
     return run(SHOAL, args, { env: { ...this.env, ...(o.env ?? {}) }, stdin: o.stdin });
   }
 
+  /**
+   * Runs `shoal ARGS` and fails the test unless it exits 0, naming the command, what it printed
+   * and the member's last log lines: a CI log then says why, not just "1 !== 0".
+   */
+  async must(args: string[], o: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
+    const r = await this.shoal(args, o);
+    if (r.code !== 0) {
+      throw new Error(
+        `shoal ${
+          args.join(" ")
+        } exited ${r.code}:\n${r.stdout}${r.stderr}\n--- ${this.name}'s log:\n${await this
+          .logTail(40)}`,
+      );
+    }
+    return r;
+  }
+
   /** Runs `shoald ARGS` (admin commands) against this member. */
   shoald(args: string[], o: { stdin?: string } = {}): Promise<Run> {
     return run(SHOALD, args, { env: this.env, stdin: o.stdin });

@@ -1,6 +1,6 @@
 /** Each planted bug (config.bugs) does what its name says, and nothing when off. */
 import assert from "node:assert/strict";
-import { TestNet } from "./testing.ts";
+import { TestNet } from "../../tests/raft/testing.ts";
 import { MemoryStorage } from "./storage_memory.ts";
 import type { Bugs, ConfState, Entry, Message } from "./types.ts";
 

@@ -3,7 +3,7 @@
  * Ousterhout, 2014), each named after the sentence it checks: set up, act, check.
  */
 import assert from "node:assert/strict";
-import { seededRng, TestNet } from "./testing.ts";
+import { seededRng, TestNet } from "../../tests/raft/testing.ts";
 import { MemoryStorage } from "./storage_memory.ts";
 import { RawNode } from "./rawnode.ts";
 import type { ConfState, Entry, Message } from "./types.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TestNet } from "./testing.ts";
+import { TestNet } from "../../tests/raft/testing.ts";
 
 const V3 = { voters: [1, 2, 3], standbys: [], spares: [] };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TestNet } from "./testing.ts";
+import { TestNet } from "../../tests/raft/testing.ts";
 import type { ConfState, Message } from "./types.ts";
 
 const V3: ConfState = { voters: [1, 2, 3], standbys: [], spares: [] };

@@ -14,3 +14,4 @@ export * from "./revert.ts";
 export * from "./names.ts";
 export * from "./size.ts";
 export { editInEditor } from "./editor.ts";
+export * from "./rng.ts";

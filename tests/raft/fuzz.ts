@@ -6,7 +6,7 @@
  * safe and that each planted bug is caught.
  * @module
  */
-import { seededRng, TestNet } from "../../lib/raft/testing.ts";
+import { seededRng, TestNet } from "./testing.ts";
 import type { Bugs, ConfChange, Entry, NodeId } from "../../lib/raft/mod.ts";
 
 export interface FuzzOptions {

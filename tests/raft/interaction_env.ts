@@ -4,7 +4,7 @@
  * the lines it prints (Readys handled, messages delivered, logs, states).
  * @module
  */
-import { TestNet } from "../../lib/raft/testing.ts";
+import { TestNet } from "./testing.ts";
 import {
   type ConfChange,
   type ConfState,
@@ -16,7 +16,7 @@ import {
   type NodeId,
   roleOf,
 } from "../../lib/raft/mod.ts";
-import type { ConfigOptions } from "../../lib/raft/testing.ts";
+import type { ConfigOptions } from "./testing.ts";
 
 export interface Command {
   name: string;

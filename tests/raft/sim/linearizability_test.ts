@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { checkKv, type KvInput, type KvOperation, type KvOutput } from "./linearizability.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../../lib/util/rng.ts";
 
 const get = (client: number, key: string, value: string | null, call: number, ret: number): KvOperation => ({
   client,

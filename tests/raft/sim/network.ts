@@ -5,7 +5,7 @@
  * @module
  */
 import type { NodeId } from "../../../lib/raft/types.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../../../lib/util/rng.ts";
 
 export interface NetParams {
   /** Chance that a message is lost. */

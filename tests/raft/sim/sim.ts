@@ -28,7 +28,7 @@ import { Member, TICK_MS } from "./member.ts";
 import { copyMessage, describeMessage } from "./messages.ts";
 import { Network } from "./network.ts";
 import { EventQueue } from "./queue.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../../lib/util/rng.ts";
 import { SimStorage } from "./storage.ts";
 import { type ClientEvent, OP_TIMEOUT_MS, Workload } from "./workload.ts";
 

@@ -8,7 +8,7 @@ import { Invariants, Violation } from "./invariants.ts";
 import { Kv } from "./kv.ts";
 import { Network } from "./network.ts";
 import { EventQueue } from "./queue.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../../lib/util/rng.ts";
 import { runSeed } from "./sim.ts";
 import { SimStorage } from "./storage.ts";
 

@@ -10,7 +10,7 @@ import type { Invariants } from "./invariants.ts";
 import { type Command, encodeCommand } from "./kv.ts";
 import type { KvInput, KvOperation } from "./linearizability.ts";
 import type { Member } from "./member.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../../../lib/util/rng.ts";
 
 export const OP_TIMEOUT_MS = 500;
 

@@ -1,9 +1,11 @@
 /**
- * The simulator's one source of randomness: sfc32 seeded through splitmix32, so that a seed
- * replays bit for bit on any machine (no Math.random anywhere in a run).
+ * The project's seeded PRNGs, so that a seed replays bit for bit on any machine: `Rng` (sfc32
+ * seeded through splitmix32) for the simulator, which draws everything from it (no Math.random
+ * in a run), and `seededRng` for the Raft core's election timeouts.
  * @module
  */
 
+/** sfc32 seeded through splitmix32: four words of state, for long seeded runs. */
 export class Rng {
   private a: number;
   private b: number;
@@ -56,4 +58,20 @@ export class Rng {
     if (items.length === 0) throw new Error("pick from an empty list");
     return items[this.int(items.length)];
   }
+}
+
+/**
+ * A seeded generator as the function lib/raft's `Config.rng` takes: mulberry32, one word of
+ * state, for the core's election timeouts (the driver's, and the tests', whose golden
+ * interaction files follow its sequence).
+ */
+export function seededRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

@@ -1,25 +1,27 @@
 /**
  * An in-memory cluster of RawNodes for tests: a deterministic message queue with partitions
  * and drops, each member's Ready handled in the documented order, and a state machine that
- * records the data of applied entries. Pure, like the rest of lib/raft; not exported from mod.ts.
+ * records the data of applied entries. Pure, like lib/raft itself; used by lib/raft's unit tests
+ * and the tests here (interaction, fuzz).
  * @module
  */
-import type { Config, ConfState, Entry, Message, NodeId, ReadState, Ready, Snapshot } from "./types.ts";
-import { RawNode } from "./rawnode.ts";
-import { MemoryStorage } from "./storage_memory.ts";
-import { parseConfChange } from "./confchange.ts";
+import type {
+  Config,
+  ConfState,
+  Entry,
+  Message,
+  NodeId,
+  ReadState,
+  Ready,
+  Snapshot,
+} from "../../lib/raft/types.ts";
+import { RawNode } from "../../lib/raft/rawnode.ts";
+import { MemoryStorage } from "../../lib/raft/storage_memory.ts";
+import { parseConfChange } from "../../lib/raft/confchange.ts";
 
-/** A small seeded PRNG (mulberry32), so tests draw election timeouts reproducibly. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Tests draw election timeouts reproducibly from the project's one seeded PRNG. */
+export { seededRng } from "../../lib/util/rng.ts";
+import { seededRng } from "../../lib/util/rng.ts";
 
 export interface Member {
   id: NodeId;

@@ -65,7 +65,7 @@ export class Gateway implements Consensus {
   #log: Logger;
   #storage: SqliteStorage;
   #timing: RaftTiming;
-  #driver: Driver | null = null;
+  #driver: Driver<TxOutcome[]> | null = null;
   #transport: WsTransport<Message> | null = null;
   #tls: KeyPair | null = null;
   #pin = "";
@@ -140,7 +140,7 @@ export class Gateway implements Consensus {
   }
 
   #startDriver(id: number): void {
-    const driver = new Driver({
+    const driver: Driver<TxOutcome[]> = new Driver({
       id,
       storage: this.#storage,
       fsm: this.#fsm,
@@ -164,7 +164,7 @@ export class Gateway implements Consensus {
    * space is back a new driver starts from the disk as after a restart and catches up from the
    * leader. Any other failure stops this member's database for good (it could be corrupt).
    */
-  #onFail(driver: Driver, e: Error): void {
+  #onFail(driver: Driver<TxOutcome[]>, e: Error): void {
     if (!isDiskFull(e) || this.#diskFull) return;
     this.#log.error(
       "The disk under the database is full: this member serves no database requests until space is freed",
@@ -349,9 +349,8 @@ export class Gateway implements Consensus {
     return this.#need().leaderReady();
   }
 
-  async propose(data: string): Promise<{ index: number; outcomes: TxOutcome[] }> {
-    const r = await this.#need().propose(data);
-    return { index: r.index, outcomes: r.outcomes as unknown as TxOutcome[] };
+  propose(data: string): Promise<{ index: number; outcomes: TxOutcome[] }> {
+    return this.#need().propose(data);
   }
 
   readBarrier(): Promise<void> {
@@ -366,7 +365,7 @@ export class Gateway implements Consensus {
     return this.#driver?.stopped ?? false;
   }
 
-  #need(): Driver {
+  #need(): Driver<TxOutcome[]> {
     const full = this.unavailable();
     if (full) throw full;
     if (!this.#driver) throw new StatusError(503, "The database is not running on this member");

@@ -43,7 +43,7 @@ const APPLIED_SCHEMA = `CREATE TABLE IF NOT EXISTS raft_applied (
  * crashes. Commits need no fsync of their own (synchronous=NORMAL): after a crash the log,
  * which is durable, replays whatever the database lost.
  */
-export class GlobalFsm implements StateMachine {
+export class GlobalFsm implements StateMachine<TxOutcome[]> {
   #path: string;
   #db: DatabaseSync;
   #cache: StatementCache;

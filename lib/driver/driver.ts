@@ -6,11 +6,12 @@ import {
   RawNode,
   type Ready,
   type Snapshot,
+  type Storage,
 } from "../raft/mod.ts";
-import type { SqliteStorage, StoredSnapshot } from "../raft_store/mod.ts";
-import type { Logger } from "../log/mod.ts";
-import { StatusError, type TimerId } from "../util/mod.ts";
-import type { StateMachine } from "./state_machine.ts";
+import { StatusError } from "../util/mod.ts";
+import { seededRng } from "../util/rng.ts";
+import type { DriverOptions } from "./options.ts";
+import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
 import { METRICS } from "../util/metrics.ts";
 
 const leaderChanges = METRICS.counter(
@@ -22,45 +23,16 @@ const commitSeconds = METRICS.histogram(
   "From a proposal on the leader to its entry applied here (commit latency).",
 );
 
-/** Timing and sizing of a driver. */
-export interface DriverOptions {
-  id: number;
-  storage: SqliteStorage;
-  fsm: StateMachine;
-  log: Logger;
-  /** Sends messages to peers (the transport); never blocks. */
-  send: (messages: Message[]) => void;
-  /** Milliseconds per Raft tick. */
-  tickMs?: number;
-  /** Ticks without a leader's heartbeat before an election (randomized up to twice this). */
-  electionTick?: number;
-  heartbeatTick?: number;
-  /** Take a snapshot after this many applied entries, keeping `keepEntries` for laggards. */
-  snapshotEvery?: number;
-  keepEntries?: number;
-  /** Seed of the core's election timeouts. */
-  seed?: number;
-  /** Called after a membership change is applied (and at start with the current one). */
-  onConfState?: (conf: ConfState) => void;
-  /** Called when the leader changes (0: none known). */
-  onLeader?: (leader: number, term: number) => void;
-  /** Called once when a failure stopped the driver (a write that failed), after it stopped. */
-  onFail?: (e: Error) => void;
-}
-
-interface Waiter {
+interface Waiter<T> {
   term: number;
-  d: PromiseWithResolvers<{ index: number; outcomes: unknown }>;
-  timer: TimerId;
+  d: PromiseWithResolvers<T>;
+  timer: ClockTimer;
 }
 
 interface ApplyWaiter {
   index: number;
   d: PromiseWithResolvers<void>;
 }
-
-/** How long a proposal may wait for its entry to apply before its caller is told. */
-const PROPOSAL_TIMEOUT_MS = 30_000;
 
 /** Why a stopped driver refuses. */
 const SHUTTING_DOWN = "The database is shutting down on this member";
@@ -79,13 +51,14 @@ function notLeader(leader: number): StatusError {
  * and the state machine. For every Ready it persists (one fsync), then sends, then applies,
  * then advances — the order lib/raft's Ready documents.
  */
-export class Driver {
+export class Driver<R> {
   readonly id: number;
   #o:
-    & Required<Omit<DriverOptions, "onConfState" | "onLeader" | "onFail" | "seed">>
-    & Pick<DriverOptions, "onConfState" | "onLeader" | "onFail" | "seed">;
+    & Required<Omit<DriverOptions<R>, "onConfState" | "onLeader" | "onFail" | "seed">>
+    & Pick<DriverOptions<R>, "onConfState" | "onLeader" | "onFail" | "seed">;
+  #clock: Clock;
   #node!: RawNode;
-  #ticker: TimerId | undefined;
+  #ticker: ClockTimer | undefined;
   #scheduled = false;
   #stopped = false;
   #failed: Error | null = null;
@@ -95,25 +68,29 @@ export class Driver {
   #isLeader = false;
   /** Index of the new leader's first entry: state is current once it is applied. */
   #readyIndex = Infinity;
-  #waiters = new Map<number, Waiter>();
-  #confWaiters = new Map<number, Waiter>();
+  #waiters = new Map<number, Waiter<{ index: number; outcomes: R }>>();
+  #confWaiters = new Map<number, Waiter<ConfState>>();
   #applyWaiters: ApplyWaiter[] = [];
   #leaderWaiters: PromiseWithResolvers<void>[] = [];
-  #reads = new Map<string, { d: PromiseWithResolvers<number>; timer: TimerId }>();
+  #reads = new Map<string, { d: PromiseWithResolvers<number>; timer: ClockTimer }>();
   #readSeq = 0;
   #pendingReads: PromiseWithResolvers<void>[] = [];
   #readInFlight = false;
 
-  constructor(o: DriverOptions) {
+  constructor(o: DriverOptions<R>) {
     this.id = o.id;
     this.#o = {
+      clock: systemClock,
       tickMs: 100,
       electionTick: 5,
       heartbeatTick: 1,
       snapshotEvery: 2000,
       keepEntries: 500,
+      proposalTimeoutMs: 30_000,
+      readTimeoutMs: 5_000,
       ...o,
     };
+    this.#clock = this.#o.clock;
   }
 
   /** Starts the core from what storage holds, and the ticker. */
@@ -121,14 +98,8 @@ export class Driver {
     const storage = this.#o.storage;
     const snap = storage.snapshotMeta;
     this.#conf = structuredClone(snap.conf);
-    let seed = this.#o.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0]! ^ this.id);
-    // The core draws randomness from this injected generator only (mulberry32).
-    const rng = () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    // The core draws randomness from this injected generator only.
+    const rng = seededRng(this.#o.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0]! ^ this.id));
     this.#node = new RawNode({
       id: this.id,
       storage: this.#storageView(),
@@ -149,7 +120,7 @@ export class Driver {
       if (data.length > 0) this.#o.fsm.restore(data);
     }
     this.#o.onConfState?.(this.#conf);
-    this.#ticker = setInterval(() => this.#tick(), this.#o.tickMs);
+    this.#ticker = this.#clock.setInterval(() => this.#tick(), this.#o.tickMs);
     this.#kick();
   }
 
@@ -158,25 +129,25 @@ export class Driver {
    * when the stored one has no data yet (a new cluster's placeholder), so a joining member
    * always receives real state.
    */
-  #storageView() {
+  #storageView(): Storage {
     const s = this.#o.storage;
     return {
       initialState: () => s.initialState(),
-      entries: (lo: number, hi: number, maxBytes?: number) => s.entries(lo, hi, maxBytes),
-      term: (i: number) => s.term(i),
+      entries: (lo, hi, maxBytes) => s.entries(lo, hi, maxBytes),
+      term: (i) => s.term(i),
       firstIndex: () => s.firstIndex(),
       lastIndex: () => s.lastIndex(),
-      snapshot: (): Snapshot => {
+      snapshot: () => {
         const stored = s.snapshot();
-        if (stored.data.length > 0) return stored as Snapshot;
+        if (stored.data.length > 0) return stored;
         const fresh = this.#takeSnapshot();
         s.saveSnapshot(fresh, -1);
-        return fresh as Snapshot;
+        return fresh;
       },
     };
   }
 
-  #takeSnapshot(): StoredSnapshot {
+  #takeSnapshot(): Snapshot {
     const index = this.#o.fsm.appliedIndex;
     return {
       meta: { index, term: this.#o.storage.term(index), conf: structuredClone(this.#conf) },
@@ -211,7 +182,7 @@ export class Driver {
   #kick(): void {
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
-    queueMicrotask(() => {
+    this.#clock.defer(() => {
       this.#scheduled = false;
       this.#process();
     });
@@ -273,7 +244,7 @@ export class Driver {
     if (was && !isLeader) {
       // Reads waiting on a read index from this leader will never be answered.
       for (const [ctx, r] of this.#reads) {
-        clearTimeout(r.timer);
+        this.#clock.clear(r.timer);
         r.d.reject(notLeader(lead));
         this.#reads.delete(ctx);
       }
@@ -295,19 +266,19 @@ export class Driver {
       this.#conf = this.#node.applyConfChange(cc);
       this.#o.fsm.applyEntry(e.index, e.term, "");
       this.#notify(() => this.#o.onConfState?.(this.#conf));
-      this.#settle(this.#confWaiters, e, this.#conf);
+      this.#settle(this.#confWaiters, e, structuredClone(this.#conf));
     } else {
       const outcomes = this.#o.fsm.applyEntry(e.index, e.term, e.data);
-      this.#settle(this.#waiters, e, outcomes);
+      this.#settle(this.#waiters, e, { index: e.index, outcomes });
     }
   }
 
-  #settle(waiters: Map<number, Waiter>, e: Entry, result: unknown): void {
+  #settle<T>(waiters: Map<number, Waiter<T>>, e: Entry, result: T): void {
     const w = waiters.get(e.index);
     if (!w) return;
     waiters.delete(e.index);
-    clearTimeout(w.timer);
-    if (w.term === e.term) w.d.resolve({ index: e.index, outcomes: result });
+    this.#clock.clear(w.timer);
+    if (w.term === e.term) w.d.resolve(result);
     else w.d.reject(new StatusError(503, "Leadership changed before the change was committed: retry"));
   }
 
@@ -360,13 +331,13 @@ export class Driver {
   #reject(err: Error, proposalErr: Error = err): void {
     for (const m of [this.#waiters, this.#confWaiters]) {
       for (const w of m.values()) {
-        clearTimeout(w.timer);
+        this.#clock.clear(w.timer);
         w.d.reject(proposalErr);
       }
       m.clear();
     }
     for (const r of this.#reads.values()) {
-      clearTimeout(r.timer);
+      this.#clock.clear(r.timer);
       r.d.reject(err);
     }
     this.#reads.clear();
@@ -414,9 +385,9 @@ export class Driver {
     return d.promise;
   }
 
-  #waitFor<T>(map: Map<number, Waiter>, index: number, term: number): Promise<T> {
-    const d = Promise.withResolvers<{ index: number; outcomes: unknown }>();
-    const timer = setTimeout(() => {
+  #waitFor<T>(map: Map<number, Waiter<T>>, index: number, term: number): Promise<T> {
+    const d = Promise.withResolvers<T>();
+    const timer = this.#clock.setTimeout(() => {
       map.delete(index);
       d.reject(
         new StatusError(
@@ -424,12 +395,13 @@ export class Driver {
           "Timed out waiting for the change to be committed: the cluster may have lost quorum",
         ),
       );
-    }, PROPOSAL_TIMEOUT_MS);
+    }, this.#o.proposalTimeoutMs);
     map.set(index, { term, d, timer });
-    return d.promise as Promise<T>;
+    return d.promise;
   }
 
-  propose(data: string): Promise<{ index: number; outcomes: never[] }> {
+  /** Resolves once the entry is applied here, with what the state machine returned for it. */
+  propose(data: string): Promise<{ index: number; outcomes: R }> {
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
     const r = this.#node.propose(data);
@@ -440,10 +412,10 @@ export class Driver {
           : new StatusError(503, `Proposal refused: ${r.reason}`),
       );
     }
-    const p = this.#waitFor<{ index: number; outcomes: never[] }>(this.#waiters, r.index, r.term);
+    const p = this.#waitFor(this.#waiters, r.index, r.term);
     this.#kick();
-    const t = performance.now();
-    void p.then(() => commitSeconds.observe({}, (performance.now() - t) / 1000), () => {});
+    const t = this.#clock.now();
+    void p.then(() => commitSeconds.observe({}, (this.#clock.now() - t) / 1000), () => {});
     return p;
   }
 
@@ -457,9 +429,9 @@ export class Driver {
         ? notLeader(r.leader)
         : new StatusError(409, `Membership change refused: ${r.reason}`);
     }
-    const p = this.#waitFor<{ index: number; outcomes: ConfState }>(this.#confWaiters, r.index, r.term);
+    const p = this.#waitFor(this.#confWaiters, r.index, r.term);
     this.#kick();
-    return (await p).outcomes;
+    return await p;
   }
 
   waitApplied(index: number): Promise<void> {
@@ -509,7 +481,7 @@ export class Driver {
     if (!this.#lead) return Promise.reject(notLeader(0));
     const ctx = `${this.id}-${++this.#readSeq}`;
     const d = Promise.withResolvers<number>();
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#reads.delete(ctx);
       d.reject(
         new StatusError(
@@ -517,7 +489,7 @@ export class Driver {
           "Timed out confirming the database leader for a read: the cluster may have lost quorum",
         ),
       );
-    }, 5_000);
+    }, this.#o.readTimeoutMs);
     this.#reads.set(ctx, { d, timer });
     this.#node.readIndex(ctx);
     this.#kick();
@@ -528,7 +500,7 @@ export class Driver {
     const r = this.#reads.get(ctx);
     if (!r) return;
     this.#reads.delete(ctx);
-    clearTimeout(r.timer);
+    this.#clock.clear(r.timer);
     r.d.resolve(index);
   }
 
@@ -545,10 +517,10 @@ export class Driver {
     candidates.sort((a, b) => (progress[b]?.match ?? 0) - (progress[a]?.match ?? 0));
     this.#node.transferLeader(candidates[0]!);
     this.#kick();
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    const deadline = this.#clock.now() + timeoutMs;
+    while (this.#clock.now() < deadline) {
       if (!this.#isLeader && this.#lead !== 0 && this.#lead !== this.id) return true;
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 5));
     }
     return false;
   }
@@ -585,7 +557,7 @@ export class Driver {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#ticker);
+    this.#clock.clear(this.#ticker);
     this.#reject(
       new StatusError(503, SHUTTING_DOWN),
       new StatusError(

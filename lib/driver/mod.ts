@@ -5,3 +5,6 @@
  */
 export * from "./driver.ts";
 export * from "./state_machine.ts";
+export * from "./clock.ts";
+export * from "./log_storage.ts";
+export type { DriverOptions } from "./options.ts";

@@ -1,8 +1,8 @@
 /**
- * What the driver applies committed entries to (hashicorp's FSM shape). lib/db's GlobalFsm
- * implements it for the global database.
+ * What the driver applies committed entries to (hashicorp's FSM shape), `R` being what applying
+ * one entry returns to its proposer. lib/db's GlobalFsm implements it for the global database.
  */
-export interface StateMachine {
+export interface StateMachine<R = unknown> {
   /** Index of the last applied entry. */
   readonly appliedIndex: number;
   /**
@@ -10,7 +10,7 @@ export interface StateMachine {
    * Must be deterministic, and must ignore an index it has already applied (replay after a
    * restart). The return value goes back to whoever proposed the entry.
    */
-  applyEntry(index: number, term: number, data: string): unknown;
+  applyEntry(index: number, term: number, data: string): R;
   /** A consistent copy of the whole state, at appliedIndex. */
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot. */

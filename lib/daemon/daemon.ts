@@ -25,12 +25,14 @@ import { bridge } from "../cluster/proxy.ts";
 import type { Placement } from "../cluster/routing.ts";
 import type { OpSocket } from "../operations/mod.ts";
 import {
+  DEFAULT_PROJECT,
   ensureStandaloneNode,
   GlobalDB,
   GlobalFsm,
   LocalDB,
   nodeById,
   updateGlobalSchema,
+  volumeKey,
 } from "../db/mod.ts";
 import type { JoinToken } from "../wire/mod.ts";
 import { EventHub } from "../events/mod.ts";
@@ -44,6 +46,7 @@ import { NetworkManager } from "../network/mod.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
 import { errorMessage, forbidden, listenAddresses, notFound, unavailable } from "../util/mod.ts";
 import { Endpoints } from "./endpoints.ts";
+import { DAEMON_STORAGE_KEYS, moveDaemonStorage } from "./daemon_storage.ts";
 import { InFlight, UnixListener, withTimeout } from "./listeners.ts";
 import { ensureLayout, type StatePaths, statePaths } from "./paths.ts";
 import { sqlRoutes } from "./sql_routes.ts";
@@ -417,8 +420,21 @@ export class Daemon implements ServerContext {
     return listenAddresses(this.local.get("core.https_address"));
   }
 
-  applyLocalConfig(changes: Record<string, string>): Promise<void> {
-    return this.#endpoints.applyLocalConfig(changes);
+  async applyLocalConfig(changes: Record<string, string>): Promise<void> {
+    for (const [key, dir] of Object.entries(DAEMON_STORAGE_KEYS)) {
+      const value = changes[key];
+      if (value === undefined) continue;
+      const [pool, volume] = value.split("/");
+      await moveDaemonStorage(
+        key,
+        `${this.paths.dir}/${dir}`,
+        value === "" ? null : {
+          name: value,
+          dir: (await this.instances.pool(pool!)).customPath(volumeKey(DEFAULT_PROJECT, volume!)),
+        },
+      );
+    }
+    return await this.#endpoints.applyLocalConfig(changes);
   }
 
   /**

@@ -39,6 +39,18 @@ const expiry: KeyDef["validate"] = (v) => {
 };
 const address: KeyDef["validate"] = (v) => validateAddress(v);
 const anyString: KeyDef["validate"] = () => null;
+const ipv4: KeyDef["validate"] = (v) =>
+  /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(v) && v.split(".").every((x) => Number(x) <= 255)
+    ? null
+    : `Not an IPv4 address "${v}"`;
+function inRange(min: number, max: number): KeyDef["validate"] {
+  return (v) =>
+    !isInt(v)
+      ? `Invalid value for an integer "${v}"`
+      : Number(v) < min || Number(v) > max
+      ? `Value isn't within valid range. Must be between ${min} and ${max}`
+      : null;
+}
 const boolean: KeyDef["validate"] = (v) =>
   ["true", "false", "1", "0", "yes", "no", "on", "off"].includes(v.toLowerCase()) ? null : "invalid boolean";
 function integer(check?: (n: number) => string | null): KeyDef["validate"] {
@@ -64,6 +76,15 @@ export const SERVER_KEYS: Record<string, KeyDef> = {
   "cluster.https_address": { scope: "local", default: "", validate: address },
   "core.debug_address": { scope: "local", default: "", validate: address },
   "core.metrics_address": { scope: "local", default: "", validate: address },
+  // LXD 5.0's other member-local keys (lxd/node/config.go): each member has its own value, set
+  // through that member or with ?target=. shoal runs no BGP speaker nor DNS server yet: the
+  // addresses are kept for the member, and a member warns that nothing listens there.
+  "core.bgp_address": { scope: "local", default: "", validate: address },
+  "core.bgp_routerid": { scope: "local", default: "", validate: ipv4 },
+  "core.dns_address": { scope: "local", default: "", validate: address },
+  "storage.backups_volume": { scope: "local", default: "", validate: anyString },
+  "storage.images_volume": { scope: "local", default: "", validate: anyString },
+  "core.bgp_asn": { scope: "global", default: "0", validate: inRange(0, 4294967294) },
   "core.trust_password": { scope: "global", default: "", validate: anyString, hidden: true },
   "core.remote_token_expiry": { scope: "global", default: "", validate: expiry },
   "core.proxy_http": { scope: "global", default: "", validate: anyString },
@@ -172,6 +193,37 @@ export interface ServerConfigRequest {
   ifMatch?: string;
   /** Whether that member is clustered (its cluster address may not change then). */
   clustered: boolean;
+  /** The member whose local keys change (its custom volumes hold storage.*_volume). */
+  member?: string;
+}
+
+/**
+ * Why POOL/VOLUME cannot hold a member's images or backups (LXD's daemonStorageValidate, its
+ * messages): a custom filesystem volume of the default project on that member. Whether it is
+ * empty is the member's to check, on its disk.
+ */
+function daemonVolumeProblem(tx: ReadTx, key: string, value: string, member: string): string | null {
+  const fields = value.split("/");
+  const fail = (why: string) => `Failed validation of "${key}": ${why}`;
+  if (fields.length !== 2) return fail("Invalid syntax for volume, must be <pool>/<volume>");
+  const [pool, volume] = fields as [string, string];
+  const p = tx.get<{ id: number }>("SELECT id FROM storage_pools WHERE name = ?", pool);
+  if (!p) return fail(`Unable to load storage pool "${pool}": Storage pool not found`);
+  const v = tx.get<{ content_type: number }>(
+    `SELECT v.content_type FROM storage_volumes v JOIN projects ON projects.id = v.project_id
+       JOIN nodes ON nodes.id = v.node_id
+      WHERE v.storage_pool_id = ? AND v.name = ? AND v.type = 2 AND projects.name = 'default' AND nodes.name = ?`,
+    p.id,
+    volume,
+    member,
+  );
+  if (!v) {
+    return fail(`Failed loading storage volume "${value}" in "default" project: Storage volume not found`);
+  }
+  if (v.content_type !== 0) {
+    return fail(`Storage volume "${value}" in "default" project is not filesystem content type`);
+  }
+  return null;
 }
 
 /**
@@ -207,6 +259,11 @@ export const updateServerConfig = defineTx(
       if (keyDef(k)!.scope === "local") {
         local[k] = DEFAULT_PORT_KEYS.has(k) && v !== "" ? withDefaultPort(v) : v;
       } else global.push([k, v]);
+    }
+    for (const [k, v] of Object.entries(local)) {
+      if (!k.startsWith("storage.") || v === "" || a.member === undefined) continue;
+      const why = daemonVolumeProblem(tx, k, v, a.member);
+      if (why) throw badRequest(why);
     }
     if (a.clustered && "cluster.https_address" in local) {
       throw badRequest("Changing cluster.https_address is currently not supported");

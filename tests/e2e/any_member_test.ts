@@ -282,6 +282,68 @@ Deno.test("any member serves any instance", async (t) => {
       });
     });
 
+    await t.step("member-local server keys: ?target= sets one member's, cluster-wide ones all", async () => {
+      type Config = { config: Record<string, string> };
+      const get = (via: Member, path: string) => withClient(via, (c) => c.get<Config>(path));
+      const patch = (via: Member, path: string, config: Record<string, string>) =>
+        withClient(via, (c) => c.request("PATCH", path, { body: { config } }));
+      await patch(m1, "/1.0?target=m2", {
+        "core.dns_address": `${ADDRESSES[1]}:8853`,
+        "core.bgp_address": `${ADDRESSES[1]}:8179`,
+        "core.bgp_routerid": "10.0.0.2",
+        "core.bgp_asn": "65000",
+      });
+      const on2 = (await get(m3, "/1.0?target=m2")).config;
+      assert.equal(on2["core.dns_address"], `${ADDRESSES[1]}:8853`);
+      assert.equal(on2["core.bgp_routerid"], "10.0.0.2");
+      for (const [via, path] of [[m1, "/1.0"], [m2, "/1.0?target=m3"]] as const) {
+        const other = (await get(via, path)).config;
+        // The member-local keys stayed m2's; the cluster-wide one is everybody's.
+        assert.equal(other["core.dns_address"], undefined, path);
+        assert.equal(other["core.bgp_address"], undefined, path);
+        assert.equal(other["core.bgp_asn"], "65000", path);
+      }
+      const bad = await refusal(patch(m1, "/1.0?target=m3", { "core.bgp_routerid": "x" }));
+      assert.equal(bad.status, 400);
+      assert.equal(bad.message, `cannot set 'core.bgp_routerid' to 'x': Not an IPv4 address "x"`);
+      const asn = await refusal(patch(m1, "/1.0", { "core.bgp_asn": "-1" }));
+      assert.equal(
+        asn.message,
+        "cannot set 'core.bgp_asn' to '-1': Value isn't within valid range. Must be between 0 and 4294967294",
+      );
+
+      // m2 keeps its images on a custom volume of its own: they move there, and back when unset.
+      await ok(m1, ["storage", "volume", "create", "default", "imgs", "--target", "m2"]);
+      const volume = `${m2.dir}/storage-pools/default/custom/default_imgs`;
+      const wrongMember = await refusal(
+        patch(m1, "/1.0?target=m3", { "storage.images_volume": "default/imgs" }),
+      );
+      assert.equal(
+        wrongMember.message,
+        'Failed validation of "storage.images_volume": Failed loading storage volume "default/imgs" in "default" project: Storage volume not found',
+      );
+      const syntax = await refusal(patch(m1, "/1.0?target=m2", { "storage.images_volume": "imgs" }));
+      assert.equal(
+        syntax.message,
+        'Failed validation of "storage.images_volume": Invalid syntax for volume, must be <pool>/<volume>',
+      );
+      const before = [...Deno.readDirSync(`${m2.dir}/images`)].map((e) => e.name).sort();
+      assert.ok(before.length > 0, "m2 holds the image c1 was made from");
+      await patch(m3, "/1.0?target=m2", { "storage.images_volume": "default/imgs" });
+      assert.equal(await Deno.readLink(`${m2.dir}/images`), volume);
+      assert.deepEqual([...Deno.readDirSync(volume)].map((e) => e.name).sort(), before);
+      assert.equal((await get(m1, "/1.0?target=m2")).config["storage.images_volume"], "default/imgs");
+      await patch(m1, "/1.0?target=m2", { "storage.images_volume": "" });
+      assert.ok((await Deno.lstat(`${m2.dir}/images`)).isDirectory);
+      assert.deepEqual([...Deno.readDirSync(`${m2.dir}/images`)].map((e) => e.name).sort(), before);
+      await patch(m1, "/1.0?target=m2", {
+        "core.dns_address": "",
+        "core.bgp_address": "",
+        "core.bgp_routerid": "",
+        "core.bgp_asn": "",
+      });
+    });
+
     await t.step("stop and delete through a member that does not own it", async () => {
       await ok(m3, ["stop", "c1", "--force"]);
       await ok(m3, ["delete", "c1"]);

@@ -104,6 +104,7 @@ async function updateConfig(ctx: ServerContext, c: Ctx, mode: "put" | "patch"): 
     local: ctx.local.config(),
     ...(ifMatch ? { ifMatch } : {}),
     clustered: ctx.clustered(),
+    member: ctx.location(),
   });
   if (Object.keys(local).length > 0) {
     await ctx.applyLocalConfig(local);

@@ -8,6 +8,7 @@ import { writeServerCert } from "./config_file.ts";
 import { addClusterMemberCommands } from "./cluster_members.ts";
 import { addClusterGroupCommands } from "./cluster_groups.ts";
 import { addClusterDoctorCommand } from "./cluster_doctor.ts";
+import { addClusterEvacuateCommands } from "./cluster_evacuate.ts";
 import { type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
 
 interface ClusterInfo {
@@ -148,6 +149,7 @@ export function clusterCommand(ctx: CliContext): Command {
   addClusterMemberCommands(cl, ctx);
   addClusterGroupCommands(cl, ctx);
   addClusterDoctorCommand(cl, ctx);
+  addClusterEvacuateCommands(cl, ctx);
   clusterCertificateCommand(ctx, cl);
   return cl;
 }

@@ -65,6 +65,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "PATCH /1.0/cluster/members/:name": "admin",
   "POST /1.0/cluster/members/:name": "admin",
   "DELETE /1.0/cluster/members/:name": "admin",
+  "POST /1.0/cluster/members/:name/state": "admin",
 
   "GET /1.0/events": "project",
 

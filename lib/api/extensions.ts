@@ -70,4 +70,6 @@ export const API_EXTENSIONS: readonly string[] = [
   "server_supported_storage_drivers",
   "instance_file_head",
   "cluster_join_token_expiry",
+  // Evacuation and restore of a member (issue 13).
+  "clustering_evacuation",
 ];

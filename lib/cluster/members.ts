@@ -1,4 +1,4 @@
-import { addNode, ARCH_IDS, defineTx, GLOBAL_SCHEMA_VERSION, type NodeRow } from "../db/mod.ts";
+import { addNode, ARCH_IDS, defineTx, GLOBAL_SCHEMA_VERSION, NODE_STATE, type NodeRow } from "../db/mod.ts";
 import { badRequest, checkName, formatGoDuration, notFound } from "../util/mod.ts";
 import type { ClusterMember, JoinRequest } from "../wire/mod.ts";
 import type { Liveness } from "./liveness.ts";
@@ -14,10 +14,13 @@ export function memberJson(n: NodeRow, dbRole: DbRoleName, live: Liveness): Clus
     server_name: n.name,
     url: `https://${n.address}`,
     database: dbRole !== null,
-    status: live.online ? "Online" : "Offline",
+    // Evacuated first, as LXD: a member under maintenance says so whether it answers or not.
+    status: n.state === NODE_STATE.evacuated ? "Evacuated" : live.online ? "Online" : "Offline",
     // An online member that cannot serve (a full disk) stays Online, as LXD has no other state
     // for it, and says why here.
-    message: live.online
+    message: n.state === NODE_STATE.evacuated
+      ? "Unavailable due to maintenance"
+      : live.online
       ? live.problem || "Fully operational"
       : `No heartbeat for ${formatGoDuration(Math.round(live.silentMs / 1000) * 1000)} (${live.lastSeen})`,
     architecture: ARCH_NAMES[n.arch] ?? "x86_64",

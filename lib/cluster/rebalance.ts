@@ -1,5 +1,5 @@
 import { type ConfChange, type ConfState, roleOf, type Status } from "../raft/mod.ts";
-import { globalValue, listNodes, type NodeRow, readGlobalConfig } from "../db/mod.ts";
+import { globalValue, listNodes, NODE_STATE, type NodeRow, readGlobalConfig } from "../db/mod.ts";
 import { errorMessage } from "../util/mod.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { nextRoleChange, type RoleInput } from "./roles.ts";
@@ -13,7 +13,7 @@ const CAUGHT_UP_ENTRIES = 64;
  * whether it is online (as the leader sees it) and whether its log is close to the leader's.
  */
 export function roleInputs(
-  nodes: Pick<NodeRow, "id" | "address" | "failure_domain">[],
+  nodes: (Pick<NodeRow, "id" | "address" | "failure_domain"> & { state?: number })[],
   conf: ConfState,
   status: Pick<Status, "commit" | "progress"> | null,
   leaderId: number,
@@ -30,6 +30,7 @@ export function roleInputs(
       online: online(n.address),
       caughtUp: match > 0 && last - match <= CAUGHT_UP_ENTRIES,
       failureDomain: n.failure_domain,
+      evacuated: n.state === NODE_STATE.evacuated,
     }];
   });
 }

@@ -14,6 +14,8 @@ export interface RoleInput {
   /** Its log is close to the leader's (only caught-up members are promoted to voter). */
   caughtUp: boolean;
   failureDomain?: string;
+  /** Evacuated (maintenance): it gives up its role and is never given one (LXD 5.x). */
+  evacuated?: boolean;
 }
 
 /** One change: give member `id` the role `role`. */
@@ -74,7 +76,8 @@ export function nextRoleChange(
 ): RoleChange | null {
   const voters = members.filter((m) => m.role === "voter");
   const standbys = members.filter((m) => m.role === "standby");
-  const onlineVoters = voters.filter((m) => m.online);
+  // An evacuated voter is on its way out: it counts as no vote the cluster can rely on.
+  const onlineVoters = voters.filter((m) => m.online && !m.evacuated);
   // The target counts every member: one that is offline must not make the cluster shed the
   // voters that keep it available (its seat goes to a stand-by instead, below).
   const target = targetVoters(members.length, limits.maxVoters);
@@ -83,10 +86,18 @@ export function nextRoleChange(
   // 1. An offline voter gives its seat to an online member that can take it.
   const offlineVoter = voters.find((m) => !m.online && m.id !== leaderId);
   // Stand-bys and spares both have the log: either can vote once caught up.
-  const promotable = members.filter((m) => m.role !== "voter" && m.online && m.caughtUp);
+  const promotable = members.filter((m) => m.role !== "voter" && m.online && m.caughtUp && !m.evacuated);
   if (offlineVoter && promotable.length > 0) {
     return { id: offlineVoter.id, role: "spare", reason: "voter is offline" };
   }
+  // 1b. An evacuated member leaves its role: a voter once the others still make a majority of
+  // the smaller configuration (else a replacement is promoted first, below), a stand-by at once.
+  const evacuatedVoter = voters.find((m) => m.evacuated && m.id !== leaderId);
+  if (evacuatedVoter && onlineVoters.length >= Math.floor((voters.length - 1) / 2) + 1) {
+    return { id: evacuatedVoter.id, role: "spare", reason: "member is evacuated" };
+  }
+  const evacuatedStandby = standbys.find((m) => m.evacuated);
+  if (evacuatedStandby) return { id: evacuatedStandby.id, role: "spare", reason: "member is evacuated" };
   // 2. Too few voters: promote a caught-up stand-by or spare, from a domain without a voter first.
   if (onlineVoters.length < target && promotable.length > 0) {
     return { id: pick(promotable, voterDomains)!.id, role: "voter", reason: "fewer voters than wanted" };
@@ -101,7 +112,7 @@ export function nextRoleChange(
     }
   }
   // 4. An offline stand-by gives its place to an online spare.
-  const spares = members.filter((m) => m.role === "spare" && m.online);
+  const spares = members.filter((m) => m.role === "spare" && m.online && !m.evacuated);
   const offlineStandby = standbys.find((m) => !m.online);
   if (offlineStandby && spares.length > 0) {
     return { id: offlineStandby.id, role: "spare", reason: "stand-by is offline" };

@@ -16,7 +16,7 @@ import {
   websocketRoute,
 } from "../api/mod.ts";
 import { API_EXTENSIONS } from "../api/mod.ts";
-import { AddressPatch, apiExtensionCount, Cluster, Gateway } from "../cluster/mod.ts";
+import { AddressPatch, apiExtensionCount, Cluster, Evacuations, Gateway } from "../cluster/mod.ts";
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import { ImageFetcher } from "../cluster/image_fetch.ts";
@@ -41,6 +41,7 @@ import { Operations } from "../operations/mod.ts";
 import { InstanceManager } from "../instances/mod.ts";
 import { resourceRoutes } from "../api/routes/instances_all.ts";
 import { metricsRoutes } from "../api/routes/metrics.ts";
+import { evacuationRoutes } from "../api/routes/cluster_evacuate.ts";
 import { startNetworks } from "../api/routes/networks.ts";
 import { NetworkManager } from "../network/mod.ts";
 import { fingerprint, type KeyPair, loadOrCreateKeyPair } from "../tls/mod.ts";
@@ -100,6 +101,8 @@ export class Daemon implements ServerContext {
   #images: ImageFetcher | null = null;
   /** Copies images to members up to cluster.images_minimal_replica. */
   #replicas: ImageReplicator;
+  /** Evacuation and restore of this member (lib/cluster/evacuate.ts). */
+  readonly evacuations: Evacuations;
   /** Other members' operations: lists, waits, cancels and websockets reach them through it. */
   #mesh: OperationsMesh;
   #serverCert: KeyPair;
@@ -172,6 +175,8 @@ export class Daemon implements ServerContext {
       poolsDir: paths.storagePools,
       imagesDir: paths.images,
       fetchImage: (fp, progress) => this.#images!.fetch(fp, progress),
+      // An evacuated member starts nothing until it is restored (LXD's 403).
+      refuseStart: () => this.evacuations?.evacuated() ? "Cluster member is evacuated" : null,
     });
     this.cluster = new Cluster({
       dir: paths.dir,
@@ -190,6 +195,7 @@ export class Daemon implements ServerContext {
       networks: this.networks,
     });
     const self = this.cluster.self;
+    this.evacuations = new Evacuations(self, this.cluster, { instances: this.instances });
     this.#images = new ImageFetcher({
       db: this.db,
       routing: this.cluster.routing,
@@ -243,6 +249,7 @@ export class Daemon implements ServerContext {
       internalRoutes(this),
       sqlRoutes(this),
       ...resourceRoutes(this.instances, paths.storagePools, this.networks),
+      evacuationRoutes(this.evacuations),
       metricsRoutes({
         instances: () => this.instances.metrics(),
         cluster: () => this.cluster.metrics.all(),

@@ -17,6 +17,11 @@ const KEYS: Record<string, (v: string) => string | null> = {
   "security.privileged": (v) => BOOL.includes(v.toLowerCase()) ? null : `Invalid value for a boolean "${v}"`,
   "security.nesting": (v) => BOOL.includes(v.toLowerCase()) ? null : `Invalid value for a boolean "${v}"`,
   "raw.lxc": () => null,
+  // What an evacuation does with the instance (lib/cluster/evacuate_plan.ts).
+  "cluster.evacuate": (v) =>
+    ["auto", "migrate", "live-migrate", "stop"].includes(v)
+      ? null
+      : `Invalid value "${v}" (not one of [auto migrate live-migrate stop])`,
 };
 
 /** Checks instance config as LXD does; returns its message for the first bad key, or null. */

@@ -248,6 +248,8 @@ export class InstanceManager {
     profiles: string[];
     pool: string;
   }> {
+    const refused = this.#o.refuseStart?.();
+    if (refused) throw new StatusError(403, refused);
     const bad = createRequestProblem(req);
     if (bad) throw badRequest(bad);
     const name = req.name!;
@@ -364,6 +366,8 @@ export class InstanceManager {
 
   /** Starts a stopped instance. */
   async start(name: string): Promise<void> {
+    const refused = this.#o.refuseStart?.();
+    if (refused) throw new StatusError(403, refused);
     await this.#serial(name, async () => {
       const { rec, profiles } = await this.#load(name);
       const st = await this.lxc.state(this.key(name));
@@ -583,6 +587,6 @@ export class InstanceManager {
    * liblxc; those that should run (boot.autostart, or last left running) are started.
    */
   async startup(): Promise<void> {
-    await startInstances(this, this.#o.location(), this.#o.log);
+    await startInstances(this, this.#o.location(), this.#o.log, this.#o.refuseStart);
   }
 }

@@ -24,7 +24,15 @@ export function wantsRunning(rec: InstanceRecord): boolean {
 }
 
 /** Starts this member's stopped instances that should run; a failure is logged, not thrown. */
-export async function startInstances(m: Instances, member: string, log: Logger): Promise<void> {
+export async function startInstances(
+  m: Instances,
+  member: string,
+  log: Logger,
+  refuse?: () => string | null,
+): Promise<void> {
+  // An evacuated or fenced member starts nothing; restore (or the cluster's return) does.
+  const why = refuse?.();
+  if (why) return log.info("Not starting instances", { reason: why });
   const mine = await m.db.read((tx) => listInstances(tx, member, null)).catch(() => []);
   for (const rec of mine) {
     const pm = m.in(rec.project);

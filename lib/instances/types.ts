@@ -89,4 +89,6 @@ export interface ManagerOptions {
    * (checksum verified); absent standalone, where every image is here.
    */
   fetchImage?: (fingerprint: string, progress?: (text: string) => void) => Promise<void>;
+  /** Why this member may start no instance now (evacuated, fenced), or null; asked at every start. */
+  refuseStart?: () => string | null;
 }

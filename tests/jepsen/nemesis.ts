@@ -4,7 +4,7 @@
  * from the seed alone; what the members do in between is real, so a replay is as close as
  * real processes allow.
  */
-import type { Rng } from "../raft/sim/rng.ts";
+import type { Rng } from "../../lib/util/rng.ts";
 import type { JepsenCluster, Slot } from "./cluster.ts";
 import type { FaultRecord } from "./history.ts";
 

@@ -3,7 +3,7 @@
  * and the nemesis, stop them after `time` seconds, heal everything, take the final reads, and
  * leave nothing behind (members, mounts, namespaces) whatever happened.
  */
-import { Rng } from "../raft/sim/rng.ts";
+import { Rng } from "../../lib/util/rng.ts";
 import { cmd, uniquePrefix } from "../helpers/netns.ts";
 import { waitFor } from "../helpers/member.ts";
 import { JepsenCluster, type Slot } from "./cluster.ts";

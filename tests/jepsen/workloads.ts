@@ -13,7 +13,7 @@
  * the operation "info": it may or may not have taken effect, as in Jepsen.
  */
 import type { OpRecord, OpStatus } from "./history.ts";
-import { Rng } from "../raft/sim/rng.ts";
+import { Rng } from "../../lib/util/rng.ts";
 
 /** A member the clients can talk to now. */
 export interface Target {

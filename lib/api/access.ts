@@ -93,6 +93,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "PUT /1.0/instances/:name": "project",
   "PATCH /1.0/instances/:name": "project",
   "DELETE /1.0/instances/:name": "project",
+  "POST /1.0/instances/:name": "project",
   "GET /1.0/instances/:name/console": "project",
   "DELETE /1.0/instances/:name/console": "project",
   "POST /1.0/instances/:name/exec": "project",
@@ -171,6 +172,10 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /internal/cluster/redeem-token": "member",
   "GET /internal/events/recent": "member",
   "PUT /internal/heartbeat": "member",
+  // A moved or copied instance's volume, member to member (lib/cluster/instance_moves.ts).
+  "POST /internal/migrations/offer": "member",
+  "GET /internal/migrations/:id/volume": "member",
+  "POST /internal/migrations/arrive": "member",
   "GET /internal/metrics": "member",
   "GET /internal/raft/status": "member",
   "GET /internal/ready": "member",

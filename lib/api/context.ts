@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { Cluster, Placement } from "../cluster/mod.ts";
+import type { Cluster, InstanceMoves, Placement } from "../cluster/mod.ts";
 import type { GlobalDB, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -67,6 +67,8 @@ export interface ServerContext {
   readonly operations: Operations;
   /** This member's part in the cluster (bootstrap, join, members, forwarding). */
   readonly cluster?: Cluster;
+  /** Moves, copies and renames of instances (lib/cluster/instance_moves.ts). */
+  readonly moves?: InstanceMoves;
   /** The member's name: the cluster member name, or the hostname when standalone. */
   serverName(): string;
   /** The value of `location` fields: the member name when clustered, "none" when standalone. */

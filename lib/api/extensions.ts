@@ -72,4 +72,9 @@ export const API_EXTENSIONS: readonly string[] = [
   "cluster_join_token_expiry",
   // Evacuation and restore of a member (issue 13).
   "clustering_evacuation",
+  // Moving, copying and renaming instances between members (issue 13): `live` in a move or copy
+  // request, instance_only, and a copy's source in another project.
+  "container_stateless_copy",
+  "container_only_migration",
+  "container_copy_project",
 ];

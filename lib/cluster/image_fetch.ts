@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { addImageNode, type GlobalDB, imageHolders } from "../db/mod.ts";
 import type { ImageStore } from "../images/mod.ts";
-import { errorMessage, notFound, StatusError } from "../util/mod.ts";
+import { byteSize, errorMessage, notFound, StatusError } from "../util/mod.ts";
 import type { MemberRouting } from "./routing.ts";
 
 /** What fetching an image needs of its member. */
@@ -128,15 +128,4 @@ export class ImageFetcher {
       await Deno.remove(tmp).catch(() => {});
     }
   }
-}
-
-/** A byte count as LXD's units.GetByteSizeString(n, 2) writes it: 12.34MB. */
-function byteSize(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return i === 0 ? `${Math.round(n)}B` : `${n.toFixed(2)}${units[i]}`;
 }

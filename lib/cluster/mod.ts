@@ -24,3 +24,4 @@ export { type DoctorReport, type MemberState, memberState, type Problem, runDoct
 export { removeRaftNode } from "./raft_node.ts";
 export { Evacuations, type MoveInstance, ORIGIN_KEY, setMemberState } from "./evacuate.ts";
 export { type EvacuateMode, modeProblem } from "./evacuate_plan.ts";
+export * from "./instance_moves.ts";

@@ -239,7 +239,7 @@ export class MemberProxy {
  * connections, which answer small requests faster.
  */
 function isBulk(url: URL): boolean {
-  return /\/(files|export)$|\/logs\/[^/]+$/.test(url.pathname);
+  return /\/(files|export|volume)$|\/logs\/[^/]+$/.test(url.pathname);
 }
 
 /** The pin of the cluster certificate, cached per certificate object. */

@@ -96,8 +96,9 @@ export class MemberRouting {
    * placements through different members at once spread; 404 for a group that does not exist,
    * 503 when no member may take it.
    */
-  async place(target: PlacementTarget, name = "", project = "default"): Promise<Placement> {
-    const online = this.members().filter((m) => m.online).map((m) => m.name);
+  async place(target: PlacementTarget, name = "", project = "default", exclude?: string): Promise<Placement> {
+    // A move's own member is no place for its instance to go.
+    const online = this.members().filter((m) => m.online && m.name !== exclude).map((m) => m.name);
     const r = await this.#self.db.run(reservePlacement, { target, online, project, name });
     if (r.kind === "no-group") throw notFound("Cluster group not found");
     if (r.kind === "no-member") {

@@ -16,7 +16,14 @@ import {
   websocketRoute,
 } from "../api/mod.ts";
 import { API_EXTENSIONS } from "../api/mod.ts";
-import { AddressPatch, apiExtensionCount, Cluster, Evacuations, Gateway } from "../cluster/mod.ts";
+import {
+  AddressPatch,
+  apiExtensionCount,
+  Cluster,
+  Evacuations,
+  Gateway,
+  InstanceMoves,
+} from "../cluster/mod.ts";
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import { ImageFetcher } from "../cluster/image_fetch.ts";
@@ -92,6 +99,8 @@ export class Daemon implements ServerContext {
   readonly instances: InstanceManager;
   /** This member's managed bridges, their NAT and dnsmasq. */
   readonly networks: NetworkManager;
+  /** Moves, copies and renames of instances; evacuation moves through it too. */
+  readonly moves: InstanceMoves;
   readonly gateway: Gateway;
   readonly cluster: Cluster;
   /** Other members' events for our listeners (full mesh). */
@@ -195,7 +204,11 @@ export class Daemon implements ServerContext {
       networks: this.networks,
     });
     const self = this.cluster.self;
-    this.evacuations = new Evacuations(self, this.cluster, { instances: this.instances });
+    this.evacuations = new Evacuations(self, this.cluster, {
+      instances: this.instances,
+      // A stopped instance goes whole to its new member (lib/cluster/instance_moves.ts).
+      move: (project, name, target) => this.moves.move({ project, name, target, stateless: true }),
+    });
     this.#images = new ImageFetcher({
       db: this.db,
       routing: this.cluster.routing,
@@ -233,6 +246,19 @@ export class Daemon implements ServerContext {
       clients: self.clients,
     });
     this.operations.remote = mesh;
+    this.moves = new InstanceMoves({
+      db: this.db,
+      instances: this.instances,
+      routing: this.cluster.routing,
+      location: () => this.location(),
+      log: root,
+      operationOwner: (id) => mesh.owner(id),
+      place: async (target, name, project, exclude) => {
+        const p = await this.cluster.routing.place(target, name, project, exclude);
+        p.settle(Promise.resolve());
+        return p.member;
+      },
+    });
     // An operation a forwarded request created is waited on through this member: remember where.
     this.cluster.routing.onOperation = (id, address) => mesh.remember(id, address);
     root.subscribe((r) => {
@@ -316,8 +342,9 @@ export class Daemon implements ServerContext {
     this.#ready = true;
     // Containers outlive the daemon; start only those that should run and do not (a blocked
     // member waits: its running instances keep running, it starts none).
+    // What moves killed mid-way left in the pools is settled before any instance starts.
     const startup = () =>
-      void this.instances.startup().catch((e) =>
+      void this.moves.recover().then(() => this.instances.startup()).catch((e) =>
         this.log.error("Instance startup failed", { err: errorMessage(e) })
       );
     if (this.cluster.upgrade.state.kind === "open") startup();
@@ -485,6 +512,7 @@ export class Daemon implements ServerContext {
     this.#unix = null;
     this.relay.stop();
     this.#replicas.stop();
+    this.moves.close();
     this.cluster.stop();
     await this.gateway.stop(false).catch(() => {});
     this.fsm.close();

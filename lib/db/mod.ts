@@ -21,6 +21,7 @@ export * from "./images.ts";
 export * from "./storage_pools.ts";
 export * from "./profiles.ts";
 export * from "./instances.ts";
+export * from "./instance_moves.ts";
 export * from "./networks.ts";
 export * from "./volumes.ts";
 export * from "./projects.ts";

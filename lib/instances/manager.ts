@@ -120,6 +120,11 @@ export class InstanceManager {
     return this.#o.db;
   }
 
+  /** Runs fn after every earlier lifecycle change of the instance, alone (a move holds it throughout). */
+  locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.#serial(name, fn);
+  }
+
   /** Runs fn after every earlier lifecycle change of the same instance. */
   async #serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const key = this.key(name);
@@ -288,6 +293,8 @@ export class InstanceManager {
     p: { name: string; fingerprint: string | null; profiles: string[]; pool: string },
     /** Unpack progress, and with key "download_progress" a fetch from another member (LXD's keys). */
     progress: (text: string, key?: "download_progress") => void = () => {},
+    /** A copy's filling of the new volume (no image); the keys it returns are set after it. */
+    fill?: (volume: string) => Promise<Record<string, string>>,
   ): Promise<void> {
     await this.#serial(p.name, async () => {
       const member = this.#o.location();
@@ -348,6 +355,9 @@ export class InstanceManager {
           meta = await readMetadata(volume);
           await applyTemplates(volume, meta, p.name, "create");
           await this.db.run(touchImage, { project: this.project, fingerprint: p.fingerprint });
+        } else if (fill) {
+          const keys = await fill(volume);
+          await this.db.run(setInstanceKeys, { project: this.project, name: p.name, keys });
         } else {
           await Deno.mkdir(`${volume}/rootfs`, { mode: 0o755 });
         }
@@ -370,6 +380,10 @@ export class InstanceManager {
     if (refused) throw new StatusError(403, refused);
     await this.#serial(name, async () => {
       const { rec, profiles } = await this.#load(name);
+      // A move that committed while this start waited: the copy here is no longer the instance.
+      if (rec.location !== this.#o.location()) {
+        throw conflict(`Instance "${name}" is now on "${rec.location}"`);
+      }
       const st = await this.lxc.state(this.key(name));
       if (st.state === "RUNNING") throw badRequest("The instance is already running");
       if (st.state === "FROZEN") throw badRequest("The instance is frozen: unfreeze it first");

@@ -13,3 +13,7 @@ export * from "./names.ts";
 export { SysError } from "./sys.ts";
 export * from "./templates.ts";
 export * from "./types.ts";
+export * from "./moves.ts";
+export * from "./copy_config.ts";
+export { createRequestProblem } from "./requests.ts";
+export { tarVolume, untarInto } from "./volume_stream.ts";

@@ -32,8 +32,34 @@ export interface InstancesPost {
     alias?: string;
     server?: string;
     protocol?: string;
+    /** type copy: the instance copied (in `project`, or the request's). */
+    source?: string;
+    project?: string;
+    /** Copy it without its snapshots (shoal has none to carry yet). */
+    instance_only?: boolean;
+    /** type migration (pull): the source member's operation URL and its websocket secrets. */
+    mode?: string;
+    operation?: string;
+    secrets?: Record<string, string>;
+    certificate?: string;
+    live?: boolean;
+    "base-image"?: string;
   };
   start?: boolean;
+}
+
+/** POST /1.0/instances/NAME (LXD's api.InstancePost): a rename, or a migration. */
+export interface InstancePost {
+  name?: string;
+  migration?: boolean;
+  /** Stateful (CRIU) when true; LXD takes an absent `live` as true. */
+  live?: boolean;
+  instance_only?: boolean;
+  container_only?: boolean;
+  /** Push mode's target (a remote server): not taken. */
+  target?: Record<string, unknown> | null;
+  pool?: string;
+  project?: string;
 }
 
 /** The instance as the API shows it (LXD's api.Instance). */

@@ -214,6 +214,11 @@ export class BtrfsPool implements StorageDriver {
     return p;
   }
 
+  async renameContainerVolume(from: string, to: string): Promise<void> {
+    await this.mount();
+    await Deno.rename(this.containerPath(from), this.containerPath(to));
+  }
+
   customPath(volume: string): string {
     return `${this.path}/custom/${volume}`;
   }

@@ -19,6 +19,8 @@ export interface StorageDriver {
   deleteContainerVolume(instance: string): Promise<void>;
   /** Copies an instance's volume to a new instance's (btrfs: a snapshot; dir: a full copy). */
   copyContainerVolume(from: string, to: string): Promise<string>;
+  /** Renames an instance's volume in place (a rename, and the last step of a move's arrival). */
+  renameContainerVolume(from: string, to: string): Promise<void>;
   /** The directory of a custom volume (what a disk device mounts). */
   customPath(volume: string): string;
   createCustomVolume(volume: string): Promise<string>;
@@ -84,6 +86,10 @@ export class DirPool implements StorageDriver {
     const p = this.containerPath(to);
     await mustRun("Failed copying the instance's volume", "cp", ["-a", "--", this.containerPath(from), p]);
     return p;
+  }
+
+  async renameContainerVolume(from: string, to: string): Promise<void> {
+    await Deno.rename(this.containerPath(from), this.containerPath(to));
   }
 
   /** LXD's layout: custom/<project>_<name>, the name volumeKey (lib/db/volumes.ts) gives. */

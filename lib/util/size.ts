@@ -22,3 +22,14 @@ export function parseSize(v: string): number | null {
   };
   return Math.floor(Number(m[1]) * units[m[2] ?? "B"]!);
 }
+
+/** A byte count as LXD's units.GetByteSizeString(n, 2) writes it: 12.34MB. */
+export function byteSize(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return i === 0 ? `${Math.round(n)}B` : `${n.toFixed(2)}${units[i]}`;
+}

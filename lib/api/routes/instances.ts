@@ -17,6 +17,7 @@ import type { Placement } from "../../cluster/mod.ts";
 import { emptySync, preconditionCheck, projectOf, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
 import { instanceFileRoutes } from "./instance_files.ts";
+import { instancePostRoute, migrationRoutes } from "./instance_post.ts";
 
 /** The writable part whose hash is an instance's ETag (LXD: architecture, config, devices, ephemeral, profiles). */
 function writable(i: InstanceJSON): unknown {
@@ -205,6 +206,9 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       placement: Placement | null,
     ): Promise<Response> => {
       const req = await readJson<InstancesPost>(c);
+      if (req.source?.type === "copy" || req.source?.type === "migration") {
+        return await copyHere(c, req, placement);
+      }
       const prepared = await pm(c).prepareCreate(req);
       // As LXD: an instance placed through a group remembers it.
       if (group !== null && ctx.clustered()) req.config = { ...req.config, "volatile.cluster.group": group };
@@ -220,6 +224,28 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
             (text, key) => op.updateMetadata({ [key ?? "create_instance_from_image_unpack_progress"]: text }),
           );
           if (req.start) await pm(c).start(prepared.name);
+        },
+      });
+      placement?.settle(op.done());
+      return async(c, op.toJSON());
+    };
+
+    /** Creates a copy of an instance on this member (its source here or on another member). */
+    const copyHere = async (c: Ctx, req: InstancesPost, placement: Placement | null): Promise<Response> => {
+      if (!ctx.moves) throw badRequest("Copying instances is not available on this member yet");
+      const name = await ctx.moves.checkCopy(projectOf(c), req);
+      const op = ctx.operations.create({
+        class: "task",
+        project: projectOf(c),
+        description: "Creating instance",
+        resources: resources(name, projectOf(c)),
+        run: async (op) => {
+          await ctx.moves!.copyHere(
+            projectOf(c),
+            req,
+            (text, key) => op.updateMetadata({ [key ?? "migration_progress"]: text }),
+          );
+          if (req.start) await pm(c).start(name);
         },
       });
       placement?.settle(op.done());
@@ -343,6 +369,8 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     });
 
     instanceFileRoutes(app, m);
+    instancePostRoute(app, m, ctx);
+    migrationRoutes(app, ctx);
 
     app.get("/1.0/instances/:name/logs", async (c) => {
       const name = c.req.param("name");

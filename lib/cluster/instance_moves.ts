@@ -1,0 +1,453 @@
+/**
+ * Moving, copying and renaming instances across the cluster (LXD's POST /1.0/instances/NAME and
+ * the copy sources of POST /1.0/instances). The root volume goes member to member over the
+ * member-only route GET /internal/migrations/ID/volume (mutual TLS with the members' own
+ * certificates, streamed by lib/instances/volume_stream.ts); the database switch of a move is one
+ * transaction, and lib/instances/moves.ts says how each side recovers from a kill at any step.
+ *
+ * The entry point for other parts of the cluster (evacuation) is `move()`.
+ */
+import { findInstance, type GlobalDB, type InstanceRecord, renameInstanceRecords } from "../db/mod.ts";
+import {
+  copyRequest,
+  createRequestProblem,
+  dropDeparted,
+  type InstanceManager,
+  type InstancesPost,
+  markOutgoing,
+  MigrationSources,
+  receiveMove,
+  rootVolume,
+  settleMoves,
+  tarVolume,
+  unmarkOutgoing,
+  untarInto,
+} from "../instances/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import {
+  badRequest,
+  byteSize,
+  conflict,
+  errorMessage,
+  notFound,
+  StatusError,
+  unrefTimer,
+} from "../util/mod.ts";
+import type { PlacementTarget } from "./placement.ts";
+import type { MemberRouting } from "./routing.ts";
+
+/** LXD's refusal of a running container's stateful move (LXD 5.0 needs CRIU; shoal has none). */
+export const LIVE_MIGRATION_REFUSAL =
+  "Unable to perform container live migration. CRIU isn't installed on the source server";
+
+/** A move of one instance to another member. */
+export interface MoveRequest {
+  project: string;
+  name: string;
+  /** A member's name, "@GROUP", or "" for the scheduler's choice (scheduler.instance applies). */
+  target: string;
+  /** Its name there (the same when absent). */
+  newName?: string;
+  /** A running instance is stopped, moved and started again (lxc move --stateless). */
+  stateless: boolean;
+}
+
+/** What a member that takes a moved instance is told. */
+export interface ArrivalCall {
+  project: string;
+  name: string;
+  newName: string;
+  from: string;
+  offer: { id: string; secret: string };
+}
+
+export interface InstanceMovesOptions {
+  db: GlobalDB;
+  instances: InstanceManager;
+  routing: MemberRouting;
+  location: () => string;
+  log: Logger;
+  /** The address of the member that holds operation id (a copy's source), if any member does. */
+  operationOwner: (id: string) => Promise<string | undefined>;
+  /** The member a moved instance goes to when the request names none (placement.ts). */
+  place: (target: PlacementTarget, name: string, project: string, exclude: string) => Promise<string>;
+}
+
+/** How long a stopped-for-the-move instance gets to stop cleanly (LXD's default for a stateless stop). */
+const STOP_TIMEOUT_S = 30;
+
+export class InstanceMoves {
+  /** Volumes offered to other members. */
+  readonly sources = new MigrationSources();
+  #o: InstanceMovesOptions;
+  /** Staging volumes of arrivals in progress: settling leaves them alone. */
+  #staging = new Set<string>();
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(o: InstanceMovesOptions) {
+    this.#o = o;
+  }
+
+  /**
+   * The member a move goes to: a named one (404 with LXD's text when there is none; "Target node
+   * is offline" when it is), or the scheduler's pick for "" and "@GROUP".
+   */
+  async destination(r: MoveRequest): Promise<string> {
+    const here = this.#o.location();
+    if (r.target === "" || r.target.startsWith("@")) {
+      return await this.#o.place(
+        r.target === "" ? null : { group: r.target.slice(1) },
+        r.name,
+        r.project,
+        here,
+      );
+    }
+    const t = this.#o.routing.resolve(r.target);
+    if (!t.online) throw badRequest("Target node is offline");
+    return t.name;
+  }
+
+  /** The checks of a move that need no operation: what is refused changes nothing. */
+  async checkMove(r: MoveRequest): Promise<string> {
+    const m = this.#o.instances.in(r.project);
+    const inst = await m.get(r.name);
+    const to = await this.destination(r);
+    if (inst.status !== "Stopped" && !r.stateless) {
+      throw badRequest(
+        `${LIVE_MIGRATION_REFUSAL}: stop the instance first, or move it with --stateless (stopped, moved, started again)`,
+      );
+    }
+    return to;
+  }
+
+  /**
+   * Moves an instance of this member to another (the entry point: routes and evacuation). Resolves
+   * once the instance is there (started again when it ran and the move is stateless); rejects with
+   * the cause otherwise, the instance then still here and as it was.
+   */
+  async move(r: MoveRequest, progress?: (text: string) => void): Promise<void> {
+    const to = await this.checkMove(r);
+    const m = this.#o.instances.in(r.project);
+    const here = this.#o.location();
+    const newName = r.newName || r.name;
+    if (to === here) {
+      if (newName !== r.name) await this.rename(r.project, r.name, newName);
+      return;
+    }
+    let wasRunning = false;
+    const committed = await m.locked(r.name, async () => {
+      const v = await rootVolume(m, r.name);
+      if (v.rec.location !== here) throw conflict(`Instance "${r.name}" is now on "${v.rec.location}"`);
+      if ((await m.lxcState(r.name)).state !== "STOPPED") {
+        if (!r.stateless) throw badRequest(LIVE_MIGRATION_REFUSAL);
+        await m.lxc.stop(v.key, { force: false, timeout: STOP_TIMEOUT_S }).catch(() =>
+          m.lxc.stop(v.key, { force: true, timeout: -1 })
+        );
+        wasRunning = true;
+      }
+      await markOutgoing(v, { project: r.project, name: r.name, to });
+      const offer = this.sources.offer({
+        project: r.project,
+        name: r.name,
+        dir: v.dir,
+        idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]",
+      });
+      progress?.("Transferring the root filesystem");
+      let failure: unknown = null;
+      try {
+        await this.#call(
+          to,
+          "POST",
+          "/internal/migrations/arrive",
+          {
+            project: r.project,
+            name: r.name,
+            newName,
+            from: here,
+            offer: { id: offer.id, secret: offer.secret },
+          } satisfies ArrivalCall,
+        );
+      } catch (e) {
+        failure = e;
+      }
+      this.sources.withdraw(offer.id);
+      // The database is the only judge of the outcome: the instance is where its row says.
+      let at: InstanceRecord | undefined;
+      try {
+        at = await this.#o.db.read((tx) => findInstance(tx, r.name, r.project));
+      } catch (e) {
+        this.#settleLater();
+        throw new StatusError(
+          503,
+          `The move of "${r.name}" to "${to}" has an unknown outcome (${
+            errorMessage(failure ?? e)
+          }): the database cannot be asked now; both members settle it once it can`,
+        );
+      }
+      if (at?.location === here) {
+        await unmarkOutgoing(v);
+        if (!failure) failure = new Error("The target member answered, but the move did not commit");
+        return { ok: false as const, failure };
+      }
+      await dropDeparted(m, v);
+      await unmarkOutgoing(v);
+      return { ok: true as const };
+    });
+    if (!committed.ok) {
+      if (wasRunning) await m.start(r.name).catch(() => {});
+      throw new StatusError(
+        errorStatus(committed.failure),
+        `Failed moving instance "${r.name}" to "${to}": ${errorMessage(committed.failure)}`,
+      );
+    }
+    if (wasRunning) {
+      progress?.("Starting the instance on its new member");
+      await this.#startOn(to, r.project, newName);
+    }
+  }
+
+  /** A move's arrival on this member (POST /internal/migrations/arrive, from the source). */
+  async arrive(a: ArrivalCall): Promise<void> {
+    const m = this.#o.instances.in(a.project);
+    await m.locked(a.newName, () =>
+      receiveMove(m, this.#o.location(), {
+        project: a.project,
+        name: a.name,
+        newName: a.newName,
+        from: a.from,
+        pull: () => this.#pull(a.from, a.offer),
+      }, this.#staging));
+  }
+
+  /** Offers an instance's volume of this member to another (POST /internal/migrations/offer). */
+  async offer(
+    project: string,
+    name: string,
+    id?: string,
+  ): Promise<{ id: string; secret: string; served: Promise<void> }> {
+    const v = await rootVolume(this.#o.instances.in(project), name);
+    return this.sources.offer(
+      { project, name, dir: v.dir, idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]" },
+      id,
+    );
+  }
+
+  /** Renames a stopped instance of this member (its rows, its volume, liblxc's directory). */
+  async rename(project: string, name: string, newName: string): Promise<void> {
+    const m = this.#o.instances.in(project);
+    await m.locked(name, async () => {
+      const v = await rootVolume(m, name);
+      if ((await m.lxcState(name)).state !== "STOPPED") {
+        throw badRequest("Renaming of running instance not allowed");
+      }
+      const taken = await this.#o.db.read((tx) => findInstance(tx, newName, project));
+      if (taken) throw conflict(`Name "${newName}" already in use`);
+      const key = m.key(newName);
+      await v.pool.renameContainerVolume(v.key, key);
+      try {
+        await this.#o.db.run(renameInstanceRecords, { project, name, newName });
+      } catch (e) {
+        await v.pool.renameContainerVolume(key, v.key).catch(() => {});
+        throw e;
+      }
+      await Deno.rename(m.lxc.dir(v.key), m.lxc.dir(key)).catch(() => {});
+    });
+  }
+
+  /** The checks of a copy that need no operation (LXD's texts); the new instance's name. */
+  async checkCopy(project: string, req: InstancesPost): Promise<string> {
+    const bad = createRequestProblem({ ...req, source: { type: "none" } });
+    if (bad) throw badRequest(bad);
+    const src = req.source ?? {};
+    const { source, taken } = await this.#o.db.read((tx) => ({
+      source: src.type === "copy" && src.source ? findInstance(tx, src.source, src.project || project) : null,
+      taken: findInstance(tx, req.name!, project),
+    }));
+    if (src.type === "copy" && !source) throw notFound("Instance not found");
+    if (taken) throw conflict(`Instance "${req.name}" already exists`);
+    return req.name!;
+  }
+
+  /**
+   * Creates a copy of an instance on this member (POST /1.0/instances with source type copy, or a
+   * pull migration whose source operation is a member's): the volume is copied in place when the
+   * source is here, streamed from its member otherwise.
+   */
+  async copyHere(
+    project: string,
+    req: InstancesPost,
+    progress: (text: string, key?: "download_progress") => void,
+  ): Promise<string> {
+    const m = this.#o.instances.in(project);
+    const here = this.#o.location();
+    const src = req.source ?? {};
+    let full: InstancesPost;
+    let fill: (volume: string) => Promise<Record<string, string>>;
+    if (src.type === "copy") {
+      const fromProject = src.project || project;
+      if (!src.source) throw badRequest("Must specify a source instance");
+      const rec = await this.#o.db.read((tx) => findInstance(tx, src.source!, fromProject));
+      if (!rec) throw notFound("Instance not found");
+      full = copyRequest(rec, req);
+      if (rec.location === here) {
+        fill = async (volume) => {
+          const from = await rootVolume(this.#o.instances.in(fromProject), rec.name);
+          const key = m.key(req.name!);
+          if (from.pool.path === volume.slice(0, volume.length - `/containers/${key}`.length)) {
+            await from.pool.deleteContainerVolume(key);
+            await from.pool.copyContainerVolume(from.key, key);
+          } else {
+            await untarInto(volume, tarVolume(from.dir));
+          }
+          return { "volatile.last_state.idmap": rec.config["volatile.last_state.idmap"] ?? "[]" };
+        };
+      } else {
+        fill = async (volume) => {
+          const offer = await this.#call<{ id: string; secret: string }>(
+            rec.location,
+            "POST",
+            "/internal/migrations/offer",
+            { project: fromProject, name: rec.name },
+          );
+          return await this.#fillFrom(rec.location, offer, volume, progress);
+        };
+      }
+    } else if (src.type === "migration") {
+      if ((src.mode ?? "pull") !== "pull") {
+        throw badRequest(`Migration mode "${src.mode}" is not supported between cluster members: use pull`);
+      }
+      const id = /\/1\.0\/operations\/([^/?#]+)/.exec(src.operation ?? "")?.[1];
+      const secret = src.secrets?.fs;
+      if (!id || !secret) throw badRequest("A migration source needs its operation URL and its fs secret");
+      const owner = await this.#ownerOf(decodeURIComponent(id));
+      full = { ...req, config: { ...(req.config ?? {}) } };
+      if (src["base-image"]) full.config!["volatile.base_image"] = src["base-image"];
+      fill = (volume) => this.#fillFrom(owner, { id: decodeURIComponent(id), secret }, volume, progress);
+    } else {
+      throw badRequest(`Unknown source type ${src.type}`);
+    }
+    const prepared = await m.prepareCreate({ ...full, source: { type: "none" } });
+    await m.create(full, prepared, progress, fill);
+    return prepared.name;
+  }
+
+  /**
+   * Settles what killed moves left in this member's pools (at start, and again later while the
+   * database cannot be asked).
+   */
+  async recover(): Promise<void> {
+    const left = await settleMoves(this.#o.instances, this.#o.location(), this.#o.log, this.#staging);
+    if (left > 0) this.#settleLater();
+  }
+
+  close(): void {
+    if (this.#retry !== undefined) clearTimeout(this.#retry);
+    this.#retry = undefined;
+  }
+
+  #settleLater(): void {
+    if (this.#retry !== undefined) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.recover();
+    }, 5_000);
+    unrefTimer(this.#retry);
+  }
+
+  /** The member (this one: "") holding a copy's source operation. */
+  async #ownerOf(id: string): Promise<string> {
+    if (this.sources.has(id)) return "";
+    const address = await this.#o.operationOwner(id);
+    const member = this.#o.routing.members().find((t) => t.address === address);
+    if (!member) {
+      throw badRequest(
+        "The migration source is not an operation of this cluster: copies from another server are not supported",
+      );
+    }
+    return member.self ? "" : member.name;
+  }
+
+  async #fillFrom(
+    member: string,
+    offer: { id: string; secret: string },
+    volume: string,
+    progress: (text: string, key?: "download_progress") => void,
+  ): Promise<Record<string, string>> {
+    const res = member === "" ? this.sources.take(offer.id, offer.secret) : await this.#pull(member, offer);
+    if (!res.ok || !res.body) throw new Error(await res.text().catch(() => `HTTP ${res.status}`));
+    const idmap = res.headers.get("X-Shoal-Idmap") ?? "[]";
+    const start = performance.now();
+    let told = 0;
+    await untarInto(volume, res.body, (bytes) => {
+      const now = performance.now();
+      if (now - told < 250) return;
+      told = now;
+      progress(`${byteSize(bytes)} (${byteSize(bytes / Math.max((now - start) / 1000, 0.001))}/s)`);
+    });
+    return { "volatile.last_state.idmap": idmap };
+  }
+
+  /** Opens an offered volume's stream on the member that offers it. */
+  async #pull(member: string, offer: { id: string; secret: string }): Promise<Response> {
+    if (member === this.#o.location()) return this.sources.take(offer.id, offer.secret);
+    return await this.#o.routing.forward(
+      member,
+      new Request(
+        `http://shoal/internal/migrations/${encodeURIComponent(offer.id)}/volume?secret=${
+          encodeURIComponent(offer.secret)
+        }`,
+      ),
+      null,
+    );
+  }
+
+  /** A JSON call to another member as this member; its metadata, or its error as a StatusError. */
+  async #call<T = unknown>(member: string, method: string, path: string, body: unknown): Promise<T> {
+    const res = await this.#o.routing.forward(
+      member,
+      new Request(`http://shoal${path}`, {
+        method,
+        body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" },
+      }),
+      null,
+    );
+    const text = await res.text();
+    let env: { error?: string; metadata?: T } = {};
+    try {
+      env = JSON.parse(text);
+    } catch { /* not an envelope */ }
+    if (!res.ok) throw new StatusError(res.status, env.error || `HTTP ${res.status} from "${member}"`);
+    return env.metadata as T;
+  }
+
+  /** Starts an instance on another member and waits for it. */
+  async #startOn(member: string, project: string, name: string): Promise<void> {
+    const res = await this.#o.routing.forward(
+      member,
+      new Request(
+        `http://shoal/1.0/instances/${encodeURIComponent(name)}/state?project=${encodeURIComponent(project)}`,
+        {
+          method: "PUT",
+          body: JSON.stringify({ action: "start" }),
+          headers: { "Content-Type": "application/json" },
+        },
+      ),
+      null,
+    );
+    const env = await res.json().catch(() => ({})) as { error?: string; operation?: string };
+    if (!res.ok) {
+      throw new StatusError(res.status, `Moved, but failed starting it on "${member}": ${env.error}`);
+    }
+    const op = await this.#o.routing.ask<{ status: string; err: string }>(
+      member,
+      `${env.operation}/wait?timeout=120`,
+      130_000,
+    );
+    if (op.status !== "Success") throw new Error(`Moved, but failed starting it on "${member}": ${op.err}`);
+  }
+}
+
+function errorStatus(e: unknown): number {
+  return e instanceof StatusError ? e.status : 500;
+}

@@ -1,0 +1,79 @@
+/**
+ * The database side of renaming an instance and moving it between members: one transaction
+ * each, so that a move has a single commit point (the instance's row and its root volume's row
+ * change member together, or neither does).
+ */
+import { conflict, StatusError } from "../util/mod.ts";
+import { nodeIdOf } from "./devices.ts";
+import { DEFAULT_PROJECT, projectRow } from "./project_rows.ts";
+import { defineTx, type Tx } from "./tx.ts";
+
+/** LXD's 409 for a new name that another instance of the project has. */
+function refuseTaken(tx: Tx, projectId: number, name: string): void {
+  if (tx.get("SELECT id FROM instances WHERE project_id = ? AND name = ?", projectId, name)) {
+    throw conflict(`Name "${name}" already in use`);
+  }
+}
+
+/** Renames an instance and its root volume (same member). */
+export const renameInstanceRecords = defineTx(
+  "instances.rename",
+  (tx, a: { project?: string; name: string; newName: string }): void => {
+    const pid = projectRow(tx, a.project ?? DEFAULT_PROJECT).id;
+    const r = tx.get<{ id: number }>(
+      "SELECT id FROM instances WHERE project_id = ? AND name = ?",
+      pid,
+      a.name,
+    );
+    if (!r) throw new StatusError(404, "Instance not found");
+    refuseTaken(tx, pid, a.newName);
+    tx.exec("UPDATE instances SET name = ? WHERE id = ?", a.newName, r.id);
+    tx.exec(
+      "UPDATE storage_volumes SET name = ? WHERE type = 0 AND project_id = ? AND name = ?",
+      a.newName,
+      pid,
+      a.name,
+    );
+  },
+);
+
+/** What re-homing an instance needs: where it must still be, where it goes, its name there. */
+export interface Relocation {
+  project?: string;
+  name: string;
+  /** The member that must still hold it: a move that lost a race changes nothing. */
+  from: string;
+  to: string;
+  /** The name on the new member (the same when absent). */
+  newName?: string;
+}
+
+/**
+ * The commit point of a move: the instance's row and its root volume's row pass from one
+ * member to the other (renamed on the way if asked) in this one transaction. Refused, changing
+ * nothing, when the instance is no longer on `from` (another move or a delete came first).
+ */
+export const relocateInstance = defineTx("instances.relocate", (tx, a: Relocation): void => {
+  const pid = projectRow(tx, a.project ?? DEFAULT_PROJECT).id;
+  const from = nodeIdOf(tx, a.from);
+  const to = nodeIdOf(tx, a.to);
+  const r = tx.get<{ id: number; node_id: number }>(
+    "SELECT id, node_id FROM instances WHERE project_id = ? AND name = ?",
+    pid,
+    a.name,
+  );
+  if (!r) throw new StatusError(404, "Instance not found");
+  if (r.node_id !== from) {
+    throw conflict(`Instance "${a.name}" is no longer on cluster member "${a.from}": it moved meanwhile`);
+  }
+  const name = a.newName ?? a.name;
+  if (name !== a.name) refuseTaken(tx, pid, name);
+  tx.exec("UPDATE instances SET node_id = ?, name = ? WHERE id = ?", to, name, r.id);
+  tx.exec(
+    "UPDATE storage_volumes SET node_id = ?, name = ? WHERE type = 0 AND project_id = ? AND name = ?",
+    to,
+    name,
+    pid,
+    a.name,
+  );
+});

@@ -1,0 +1,338 @@
+/**
+ * This member's side of moving and copying instances between members: where an instance's root
+ * volume is, the volumes offered to other members (sources), a move's arrival, a move's departure,
+ * and the cleaning of what a killed move left behind.
+ *
+ * A move has one commit point, the transaction that re-homes the instance's rows (relocateInstance).
+ * Around it, each side leaves a mark on disk that tells a restart what to do:
+ * - the target receives into `containers/.incoming.KEY` and renames it to `containers/KEY` only
+ *   after the commit; a staging volume whose instance the database does not give to this member
+ *   is a move that never committed, and goes;
+ * - the source writes `containers/.outgoing.KEY.json` before the stream starts and removes it once
+ *   the outcome is known; a restart that finds it asks the database: the instance still here means
+ *   the move failed (the volume stays, usable); anywhere else means it committed (the volume goes).
+ * So a kill -9 of either member at any moment leaves exactly one usable instance.
+ */
+import {
+  findInstance,
+  getProfile,
+  type GlobalDB,
+  type InstanceRecord,
+  listInstances,
+  listPools,
+  relocateInstance,
+} from "../db/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { StorageDriver } from "../storage/mod.ts";
+import { badRequest, errorMessage, forbidden, notFound } from "../util/mod.ts";
+import { expand, rootDisk } from "./config.ts";
+import type { InstanceManager } from "./manager.ts";
+import { tarVolume, untarInto } from "./volume_stream.ts";
+
+/** Where an instance's root volume is on this member. */
+export interface RootVolume {
+  rec: InstanceRecord;
+  poolName: string;
+  pool: StorageDriver;
+  /** The volume's name in the pool (LXD's PROJECT_NAME, the name alone in default). */
+  key: string;
+  dir: string;
+}
+
+/** An instance's root volume on this member; 400 when it has no root disk. */
+export async function rootVolume(m: InstanceManager, name: string, linearizable = true): Promise<RootVolume> {
+  const { rec, profiles } = await m.db.read((tx) => {
+    const rec = findInstance(tx, name, m.project);
+    if (!rec) throw notFound("Instance not found");
+    return { rec, profiles: rec.profiles.map((p) => getProfile(tx, p, m.project)) };
+  }, { stale: !linearizable });
+  const root = rootDisk(expand(profiles, { config: rec.config, devices: rec.devices }).devices);
+  if (!root) throw badRequest("Failed getting root disk: No root device could be found");
+  const pool = await m.pool(root.pool);
+  const key = m.key(name);
+  return { rec, poolName: root.pool, pool, key, dir: pool.containerPath(key) };
+}
+
+const INCOMING = ".incoming.";
+const OUTGOING = ".outgoing.";
+
+/** The staging name of a volume arriving by a move. */
+export function incomingKey(key: string): string {
+  return `${INCOMING}${key}`;
+}
+
+/** What a source member remembers of a move it started, in its pool, until the outcome is known. */
+export interface OutgoingMark {
+  project: string;
+  name: string;
+  to: string;
+}
+
+function markPath(pool: StorageDriver, key: string): string {
+  return `${pool.containerPath(`${OUTGOING}${key}`)}.json`;
+}
+
+/** Writes the source's mark (synced: it must be on disk before any byte leaves). */
+export async function markOutgoing(v: RootVolume, mark: OutgoingMark): Promise<void> {
+  const f = await Deno.open(markPath(v.pool, v.key), {
+    write: true,
+    create: true,
+    truncate: true,
+    mode: 0o600,
+  });
+  try {
+    await f.write(new TextEncoder().encode(JSON.stringify(mark)));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+}
+
+export async function unmarkOutgoing(v: { pool: StorageDriver; key: string }): Promise<void> {
+  await Deno.remove(markPath(v.pool, v.key)).catch(() => {});
+}
+
+/** A volume offered to one other member, once, under a secret. */
+interface Offer {
+  project: string;
+  name: string;
+  dir: string;
+  /** The id map its files are shifted by (volatile.last_state.idmap), for the copy's record. */
+  idmap: string;
+  secret: string;
+  served: PromiseWithResolvers<void>;
+}
+
+/** How long an offer waits for its member to take it (LXD's migration websockets wait as long). */
+const OFFER_TTL_MS = 10 * 60_000;
+
+/**
+ * Volumes this member offers to others: a move's or a copy's source. An offer is taken once, by
+ * its id and secret (the member that takes it is a member: the route is member-only).
+ */
+export class MigrationSources {
+  #offers = new Map<string, Offer>();
+
+  /** Offers a volume; id is the operation's when a client's operation carries the secret. */
+  offer(o: { project: string; name: string; dir: string; idmap: string }, id: string = crypto.randomUUID()): {
+    id: string;
+    secret: string;
+    served: Promise<void>;
+  } {
+    const secret = crypto.randomUUID().replaceAll("-", "") + crypto.randomUUID().replaceAll("-", "");
+    const served = Promise.withResolvers<void>();
+    // Nobody waits on a failure unless they asked: no unhandled rejection.
+    served.promise.catch(() => {});
+    this.#offers.set(id, { ...o, secret, served });
+    const t = setTimeout(
+      () => this.withdraw(id, new Error("No member took the volume in time")),
+      OFFER_TTL_MS,
+    );
+    Deno.unrefTimer(t);
+    return { id, secret, served: served.promise };
+  }
+
+  has(id: string): boolean {
+    return this.#offers.has(id);
+  }
+
+  withdraw(id: string, why?: Error): void {
+    const o = this.#offers.get(id);
+    if (!o) return;
+    this.#offers.delete(id);
+    if (why) o.served.reject(why);
+    else o.served.resolve();
+  }
+
+  /** The stream of an offered volume (taken: a second ask is refused), with what the copy must know. */
+  take(id: string, secret: string): Response {
+    const o = this.#offers.get(id);
+    if (!o) throw notFound("No such volume on offer: the move or copy ended, or it was taken already");
+    if (o.secret !== secret) throw forbidden("Wrong secret for this volume");
+    this.#offers.delete(id);
+    // The offer is served once its last byte went (or failed with the stream).
+    const out = watched(tarVolume(o.dir), o.served);
+    return new Response(out, {
+      headers: {
+        "Content-Type": "application/x-tar",
+        "X-Shoal-Idmap": o.idmap,
+        "X-Shoal-Instance": `${o.project}/${o.name}`,
+      },
+    });
+  }
+}
+
+/** body, telling done when it ended (resolved) or broke or was dropped (rejected); pulled as read. */
+function watched(
+  body: ReadableStream<Uint8Array>,
+  done: PromiseWithResolvers<void>,
+): ReadableStream<Uint8Array> {
+  const r = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      try {
+        const { value, done: end } = await r.read();
+        if (end) {
+          ctrl.close();
+          done.resolve();
+        } else ctrl.enqueue(value);
+      } catch (e) {
+        ctrl.error(e);
+        done.reject(e);
+      }
+    },
+    cancel(why) {
+      void r.cancel(why).catch(() => {});
+      done.reject(new Error("The receiving member stopped reading the volume"));
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** A move's arrival, as its source asks it of this member. */
+export interface Arrival {
+  project: string;
+  name: string;
+  /** The name here (the same when absent). */
+  newName?: string;
+  /** The member that holds it and streams it. */
+  from: string;
+  /** Opens the source's stream of the volume (a tar body). */
+  pull: () => Promise<Response>;
+}
+
+/**
+ * Takes a moved instance in: streams its volume into a staging volume, commits the move in the
+ * database, then gives the volume its name. Until the commit nothing is changed but the staging
+ * volume, which a failure removes.
+ */
+export async function receiveMove(
+  m: InstanceManager,
+  here: string,
+  a: Arrival,
+  staging: Set<string>,
+  progress?: (bytes: number) => void,
+): Promise<void> {
+  const newName = a.newName ?? a.name;
+  const v = await rootVolume(m, a.name);
+  if (v.rec.location !== a.from) {
+    throw badRequest(`Instance "${a.name}" is on "${v.rec.location}", not "${a.from}"`);
+  }
+  const key = m.key(newName);
+  const inKey = incomingKey(key);
+  staging.add(inKey);
+  try {
+    await v.pool.deleteContainerVolume(inKey);
+    const dir = await v.pool.createContainerVolume(inKey);
+    try {
+      const res = await a.pull();
+      if (!res.ok || !res.body) throw new Error(await failureOf(res));
+      await untarInto(dir, res.body, progress);
+      await m.db.run(relocateInstance, { project: m.project, name: a.name, from: a.from, to: here, newName });
+    } catch (e) {
+      // Committed after all (an answer lost on the way)? Then the volume is the instance's.
+      const now = await m.db.read((tx) => findInstance(tx, newName, m.project)).catch(() => undefined);
+      if (now?.location !== here) {
+        await v.pool.deleteContainerVolume(inKey).catch(() => {});
+        throw e;
+      }
+    }
+    // Committed: whatever has the final name here is a leftover of an older failed move.
+    await v.pool.deleteContainerVolume(key);
+    await v.pool.renameContainerVolume(inKey, key);
+  } finally {
+    staging.delete(inKey);
+  }
+}
+
+async function failureOf(res: Response): Promise<string> {
+  const text = await res.text().catch(() => "");
+  try {
+    return JSON.parse(text).error || `HTTP ${res.status}`;
+  } catch {
+    return `HTTP ${res.status}`;
+  }
+}
+
+/** Removes what is left of an instance that moved away: its volume and liblxc's directory. */
+export async function dropDeparted(m: InstanceManager, v: RootVolume): Promise<void> {
+  await Deno.chmod(v.dir, 0o700).catch(() => {});
+  await v.pool.deleteContainerVolume(v.key);
+  await m.lxc.destroy(v.key);
+}
+
+/**
+ * After a restart (or a move whose outcome was unknown): settles every mark a move left in this
+ * member's pools, as the module's comment says. Returns how many marks are still unsettled (the
+ * database could not be asked); staging names in `busy` belong to arrivals in progress.
+ */
+export async function settleMoves(
+  m: InstanceManager,
+  here: string,
+  log: Logger,
+  busy: ReadonlySet<string> = new Set(),
+): Promise<number> {
+  let pending = 0;
+  let mine: Set<string>;
+  let pools: { name: string }[];
+  try {
+    ({ mine, pools } = await m.db.read((tx) => ({
+      pools: listPools(tx, here),
+      mine: new Set(listInstances(tx, here, null).map((i) => m.in(i.project).key(i.name))),
+    })));
+  } catch {
+    return 1;
+  }
+  for (const p of pools) {
+    let pool: StorageDriver;
+    try {
+      pool = await m.pool(p.name);
+    } catch {
+      continue; // not created on this member
+    }
+    const dir = pool.containerPath("");
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) names.push(e.name);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      try {
+        if (n.startsWith(INCOMING) && !busy.has(n)) {
+          const key = n.slice(INCOMING.length);
+          const final = await Deno.stat(pool.containerPath(key)).then(() => true, () => false);
+          if (mine.has(key) && !final) {
+            await pool.renameContainerVolume(n, key);
+            log.info("A move that committed before a restart is completed", { volume: key });
+          } else {
+            await pool.deleteContainerVolume(n);
+            log.info("A move that never committed left a staging volume: removed", { volume: key });
+          }
+        } else if (n.startsWith(OUTGOING) && n.endsWith(".json")) {
+          const key = n.slice(OUTGOING.length, -".json".length);
+          const mark = JSON.parse(await Deno.readTextFile(`${dir}${n}`)) as OutgoingMark;
+          const now = await m.db.read((tx) => findInstance(tx, mark.name, mark.project));
+          if (now?.location !== here) {
+            await Deno.chmod(pool.containerPath(key), 0o700).catch(() => {});
+            await pool.deleteContainerVolume(key);
+            await m.lxc.destroy(key);
+            log.info("A move that committed before a restart leaves its source volume: removed", {
+              instance: mark.name,
+              to: mark.to,
+            });
+          }
+          await Deno.remove(`${dir}${n}`);
+        }
+      } catch (e) {
+        pending++;
+        log.warn("Could not settle what a move left", { entry: n, err: errorMessage(e) });
+      }
+    }
+  }
+  return pending;
+}
+
+/** The local database view a move's source needs: is the instance still here? */
+export async function whereIs(db: GlobalDB, project: string, name: string): Promise<string | null> {
+  return (await db.read((tx) => findInstance(tx, name, project)))?.location ?? null;
+}

@@ -126,9 +126,13 @@ export class InstanceMoves {
    * the cause otherwise, the instance then still here and as it was.
    */
   async move(r: MoveRequest, progress?: (text: string) => void): Promise<void> {
+    const here = this.#o.location();
+    const owner = await this.#o.db.read((tx) => findInstance(tx, r.name, r.project));
+    if (!owner) throw notFound("Instance not found");
+    // Only the instance's member can move it: asked from elsewhere, the move goes there.
+    if (owner.location !== here) return await this.#moveThrough(owner.location, r);
     const to = await this.checkMove(r);
     const m = this.#o.instances.in(r.project);
-    const here = this.#o.location();
     const newName = r.newName || r.name;
     if (to === here) {
       if (newName !== r.name) await this.rename(r.project, r.name, newName);
@@ -421,6 +425,34 @@ export class InstanceMoves {
     return env.metadata as T;
   }
 
+  /** A move asked of the instance's member (the scheduler's pick is made here first). */
+  async #moveThrough(owner: string, r: MoveRequest): Promise<void> {
+    const to = r.target === "" || r.target.startsWith("@") ? await this.destination(r) : r.target;
+    const q = `project=${encodeURIComponent(r.project)}&target=${encodeURIComponent(to)}`;
+    const res = await this.#o.routing.forward(
+      owner,
+      new Request(`http://shoal/1.0/instances/${encodeURIComponent(r.name)}?${q}`, {
+        method: "POST",
+        body: JSON.stringify({ name: r.newName || r.name, migration: true, live: !r.stateless }),
+        headers: { "Content-Type": "application/json" },
+      }),
+      null,
+    );
+    await this.#waitAnswer(owner, res, `Failed moving instance "${r.name}" through "${owner}"`);
+  }
+
+  /** Waits for the operation a member's 202 names; throws its error (or the refusal) with `what`. */
+  async #waitAnswer(member: string, res: Response, what: string): Promise<void> {
+    const env = await res.json().catch(() => ({})) as { error?: string; operation?: string };
+    if (!res.ok || !env.operation) throw new StatusError(res.ok ? 502 : res.status, `${what}: ${env.error}`);
+    const op = await this.#o.routing.ask<{ status: string; err: string }>(
+      member,
+      `${env.operation}/wait?timeout=3600`,
+      3_610_000,
+    );
+    if (op.status !== "Success") throw new Error(`${what}: ${op.err}`);
+  }
+
   /** Starts an instance on another member and waits for it. */
   async #startOn(member: string, project: string, name: string): Promise<void> {
     const res = await this.#o.routing.forward(
@@ -435,16 +467,7 @@ export class InstanceMoves {
       ),
       null,
     );
-    const env = await res.json().catch(() => ({})) as { error?: string; operation?: string };
-    if (!res.ok) {
-      throw new StatusError(res.status, `Moved, but failed starting it on "${member}": ${env.error}`);
-    }
-    const op = await this.#o.routing.ask<{ status: string; err: string }>(
-      member,
-      `${env.operation}/wait?timeout=120`,
-      130_000,
-    );
-    if (op.status !== "Success") throw new Error(`Moved, but failed starting it on "${member}": ${op.err}`);
+    await this.#waitAnswer(member, res, `Moved, but failed starting it on "${member}"`);
   }
 }
 

@@ -10,6 +10,36 @@ const heartbeatSeconds = METRICS.histogram(
   "shoal_heartbeat_seconds",
   "Round trip of the leader's heartbeat to a member, by member (failures are not counted).",
 );
+/** Finer than LATENCY_BOUNDS below 10 ms, where a round of sixteen members on loopback spreads. */
+const ROUND_BOUNDS = [
+  0.0005,
+  0.001,
+  0.0015,
+  0.002,
+  0.003,
+  0.004,
+  0.005,
+  0.0075,
+  0.01,
+  0.015,
+  0.02,
+  0.03,
+  0.05,
+  0.075,
+  0.1,
+  0.25,
+  1,
+];
+const roundAnswer = METRICS.histogram(
+  "shoal_heartbeat_round_answer_seconds",
+  "From the start of the leader's heartbeat round to each member's answer: how a round spreads over the members.",
+  ROUND_BOUNDS,
+);
+const roundSpread = METRICS.histogram(
+  "shoal_heartbeat_round_seconds",
+  "From the start of the leader's heartbeat round to the last member's answer (rounds every member answered).",
+  ROUND_BOUNDS,
+);
 
 /**
  * Heartbeats and the liveness they give (LXD's heartbeat.go): the leader sends every member a
@@ -73,20 +103,33 @@ export class Heartbeats {
           nodes.map((n) => ({ name: n.name, address: n.address })),
         );
         const timeout = Math.max(500, this.#intervalMs() * 2);
+        // The round's spread: answers timed from here, and the last once every member answered.
+        const t0 = performance.now();
+        let waiting = 0, failed = false;
         // Each member on its own: one that hangs must not hold back the others' heartbeats (it
         // just gets no new one until its last is answered or times out).
         for (const n of nodes) {
-          if (n.address === address || this.#inFlight.has(n.address)) continue;
+          if (n.address === address) continue;
+          if (this.#inFlight.has(n.address)) {
+            failed = true; // its last one is still out: this round misses it
+            continue;
+          }
           this.#inFlight.add(n.address);
+          waiting++;
           const t = performance.now();
           callMember(self.clients.get(n.address), MEMBER_CALLS.heartbeat, hb, AbortSignal.timeout(timeout))
             .then(
               (reply) => {
                 // An older member answers {}: it tells no problem.
                 this.#live.seen(n.address, typeof reply?.problem === "string" ? reply.problem : null);
-                heartbeatSeconds.observe({ member: n.name }, (performance.now() - t) / 1000);
+                const now = performance.now();
+                heartbeatSeconds.observe({ member: n.name }, (now - t) / 1000);
+                roundAnswer.observe({}, (now - t0) / 1000);
+                if (--waiting === 0 && !failed) roundSpread.observe({}, (now - t0) / 1000);
               },
-              () => {/* silence is what the table measures */},
+              () => {
+                failed = true; // silence is what the table measures; the round is not whole
+              },
             ).finally(() => this.#inFlight.delete(n.address));
         }
         self.gateway.refreshRaftNodes();

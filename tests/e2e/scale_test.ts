@@ -161,14 +161,16 @@ Deno.test({
         const spare = ms.find((m) =>
           !killed.includes(m) && roleOf(rows.find((r) => r.name === m.name)!) === "spare"
         )!;
-        const offlineAt = new Map<string, number>();
+        const offlineAt = new Map<string, { at: number; lastSeen: number }>();
         await waitFor(
           "the three killed members OFFLINE",
           async () => {
             const now = Date.now();
             for (const r of await clusterList(spare)) {
               if (killed.some((m) => m.name === r.name) && r.state === "OFFLINE" && !offlineAt.has(r.name)) {
-                offlineAt.set(r.name, now);
+                // LXD's "No heartbeat for 11s (2026-…Z)": when it last answered the leader.
+                const lastSeen = Date.parse(/\(([^)]+)\)\s*$/.exec(r.message)?.[1] ?? "");
+                offlineAt.set(r.name, { at: now, lastSeen });
               }
             }
             return offlineAt.size === killed.length;
@@ -176,16 +178,24 @@ Deno.test({
           60_000,
           200,
         );
-        const after = [...offlineAt].map(([n, at]) => `${n} ${((at - killedAt) / 1000).toFixed(1)} s`);
+        const after = [...offlineAt].map(([n, x]) => `${n} ${((x.at - killedAt) / 1000).toFixed(1)} s`);
         console.log(`OFFLINE after the kill (threshold ${THRESHOLD_S} s): ${after.join(", ")}`);
-        // Silence counts from a member's last answer, which a loaded machine can leave seconds
-        // before the kill (the last leader's heartbeats were 1.9 s apart once here, with sixteen
-        // members and a write load on two cores): only a threshold read wrong (half of it, a
-        // unit off) is caught here; bench/scale.ts and bench/heartbeat.ts measure the timing.
-        for (const [n, at] of offlineAt) {
+        // Generous bounds, not a timing: README promises the threshold ± 1 s (bench/scale.ts
+        // measures it), but a loaded machine can leave a member's last answer seconds before
+        // the kill (the last leader's heartbeats were 1.9 s apart once here, with sixteen
+        // members and a write load on two cores), and the list is polled every 200 ms by a
+        // process that takes its own time to start. What is caught: a threshold read wrong (a
+        // unit off, half of it, OFFLINE before the threshold's silence), or a member never
+        // marked until much later.
+        for (const [n, { at, lastSeen }] of offlineAt) {
+          assert.ok(Number.isFinite(lastSeen), `${n}: no last heartbeat time in its message`);
           assert.ok(
-            at - killedAt >= (THRESHOLD_S / 2) * 1000,
-            `${n} OFFLINE ${at - killedAt} ms after the kill`,
+            at - lastSeen >= THRESHOLD_S * 1000 - 1_000,
+            `${n} OFFLINE ${at - lastSeen} ms after its last answer, before the ${THRESHOLD_S} s threshold`,
+          );
+          assert.ok(
+            at - killedAt >= (THRESHOLD_S / 2) * 1000 && at - killedAt <= (THRESHOLD_S + 10) * 1000,
+            `${n} OFFLINE ${at - killedAt} ms after the kill: want ${THRESHOLD_S} s, give or take 10 s`,
           );
         }
       });

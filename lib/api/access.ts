@@ -51,6 +51,12 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /1.0/cluster": "joining",
   "PUT /1.0/cluster": "admin",
   "PUT /1.0/cluster/certificate": "admin",
+  // Warnings speak of members and the host: an administrator's (LXD: not for restricted clients).
+  "GET /1.0/warnings": "admin",
+  "GET /1.0/warnings/:uuid": "admin",
+  "PUT /1.0/warnings/:uuid": "admin",
+  "PATCH /1.0/warnings/:uuid": "admin",
+  "DELETE /1.0/warnings/:uuid": "admin",
   "GET /1.0/cluster/groups": "project",
   "POST /1.0/cluster/groups": "admin",
   "GET /1.0/cluster/groups/:name": "project",

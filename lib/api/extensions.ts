@@ -77,4 +77,8 @@ export const API_EXTENSIONS: readonly string[] = [
   "container_stateless_copy",
   "container_only_migration",
   "container_copy_project",
+  // /1.0/warnings: members' warnings, cluster-wide (an offline member).
+  "warnings",
+  // storage.images_volume and storage.backups_volume: a member's images on a custom volume.
+  "daemon_storage",
 ];

@@ -49,16 +49,16 @@ const MISSING: [RegExp, string][] = [
     "container features beyond liblxc's basics (syscall interception, id map overrides, kernel limits, raw mounts, protection flags)",
   ],
   [
-    /^(clustering_(evacuation|image_replication)|warnings|event_hub)/,
-    "day-2 cluster operations (evacuation, image replication), warnings and the event hub",
+    /^(clustering_(evacuation|image_replication)|event_hub)/,
+    "day-2 cluster operations (evacuation, image replication) and the event hub",
   ],
   [
     /^(projects_(?!networks)|project_|storage_api_project|storage_volumes_all_projects|certificate_project)/,
     "project features beyond limits and restrictions",
   ],
   [
-    /^(storage_(api_|volume|images|unmapped|volatile)|custom_(volume|block)|daemon_storage|disk_state_quota|storage_volume_state)/,
-    "storage volume features beyond custom filesystem volumes (block, snapshots, refresh, state, daemon storage)",
+    /^(storage_(api_|volume|images|unmapped|volatile)|custom_(volume|block)|disk_state_quota|storage_volume_state)/,
+    "storage volume features beyond custom filesystem volumes (block, snapshots, refresh, state)",
   ],
   [
     /^(pprof_http|firewall_driver|api_filtering|entity_description|file_get_symlink|usedby_consistency|instance_bulk_state_change|cloud_init|init_preseed|qemu_metrics|network_counters|server_instance_driver_operational)$/,

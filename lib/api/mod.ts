@@ -27,6 +27,7 @@ import { clusterMemberRoutes } from "./routes/cluster_members.ts";
 import { resourcesRoutes } from "./routes/resources.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { clusterGroupRoutes } from "./routes/cluster_groups.ts";
+import { warningRoutes } from "./routes/warnings.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
 export { authenticate, callerHeader, FORWARDED_CALLER } from "./auth.ts";
@@ -71,6 +72,7 @@ export function createApp(ctx: ServerContext, extra: RouteModule[] = []): Hono<A
   app.route("/", projectRoutes(ctx));
   app.route("/", clusterDay2Routes(ctx));
   app.route("/", clusterGroupRoutes(ctx));
+  app.route("/", warningRoutes(ctx));
   for (const m of extra) app.route("/", m(ctx));
   const methods = new MethodIndex(app);
   app.notFound((c) => {

@@ -1,3 +1,4 @@
+import { OfflineWarnings } from "./offline_warnings.ts";
 import { MemberRouting } from "./routing.ts";
 import type { GlobalDB, GlobalFsm, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
@@ -82,7 +83,11 @@ export class Cluster {
     this.handOver = new HandOver(self, this.forwarding, this.heartbeats, this.rebalancer);
     this.upgrade = new UpgradeGate(self);
     this.metrics = new ClusterMetrics(self, this.members, o.operations);
-    this.heartbeats.onRound = () => void this.rebalancer.run();
+    const offline = new OfflineWarnings(self, this.heartbeats);
+    this.heartbeats.onRound = () => {
+      void this.rebalancer.run();
+      offline.run();
+    };
     this.routing = new MemberRouting(self, this.heartbeats);
   }
 

@@ -38,3 +38,4 @@ export {
   projectUsedBy,
 } from "./project_rows.ts";
 export * from "./cluster_groups.ts";
+export * from "./warnings.ts";

@@ -399,6 +399,62 @@ Deno.test("any member serves any instance", async (t) => {
         }, 40_000);
       },
     );
+
+    await t.step(
+      "warnings: the offline member is one, listed from any member, resolved when it is back",
+      async () => {
+        type Warning = { uuid: string; type: string; status: string; location: string; severity: string };
+        const list = (via: Member, query = "") =>
+          withClient(via, (c) => c.get<Warning[]>(`/1.0/warnings?recursion=1${query}`));
+        const offline = await waitFor(
+          "an Offline cluster member warning",
+          async () => (await list(m2)).find((w) => w.type === "Offline cluster member" && w.status === "new"),
+          30_000,
+        );
+        assert.equal(offline.severity, "low");
+        // The leader noticed it: ?target= names whose warnings to list.
+        assert.deepEqual(
+          (await list(m1, `&target=${offline.location}`)).map((w) => w.uuid),
+          [offline.uuid],
+        );
+        const other = offline.location === "m1" ? "m2" : "m1";
+        assert.deepEqual(await list(m1, `&target=${other}`), []);
+        assert.deepEqual(await list(m1, "&project=nosuch"), []);
+        assert.deepEqual(
+          await withClient(m2, (c) => c.get<string[]>("/1.0/warnings")),
+          [`/1.0/warnings/${offline.uuid}`],
+        );
+        if ((await run("sh", ["-c", "command -v lxc"])).code === 0) {
+          const r = await m1.lxc(["warning", "list", "--format", "csv"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(
+            r.stdout,
+            new RegExp(`^${offline.uuid.slice(0, 8)}.*,Offline cluster member,NEW,LOW,1,`, "m"),
+          );
+        }
+        const path = `/1.0/warnings/${offline.uuid}`;
+        await withClient(m2, (c) => c.request("PATCH", path, { body: { status: "acknowledged" } }));
+        assert.equal((await withClient(m1, (c) => c.get<Warning>(path))).status, "acknowledged");
+        const bad = await refusal(withClient(m1, (c) => c.request("PUT", path, { body: { status: "x" } })));
+        assert.equal(bad.status, 400);
+        assert.equal(bad.message, 'Invalid warning type "x"');
+        const resolved = await refusal(
+          withClient(m1, (c) => c.request("PUT", path, { body: { status: "resolved" } })),
+        );
+        assert.equal(resolved.status, 403);
+        // m3 answers again: the warning is resolved, by whichever member leads now.
+        await m3.start();
+        await waitFor(
+          "the warning resolved",
+          async () => (await withClient(m1, (c) => c.get<Warning>(path))).status === "resolved",
+          30_000,
+        );
+        await withClient(m1, (c) => c.request("DELETE", path));
+        const gone = await refusal(withClient(m2, (c) => c.get(path)));
+        assert.equal(gone.status, 404);
+        assert.equal(gone.message, "Warning not found");
+      },
+    );
   } finally {
     for (const m of members) await stopContainers(m.dir);
     for (const m of members.reverse()) await m.stop();

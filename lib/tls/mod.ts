@@ -11,27 +11,11 @@ import { type CertOptions, hex, type KeyPair, pemEncode } from "./pem.ts";
 export type { CertOptions, KeyPair } from "./pem.ts";
 
 /**
- * Generates a self-signed certificate and key. The X.509 library behind it (lib/tls/generate.ts)
- * costs a command 0.2 s and a member some MiB for good once loaded, and is needed only when a
- * certificate is made: it runs in a worker that ends with the certificate made.
+ * Generates a self-signed certificate and key (lib/tls/generate.ts: WebCrypto and a few lines of
+ * DER), loaded when a certificate is made: most commands and a member at rest never make one.
  */
 export async function generateKeyPair(o: CertOptions): Promise<KeyPair> {
-  const w = new Worker(new URL("./generate_worker.ts", import.meta.url), { type: "module" });
-  try {
-    return await new Promise<KeyPair>((resolve, reject) => {
-      w.onmessage = (e: MessageEvent<{ pair?: KeyPair; error?: string }>) =>
-        e.data.pair
-          ? resolve(e.data.pair)
-          : reject(new Error(`Failed to generate a certificate: ${e.data.error}`));
-      w.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`Failed to generate a certificate: ${e.message}`));
-      };
-      w.postMessage(o);
-    });
-  } finally {
-    w.terminate();
-  }
+  return (await import("./generate.ts")).generateKeyPair(o);
 }
 
 /** Decodes the first PEM certificate in text to DER; throws on anything else. */

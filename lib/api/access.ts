@@ -101,6 +101,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "DELETE /1.0/instances/:name": "project",
   "POST /1.0/instances/:name": "project",
   "GET /1.0/instances/:name/console": "project",
+  "POST /1.0/instances/:name/console": "project",
   "DELETE /1.0/instances/:name/console": "project",
   "POST /1.0/instances/:name/exec": "project",
   "GET /1.0/instances/:name/files": "project",

@@ -282,6 +282,8 @@ async function runInteractive(
   target: ExecTarget,
   socket: OpSocket,
   state: Running,
+  /** What the client leaving does (exec: the command gets SIGHUP, as from a closed terminal). */
+  clientGone?: () => void,
 ): Promise<number> {
   const pty = new Pty();
   state.pty = pty;
@@ -303,7 +305,8 @@ async function runInteractive(
   });
   socket.onClose(() => {
     if (!state.finished) {
-      signalChildren(child.pid, "SIGHUP");
+      if (clientGone) clientGone();
+      else signalChildren(child.pid, "SIGHUP");
     }
   });
   const output = (async () => {
@@ -319,6 +322,75 @@ async function runInteractive(
   socket.send("");
   pty.close();
   return status.code;
+}
+
+/**
+ * The operation of `lxc console` (LXD's consoleWs, type "console"): a data socket and a control
+ * socket; the container's console (tty 0) through lxc-console on a pty of ours, as LXD runs its
+ * forkconsole on one. Closing either socket detaches; the console itself stays for the next.
+ */
+export function consoleOperation(
+  size: { width?: number; height?: number },
+  argv: string[],
+  resources: Record<string, string[]>,
+): OperationSpec {
+  const fds: Record<string, string> = { "0": secret(), control: secret() };
+  const sockets = new Map<string, OpSocket>();
+  const allConnected = Promise.withResolvers<void>();
+  const controlConnected = Promise.withResolvers<OpSocket | null>();
+  const state: Running = { pid: -1, pty: null, finished: false };
+  const detach = () => {
+    if (state.finished || state.pid < 0) return;
+    signalChildren(state.pid, "SIGKILL");
+    try {
+      Deno.kill(state.pid, "SIGKILL");
+    } catch { /* gone */ }
+  };
+  handleControl(controlConnected.promise, state, detach);
+  return {
+    class: "websocket",
+    description: "Showing console",
+    resources,
+    metadata: { fds },
+    connect(_op, given, socket) {
+      const fd = Object.keys(fds).find((k) => fds[k] === given);
+      if (fd === undefined || sockets.has(fd)) {
+        socket.close(1008, fd === undefined ? "not authorized" : "Websocket number already connected");
+        return;
+      }
+      const held = buffered(socket);
+      sockets.set(fd, held);
+      if (fd === "control") controlConnected.resolve(held);
+      if (sockets.size === 2) allConnected.resolve();
+    },
+    async run() {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((
+        r,
+      ) => (timer = setTimeout(() => r("timeout"), WEBSOCKET_WAIT_MS)));
+      const got = await Promise.race([allConnected.promise, timeout]);
+      clearTimeout(timer);
+      if (got === "timeout") {
+        for (const s of sockets.values()) s.close();
+        throw new Error(`Timed out waiting for websockets to connect (${WEBSOCKET_WAIT_MS / 1000} s)`);
+      }
+      try {
+        // The client leaving (its data socket closes) detaches at once.
+        await runInteractive(
+          { command: argv, ...size },
+          { argv, recordDir: "", recordUrl: "" },
+          sockets.get("0")!,
+          state,
+          detach,
+        );
+      } finally {
+        state.finished = true;
+        controlConnected.resolve(null);
+        for (const s of sockets.values()) s.close(1000, "");
+      }
+      return {};
+    },
+  };
 }
 
 /** exec without websockets: runs to the end, keeping stdout/stderr as files when asked. */

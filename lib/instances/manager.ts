@@ -575,6 +575,18 @@ export class InstanceManager {
   }
 
   /**
+   * The command that attaches to a running container's console (tty 0). lxc-console's escape
+   * key cannot be turned off as LXD's forkconsole does: Ctrl-^ is one nobody types by chance.
+   */
+  async consoleArgv(name: string): Promise<string[]> {
+    await this.#load(name);
+    const st = await this.lxc.state(this.key(name));
+    if (st.state === "FROZEN") throw badRequest("Instance is frozen");
+    if (st.state !== "RUNNING") throw badRequest("Instance is not running");
+    return ["lxc-console", "-P", this.lxc.lxcpath, "-n", this.key(name), "-t", "0", "-e", "^^"];
+  }
+
+  /**
    * The instance's root, held open for file operations: every path resolves inside it, owners
    * are the container's ids (the rootfs may be shifted on disk).
    */

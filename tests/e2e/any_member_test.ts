@@ -126,6 +126,27 @@ Deno.test("any member serves any instance", async (t) => {
       assert.match(r.stdout, /20 70/);
     });
 
+    await t.step("lxc console through m3: the container's console shell, and detaching", async () => {
+      if ((await run("sh", ["-c", "command -v lxc"])).code !== 0) {
+        console.log("skipped: the real lxc client (Debian's lxd-client) is not installed");
+        return;
+      }
+      // script(1) gives the real lxc a terminal; it reads the keys from the pipe: a command for
+      // the busybox shell on the console, then ctrl+a q to detach (apart: lxc looks at the first
+      // byte of each read only).
+      const keys =
+        `sleep 2; printf 'echo console-$((6*7))\\r'; sleep 2; printf '\\001'; sleep 0.5; printf q; sleep 1`;
+      const r = await run("sh", ["-c", `(${keys}) | script -qfec "lxc console c1" /dev/null`], {
+        env: m3.lxcEnv(),
+      });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /console-42/);
+      const bad = await refusal(
+        withClient(m1, (c) => c.request("POST", "/1.0/instances/c1/console", { body: { type: "vga" } })),
+      );
+      assert.equal(bad.message, "VGA console is only supported by virtual machines");
+    });
+
     await t.step(
       "a file pushed and pulled through m1 streams: a slow reader never makes m1 hold it",
       async () => {

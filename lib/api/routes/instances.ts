@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
 import { allowedGroups, findInstance, listProjects, projectUrl, targetProblem } from "../../db/mod.ts";
 import {
+  consoleOperation,
   execOperation,
   type ExecRequest,
   type InstanceJSON,
@@ -388,6 +389,26 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       }
       await Deno.remove(await pm(c).logPath(c.req.param("name"), file));
       return emptySync(c);
+    });
+
+    // `lxc console`: the console on websockets (LXD's instanceConsolePost), containers only.
+    app.post("/1.0/instances/:name/console", async (c) => {
+      const name = c.req.param("name");
+      const b = await readJson<{ width?: unknown; height?: unknown; type?: unknown }>(c);
+      const type = b.type === undefined || b.type === "" ? "console" : b.type;
+      if (type !== "console" && type !== "vga") throw badRequest(`Unknown console type "${String(type)}"`);
+      if (type === "vga") throw badRequest("VGA console is only supported by virtual machines");
+      const size = (v: unknown) => (typeof v === "number" && v > 0 ? v : undefined);
+      const argv = await pm(c).consoleArgv(name);
+      const op = ctx.operations.create({
+        ...consoleOperation(
+          { width: size(b.width), height: size(b.height) },
+          argv,
+          resources(name, projectOf(c)),
+        ),
+        project: projectOf(c),
+      });
+      return async(c, op.toJSON());
     });
 
     // `console --show-log`: the console's log as liblxc records it.

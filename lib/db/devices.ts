@@ -34,6 +34,12 @@ const OWNERS = {
     fk: "instance_device_id",
     owner: "instance_id",
   },
+  snapshot: {
+    devices: "instances_snapshots_devices",
+    config: "instances_snapshots_devices_config",
+    fk: "instance_snapshot_device_id",
+    owner: "instance_snapshot_id",
+  },
 } as const;
 export type DeviceOwner = keyof typeof OWNERS;
 

@@ -39,3 +39,4 @@ export {
 } from "./project_rows.ts";
 export * from "./cluster_groups.ts";
 export * from "./warnings.ts";
+export * from "./snapshots.ts";

@@ -4,6 +4,7 @@ import { globalV003 } from "./updates/global_v003.ts";
 import { globalV004 } from "./updates/global_v004.ts";
 import { globalV005 } from "./updates/global_v005.ts";
 import { globalV006 } from "./updates/global_v006.ts";
+import { globalV007 } from "./updates/global_v007.ts";
 import { localV001 } from "./updates/local_v001.ts";
 
 /**
@@ -17,6 +18,7 @@ export const GLOBAL_UPDATES: readonly string[] = [
   globalV004,
   globalV005,
   globalV006,
+  globalV007,
 ];
 
 /** Local (member-only) schema updates. */

@@ -495,6 +495,7 @@ export class InstanceManager {
       const dir = pool.containerPath(this.key(name));
       await Deno.chmod(dir, 0o700).catch(() => {});
       await pool.deleteContainerVolume(this.key(name));
+      await pool.deleteSnapshots(this.key(name));
       await this.db.run(deleteInstanceVolume, { project: this.project, name, pool: root.pool });
     }
     for (const d of Object.values(this.#expanded(rec, profiles).devices)) {

@@ -17,3 +17,4 @@ export * from "./moves.ts";
 export * from "./copy_config.ts";
 export { createRequestProblem } from "./requests.ts";
 export { tarVolume, untarInto } from "./volume_stream.ts";
+export * from "./snapshots.ts";

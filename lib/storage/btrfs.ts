@@ -4,7 +4,7 @@
  * instance and custom volume is a subvolume, so that a copy is an instant snapshot.
  */
 import { badRequest, checkName, errorMessage, mustRun, runTool } from "../util/mod.ts";
-import { POOL_SUBDIRS, type StorageDriver } from "./dir.ts";
+import { POOL_SUBDIRS, snapshotPath, type StorageDriver } from "./dir.ts";
 
 /** The tools the driver runs; LXD checks the same before it touches anything. */
 const TOOLS = ["btrfs", "mkfs.btrfs"] as const;
@@ -217,6 +217,62 @@ export class BtrfsPool implements StorageDriver {
   async renameContainerVolume(from: string, to: string): Promise<void> {
     await this.mount();
     await Deno.rename(this.containerPath(from), this.containerPath(to));
+  }
+
+  snapshotPath(instance: string, snap: string): string {
+    return snapshotPath(this.path, instance, snap);
+  }
+
+  /** A btrfs snapshot of the instance's subvolume: instant, whatever its size. */
+  async createSnapshot(instance: string, snap: string): Promise<void> {
+    await this.mount();
+    const p = this.snapshotPath(instance, snap);
+    await Deno.mkdir(p.slice(0, p.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    await mustRun("Failed creating the snapshot", "btrfs", [
+      "subvolume",
+      "snapshot",
+      this.containerPath(instance),
+      p,
+    ]);
+  }
+
+  async deleteSnapshot(instance: string, snap: string): Promise<void> {
+    await this.mount();
+    const p = this.snapshotPath(instance, snap);
+    await removeVolume(p);
+    await Deno.remove(p.slice(0, p.lastIndexOf("/"))).catch(() => {});
+  }
+
+  async deleteSnapshots(instance: string): Promise<void> {
+    await this.mount();
+    const dir = this.snapshotPath(instance, "x").replace(/\/x$/, "");
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) names.push(e.name);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    for (const n of names) await removeVolume(`${dir}/${n}`);
+    await Deno.remove(dir).catch(() => {});
+  }
+
+  async renameSnapshot(instance: string, from: string, to: string): Promise<void> {
+    await this.mount();
+    await Deno.rename(this.snapshotPath(instance, from), this.snapshotPath(instance, to));
+  }
+
+  /** The instance's subvolume is replaced by a new snapshot of the snapshot. */
+  async restoreSnapshot(instance: string, snap: string): Promise<void> {
+    await this.mount();
+    const vol = this.containerPath(instance);
+    await removeVolume(vol);
+    await mustRun("Failed restoring the snapshot", "btrfs", [
+      "subvolume",
+      "snapshot",
+      this.snapshotPath(instance, snap),
+      vol,
+    ]);
   }
 
   customPath(volume: string): string {

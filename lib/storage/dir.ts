@@ -21,11 +21,30 @@ export interface StorageDriver {
   copyContainerVolume(from: string, to: string): Promise<string>;
   /** Renames an instance's volume in place (a rename, and the last step of a move's arrival). */
   renameContainerVolume(from: string, to: string): Promise<void>;
+  /** The directory of an instance's snapshot (LXD's containers-snapshots/INSTANCE/SNAP). */
+  snapshotPath(instance: string, snap: string): string;
+  /** Copies the instance's volume, as it is now, into a snapshot. */
+  createSnapshot(instance: string, snap: string): Promise<void>;
+  deleteSnapshot(instance: string, snap: string): Promise<void>;
+  /** Every snapshot of an instance (its deletion). */
+  deleteSnapshots(instance: string): Promise<void>;
+  renameSnapshot(instance: string, from: string, to: string): Promise<void>;
+  /** Replaces the instance's volume with the snapshot's content (the snapshot stays). */
+  restoreSnapshot(instance: string, snap: string): Promise<void>;
   /** The directory of a custom volume (what a disk device mounts). */
   customPath(volume: string): string;
   createCustomVolume(volume: string): Promise<string>;
   renameCustomVolume(from: string, to: string): Promise<void>;
   deleteCustomVolume(volume: string): Promise<void>;
+}
+
+/** LXD's layout of snapshots in a pool: containers-snapshots/INSTANCE/SNAP. */
+export function snapshotPath(pool: string, instance: string, snap: string): string {
+  return `${pool}/containers-snapshots/${instance}/${snap}`;
+}
+
+function dirname(p: string): string {
+  return p.slice(0, p.lastIndexOf("/"));
 }
 
 /** The directories of every pool, whatever its driver (LXD's layout). */
@@ -90,6 +109,55 @@ export class DirPool implements StorageDriver {
 
   async renameContainerVolume(from: string, to: string): Promise<void> {
     await Deno.rename(this.containerPath(from), this.containerPath(to));
+  }
+
+  snapshotPath(instance: string, snap: string): string {
+    return snapshotPath(this.path, instance, snap);
+  }
+
+  /** A full copy, as LXD's dir driver makes one (rsync there). */
+  async createSnapshot(instance: string, snap: string): Promise<void> {
+    const p = this.snapshotPath(instance, snap);
+    await Deno.mkdir(dirname(p), { recursive: true, mode: 0o700 });
+    await mustRun("Failed creating the snapshot", "cp", ["-a", "--", this.containerPath(instance), p]);
+  }
+
+  async deleteSnapshot(instance: string, snap: string): Promise<void> {
+    await Deno.remove(this.snapshotPath(instance, snap), { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    await Deno.remove(dirname(this.snapshotPath(instance, snap))).catch(() => {});
+  }
+
+  async deleteSnapshots(instance: string): Promise<void> {
+    await Deno.remove(dirname(this.snapshotPath(instance, "x")), { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
+
+  async renameSnapshot(instance: string, from: string, to: string): Promise<void> {
+    await Deno.rename(this.snapshotPath(instance, from), this.snapshotPath(instance, to));
+  }
+
+  /** The volume is set aside, the snapshot copied in its place, and only then the old one removed. */
+  async restoreSnapshot(instance: string, snap: string): Promise<void> {
+    const vol = this.containerPath(instance);
+    const aside = `${vol}.restoring`;
+    await Deno.remove(aside, { recursive: true }).catch(() => {});
+    await Deno.rename(vol, aside);
+    try {
+      await mustRun("Failed restoring the snapshot", "cp", [
+        "-a",
+        "--",
+        this.snapshotPath(instance, snap),
+        vol,
+      ]);
+    } catch (e) {
+      await Deno.remove(vol, { recursive: true }).catch(() => {});
+      await Deno.rename(aside, vol);
+      throw e;
+    }
+    await Deno.remove(aside, { recursive: true });
   }
 
   /** LXD's layout: custom/<project>_<name>, the name volumeKey (lib/db/volumes.ts) gives. */

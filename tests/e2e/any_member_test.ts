@@ -147,6 +147,44 @@ Deno.test("any member serves any instance", async (t) => {
       assert.equal(bad.message, "VGA console is only supported by virtual machines");
     });
 
+    await t.step("snapshots through m3: take, list in lxc info, restore, delete", async () => {
+      if ((await run("sh", ["-c", "command -v lxc"])).code !== 0) {
+        console.log("skipped: the real lxc client (Debian's lxd-client) is not installed");
+        return;
+      }
+      const lxc = async (args: string[]) => {
+        const r = await m3.lxc(args);
+        assert.equal(r.code, 0, `lxc ${args.join(" ")}: ${r.stderr}`);
+        return r.stdout;
+      };
+      await lxc(["exec", "c1", "--", "sh", "-c", "echo one > /root/mark"]);
+      await lxc(["snapshot", "c1"]);
+      await lxc(["snapshot", "c1", "before"]);
+      const snaps = `${m2.dir}/storage-pools/default/containers-snapshots/c1`;
+      assert.equal(await Deno.readTextFile(`${snaps}/before/rootfs/root/mark`), "one\n");
+      const info = await lxc(["info", "c1"]);
+      assert.match(info, /Snapshots:/);
+      assert.match(info, /\| snap0 +\|/);
+      assert.match(info, /\| before +\|/);
+      await lxc(["exec", "c1", "--", "sh", "-c", "echo two > /root/mark; touch /root/later"]);
+      await lxc(["restore", "c1", "before"]);
+      assert.equal(await row(m1, "c1"), "c1,RUNNING,m2");
+      assert.equal((await lxc(["exec", "c1", "--", "cat", "/root/mark"])).trim(), "one");
+      const later = await m3.lxc(["exec", "c1", "--", "test", "-e", "/root/later"]);
+      assert.equal(later.code, 1, "a file made after the snapshot is gone after the restore");
+      await lxc(["delete", "c1/snap0"]);
+      const left = await withClient(m1, (c) => c.get<string[]>("/1.0/instances/c1/snapshots"));
+      assert.deepEqual(left, ["/1.0/instances/c1/snapshots/before"]);
+      await assert.rejects(Deno.stat(`${snaps}/snap0`));
+      const bad = await refusal(
+        withClient(m1, (c) => c.request("POST", "/1.0/instances/c1/snapshots", { body: { name: "a/b" } })),
+      );
+      assert.equal(bad.status, 400);
+      assert.equal(bad.message, 'Invalid snapshot name: Cannot contain "/"');
+      const missing = await refusal(withClient(m1, (c) => c.get("/1.0/instances/c1/snapshots/nosuch")));
+      assert.equal(missing.status, 404);
+    });
+
     await t.step(
       "a file pushed and pulled through m1 streams: a slow reader never makes m1 hold it",
       async () => {
@@ -370,6 +408,8 @@ Deno.test("any member serves any instance", async (t) => {
       await ok(m3, ["delete", "c1"]);
       assert.equal((await rows(m1)).split("\n").map((l) => l.split(",")[0]).join(" "), "c2 c3 c4");
       await assert.rejects(Deno.stat(`${m2.dir}/storage-pools/default/containers/c1`));
+      // Its snapshots went with it.
+      await assert.rejects(Deno.stat(`${m2.dir}/storage-pools/default/containers-snapshots/c1`));
     });
 
     await t.step("30 launches at once through the three members spread evenly over them", async () => {

@@ -7,6 +7,7 @@ import {
   type ExecRequest,
   type InstanceJSON,
   type InstanceManager,
+  InstanceSnapshots,
   type InstancesPost,
 } from "../../instances/mod.ts";
 import { badRequest, etag, forbidden } from "../../util/mod.ts";
@@ -18,6 +19,7 @@ import type { Placement } from "../../cluster/mod.ts";
 import { emptySync, preconditionCheck, projectOf, recursionOf, sync } from "./instances_common.ts";
 import { matchesFilter, parseFilter } from "./instances_filter.ts";
 import { instanceFileRoutes } from "./instance_files.ts";
+import { instanceSnapshotRoutes, restoreSnapshot } from "./instance_snapshots.ts";
 import { instancePostRoute, migrationRoutes } from "./instance_post.ts";
 
 /** The writable part whose hash is an instance's ETag (LXD: architecture, config, devices, ephemeral, profiles). */
@@ -258,7 +260,13 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       // recursion=1 here is LXD's InstanceFull (instance_get_full): state, snapshots, backups.
       if (recursionOf(c) >= 1) {
         const st = await pm(c).lxcState(i.name);
-        return sync(c, { ...i, backups: null, state: await pm(c).state(i.name, st), snapshots: null }, {
+        const snapshots = await new InstanceSnapshots(pm(c)).list(i.name);
+        return sync(c, {
+          ...i,
+          backups: null,
+          state: await pm(c).state(i.name, st),
+          snapshots: snapshots.length > 0 ? snapshots : null,
+        }, {
           etag: etag(writable(i)),
         });
       }
@@ -269,7 +277,10 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       const name = c.req.param("name");
       const cur = await pm(c).get(name);
       preconditionCheck(c, writable(cur));
-      const b = await readJson<Partial<InstanceJSON>>(c);
+      const b = await readJson<Partial<InstanceJSON> & { restore?: unknown }>(c);
+      if (typeof b.restore === "string" && b.restore !== "") {
+        return await restoreSnapshot(c, m, ctx, name, b.restore);
+      }
       const op = ctx.operations.create({
         class: "task",
         project: projectOf(c),
@@ -370,6 +381,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
     });
 
     instanceFileRoutes(app, m);
+    instanceSnapshotRoutes(app, m, ctx);
     instancePostRoute(app, m, ctx);
     migrationRoutes(app, ctx);
 

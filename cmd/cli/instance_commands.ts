@@ -9,6 +9,7 @@ import { execCommand } from "./exec.ts";
 import { fileCommand } from "./file.ts";
 import { imageCommand } from "./image.ts";
 import { instanceCommands, instanceConfig, instanceInfo } from "./instance.ts";
+import { moveCommands } from "./instance_move.ts";
 import { networkCommand } from "./network.ts";
 import { profileCommand } from "./profile.ts";
 import { storageCommand } from "./storage.ts";
@@ -23,6 +24,7 @@ export function instanceCommandsFor(ctx: CliContext): Command[] {
     execCommand(ctx),
     fileCommand(ctx),
     ...instanceCommands(ctx),
+    ...moveCommands(ctx),
   ];
 }
 

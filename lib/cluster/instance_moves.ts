@@ -155,8 +155,8 @@ export class InstanceMoves {
         name: r.name,
         dir: v.dir,
         idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]",
+        onBytes: progress && rate(progress),
       });
-      progress?.("Transferring the root filesystem");
       let failure: unknown = null;
       try {
         await this.#call(
@@ -380,14 +380,7 @@ export class InstanceMoves {
     const res = member === "" ? this.sources.take(offer.id, offer.secret) : await this.#pull(member, offer);
     if (!res.ok || !res.body) throw new Error(await res.text().catch(() => `HTTP ${res.status}`));
     const idmap = res.headers.get("X-Shoal-Idmap") ?? "[]";
-    const start = performance.now();
-    let told = 0;
-    await untarInto(volume, res.body, (bytes) => {
-      const now = performance.now();
-      if (now - told < 250) return;
-      told = now;
-      progress(`${byteSize(bytes)} (${byteSize(bytes / Math.max((now - start) / 1000, 0.001))}/s)`);
-    });
+    await untarInto(volume, res.body, rate(progress));
     return { "volatile.last_state.idmap": idmap };
   }
 
@@ -469,6 +462,18 @@ export class InstanceMoves {
     );
     await this.#waitAnswer(member, res, `Moved, but failed starting it on "${member}"`);
   }
+}
+
+/** A byte counter told as LXD's transfer progress ("12.34MB (56.78MB/s)"), a few times a second. */
+function rate(progress: (text: string) => void): (bytes: number) => void {
+  const start = performance.now();
+  let told = 0;
+  return (bytes) => {
+    const now = performance.now();
+    if (now - told < 250) return;
+    told = now;
+    progress(`${byteSize(bytes)} (${byteSize(bytes / Math.max((now - start) / 1000, 0.001))}/s)`);
+  };
 }
 
 function errorStatus(e: unknown): number {

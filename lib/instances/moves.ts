@@ -101,6 +101,8 @@ interface Offer {
   idmap: string;
   secret: string;
   served: PromiseWithResolvers<void>;
+  /** Told the bytes sent so far, as they go. */
+  onBytes?: (bytes: number) => void;
 }
 
 /** How long an offer waits for its member to take it (LXD's migration websockets wait as long). */
@@ -114,7 +116,10 @@ export class MigrationSources {
   #offers = new Map<string, Offer>();
 
   /** Offers a volume; id is the operation's when a client's operation carries the secret. */
-  offer(o: { project: string; name: string; dir: string; idmap: string }, id: string = crypto.randomUUID()): {
+  offer(
+    o: { project: string; name: string; dir: string; idmap: string; onBytes?: (bytes: number) => void },
+    id: string = crypto.randomUUID(),
+  ): {
     id: string;
     secret: string;
     served: Promise<void>;
@@ -151,7 +156,7 @@ export class MigrationSources {
     if (o.secret !== secret) throw forbidden("Wrong secret for this volume");
     this.#offers.delete(id);
     // The offer is served once its last byte went (or failed with the stream).
-    const out = watched(tarVolume(o.dir), o.served);
+    const out = watched(tarVolume(o.dir), o.served, o.onBytes);
     return new Response(out, {
       headers: {
         "Content-Type": "application/x-tar",
@@ -166,8 +171,10 @@ export class MigrationSources {
 function watched(
   body: ReadableStream<Uint8Array>,
   done: PromiseWithResolvers<void>,
+  onBytes?: (bytes: number) => void,
 ): ReadableStream<Uint8Array> {
   const r = body.getReader();
+  let bytes = 0;
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       try {
@@ -175,7 +182,11 @@ function watched(
         if (end) {
           ctrl.close();
           done.resolve();
-        } else ctrl.enqueue(value);
+        } else {
+          bytes += value.length;
+          onBytes?.(bytes);
+          ctrl.enqueue(value);
+        }
       } catch (e) {
         ctrl.error(e);
         done.reject(e);

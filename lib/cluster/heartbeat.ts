@@ -55,6 +55,13 @@ export class Heartbeats {
   #wasLeader = false;
   /** Runs after each of the leader's rounds (the facade hangs the role rebalance here). */
   onRound: () => void = () => {};
+  /** What rides along heartbeats and their replies (fence.ts: who fences, with what time). */
+  extra: {
+    heartbeat?: () => Partial<Heartbeat>;
+    reply?: () => Partial<HeartbeatReply>;
+    onReply?: (address: string, reply: HeartbeatReply) => void;
+    onHeartbeat?: (hb: Heartbeat) => void;
+  } = {};
 
   constructor(self: Self) {
     this.#self = self;
@@ -97,11 +104,14 @@ export class Heartbeats {
         const address = self.address();
         this.#live.track(nodes.map((n) => n.address));
         this.#live.seen(address, self.gateway.health());
-        const hb = this.#live.heartbeat(
-          self.name(),
-          self.gateway.term,
-          nodes.map((n) => ({ name: n.name, address: n.address })),
-        );
+        const hb = {
+          ...this.#live.heartbeat(
+            self.name(),
+            self.gateway.term,
+            nodes.map((n) => ({ name: n.name, address: n.address })),
+          ),
+          ...this.extra.heartbeat?.(),
+        };
         const timeout = Math.max(500, this.#intervalMs() * 2);
         // The round's spread: answers timed from here, and the last once every member answered.
         const t0 = performance.now();
@@ -122,6 +132,7 @@ export class Heartbeats {
               (reply) => {
                 // An older member answers {}: it tells no problem.
                 this.#live.seen(n.address, typeof reply?.problem === "string" ? reply.problem : null);
+                if (reply) this.extra.onReply?.(n.address, reply);
                 const now = performance.now();
                 heartbeatSeconds.observe({ member: n.name }, (now - t) / 1000);
                 roundAnswer.observe({}, (now - t0) / 1000);
@@ -146,7 +157,8 @@ export class Heartbeats {
   receive(hb: Heartbeat): HeartbeatReply {
     this.#live.received(hb);
     this.#self.gateway.refreshRaftNodes();
-    return { problem: this.#self.gateway.health() };
+    this.extra.onHeartbeat?.(hb);
+    return { problem: this.#self.gateway.health(), ...this.extra.reply?.() };
   }
 
   /** This member joined a cluster: silence counts from now. */

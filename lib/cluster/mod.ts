@@ -25,3 +25,5 @@ export { removeRaftNode } from "./raft_node.ts";
 export { Evacuations, type MoveInstance, ORIGIN_KEY, setMemberState } from "./evacuate.ts";
 export { type EvacuateMode, modeProblem } from "./evacuate_plan.ts";
 export * from "./instance_moves.ts";
+export { fenceSeconds, Fencing } from "./fence.ts";
+export { healBlocker, Healer } from "./heal.ts";

@@ -21,7 +21,9 @@ import {
   apiExtensionCount,
   Cluster,
   Evacuations,
+  Fencing,
   Gateway,
+  Healer,
   InstanceMoves,
 } from "../cluster/mod.ts";
 import { EventRelay } from "../cluster/events_relay.ts";
@@ -112,6 +114,9 @@ export class Daemon implements ServerContext {
   #replicas: ImageReplicator;
   /** Evacuation and restore of this member (lib/cluster/evacuate.ts). */
   readonly evacuations: Evacuations;
+  /** Self-fencing and, on the leader, healing (lib/cluster/fence.ts, heal.ts). */
+  readonly fencing: Fencing;
+  #healer: Healer;
   /** Other members' operations: lists, waits, cancels and websockets reach them through it. */
   #mesh: OperationsMesh;
   #serverCert: KeyPair;
@@ -185,7 +190,8 @@ export class Daemon implements ServerContext {
       imagesDir: paths.images,
       fetchImage: (fp, progress) => this.#images!.fetch(fp, progress),
       // An evacuated member starts nothing until it is restored (LXD's 403).
-      refuseStart: () => this.evacuations?.evacuated() ? "Cluster member is evacuated" : null,
+      refuseStart: () =>
+        this.fencing?.reason() ?? (this.evacuations?.evacuated() ? "Cluster member is evacuated" : null),
     });
     this.cluster = new Cluster({
       dir: paths.dir,
@@ -209,6 +215,9 @@ export class Daemon implements ServerContext {
       // A stopped instance goes whole to its new member (lib/cluster/instance_moves.ts).
       move: (project, name, target) => this.moves.move({ project, name, target, stateless: true }),
     });
+    this.fencing = new Fencing(self, this.cluster.heartbeats, this.instances);
+    this.fencing.mayRestart = () => !this.evacuations.evacuated();
+    this.#healer = new Healer(self, this.cluster.heartbeats, this.fencing, this.instances);
     this.#images = new ImageFetcher({
       db: this.db,
       routing: this.cluster.routing,
@@ -334,6 +343,8 @@ export class Daemon implements ServerContext {
     await this.#endpoints.restart();
     this.relay.start();
     this.#replicas.start();
+    this.fencing.start();
+    this.#healer.start();
     // After the listeners: recording this member's version needs Raft traffic both ways.
     await this.cluster.upgrade.check();
     const https = this.local.get("core.https_address");
@@ -480,6 +491,9 @@ export class Daemon implements ServerContext {
    */
   shutdown(reason = "shutdown"): Promise<void> {
     this.#stopping ??= (async () => {
+      // A stopping member loses the cluster on purpose: it must not fence its instances for it.
+      this.fencing.stop();
+      this.#healer.stop();
       this.log.info("Starting shutdown sequence", { reason });
       this.#ready = false;
       this.#draining = true;
@@ -510,6 +524,8 @@ export class Daemon implements ServerContext {
     if (this.#unix) closing.push(this.#unix.close(LISTENER_CLOSE_MS));
     await Promise.allSettled(closing);
     this.#unix = null;
+    this.fencing.stop();
+    this.#healer.stop();
     this.relay.stop();
     this.#replicas.stop();
     this.moves.close();

@@ -128,8 +128,39 @@ export const SERVER_KEYS: Record<string, KeyDef> = {
         : "Invalid value for image replica count",
   },
   "cluster.join_token_expiry": { scope: "global", default: "3H", validate: expiry },
-  "cluster.healing_threshold": { scope: "global", default: "0", validate: integer() },
+  "cluster.healing_threshold": {
+    scope: "global",
+    default: "0",
+    validate: integer((n) => n < 0 ? "Value must be 0 or more" : null),
+  },
+  // shoal's: how long a member cut off from a quorum of voters keeps its instances running
+  // (lib/cluster/fence.ts); only while healing is on.
+  "cluster.fence_time": {
+    scope: "global",
+    default: "10",
+    validate: integer((n) => n < 2 ? "Value must be at least 2" : null),
+  },
 };
+
+/**
+ * Seconds between a member's fence time and the healing threshold. A cut-off member fences at
+ * most its fence time plus a probe (1 s) and its timeout (2 s) after its last quorum, then kills
+ * its containers; the leader counts the threshold from the last heartbeat answered, at most 1 s
+ * before the cut. What is left (about 6 s) is for the kills.
+ */
+export const FENCE_MARGIN_S = 10;
+
+/**
+ * Why the healing settings are unsafe, or null: a member cut off must have fenced itself (its
+ * fence time, then FENCE_MARGIN_S to stop its instances) before its instances start elsewhere.
+ */
+export function healingProblem(config: Record<string, string>): string | null {
+  const threshold = Number(globalValue(config, "cluster.healing_threshold"));
+  if (!(threshold > 0)) return null;
+  const fence = Number(globalValue(config, "cluster.fence_time"));
+  if (fence + FENCE_MARGIN_S <= threshold) return null;
+  return `cluster.healing_threshold (${threshold}) must exceed cluster.fence_time (${fence}) by at least ${FENCE_MARGIN_S} seconds: a member cut off stops its instances within its fence time, and only then may they start elsewhere`;
+}
 
 /** The definition of a key, including the free-form `user.*` namespace; undefined if unknown. */
 export function keyDef(key: string): KeyDef | undefined {
@@ -252,6 +283,9 @@ export const updateServerConfig = defineTx(
     }
     const problem = validateChanges(changes);
     if (problem) throw badRequest(problem);
+    const after = Object.entries({ ...readGlobalConfig(tx), ...changes }).filter(([, v]) => v !== "");
+    const healing = healingProblem(Object.fromEntries(after));
+    if (healing) throw badRequest(healing);
     const local: Record<string, string> = {};
     const global: [string, string][] = [];
     for (const [k, v] of Object.entries(changes)) {

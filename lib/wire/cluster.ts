@@ -115,11 +115,18 @@ export interface Heartbeat {
    * `cluster list` shows it as their MESSAGE. Absent from an older leader: no problems known.
    */
   problems?: { address: string; message: string }[];
+  /**
+   * The fence time (seconds) each member said it applies, by address (0: not fencing): every
+   * member keeps the last map, so whichever becomes leader knows who may be healed (fence.ts).
+   */
+  fences?: Record<string, number>;
 }
 
 /** A member's answer to a heartbeat: why it cannot serve now, if so (absent from older members). */
 export interface HeartbeatReply {
   problem?: string | null;
+  /** The fence time (seconds) this member applies now; 0 or absent: it does not fence. */
+  fence?: number;
 }
 
 /**

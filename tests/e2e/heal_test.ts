@@ -1,0 +1,214 @@
+/**
+ * Healing made safe by fencing: three real members, each in a network namespace of its own on
+ * 127.0.0.235-237 (joined by a bridge in a fourth), sharing one directory as their dir pool's
+ * source (storage every member sees), plus a pool of their own. One member is cut off: within
+ * its fence time it stops its containers; after the healing threshold the leader starts the one
+ * on shared storage elsewhere, reports the other, marks the member evacuated and says
+ * cluster-member-healed; back, the member starts nothing. Throughout, lxc-info inside every
+ * namespace checks that no two copies of the container ever run at once.
+ */
+import assert from "node:assert/strict";
+import { clusterList, joinMember, leaderOf } from "../helpers/cluster.ts";
+import { Member, tempDir, waitFor } from "../helpers/member.ts";
+import { inNetns, ip, NetnsSet, nsCmd, uniquePrefix } from "../helpers/netns.ts";
+import { busyboxImage, stopContainers } from "../compat/instances_helpers.ts";
+import type { Event } from "../../lib/wire/mod.ts";
+
+const A = ["127.0.0.235", "127.0.0.236", "127.0.0.237"];
+const FENCE_S = 3;
+const HEAL_S = 13;
+
+Deno.test("a member cut off fences itself; its instance on shared storage heals elsewhere, never twice", async (t) => {
+  await using tmp = await tempDir("heal");
+  await using set = new NetnsSet(uniquePrefix("hl"));
+  const hub = await set.add("hub");
+  await set.bridge(hub, "hub");
+  for (let i = 0; i < 3; i++) {
+    const ns = await set.add(`m${i + 1}`, { localnet: true });
+    await set.attach({
+      ns,
+      ifname: "eth0",
+      hubNs: hub,
+      bridge: "hub",
+      port: `p${i + 1}`,
+      cidr: `${A[i]}/24`,
+    });
+  }
+  const wrap = (name: string) => inNetns(set.name(name), "env");
+  const shared = `${tmp.path}/shared`;
+  await Deno.mkdir(shared, { mode: 0o755 });
+  await Deno.chmod(tmp.path, 0o755);
+  const members: Member[] = [];
+  const running = new Map<string, string[]>();
+  let watching = true;
+  let overlap = "";
+  let watcher: Promise<void> = Promise.resolve();
+  try {
+    const m1 = new Member(`${tmp.path}/m1`, "m1", undefined, wrap("m1"));
+    await m1.start();
+    members.push(m1);
+    const boot = await m1.shoald(["init", "--preseed"], {
+      stdin: `config:\n  core.https_address: "${A[0]}:8443"\ncluster:\n  server_name: m1\n  enabled: true\n` +
+        `storage_pools:\n- name: default\n  driver: dir\n  config:\n    source: ${shared}\n` +
+        `profiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n`,
+    });
+    assert.equal(boot.code, 0, boot.stderr);
+    for (const i of [2, 3]) {
+      members.push(
+        await joinMember(
+          tmp.path,
+          m1,
+          `m${i}`,
+          A[i - 1]!,
+          undefined,
+          wrap(`m${i}`),
+          `  member_config:\n  - entity: storage-pool\n    name: default\n    key: source\n    value: ${shared}\n`,
+        ),
+      );
+    }
+    const ok = async (m: Member, args: string[]) => {
+      const r = await m.shoal(args);
+      assert.equal(
+        r.code,
+        0,
+        `shoal ${args.join(" ")} through ${m.name}: ${r.stderr}\n${await m.logTail(20)}`,
+      );
+      return r.stdout;
+    };
+    const leader = await leaderOf(members, m1);
+    const victim = members.find((m) => m !== leader)!;
+    const V = victim.name;
+    const vi = members.indexOf(victim) + 1;
+
+    await t.step("healing settings leave the fence time and a margin, or are refused", async () => {
+      await ok(m1, ["config", "set", `cluster.fence_time=${FENCE_S}`]);
+      const bad = await m1.shoal(["config", "set", `cluster.healing_threshold=${FENCE_S + 9}`]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /must exceed cluster.fence_time \(3\) by at least 10 seconds/);
+      await ok(m1, ["config", "set", `cluster.healing_threshold=${HEAL_S}`]);
+    });
+
+    // a pool of each member's own for c2: it cannot start elsewhere
+    for (const m of members) await ok(m1, ["storage", "create", "own", "dir", "--target", m.name]);
+    await ok(m1, ["storage", "create", "own", "dir"]);
+    await ok(m1, ["image", "import", await busyboxImage(tmp.path), "--alias", "bb"]);
+    await ok(m1, ["launch", "bb", "c1", "--target", V]);
+    await ok(m1, ["launch", "bb", "c2", "--target", V, "-s", "own"]);
+
+    // every 200 ms: where c1 runs, as liblxc inside each namespace tells it
+    watcher = (async () => {
+      while (watching) {
+        const where: string[] = [];
+        for (const m of members) {
+          const r = await nsCmd(
+            set.name(m.name),
+            "lxc-info",
+            ["-P", `${m.dir}/containers`, "-n", "c1", "-s"],
+            {
+              check: false,
+            },
+          );
+          if (/RUNNING/.test(r.stdout)) where.push(m.name);
+        }
+        running.set("c1", where);
+        if (where.length > 1 && overlap === "") overlap = `c1 ran on ${where.join(" and ")} at once`;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    await waitFor("c1 seen running on the victim", () => running.get("c1")?.join() === V, 20_000);
+
+    const events: Event[] = [];
+    const stream = await leader.client().events(["lifecycle"], (e) => events.push(e));
+    await stream.ready;
+    const t0 = performance.now();
+    await ip("-n", hub, "link", "set", `p${vi}`, "down");
+
+    await t.step("cut off, the member stops its containers within its fence time", async () => {
+      await waitFor("c1 stopped on the victim", () => running.get("c1")?.length === 0, 30_000, 100);
+      const fencedAfter = (performance.now() - t0) / 1000;
+      assert.ok(
+        fencedAfter < HEAL_S,
+        `fenced after ${fencedAfter.toFixed(1)} s, not before the healing threshold`,
+      );
+      const c2 = await nsCmd(set.name(V), "lxc-info", ["-P", `${victim.dir}/containers`, "-n", "c2", "-s"], {
+        check: false,
+      });
+      assert.doesNotMatch(c2.stdout, /RUNNING/);
+      assert.match(await victim.logTail(200), /No quorum of database voters within the fence time/);
+    });
+
+    await t.step(
+      "after the healing threshold c1 runs elsewhere; c2 is reported, the member evacuated",
+      async () => {
+        const other = members.find((m) => m !== victim)!;
+        // liblxc's view first (a list through a member waits for the lost one's share to time out)
+        const where = await waitFor(
+          "c1 running on another member",
+          () => {
+            const w = running.get("c1") ?? [];
+            return w.length === 1 && w[0] !== V ? w[0] : undefined;
+          },
+          60_000,
+          50,
+        );
+        const healedAfter = (performance.now() - t0) / 1000;
+        // The threshold counts from the last heartbeat answered: up to one interval (1 s) before the cut.
+        assert.ok(
+          healedAfter >= HEAL_S - 1.5,
+          `healed after ${healedAfter.toFixed(1)} s, before the threshold`,
+        );
+        console.log(`heal: fenced, then c1 running on ${where} ${healedAfter.toFixed(1)} s after the cut`);
+        const row = (await ok(other, ["list", "--format", "csv", "-c", "nsL"])).split("\n").find((l) =>
+          l.startsWith("c1,")
+        );
+        assert.equal(row, `c1,RUNNING,${where}`);
+        const healed = await waitFor(
+          "a cluster-member-healed event",
+          () => events.find((e) => (e.metadata as { action?: string }).action === "cluster-member-healed"),
+          10_000,
+        );
+        const meta = healed.metadata as { source: string; context: { healed: object; not_healed: object } };
+        assert.equal(meta.source, `/1.0/cluster/members/${V}`);
+        assert.deepEqual(Object.keys(meta.context.healed), ["c1"]);
+        assert.deepEqual(Object.keys(meta.context.not_healed), ["c2"]);
+        assert.equal((await clusterList(other)).find((r) => r.name === V)!.state, "EVACUATED");
+      },
+    );
+
+    await t.step("back, the member starts nothing: c1 never runs twice", async () => {
+      await ip("-n", hub, "link", "set", `p${vi}`, "up");
+      await waitFor(
+        "the victim hears the cluster again",
+        async () => {
+          return /fencing lifted/.test(await victim.logTail(200));
+        },
+        60_000,
+        500,
+      );
+      await new Promise((r) => setTimeout(r, 5_000));
+      assert.equal(running.get("c1")?.length, 1);
+      assert.notEqual(running.get("c1")![0], V);
+      const c2 = await nsCmd(set.name(V), "lxc-info", ["-P", `${victim.dir}/containers`, "-n", "c2", "-s"], {
+        check: false,
+      });
+      assert.doesNotMatch(c2.stdout, /RUNNING/);
+    });
+    stream.close();
+    assert.equal(overlap, "");
+  } finally {
+    watching = false;
+    await watcher.catch(() => {});
+    // containers live in their member's namespace: liblxc reaches them from there only
+    for (const m of members) {
+      try {
+        for await (const e of Deno.readDir(`${m.dir}/containers`)) {
+          await nsCmd(set.name(m.name), "lxc-stop", ["-P", `${m.dir}/containers`, "-n", e.name, "-k"], {
+            check: false,
+          });
+        }
+      } catch { /* none */ }
+    }
+    for (const m of members) await stopContainers(m.dir);
+    for (const m of [...members].reverse()) await m.stop().catch(() => {});
+  }
+});

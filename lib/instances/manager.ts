@@ -42,7 +42,7 @@ import { checkNics, planNics } from "./nic.ts";
 import { checkDisks } from "./disks.ts";
 import { createRequestProblem, keepVolatile, updateRequestProblem } from "./requests.ts";
 import { imageOfSource } from "./image_source.ts";
-import { startInstances } from "./startup.ts";
+import { checkMayStart, startInstances } from "./startup.ts";
 import { lxcConfigAtStart } from "./start_config.ts";
 import { instanceJSON, instanceStateJSON } from "./views.ts";
 import { instanceMetrics } from "./metrics.ts";
@@ -253,8 +253,7 @@ export class InstanceManager {
     profiles: string[];
     pool: string;
   }> {
-    const refused = this.#o.refuseStart?.();
-    if (refused) throw new StatusError(403, refused);
+    checkMayStart(this.#o);
     const bad = createRequestProblem(req);
     if (bad) throw badRequest(bad);
     const name = req.name!;
@@ -376,8 +375,7 @@ export class InstanceManager {
 
   /** Starts a stopped instance. */
   async start(name: string): Promise<void> {
-    const refused = this.#o.refuseStart?.();
-    if (refused) throw new StatusError(403, refused);
+    checkMayStart(this.#o);
     await this.#serial(name, async () => {
       const { rec, profiles } = await this.#load(name);
       // A move that committed while this start waited: the copy here is no longer the instance.

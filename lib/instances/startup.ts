@@ -6,7 +6,7 @@
  */
 import { type GlobalDB, type InstanceRecord, listInstances } from "../db/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { errorMessage } from "../util/mod.ts";
+import { errorMessage, StatusError } from "../util/mod.ts";
 import { isTrue } from "./config.ts";
 import type { LxcDriver } from "./lxc.ts";
 
@@ -45,4 +45,10 @@ export async function startInstances(
       log.error("Failed to start instance", { instance: rec.name, err: errorMessage(e) });
     }
   }
+}
+
+/** LXD's 403 when this member may start or create nothing now (evacuated, fenced). */
+export function checkMayStart(o: { refuseStart?: () => string | null }): void {
+  const refused = o.refuseStart?.();
+  if (refused) throw new StatusError(403, refused);
 }

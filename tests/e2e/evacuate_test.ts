@@ -32,7 +32,7 @@ Deno.test("lxc cluster evacuate and restore", async (t) => {
     const other = members.find((m) => m !== leader)!;
     const E = leader.name;
     await ok(other, ["image", "import", await busyboxImage(tmp.path), "--alias", "bb"]);
-    // c1 moves (auto), c2 stops (cluster.evacuate=stop), c3 was stopped by its user
+    // c1 moves (auto), c2 stops (cluster.evacuate=stop), c3 was stopped by its user (moves stopped)
     await ok(other, ["launch", "bb", "c1", "--target", E]);
     await ok(other, ["launch", "bb", "c2", "--target", E, "-c", "cluster.evacuate=stop"]);
     await ok(other, ["init", "bb", "c3", "--target", E]);
@@ -87,10 +87,20 @@ Deno.test("lxc cluster evacuate and restore", async (t) => {
       assert.notEqual((await leaderOf(members, other)).name, E);
     });
 
-    await t.step("its instances: c2 stopped there, c3 untouched", async () => {
-      assert.equal(await row(other, "c2"), `c2,STOPPED,${E}`);
-      assert.equal(await row(other, "c3"), `c3,STOPPED,${E}`);
-    });
+    await t.step(
+      "its instances: c1 moved and runs elsewhere, c2 stopped there, c3 moved stopped",
+      async () => {
+        const c1 = (await row(other, "c1"))!;
+        assert.match(c1, /^c1,RUNNING,/);
+        assert.notEqual(c1.split(",")[2], E);
+        const origin = await ok(other, ["config", "get", "c1", "volatile.evacuate.origin"]);
+        assert.equal(origin.trim(), E);
+        assert.equal(await row(other, "c2"), `c2,STOPPED,${E}`);
+        const c3 = (await row(other, "c3"))!;
+        assert.match(c3, /^c3,STOPPED,/);
+        assert.notEqual(c3.split(",")[2], E);
+      },
+    );
 
     await t.step("a second evacuation is refused; nothing is placed or started on it", async () => {
       const again = await other.lxc(["cluster", "evacuate", E, "--force"]);
@@ -107,15 +117,20 @@ Deno.test("lxc cluster evacuate and restore", async (t) => {
       for (const n of ["c5", "c6", "c7"]) await ok(other, ["delete", n]);
     });
 
-    await t.step("lxc cluster restore: ONLINE again, c2 running again, c3 still stopped", async () => {
-      await ok(other, ["cluster", "restore", E, "--force"], true);
-      assert.equal((await state(other, E)).state, "ONLINE");
-      assert.equal(await row(other, "c2"), `c2,RUNNING,${E}`);
-      assert.equal(await row(other, "c3"), `c3,STOPPED,${E}`);
-      const again = await other.lxc(["cluster", "restore", E, "--force"]);
-      assert.notEqual(again.code, 0);
-      assert.match(again.stderr, /Cluster member is already restored/);
-    });
+    await t.step(
+      "lxc cluster restore: ONLINE again, c1 back and running, c2 running again, c3 back stopped",
+      async () => {
+        await ok(other, ["cluster", "restore", E, "--force"], true);
+        assert.equal((await state(other, E)).state, "ONLINE");
+        assert.equal(await row(other, "c1"), `c1,RUNNING,${E}`);
+        assert.equal((await ok(other, ["config", "get", "c1", "volatile.evacuate.origin"])).trim(), "");
+        assert.equal(await row(other, "c2"), `c2,RUNNING,${E}`);
+        assert.equal(await row(other, "c3"), `c3,STOPPED,${E}`);
+        const again = await other.lxc(["cluster", "restore", E, "--force"]);
+        assert.notEqual(again.code, 0);
+        assert.match(again.stderr, /Cluster member is already restored/);
+      },
+    );
 
     await t.step("shoal cluster evacuate --action stop, then restore: the same with our client", async () => {
       await ok(other, ["cluster", "evacuate", E, "--action", "stop", "--yes"]);

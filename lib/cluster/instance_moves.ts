@@ -7,15 +7,24 @@
  *
  * The entry point for other parts of the cluster (evacuation) is `move()`.
  */
-import { findInstance, type GlobalDB, type InstanceRecord, renameInstanceRecords } from "../db/mod.ts";
+import {
+  copySnapshotRecords,
+  findInstance,
+  type GlobalDB,
+  type InstanceRecord,
+  listSnapshots,
+  renameInstanceRecords,
+} from "../db/mod.ts";
 import {
   copyRequest,
   createRequestProblem,
   dropDeparted,
+  incomingSnapshotKey,
   type InstanceManager,
   type InstancesPost,
   markOutgoing,
   MigrationSources,
+  placeSnapshot,
   receiveMove,
   rootVolume,
   settleMoves,
@@ -59,6 +68,8 @@ export interface ArrivalCall {
   newName: string;
   from: string;
   offer: { id: string; secret: string };
+  /** The instance's snapshots, offered with its volume. */
+  snapshots?: string[];
 }
 
 export interface InstanceMovesOptions {
@@ -150,11 +161,15 @@ export class InstanceMoves {
         wasRunning = true;
       }
       await markOutgoing(v, { project: r.project, name: r.name, to });
+      const snapshots = (await this.#o.db.read((tx) => listSnapshots(tx, r.name, r.project))).map((x) =>
+        x.name
+      );
       const offer = this.sources.offer({
         project: r.project,
         name: r.name,
         dir: v.dir,
         idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]",
+        snapshots: snapshots.map((n) => ({ name: n, dir: v.pool.snapshotPath(v.key, n) })),
         onBytes: progress && rate(progress),
       });
       let failure: unknown = null;
@@ -169,6 +184,7 @@ export class InstanceMoves {
             newName,
             from: here,
             offer: { id: offer.id, secret: offer.secret },
+            snapshots,
           } satisfies ArrivalCall,
         );
       } catch (e) {
@@ -219,21 +235,29 @@ export class InstanceMoves {
         name: a.name,
         newName: a.newName,
         from: a.from,
-        pull: () => this.#pull(a.from, a.offer),
+        snapshots: a.snapshots ?? [],
+        pull: (snapshot) => this.#pull(a.from, a.offer, snapshot),
       }, this.#staging));
   }
 
-  /** Offers an instance's volume of this member to another (POST /internal/migrations/offer). */
+  /**
+   * Offers an instance's volume of this member to another, with its snapshots unless
+   * instanceOnly (POST /internal/migrations/offer, and a client's pull-mode source).
+   */
   async offer(
     project: string,
     name: string,
-    id?: string,
+    o: { id?: string; instanceOnly?: boolean } = {},
   ): Promise<{ id: string; secret: string; served: Promise<void> }> {
     const v = await rootVolume(this.#o.instances.in(project), name);
-    return this.sources.offer(
-      { project, name, dir: v.dir, idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]" },
-      id,
-    );
+    const snapshots = o.instanceOnly ? [] : (await this.#o.db.read((tx) => listSnapshots(tx, name, project)));
+    return this.sources.offer({
+      project,
+      name,
+      dir: v.dir,
+      idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]",
+      snapshots: snapshots.map((x) => ({ name: x.name, dir: v.pool.snapshotPath(v.key, x.name) })),
+    }, o.id);
   }
 
   /** Renames a stopped instance of this member (its rows, its volume, liblxc's directory). */
@@ -254,6 +278,12 @@ export class InstanceMoves {
         await v.pool.renameContainerVolume(key, v.key).catch(() => {});
         throw e;
       }
+      // The snapshots' directory and liblxc's go with the name (the snapshots' rows hang off the instance's).
+      await Deno.rename(
+        v.pool.snapshotPath(v.key, "x").replace(/\/x$/, ""),
+        v.pool.snapshotPath(key, "x").replace(/\/x$/, ""),
+      )
+        .catch(() => {});
       await Deno.rename(m.lxc.dir(v.key), m.lxc.dir(key)).catch(() => {});
     });
   }
@@ -293,29 +323,35 @@ export class InstanceMoves {
       const rec = await this.#o.db.read((tx) => findInstance(tx, src.source!, fromProject));
       if (!rec) throw notFound("Instance not found");
       full = copyRequest(rec, req);
-      if (rec.location === here) {
-        fill = async (volume) => {
-          const from = await rootVolume(this.#o.instances.in(fromProject), rec.name);
-          const key = m.key(req.name!);
-          if (from.pool.path === volume.slice(0, volume.length - `/containers/${key}`.length)) {
-            await from.pool.deleteContainerVolume(key);
-            await from.pool.copyContainerVolume(from.key, key);
-          } else {
-            await untarInto(volume, tarVolume(from.dir));
-          }
-          return { "volatile.last_state.idmap": rec.config["volatile.last_state.idmap"] ?? "[]" };
-        };
-      } else {
-        fill = async (volume) => {
+      const instanceOnly = src.instance_only === true;
+      fill = async (volume) => {
+        if (rec.location !== here) {
           const offer = await this.#call<{ id: string; secret: string }>(
             rec.location,
             "POST",
             "/internal/migrations/offer",
-            { project: fromProject, name: rec.name },
+            { project: fromProject, name: rec.name, instanceOnly },
           );
-          return await this.#fillFrom(rec.location, offer, volume, progress);
-        };
-      }
+          return await this.#fillFrom(rec.location, offer, volume, progress, project, req.name!);
+        }
+        // The source is here: a copy on the disk (a btrfs snapshot, cp -a) when the pool is the same.
+        const from = await rootVolume(this.#o.instances.in(fromProject), rec.name);
+        const key = m.key(req.name!);
+        if (from.pool.containerPath(key) === volume) {
+          await from.pool.deleteContainerVolume(key);
+          await from.pool.copyContainerVolume(from.key, key);
+        } else {
+          await untarInto(volume, tarVolume(from.dir));
+        }
+        const snaps = instanceOnly
+          ? []
+          : (await this.#o.db.read((tx) => listSnapshots(tx, rec.name, fromProject))).map((x) => x.name);
+        await this.#copySnapshots(
+          { project, name: req.name!, fromProject, from: rec.name, snapshots: snaps },
+          (snap) => Promise.resolve(tarVolume(from.pool.snapshotPath(from.key, snap))),
+        );
+        return { "volatile.last_state.idmap": rec.config["volatile.last_state.idmap"] ?? "[]" };
+      };
     } else if (src.type === "migration") {
       if ((src.mode ?? "pull") !== "pull") {
         throw badRequest(`Migration mode "${src.mode}" is not supported between cluster members: use pull`);
@@ -326,7 +362,8 @@ export class InstanceMoves {
       const owner = await this.#ownerOf(decodeURIComponent(id));
       full = { ...req, config: { ...(req.config ?? {}) } };
       if (src["base-image"]) full.config!["volatile.base_image"] = src["base-image"];
-      fill = (volume) => this.#fillFrom(owner, { id: decodeURIComponent(id), secret }, volume, progress);
+      fill = (volume) =>
+        this.#fillFrom(owner, { id: decodeURIComponent(id), secret }, volume, progress, project, req.name!);
     } else {
       throw badRequest(`Unknown source type ${src.type}`);
     }
@@ -376,23 +413,79 @@ export class InstanceMoves {
     offer: { id: string; secret: string },
     volume: string,
     progress: (text: string, key?: "download_progress") => void,
+    project: string,
+    name: string,
   ): Promise<Record<string, string>> {
-    const res = member === "" ? this.sources.take(offer.id, offer.secret) : await this.#pull(member, offer);
+    const res = await this.#pull(member, offer);
     if (!res.ok || !res.body) throw new Error(await res.text().catch(() => `HTTP ${res.status}`));
     const idmap = res.headers.get("X-Shoal-Idmap") ?? "[]";
+    const source = decodeURIComponent(res.headers.get("X-Shoal-Instance") ?? "");
+    const snapshots = JSON.parse(
+      decodeURIComponent(res.headers.get("X-Shoal-Snapshots") ?? "%5B%5D"),
+    ) as string[];
     await untarInto(volume, res.body, rate(progress));
+    const at = source.indexOf("/");
+    await this.#copySnapshots(
+      { project, name, fromProject: source.slice(0, at), from: source.slice(at + 1), snapshots },
+      async (snap) => {
+        const r = await this.#pull(member, offer, snap);
+        if (!r.ok || !r.body) throw new Error(await r.text().catch(() => `HTTP ${r.status}`));
+        return r.body;
+      },
+    );
     return { "volatile.last_state.idmap": idmap };
   }
 
+  /**
+   * A copy's snapshots: their rows recorded for the copy, their files streamed into staging
+   * volumes and put in place; undone (files) on a failure, the rows going with the copy's.
+   */
+  async #copySnapshots(
+    c: { project: string; name: string; fromProject: string; from: string; snapshots: string[] },
+    open: (snapshot: string) => Promise<ReadableStream<Uint8Array>>,
+  ): Promise<void> {
+    if (c.snapshots.length === 0) return;
+    await this.#o.db.run(copySnapshotRecords, {
+      fromProject: c.fromProject,
+      from: c.from,
+      project: c.project,
+      to: c.name,
+      only: c.snapshots,
+    });
+    const v = await rootVolume(this.#o.instances.in(c.project), c.name);
+    try {
+      for (const snap of c.snapshots) {
+        const k = incomingSnapshotKey(v.key, snap);
+        this.#staging.add(k);
+        try {
+          await v.pool.deleteContainerVolume(k);
+          const dir = await v.pool.createContainerVolume(k);
+          await untarInto(dir, await open(snap));
+          await placeSnapshot(v.pool, v.key, snap);
+        } catch (e) {
+          await v.pool.deleteContainerVolume(k).catch(() => {});
+          throw e;
+        } finally {
+          this.#staging.delete(k);
+        }
+      }
+    } catch (e) {
+      await v.pool.deleteSnapshots(v.key).catch(() => {});
+      throw e;
+    }
+  }
+
   /** Opens an offered volume's stream on the member that offers it. */
-  async #pull(member: string, offer: { id: string; secret: string }): Promise<Response> {
-    if (member === this.#o.location()) return this.sources.take(offer.id, offer.secret);
+  async #pull(member: string, offer: { id: string; secret: string }, snapshot?: string): Promise<Response> {
+    if (member === "" || member === this.#o.location()) {
+      return this.sources.take(offer.id, offer.secret, snapshot);
+    }
     return await this.#o.routing.forward(
       member,
       new Request(
         `http://shoal/internal/migrations/${encodeURIComponent(offer.id)}/volume?secret=${
           encodeURIComponent(offer.secret)
-        }`,
+        }${snapshot === undefined ? "" : `&snapshot=${encodeURIComponent(snapshot)}`}`,
       ),
       null,
     );

@@ -4,7 +4,7 @@
  * change member together, or neither does).
  */
 import { conflict, StatusError } from "../util/mod.ts";
-import { nodeIdOf } from "./devices.ts";
+import { nodeIdOf, readDevices, writeDevices } from "./devices.ts";
 import { DEFAULT_PROJECT, projectRow } from "./project_rows.ts";
 import { defineTx, type Tx } from "./tx.ts";
 
@@ -77,3 +77,57 @@ export const relocateInstance = defineTx("instances.relocate", (tx, a: Relocatio
     a.name,
   );
 });
+
+/**
+ * A copy's snapshots: the source's snapshot rows (config, devices, dates) recorded again for the
+ * copy, as LXD's copy carries them; the files are the caller's. Returns the names copied.
+ */
+export const copySnapshotRecords = defineTx(
+  "instances.copy-snapshots",
+  (tx, a: { fromProject: string; from: string; project: string; to: string; only?: string[] }): string[] => {
+    const src = tx.get<{ id: number }>(
+      "SELECT id FROM instances WHERE project_id = ? AND name = ?",
+      projectRow(tx, a.fromProject).id,
+      a.from,
+    );
+    const dst = tx.get<{ id: number }>(
+      "SELECT id FROM instances WHERE project_id = ? AND name = ?",
+      projectRow(tx, a.project).id,
+      a.to,
+    );
+    if (!src || !dst) throw new StatusError(404, "Instance not found");
+    const rows = tx.query<
+      {
+        id: number;
+        name: string;
+        creation_date: string;
+        stateful: number;
+        description: string | null;
+        expiry_date: string | null;
+      }
+    >(
+      "SELECT id, name, creation_date, stateful, description, expiry_date FROM instances_snapshots WHERE instance_id = ? ORDER BY creation_date, id",
+      src.id,
+    ).filter((r) => a.only === undefined || a.only.includes(r.name));
+    for (const r of rows) {
+      const { lastInsertRowid: id } = tx.exec(
+        `INSERT INTO instances_snapshots (instance_id, name, creation_date, stateful, description, expiry_date)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        dst.id,
+        r.name,
+        r.creation_date,
+        r.stateful,
+        r.description,
+        r.expiry_date,
+      );
+      tx.exec(
+        `INSERT INTO instances_snapshots_config (instance_snapshot_id, key, value)
+         SELECT ?, key, value FROM instances_snapshots_config WHERE instance_snapshot_id = ?`,
+        id,
+        r.id,
+      );
+      writeDevices(tx, "snapshot", id, readDevices(tx, "snapshot", r.id));
+    }
+    return rows.map((r) => r.name);
+  },
+);

@@ -92,11 +92,15 @@ export async function unmarkOutgoing(v: { pool: StorageDriver; key: string }): P
   await Deno.remove(markPath(v.pool, v.key)).catch(() => {});
 }
 
-/** A volume offered to one other member, once, under a secret. */
+/** A volume (and its instance's snapshots) offered to one other member, each part once, under a secret. */
 interface Offer {
   project: string;
   name: string;
   dir: string;
+  /** The snapshots offered with it, by name: their directories. */
+  snapshots: Map<string, string>;
+  /** The parts not taken yet ("" the volume, else a snapshot's name). */
+  parts: Set<string>;
   /** The id map its files are shifted by (volatile.last_state.idmap), for the copy's record. */
   idmap: string;
   secret: string;
@@ -117,7 +121,14 @@ export class MigrationSources {
 
   /** Offers a volume; id is the operation's when a client's operation carries the secret. */
   offer(
-    o: { project: string; name: string; dir: string; idmap: string; onBytes?: (bytes: number) => void },
+    o: {
+      project: string;
+      name: string;
+      dir: string;
+      idmap: string;
+      snapshots?: { name: string; dir: string }[];
+      onBytes?: (bytes: number) => void;
+    },
     id: string = crypto.randomUUID(),
   ): {
     id: string;
@@ -128,7 +139,8 @@ export class MigrationSources {
     const served = Promise.withResolvers<void>();
     // Nobody waits on a failure unless they asked: no unhandled rejection.
     served.promise.catch(() => {});
-    this.#offers.set(id, { ...o, secret, served });
+    const snapshots = new Map((o.snapshots ?? []).map((x) => [x.name, x.dir]));
+    this.#offers.set(id, { ...o, snapshots, parts: new Set(["", ...snapshots.keys()]), secret, served });
     const t = setTimeout(
       () => this.withdraw(id, new Error("No member took the volume in time")),
       OFFER_TTL_MS,
@@ -149,19 +161,35 @@ export class MigrationSources {
     else o.served.resolve();
   }
 
-  /** The stream of an offered volume (taken: a second ask is refused), with what the copy must know. */
-  take(id: string, secret: string): Response {
+  /**
+   * The stream of an offered volume, or of one of its snapshots; each part is taken once (a
+   * second ask is refused). The volume's answer names the snapshots that come with it.
+   */
+  take(id: string, secret: string, snapshot?: string): Response {
     const o = this.#offers.get(id);
     if (!o) throw notFound("No such volume on offer: the move or copy ended, or it was taken already");
     if (o.secret !== secret) throw forbidden("Wrong secret for this volume");
-    this.#offers.delete(id);
-    // The offer is served once its last byte went (or failed with the stream).
+    const part = snapshot ?? "";
+    if (!o.parts.has(part)) {
+      throw notFound(
+        snapshot === undefined ? "The volume was taken already" : `No snapshot "${snapshot}" on offer`,
+      );
+    }
+    o.parts.delete(part);
+    if (o.parts.size === 0) this.#offers.delete(id);
+    if (snapshot !== undefined) {
+      return new Response(tarVolume(o.snapshots.get(snapshot)!), {
+        headers: { "Content-Type": "application/x-tar" },
+      });
+    }
+    // The offer is served once the volume's last byte went (or failed with the stream).
     const out = watched(tarVolume(o.dir), o.served, o.onBytes);
     return new Response(out, {
       headers: {
         "Content-Type": "application/x-tar",
         "X-Shoal-Idmap": o.idmap,
-        "X-Shoal-Instance": `${o.project}/${o.name}`,
+        "X-Shoal-Instance": encodeURIComponent(`${o.project}/${o.name}`),
+        "X-Shoal-Snapshots": encodeURIComponent(JSON.stringify([...o.snapshots.keys()])),
       },
     });
   }
@@ -207,9 +235,19 @@ export interface Arrival {
   newName?: string;
   /** The member that holds it and streams it. */
   from: string;
-  /** Opens the source's stream of the volume (a tar body). */
-  pull: () => Promise<Response>;
+  /** The instance's snapshots, carried with it (their rows move with the instance's). */
+  snapshots: string[];
+  /** Opens the source's stream of the volume (a tar body), or of one of its snapshots. */
+  pull: (snapshot?: string) => Promise<Response>;
 }
+
+/** The staging name of a snapshot arriving with its instance. */
+export function incomingSnapshotKey(key: string, snap: string): string {
+  return `${INCOMING}${key}${SNAP_SEP}${snap}`;
+}
+
+/** Instance names have no dots: what follows a key and this is a snapshot's name. */
+const SNAP_SEP = ".snap.";
 
 /**
  * Takes a moved instance in: streams its volume into a staging volume, commits the move in the
@@ -230,29 +268,43 @@ export async function receiveMove(
   }
   const key = m.key(newName);
   const inKey = incomingKey(key);
-  staging.add(inKey);
+  const staged = [inKey, ...a.snapshots.map((n) => incomingSnapshotKey(key, n))];
+  for (const k of staged) staging.add(k);
+  const take = async (k: string, snapshot?: string) => {
+    await v.pool.deleteContainerVolume(k);
+    const dir = await v.pool.createContainerVolume(k);
+    const res = await a.pull(snapshot);
+    if (!res.ok || !res.body) throw new Error(await failureOf(res));
+    await untarInto(dir, res.body, snapshot === undefined ? progress : undefined);
+  };
   try {
-    await v.pool.deleteContainerVolume(inKey);
-    const dir = await v.pool.createContainerVolume(inKey);
     try {
-      const res = await a.pull();
-      if (!res.ok || !res.body) throw new Error(await failureOf(res));
-      await untarInto(dir, res.body, progress);
+      await take(inKey);
+      for (const snap of a.snapshots) await take(incomingSnapshotKey(key, snap), snap);
       await m.db.run(relocateInstance, { project: m.project, name: a.name, from: a.from, to: here, newName });
     } catch (e) {
-      // Committed after all (an answer lost on the way)? Then the volume is the instance's.
+      // Committed after all (an answer lost on the way)? Then the volumes are the instance's.
       const now = await m.db.read((tx) => findInstance(tx, newName, m.project)).catch(() => undefined);
       if (now?.location !== here) {
-        await v.pool.deleteContainerVolume(inKey).catch(() => {});
+        for (const k of staged) await v.pool.deleteContainerVolume(k).catch(() => {});
         throw e;
       }
     }
-    // Committed: whatever has the final name here is a leftover of an older failed move.
+    // Committed: whatever has the final names here is a leftover of an older failed move.
     await v.pool.deleteContainerVolume(key);
     await v.pool.renameContainerVolume(inKey, key);
+    for (const snap of a.snapshots) await placeSnapshot(v.pool, key, snap);
   } finally {
-    staging.delete(inKey);
+    for (const k of staged) staging.delete(k);
   }
+}
+
+/** Gives an arrived snapshot its place (containers-snapshots/KEY/SNAP). */
+export async function placeSnapshot(pool: StorageDriver, key: string, snap: string): Promise<void> {
+  const final = pool.snapshotPath(key, snap);
+  await pool.deleteSnapshot(key, snap).catch(() => {});
+  await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+  await Deno.rename(pool.containerPath(incomingSnapshotKey(key, snap)), final);
 }
 
 async function failureOf(res: Response): Promise<string> {
@@ -268,6 +320,7 @@ async function failureOf(res: Response): Promise<string> {
 export async function dropDeparted(m: InstanceManager, v: RootVolume): Promise<void> {
   await Deno.chmod(v.dir, 0o700).catch(() => {});
   await v.pool.deleteContainerVolume(v.key);
+  await v.pool.deleteSnapshots(v.key);
   await m.lxc.destroy(v.key);
 }
 
@@ -309,7 +362,15 @@ export async function settleMoves(
     }
     for (const n of names) {
       try {
-        if (n.startsWith(INCOMING) && !busy.has(n)) {
+        if (n.startsWith(INCOMING) && n.includes(SNAP_SEP) && !busy.has(n)) {
+          const rest = n.slice(INCOMING.length);
+          const at = rest.indexOf(SNAP_SEP);
+          const key = rest.slice(0, at);
+          const snap = rest.slice(at + SNAP_SEP.length);
+          const final = await Deno.stat(pool.snapshotPath(key, snap)).then(() => true, () => false);
+          if (mine.has(key) && !final) await placeSnapshot(pool, key, snap);
+          else await pool.deleteContainerVolume(n);
+        } else if (n.startsWith(INCOMING) && !busy.has(n)) {
           const key = n.slice(INCOMING.length);
           const final = await Deno.stat(pool.containerPath(key)).then(() => true, () => false);
           if (mine.has(key) && !final) {
@@ -326,6 +387,7 @@ export async function settleMoves(
           if (now?.location !== here) {
             await Deno.chmod(pool.containerPath(key), 0o700).catch(() => {});
             await pool.deleteContainerVolume(key);
+            await pool.deleteSnapshots(key);
             await m.lxc.destroy(key);
             log.info("A move that committed before a restart leaves its source volume: removed", {
               instance: mark.name,

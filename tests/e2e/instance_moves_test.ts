@@ -84,6 +84,38 @@ Deno.test("instances move, copy and rename between members", async (t) => {
       },
     );
 
+    await t.step("snapshots go with a move, a copy (not --instance-only) and a rename", async () => {
+      const snaps = async (name: string) =>
+        (JSON.parse(await ok(["query", `/1.0/instances/${name}/snapshots`])) as string[]).map((u) =>
+          u.split("/").pop()
+        );
+      const snapDir = (m: Member, name: string) =>
+        `${m.dir}/storage-pools/default/containers-snapshots/${name}/snap0`;
+      const later = `${tmp.path}/later`;
+      await Deno.writeTextFile(later, "changed after the snapshot\n");
+      await ok(["init", "bb", "sn", "--target", "m1"]);
+      await ok(["file", "push", marker, "sn/root/marker"]);
+      await ok(["snapshot", "sn", "snap0"]);
+      await ok(["file", "push", later, "sn/root/marker"]);
+      await ok(["move", "sn", "--target", "m2"]);
+      assert.deepEqual(await snaps("sn"), ["snap0"]);
+      assert.equal(await exists(snapDir(m2, "sn")), true);
+      assert.equal(await exists(`${m1.dir}/storage-pools/default/containers-snapshots/sn`), false);
+      await ok(["copy", "sn", "sn2", "--target", "m3"]);
+      assert.deepEqual(await snaps("sn2"), ["snap0"]);
+      assert.equal(await exists(snapDir(m3, "sn2")), true);
+      await ok(["copy", "sn", "sn3", "--target", "m1", "--instance-only"]);
+      assert.deepEqual(await snaps("sn3"), []);
+      await ok(["move", "sn", "sn4"]);
+      assert.equal(await exists(snapDir(m2, "sn4")), true);
+      for (const n of ["sn4", "sn2"]) {
+        assert.equal(await ok(["file", "pull", `${n}/root/marker`, "-"]), "changed after the snapshot\n");
+        await ok(["restore", n, "snap0"]);
+        assert.equal(await ok(["file", "pull", `${n}/root/marker`, "-"]), await Deno.readTextFile(marker));
+      }
+      for (const n of ["sn2", "sn3", "sn4"]) await ok(["delete", n]);
+    });
+
     await t.step("renames: on the member, refused while running or when the name is taken", async () => {
       await ok(["move", "c2", "c4"]);
       assert.equal(await row("c4"), "c4,STOPPED,m3");

@@ -68,7 +68,10 @@ export function instancePostRoute(app: Hono<ApiEnv>, m: InstanceManager, ctx: Se
           socket.close(1011, "Migration websockets are not served: copies go member to member"),
       });
       try {
-        const offer = await moves.offer(project, name, op.id);
+        const offer = await moves.offer(project, name, {
+          id: op.id,
+          instanceOnly: b.instance_only === true || b.container_only === true,
+        });
         offered.resolve(offer.served);
         op.updateMetadata({ control: randomSecret(), fs: offer.secret });
       } catch (e) {
@@ -132,22 +135,26 @@ async function moveTo(
 export function migrationRoutes(app: Hono<ApiEnv>, ctx: ServerContext): void {
   // A member about to create a copy asks the source's member to offer its volume.
   app.post("/internal/migrations/offer", async (c) => {
-    const b = await readJson<{ project?: string; name?: string }>(c);
+    const b = await readJson<{ project?: string; name?: string; instanceOnly?: boolean }>(c);
     if (typeof b.name !== "string" || b.name === "") throw badRequest("Missing instance name");
-    const offer = await movesOf(ctx).offer(b.project || "default", b.name);
+    const offer = await movesOf(ctx).offer(b.project || "default", b.name, {
+      instanceOnly: b.instanceOnly === true,
+    });
     return sync(c, { id: offer.id, secret: offer.secret });
   });
   // The volume itself, once, to the member holding the secret.
   app.get("/internal/migrations/:id/volume", (c) => {
-    return movesOf(ctx).sources.take(c.req.param("id"), c.req.query("secret") ?? "");
+    return movesOf(ctx).sources.take(c.req.param("id"), c.req.query("secret") ?? "", c.req.query("snapshot"));
   });
   // A move's source asks the target member to take the instance; answered once it committed.
   app.post("/internal/migrations/arrive", async (c) => {
     const b = await readJson<ArrivalCall>(c);
     if (
       typeof b.name !== "string" || typeof b.newName !== "string" || typeof b.from !== "string" ||
-      typeof b.offer?.id !== "string" || typeof b.offer?.secret !== "string"
-    ) throw badRequest("Malformed arrival: expected project, name, newName, from and offer");
+      typeof b.offer?.id !== "string" || typeof b.offer?.secret !== "string" ||
+      !(b.snapshots === undefined ||
+        (Array.isArray(b.snapshots) && b.snapshots.every((x) => typeof x === "string")))
+    ) throw badRequest("Malformed arrival: expected project, name, newName, from, offer and snapshots");
     await movesOf(ctx).arrive({ ...b, project: b.project || "default" });
     return sync(c, {});
   });

@@ -11,9 +11,14 @@
  *   unmapped is the part of the binary the member does not use at rest. Memory the process
  *   wrote (heap, data) is never touched.
  *
- * Measured (bench/memory.ts, three members at rest): each holds 32-34 MiB of its own (anonymous)
- * memory and maps 12-24 MiB of the binary between two drops (what it touched since the last);
+ * Measured (bench/memory.ts, three members at rest): each holds 28-30 MiB of its own (anonymous)
+ * memory and maps 20-24 MiB of the binary between two drops (what it touched since the last);
  * without the drop ~50 MiB of the binary stay resident for good (an idle Deno process: 23 MiB).
+ * Of the own memory, V8's heap is ~15 MiB, half of it module sources: run from scripts/bundle's
+ * build they weigh ~4 MiB less than as Deno's TypeScript output, which inlines a base64 copy of
+ * each module's source map (V8 keeps the map's URL as a second copy). A joiner held ~7 MiB more
+ * for some seconds after joining while certificates were made by an X.509 library in a worker
+ * (a second V8 isolate); lib/tls/der.ts made that unnecessary.
  * @module
  */
 

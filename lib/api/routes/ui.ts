@@ -9,7 +9,12 @@ import { Hono } from "hono";
 import { notFound } from "../../util/mod.ts";
 import type { ApiEnv } from "../context.ts";
 
-const DIR = new URL("../../../ui/", import.meta.url);
+// The repository's ui/: three levels up from lib/api/routes/, two from a build of scripts/bundle
+// (dist/bundle.*/), whose modules this one is part of there.
+const DIR = new URL(
+  /\/lib\/api\/routes\/[^/]+$/.test(import.meta.url) ? "../../../ui/" : "../../ui/",
+  import.meta.url,
+);
 
 const FILES: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",

@@ -205,6 +205,7 @@ export const WEBSOCKET_ACCESS: Record<string, Access> = {
   "GET /1.0/events": "project",
   "GET /internal/raft": "member",
   "GET /internal/calls": "member",
+  "GET /internal/tunnel": "member",
   // Anyone holding the operation's secret, as LXD (the secret was handed to the one who asked).
   "GET /1.0/operations/:id/websocket": "public",
 };

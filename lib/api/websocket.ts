@@ -5,7 +5,7 @@ import type { Identity, ServerContext } from "./context.ts";
 import { allowed, requestProject, WEBSOCKET_ACCESS } from "./access.ts";
 import { authenticateFingerprint } from "./auth.ts";
 import { listNodes } from "../db/mod.ts";
-import { CALL_STREAM_PATH, ForgedFrame } from "../cluster/mod.ts";
+import { CALL_STREAM_PATH, ForgedFrame, serveTunnel, TUNNEL_PATH } from "../cluster/mod.ts";
 
 /** Runs one accepted websocket. */
 export type WsHandler = (socket: OpSocket) => void;
@@ -163,6 +163,13 @@ export function websocketRoute(
     check(`GET ${CALL_STREAM_PATH}`);
     if (!ctx.cluster) throw forbidden();
     return callsHandler(ctx, identity);
+  }
+  if (url.pathname === TUNNEL_PATH) {
+    // Another member's tunnel (ws_tunnel.ts): each stream on it is served as its own websocket
+    // from that member would be (only operation streams; never proxied on from here).
+    check(`GET ${TUNNEL_PATH}`);
+    if (!ctx.cluster) throw forbidden();
+    return (socket) => serveTunnel(socket, (path) => websocketRoute(ctx, new URL(path, url), identity));
   }
   const m = /^\/1\.0\/operations\/([^/]+)\/websocket$/.exec(url.pathname);
   if (m) {

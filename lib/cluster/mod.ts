@@ -22,6 +22,7 @@ export { AddressPatch } from "./address_patch.ts";
 export * from "./recover.ts";
 export { type DoctorReport, type MemberState, memberState, type Problem, runDoctor } from "./doctor.ts";
 export { removeRaftNode } from "./raft_node.ts";
+export { serveTunnel, TUNNEL_PATH } from "./ws_tunnel.ts";
 export { Evacuations, type MoveInstance, ORIGIN_KEY, setMemberState } from "./evacuate.ts";
 export { type EvacuateMode, modeProblem } from "./evacuate_plan.ts";
 export * from "./instance_moves.ts";

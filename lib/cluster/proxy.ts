@@ -8,6 +8,39 @@ import { pinnedIdentity } from "../client/mod.ts";
 import { bulkRequest } from "./bulk_http.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { errorMessage, splitHostPort, StatusError } from "../util/mod.ts";
+import {
+  type ProxiedSocket,
+  TUNNEL_PATH,
+  TunnelClient,
+  type TunnelSocket,
+  type UpstreamSocket,
+} from "./ws_tunnel.ts";
+
+/** The largest frame a tunnel carries (an operation stream's, with its header), as members' streams. */
+const MEMBER_FRAME_MAX = 100 << 20;
+
+/** Rejects with the member's refusal of a websocket (its LXD error envelope), or its absence. */
+function refusalOf(ws: WS, member: string, address: string, reject: (e: Error) => void): void {
+  ws.once("unexpected-response", (_req, res: IncomingMessage) => {
+    const chunks: Uint8Array[] = [];
+    res.on("data", (c: Uint8Array) => chunks.push(c));
+    res.on("end", () => {
+      let message = `Cluster member "${member}" refused the websocket (HTTP ${res.statusCode})`;
+      try {
+        message = JSON.parse(Buffer.concat(chunks).toString("utf8")).error || message;
+      } catch { /* not LXD's envelope */ }
+      reject(new StatusError(res.statusCode ?? 502, message));
+    });
+    ws.terminate();
+  });
+  ws.once(
+    "error",
+    (e) =>
+      reject(
+        new StatusError(503, `Failed to reach cluster member "${member}" (${address}): ${errorMessage(e)}`),
+      ),
+  );
+}
 
 /** Headers that belong to one connection, never passed on (RFC 9110 §7.6.1), and the ones we set. */
 const HOP_BY_HOP = new Set([
@@ -21,21 +54,7 @@ const HOP_BY_HOP = new Set([
   "host",
 ]);
 
-/** What a websocket proxy needs of the client's side (lib/operations' OpSocket). */
-export interface ProxiedSocket {
-  send(data: string | Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  onMessage(handler: (data: string | Uint8Array) => void): void;
-  onClose(handler: () => void): void;
-}
-
-/** The member's side of a proxied websocket, open. */
-export interface UpstreamSocket {
-  send(data: string | Uint8Array): void;
-  /** From now on its frames go to client (those that came before first), and its close closes it. */
-  setClient(client: ProxiedSocket): void;
-  close(): void;
-}
+export type { ProxiedSocket, UpstreamSocket } from "./ws_tunnel.ts";
 
 /**
  * Joins a client's websocket to one being opened on the member that has the operation: the
@@ -72,6 +91,9 @@ export class MemberProxy {
   #own: () => KeyPair;
   #agents = new Map<string, https.Agent>();
   #agentsFor: KeyPair | null = null;
+  /** One tunnel per member for operation streams (ws_tunnel.ts), for the cluster certificate of #tunnelsFor. */
+  #tunnels = new Map<string, Promise<TunnelClient>>();
+  #tunnelsFor: KeyPair | null = null;
 
   constructor(tls: () => KeyPair | null, own: () => KeyPair) {
     this.#tls = tls;
@@ -156,10 +178,81 @@ export class MemberProxy {
   }
 
   /**
-   * Opens a websocket to another member on path (an operation's stream), as this member with the
-   * caller's identity; resolves once it is open, or rejects with the member's refusal.
+   * Opens a stream to another member on path (an operation's websocket), as this member; resolves
+   * once the member took it, or rejects with its refusal. It goes over the member's tunnel
+   * (ws_tunnel.ts), opened once; a member that has none (an older version during a rolling
+   * upgrade) gets a websocket of its own, as before.
    */
-  openWebsocket(
+  async openWebsocket(
+    member: string,
+    address: string,
+    path: string,
+    extra: Record<string, string>,
+  ): Promise<UpstreamSocket> {
+    let tunnel: TunnelClient | null = null;
+    try {
+      tunnel = await this.#tunnel(member, address);
+    } catch (e) {
+      if (!(e instanceof StatusError && (e.status === 404 || e.status === 403))) throw e;
+    }
+    if (tunnel) return await tunnel.stream(path);
+    return await this.#direct(member, address, path, extra);
+  }
+
+  #tunnel(member: string, address: string): Promise<TunnelClient> {
+    const tls = this.#tls();
+    if (tls !== this.#tunnelsFor) {
+      for (const t of this.#tunnels.values()) void t.then((c) => c.close(), () => {});
+      this.#tunnels.clear();
+      this.#tunnelsFor = tls;
+    }
+    const have = this.#tunnels.get(address);
+    if (have) {
+      return have.then((c) => {
+        if (c.isOpen) return c;
+        if (this.#tunnels.get(address) === have) this.#tunnels.delete(address);
+        return this.#tunnel(member, address);
+      });
+    }
+    const made = this.#raw(member, address, TUNNEL_PATH).then((socket) => new TunnelClient(socket));
+    this.#tunnels.set(address, made);
+    made.catch(() => {
+      if (this.#tunnels.get(address) === made) this.#tunnels.delete(address);
+    });
+    return made;
+  }
+
+  /** A websocket to the member on path, as a plain socket (the tunnel's). */
+  #raw(member: string, address: string, path: string): Promise<TunnelSocket> {
+    return new Promise((resolve, reject) => {
+      const ws = new WS(`wss://${address}${path}`, {
+        ...this.#options(),
+        handshakeTimeout: 10_000,
+        perMessageDeflate: false,
+        maxPayload: MEMBER_FRAME_MAX,
+      } as unknown as WS.ClientOptions);
+      refusalOf(ws, member, address, reject);
+      ws.once("open", () => {
+        const onMessage: ((d: string | Uint8Array) => void)[] = [];
+        ws.on("message", (data, isBinary) => {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+          const frame = isBinary ? new Uint8Array(buf) : buf.toString("utf8");
+          for (const h of onMessage) h(frame);
+        });
+        resolve({
+          send: (d) => {
+            if (ws.readyState === WS.OPEN) ws.send(d, { binary: typeof d !== "string" });
+          },
+          close: () => ws.close(),
+          onMessage: (h) => void onMessage.push(h),
+          onClose: (h) => void ws.on("close", h),
+          buffered: () => ws.bufferedAmount,
+        });
+      });
+    });
+  }
+
+  #direct(
     member: string,
     address: string,
     path: string,
@@ -172,28 +265,7 @@ export class MemberProxy {
       perMessageDeflate: false,
     } as unknown as WS.ClientOptions);
     return new Promise((resolve, reject) => {
-      ws.once("unexpected-response", (_req, res: IncomingMessage) => {
-        const chunks: Uint8Array[] = [];
-        res.on("data", (c: Uint8Array) => chunks.push(c));
-        res.on("end", () => {
-          let message = `Cluster member "${member}" refused the websocket (HTTP ${res.statusCode})`;
-          try {
-            message = JSON.parse(Buffer.concat(chunks).toString("utf8")).error || message;
-          } catch { /* not LXD's envelope */ }
-          reject(new StatusError(res.statusCode ?? 502, message));
-        });
-        ws.terminate();
-      });
-      ws.once(
-        "error",
-        (e) =>
-          reject(
-            new StatusError(
-              503,
-              `Failed to reach cluster member "${member}" (${address}): ${errorMessage(e)}`,
-            ),
-          ),
-      );
+      refusalOf(ws, member, address, reject);
       ws.once("open", () => {
         // Frames that arrive before the client's side is joined wait here.
         const early: { data: Uint8Array | string }[] = [];
@@ -230,6 +302,8 @@ export class MemberProxy {
   close(): void {
     for (const a of this.#agents.values()) a.destroy();
     this.#agents.clear();
+    for (const t of this.#tunnels.values()) void t.then((c) => c.close(), () => {});
+    this.#tunnels.clear();
   }
 }
 

@@ -29,7 +29,7 @@ async function must(cmd: string, args: string[], env: Record<string, string> = {
 
 /** RUNS moves back and forth between two members; ms each. */
 async function moves(
-  lxcDir: string,
+  env: Record<string, string>,
   names: [string, string],
   volumeOf: (member: string) => string,
 ): Promise<Stats> {
@@ -37,7 +37,7 @@ async function moves(
   for (let i = 0; i < RUNS; i++) {
     const to = names[(i + 1) % 2]!;
     const t0 = performance.now();
-    await must("lxc", ["move", "c", "--target", to], { LXD_DIR: lxcDir });
+    await must("lxc", ["move", "c", "--target", to], env);
     samples.push(performance.now() - t0);
     await Deno.stat(volumeOf(to)); // it is there
   }
@@ -115,7 +115,7 @@ try {
     "status=none",
   ]);
   const bytes = Number((await run("du", ["-sb", vol("m1")])).stdout.split("\t")[0]);
-  const shoal = await moves(m1.dir, ["m1", "m2"], vol);
+  const shoal = await moves(env, ["m1", "m2"], vol);
   // The floors read the same volume, wherever the moves left it.
   const at = await Deno.stat(vol("m1")).then(() => "m1", () => "m2");
   const scratch = `${tmp.path}/floor`;
@@ -162,7 +162,7 @@ if (typeof lxd === "string") {
       `count=${SIZE}`,
       "status=none",
     ]);
-    const s = await moves(l1!.dir, ["l1", "l2"], vol);
+    const s = await moves(lenv, ["l1", "l2"], vol);
     rows.push(`${formatStats(`${lxd.version}: lxc move c --target (l1 <-> l2)`, s)}`);
   } catch (e) {
     rows.push(`LXD: not measured (${(e as Error).message.split("\n")[0]})`);

@@ -25,7 +25,9 @@ import {
   markOutgoing,
   MigrationSources,
   placeSnapshot,
+  readMark,
   receiveMove,
+  renameVolumes,
   rootVolume,
   settleMoves,
   tarVolume,
@@ -67,6 +69,8 @@ export interface ArrivalCall {
   name: string;
   newName: string;
   from: string;
+  /** The move's id, as the source's mark has it. */
+  moveId: string;
   offer: { id: string; secret: string };
   /** The instance's snapshots, offered with its volume. */
   snapshots?: string[];
@@ -160,7 +164,8 @@ export class InstanceMoves {
         );
         wasRunning = true;
       }
-      await markOutgoing(v, { project: r.project, name: r.name, to });
+      const moveId = crypto.randomUUID();
+      await markOutgoing(v, { project: r.project, name: r.name, to, from: here, id: moveId });
       const snapshots = (await this.#o.db.read((tx) => listSnapshots(tx, r.name, r.project))).map((x) =>
         x.name
       );
@@ -183,6 +188,7 @@ export class InstanceMoves {
             name: r.name,
             newName,
             from: here,
+            moveId,
             offer: { id: offer.id, secret: offer.secret },
             snapshots,
           } satisfies ArrivalCall,
@@ -209,7 +215,9 @@ export class InstanceMoves {
         if (!failure) failure = new Error("The target member answered, but the move did not commit");
         return { ok: false as const, failure };
       }
-      await dropDeparted(m, v);
+      // On storage both members see, the target took the volume as it is: only liblxc's directory goes.
+      if ((await readMark(v.pool, v.key))?.shared) await m.lxc.destroy(v.key);
+      else await dropDeparted(m, v);
       await unmarkOutgoing(v);
       return { ok: true as const };
     });
@@ -235,6 +243,7 @@ export class InstanceMoves {
         name: a.name,
         newName: a.newName,
         from: a.from,
+        moveId: a.moveId,
         snapshots: a.snapshots ?? [],
         pull: (snapshot) => this.#pull(a.from, a.offer, snapshot),
       }, this.#staging));
@@ -271,19 +280,14 @@ export class InstanceMoves {
       const taken = await this.#o.db.read((tx) => findInstance(tx, newName, project));
       if (taken) throw conflict(`Name "${newName}" already in use`);
       const key = m.key(newName);
-      await v.pool.renameContainerVolume(v.key, key);
+      await renameVolumes(v.pool, v.key, key);
       try {
         await this.#o.db.run(renameInstanceRecords, { project, name, newName });
       } catch (e) {
-        await v.pool.renameContainerVolume(key, v.key).catch(() => {});
+        await renameVolumes(v.pool, key, v.key).catch(() => {});
         throw e;
       }
-      // The snapshots' directory and liblxc's go with the name (the snapshots' rows hang off the instance's).
-      await Deno.rename(
-        v.pool.snapshotPath(v.key, "x").replace(/\/x$/, ""),
-        v.pool.snapshotPath(key, "x").replace(/\/x$/, ""),
-      )
-        .catch(() => {});
+      // liblxc's directory goes with the name (the snapshots' rows hang off the instance's).
       await Deno.rename(m.lxc.dir(v.key), m.lxc.dir(key)).catch(() => {});
     });
   }

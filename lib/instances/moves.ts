@@ -66,26 +66,47 @@ export interface OutgoingMark {
   project: string;
   name: string;
   to: string;
+  /** The member that wrote it: on a pool every member sees, the others leave it alone. */
+  from: string;
+  /** The move's id: a target that finds this very mark in its own pool shares the source's storage. */
+  id: string;
+  /**
+   * Set by a target that shares the storage, before it commits: the volume is the instance's
+   * whatever the outcome, and nobody may delete it.
+   */
+  shared?: boolean;
 }
 
 function markPath(pool: StorageDriver, key: string): string {
   return `${pool.containerPath(`${OUTGOING}${key}`)}.json`;
 }
 
-/** Writes the source's mark (synced: it must be on disk before any byte leaves). */
-export async function markOutgoing(v: RootVolume, mark: OutgoingMark): Promise<void> {
-  const f = await Deno.open(markPath(v.pool, v.key), {
-    write: true,
-    create: true,
-    truncate: true,
-    mode: 0o600,
-  });
+/** Writes a mark whole or not at all (a temporary file synced, then renamed over). */
+async function writeMark(pool: StorageDriver, key: string, mark: OutgoingMark): Promise<void> {
+  const path = markPath(pool, key);
+  const tmp = `${path}.tmp`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
   try {
     await f.write(new TextEncoder().encode(JSON.stringify(mark)));
     await f.sync();
   } finally {
     f.close();
   }
+  await Deno.rename(tmp, path);
+}
+
+/** The mark of a move of key in this pool, if any. */
+export async function readMark(pool: StorageDriver, key: string): Promise<OutgoingMark | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(markPath(pool, key))) as OutgoingMark;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the source's mark (synced: it must be on disk before any byte leaves). */
+export async function markOutgoing(v: RootVolume, mark: OutgoingMark): Promise<void> {
+  await writeMark(v.pool, v.key, mark);
 }
 
 export async function unmarkOutgoing(v: { pool: StorageDriver; key: string }): Promise<void> {
@@ -235,6 +256,8 @@ export interface Arrival {
   newName?: string;
   /** The member that holds it and streams it. */
   from: string;
+  /** The move's id, as the source's mark has it. */
+  moveId: string;
   /** The instance's snapshots, carried with it (their rows move with the instance's). */
   snapshots: string[];
   /** Opens the source's stream of the volume (a tar body), or of one of its snapshots. */
@@ -260,11 +283,19 @@ export async function receiveMove(
   a: Arrival,
   staging: Set<string>,
   progress?: (bytes: number) => void,
-): Promise<void> {
+): Promise<"streamed" | "shared"> {
   const newName = a.newName ?? a.name;
   const v = await rootVolume(m, a.name);
   if (v.rec.location !== a.from) {
     throw badRequest(`Instance "${a.name}" is on "${v.rec.location}", not "${a.from}"`);
+  }
+  // The source's own mark in this member's pool: the storage is shared, nothing needs to travel.
+  const mark = await readMark(v.pool, v.key);
+  if (mark?.id === a.moveId) {
+    await writeMark(v.pool, v.key, { ...mark, shared: true });
+    await m.db.run(relocateInstance, { project: m.project, name: a.name, from: a.from, to: here, newName });
+    if (newName !== a.name) await renameVolumes(v.pool, v.key, m.key(newName));
+    return "shared";
   }
   const key = m.key(newName);
   const inKey = incomingKey(key);
@@ -297,6 +328,14 @@ export async function receiveMove(
   } finally {
     for (const k of staged) staging.delete(k);
   }
+  return "streamed";
+}
+
+/** Renames an instance's volume and its snapshots' directory in a pool. */
+export async function renameVolumes(pool: StorageDriver, from: string, to: string): Promise<void> {
+  await pool.renameContainerVolume(from, to);
+  const dir = (key: string) => pool.snapshotPath(key, "x").replace(/\/x$/, "");
+  await Deno.rename(dir(from), dir(to)).catch(() => {});
 }
 
 /** Gives an arrived snapshot its place (containers-snapshots/KEY/SNAP). */
@@ -383,8 +422,11 @@ export async function settleMoves(
         } else if (n.startsWith(OUTGOING) && n.endsWith(".json")) {
           const key = n.slice(OUTGOING.length, -".json".length);
           const mark = JSON.parse(await Deno.readTextFile(`${dir}${n}`)) as OutgoingMark;
+          // Another member's move on a pool every member sees: its own to settle.
+          if (mark.from !== undefined && mark.from !== here) continue;
           const now = await m.db.read((tx) => findInstance(tx, mark.name, mark.project));
-          if (now?.location !== here) {
+          // On shared storage the volume is the instance's wherever it went: only the mark goes.
+          if (now?.location !== here && !mark.shared) {
             await Deno.chmod(pool.containerPath(key), 0o700).catch(() => {});
             await pool.deleteContainerVolume(key);
             await pool.deleteSnapshots(key);

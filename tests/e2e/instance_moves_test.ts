@@ -116,6 +116,28 @@ Deno.test("instances move, copy and rename between members", async (t) => {
       for (const n of ["sn2", "sn3", "sn4"]) await ok(["delete", n]);
     });
 
+    await t.step("on a pool every member sees, a move takes nothing across and deletes nothing", async () => {
+      const shared = `${tmp.path}/shared`;
+      for (const m of ["m1", "m2", "m3"]) {
+        await ok(["storage", "create", "shared", "dir", `source=${shared}`, "--target", m]);
+      }
+      await ok(["storage", "create", "shared", "dir"]);
+      await ok(["init", "bb", "sh1", "--target", "m1", "--storage", "shared"]);
+      await ok(["file", "push", marker, "sh1/root/marker"]);
+      await ok(["snapshot", "sh1", "snap0"]);
+      await ok(["move", "sh1", "--target", "m2"]);
+      assert.equal(await row("sh1"), "sh1,STOPPED,m2");
+      await ok(["move", "sh1", "sh2", "--target", "m3"]);
+      assert.equal(await row("sh2"), "sh2,STOPPED,m3");
+      const left = [];
+      for await (const e of Deno.readDir(`${shared}/containers`)) left.push(e.name);
+      assert.deepEqual(left, ["sh2"], "one volume, no staging, no mark");
+      assert.equal(await exists(`${shared}/containers-snapshots/sh2/snap0`), true);
+      await ok(["start", "sh2"]);
+      assert.equal(await ok(["exec", "sh2", "--", "cat", "/root/marker"]), await Deno.readTextFile(marker));
+      await ok(["delete", "sh2", "--force"]);
+    });
+
     await t.step("renames: on the member, refused while running or when the name is taken", async () => {
       await ok(["move", "c2", "c4"]);
       assert.equal(await row("c4"), "c4,STOPPED,m3");
@@ -272,7 +294,7 @@ Deno.test("instances move, copy and rename between members", async (t) => {
       await Deno.mkdir(`${vol(m2, "big")}/rootfs`, { recursive: true });
       await Deno.writeTextFile(
         `${vol(m2, ".outgoing.big")}.json`,
-        JSON.stringify({ project: "default", name: "big", to: "m3" }),
+        JSON.stringify({ project: "default", name: "big", to: "m3", from: "m2", id: crypto.randomUUID() }),
       );
       // A staging volume of a move that never committed.
       await Deno.mkdir(vol(m2, ".incoming.ghost"), { recursive: true });

@@ -151,6 +151,7 @@ export function migrationRoutes(app: Hono<ApiEnv>, ctx: ServerContext): void {
     const b = await readJson<ArrivalCall>(c);
     if (
       typeof b.name !== "string" || typeof b.newName !== "string" || typeof b.from !== "string" ||
+      typeof b.moveId !== "string" ||
       typeof b.offer?.id !== "string" || typeof b.offer?.secret !== "string" ||
       !(b.snapshots === undefined ||
         (Array.isArray(b.snapshots) && b.snapshots.every((x) => typeof x === "string")))

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import YAML from "yaml";
+import { YAML } from "../../lib/util/yaml.ts";
 import { Client } from "../../lib/client/mod.ts";
 import { statePaths } from "../../lib/daemon/paths.ts";
 import type { Server } from "../../lib/wire/mod.ts";

@@ -5,7 +5,7 @@
  * daemon applies through Raft at its next start, as LXD leaves patch.global.sql.
  * @module
  */
-import { parse as parseYaml } from "yaml";
+import { YAML } from "../util/yaml.ts";
 import { GlobalFsm, LocalDB, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
 import { SqliteStorage } from "../raft_store/mod.ts";
 import { badRequest } from "../util/mod.ts";
@@ -196,7 +196,7 @@ export function showCluster(p: OfflinePaths): string {
 export function parseClusterYaml(text: string): EditedMember[] {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = YAML.parse(text);
   } catch (e) {
     throw badRequest(`The document is not valid YAML: ${e instanceof Error ? e.message.split("\n")[0] : e}`);
   }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import YAML from "yaml";
+import { YAML } from "../util/yaml.ts";
 import { badRequest } from "../util/mod.ts";
 import { checkTarball, type Compression, memberPath, templateNameOk } from "./validate.ts";
 

@@ -4,7 +4,7 @@
  * it makes is written inside the rootfs (files.ts): neither side can reach a host file, whatever
  * the image says.
  */
-import YAML from "yaml";
+import { YAML } from "../util/yaml.ts";
 import { type ImageMetadata, templateNameOk } from "../images/mod.ts";
 import { renderTemplate } from "./config.ts";
 import { InRoot } from "./files.ts";

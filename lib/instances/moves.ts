@@ -24,7 +24,7 @@ import {
 } from "../db/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StorageDriver } from "../storage/mod.ts";
-import { badRequest, errorMessage, forbidden, notFound } from "../util/mod.ts";
+import { badRequest, errorMessage, forbidden, notFound, type TimerId, unrefTimer } from "../util/mod.ts";
 import { expand, rootDisk } from "./config.ts";
 import type { InstanceManager } from "./manager.ts";
 import { tarVolume, untarInto } from "./volume_stream.ts";
@@ -128,6 +128,8 @@ interface Offer {
   served: PromiseWithResolvers<void>;
   /** Told the bytes sent so far, as they go. */
   onBytes?: (bytes: number) => void;
+  /** The offer's expiry. */
+  timer?: TimerId;
 }
 
 /** How long an offer waits for its member to take it (LXD's migration websockets wait as long). */
@@ -161,12 +163,19 @@ export class MigrationSources {
     // Nobody waits on a failure unless they asked: no unhandled rejection.
     served.promise.catch(() => {});
     const snapshots = new Map((o.snapshots ?? []).map((x) => [x.name, x.dir]));
-    this.#offers.set(id, { ...o, snapshots, parts: new Set(["", ...snapshots.keys()]), secret, served });
-    const t = setTimeout(
+    const timer = setTimeout(
       () => this.withdraw(id, new Error("No member took the volume in time")),
       OFFER_TTL_MS,
     );
-    Deno.unrefTimer(t);
+    unrefTimer(timer);
+    this.#offers.set(id, {
+      ...o,
+      snapshots,
+      parts: new Set(["", ...snapshots.keys()]),
+      secret,
+      served,
+      timer,
+    });
     return { id, secret, served: served.promise };
   }
 
@@ -178,6 +187,7 @@ export class MigrationSources {
     const o = this.#offers.get(id);
     if (!o) return;
     this.#offers.delete(id);
+    clearTimeout(o.timer);
     if (why) o.served.reject(why);
     else o.served.resolve();
   }
@@ -197,7 +207,10 @@ export class MigrationSources {
       );
     }
     o.parts.delete(part);
-    if (o.parts.size === 0) this.#offers.delete(id);
+    if (o.parts.size === 0) {
+      this.#offers.delete(id);
+      clearTimeout(o.timer);
+    }
     if (snapshot !== undefined) {
       return new Response(tarVolume(o.snapshots.get(snapshot)!), {
         headers: { "Content-Type": "application/x-tar" },

@@ -6,6 +6,7 @@
 import type { Devices, InstanceRecord } from "../db/mod.ts";
 import type { LxcState } from "./lxc.ts";
 import { networkState } from "./nic.ts";
+import { procNetworkState } from "./proc_net.ts";
 import { memoryOf, processCount } from "./procfs.ts";
 import { INSTANCE_STATUS, type InstanceJSON, type InstanceStateJSON } from "./types.ts";
 
@@ -47,7 +48,7 @@ export async function instanceStateJSON(s: LxcState): Promise<InstanceStateJSON>
     status_code: status.code,
     disk: {},
     memory: { usage: mem, usage_peak: 0, swap_usage: 0, swap_usage_peak: 0 },
-    network: running ? await networkState(s.pid) : null,
+    network: running ? (await procNetworkState(s.pid) ?? await networkState(s.pid)) : null,
     pid: running ? s.pid : 0,
     processes: running ? await processCount(s.pid) : 0,
     cpu: { usage: 0 },

@@ -15,3 +15,4 @@ export * from "./names.ts";
 export * from "./size.ts";
 export { editInEditor } from "./editor.ts";
 export * from "./rng.ts";
+export * from "./limit.ts";

@@ -4,6 +4,7 @@
  * @module
  */
 import { type Family, family, type Labels } from "../util/metrics.ts";
+import { runTool } from "../util/mod.ts";
 import { processCount } from "./procfs.ts";
 
 /** What the metrics of one running container are read from. */
@@ -199,8 +200,60 @@ async function collectOne(i: RunningInstance, add: (name: string, s: Sample) => 
     add("lxd_network_transmit_drop_total", { labels: l, value: c[11] ?? 0 });
   }
 
+  // The root filesystem as the container sees it (/proc/PID/root), labelled as LXD labels its
+  // root disk: the mount's source, the filesystem type, mountpoint "/".
+  const fs = await rootFilesystem(i.pid);
+  if (fs) {
+    const l = { ...base, device: fs.device, fstype: fs.fstype, mountpoint: "/" };
+    add("lxd_filesystem_avail_bytes", { labels: l, value: fs.avail });
+    add("lxd_filesystem_free_bytes", { labels: l, value: fs.free });
+    add("lxd_filesystem_size_bytes", { labels: l, value: fs.size });
+  }
+
   // Processes of the container's pid namespace (a pids cgroup may be shared or absent).
   add("lxd_procs_total", { labels: base, value: Math.max(0, await processCount(i.pid)) });
+}
+
+/** LXD's names of the filesystem types it knows (storage/filesystem FSTypeToName), by statfs magic. */
+const FS_TYPES: Record<string, string> = {
+  ef53: "ext4",
+  "9123683e": "btrfs",
+  "58465342": "xfs",
+  "2fc12fc1": "zfs",
+  "1021994": "tmpfs",
+  "6969": "nfs",
+};
+
+export interface FsStats {
+  device: string;
+  fstype: string;
+  size: number;
+  free: number;
+  avail: number;
+}
+
+/**
+ * Parses `stat -f -c "%t %T %S %b %f %a"` (type magic in hex, its name, block size, blocks, free,
+ * available) and the source of "/" in the container's mountinfo.
+ */
+export function parseFsStats(statOut: string, mountinfo: string | null): FsStats | null {
+  const [magic, name, bsize, blocks, free, avail] = statOut.trim().split(/\s+/);
+  const n = [bsize, blocks, free, avail].map(Number);
+  if (magic === undefined || name === undefined || n.some((x) => !Number.isFinite(x))) return null;
+  // mountinfo: "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"
+  let device = "";
+  for (const line of (mountinfo ?? "").split("\n")) {
+    const [pre, post] = line.split(" - ");
+    if (pre?.split(" ")[4] === "/" && post) device = post.split(" ")[1] ?? device;
+  }
+  const [b, total, f, a] = n as [number, number, number, number];
+  return { device, fstype: FS_TYPES[magic] ?? name, size: total * b, free: f * b, avail: a * b };
+}
+
+async function rootFilesystem(pid: number): Promise<FsStats | null> {
+  const r = await runTool("stat", ["-f", "-c", "%t %T %S %b %f %a", `/proc/${pid}/root/`]).catch(() => null);
+  if (!r || r.code !== 0) return null;
+  return parseFsStats(r.stdout, await read(`/proc/${pid}/mountinfo`));
 }
 
 /** "0-3,6" → 5. */
@@ -226,6 +279,9 @@ const INSTANCE_FAMILIES: [string, "counter" | "gauge", string][] = [
   ["lxd_disk_reads_completed_total", "counter", "The total number of completed reads."],
   ["lxd_disk_written_bytes_total", "counter", "The total number of bytes written."],
   ["lxd_disk_writes_completed_total", "counter", "The total number of completed writes."],
+  ["lxd_filesystem_avail_bytes", "gauge", "The number of available space in bytes."],
+  ["lxd_filesystem_free_bytes", "gauge", "The number of free space in bytes."],
+  ["lxd_filesystem_size_bytes", "gauge", "The size of the filesystem in bytes."],
   ...(["Active_anon", "Active", "Active_file", "Cached", "Dirty", "HugepagesFree", "HugepagesTotal"]
     .map((k) =>
       [`lxd_memory_${k}_bytes`, "gauge", `The amount of ${k} memory.`] as [string, "gauge", string]

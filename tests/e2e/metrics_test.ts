@@ -73,6 +73,21 @@ Deno.test("metrics: LXD's instance metrics and the whole cluster's from one memb
       assert.ok(
         families.get("lxd_network_receive_bytes_total")?.metrics.some((m) => m.labels?.device === "lo"),
       );
+      // c1's root filesystem (a dir pool: the filesystem that holds the member's directory)
+      const fs = (k: string) => {
+        const f = families.get(`lxd_filesystem_${k}_bytes`);
+        assert.equal(f?.type, "GAUGE", k);
+        const s = f!.metrics.find((m) => m.labels?.name === "c1");
+        assert.ok(s, `lxd_filesystem_${k}_bytes has c1`);
+        assert.equal(s.labels!.mountpoint, "/");
+        assert.ok(s.labels!.fstype && s.labels!.device, JSON.stringify(s.labels));
+        return Number(s.value);
+      };
+      const [size, free, room] = [fs("size"), fs("free"), fs("avail")];
+      assert.ok(size > 0 && free <= size && room <= free, `size ${size} free ${free} avail ${room}`);
+      const st = new Deno.Command("stat", { args: ["-f", "-c", "%S %b", host.dir] }).outputSync();
+      const [bsize, blocks] = new TextDecoder().decode(st.stdout).trim().split(" ").map(Number);
+      assert.equal(size, bsize! * blocks!);
     });
 
     await t.step("cluster metrics of every member, each under its location", async () => {

@@ -2,7 +2,8 @@
  * The cluster page at /ui/ in a real browser: Debian's headless chromium, holding a trusted
  * client certificate, shows a three-member cluster (127.0.0.173-175) with its leader, and a
  * member killed with -9 turns OFFLINE on the page without a reload. Another site's page
- * (127.0.0.176) cannot make the same browser write nor open the event stream. Skips, saying so,
+ * (127.0.0.176) cannot make the same browser write nor open the event stream. A browser holding an
+ * untrusted certificate logs in with a trust token, as LXD's UI lets it. Skips, saying so,
  * when chromium or NSS's tools are missing.
  */
 import assert from "node:assert/strict";
@@ -150,6 +151,65 @@ Deno.test({
           "Sec-Fetch-Site": "same-origin",
         });
         assert.equal(same.status, 200);
+      });
+
+      await t.step("a browser with an untrusted certificate logs in with a trust token", async () => {
+        const fresh = await newCert("newcomer");
+        const other = await Chromium.start(`${tmp.path}/browser2`, {
+          cert: fresh.cert,
+          key: fresh.key,
+          origin: UI,
+          url: `${UI}/ui/`,
+        });
+        try {
+          const page = await other.page();
+          await waitFor(
+            "the login form on an untrusted browser's page",
+            async () => (await page.eval<boolean>(`!document.getElementById("login").hidden`)) && true,
+            20_000,
+            250,
+          );
+          assert.equal(await page.eval<number>(`document.querySelectorAll("#members tbody tr").length`), 0);
+          // A wrong token: an error on the page, nothing trusted.
+          await page.eval(`document.getElementById("token").value = "not-a-token";
+            document.getElementById("token-form").requestSubmit(); true`);
+          await waitFor(
+            "the refusal on the page",
+            async () =>
+              (await page.eval<string>(`document.getElementById("login-error").textContent`)) !== "",
+            20_000,
+            250,
+          );
+          const tok = await m1!.shoal(["config", "trust", "add", "--name", "web", "--quiet"]);
+          assert.equal(tok.code, 0, tok.stderr);
+          await page.eval(`document.getElementById("token").value = ${JSON.stringify(tok.stdout.trim())};
+            document.getElementById("token-form").requestSubmit(); true`);
+          // The page reloads trusted and shows the cluster.
+          const names = await waitFor(
+            "the members on the page after the token login",
+            async () => {
+              const r = await page.eval<string[]>(
+                `[...document.querySelectorAll("#members tbody tr")].map((r) => r.dataset.member)`,
+              ).catch(() => []);
+              return r.length === 3 && r;
+            },
+            30_000,
+            250,
+          );
+          assert.deepEqual([...names].sort(), ["m1", "m2", "m3"]);
+          const trusted = JSON.parse(
+            (await m1!.shoal(["query", "/1.0/certificates?recursion=1"])).stdout,
+          ) as {
+            name: string;
+            certificate: string;
+          }[];
+          assert.ok(
+            trusted.some((c) => c.name === "web" && fresh.cert.includes(c.certificate.split("\n")[1]!)),
+            "the browser's own certificate is trusted under the token's name",
+          );
+        } finally {
+          await other.close();
+        }
       });
     } finally {
       await browser.close();

@@ -4,7 +4,7 @@
  * its root filesystem and leaves nothing behind; a copy resets the volatile keys as LXD does and
  * runs on its member; renames and running moves are refused with LXD's messages (--stateless
  * stops, moves and starts); and a move whose source or target is killed with -9 in the middle of
- * streaming a 300 MB root filesystem leaves exactly one usable instance once the killed member is
+ * streaming a 200 MB root filesystem leaves exactly one usable instance once the killed member is
  * back.
  */
 import assert from "node:assert/strict";
@@ -206,9 +206,9 @@ Deno.test("instances move, copy and rename between members", async (t) => {
       await sh(["delete", "s3"]);
     });
 
-    // A 300 MB file of noise in the root filesystem: the stream takes seconds.
+    // A 200 MB file of noise in the root filesystem: the stream takes seconds.
     await ok(["init", "bb", "big", "--target", "m2"]);
-    await run("sh", ["-c", `head -c 300M /dev/urandom > '${vol(m2, "big")}/rootfs/big'`]);
+    await run("sh", ["-c", `head -c 200M /dev/urandom > '${vol(m2, "big")}/rootfs/big'`]);
     const sum = await sha256(`${vol(m2, "big")}/rootfs/big`);
     /** Restarts a killed member and waits until every member sees it online. */
     const restart = async (m: Member) => {

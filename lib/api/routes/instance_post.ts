@@ -62,6 +62,9 @@ export function instancePostRoute(app: Hono<ApiEnv>, m: InstanceManager, ctx: Se
         run: async () => {
           await await offered.promise;
         },
+        // The client cancels it when the copy's creation failed (lxc does): the offer goes.
+        cancellable: true,
+        onCancel: (op) => moves.sources.withdraw(op.id, new Error("Migration cancelled")),
         // LXD's migration protocol is not spoken here: cluster members take the volume over
         // their own member-only stream, which the secret opens.
         connect: (_op, _secret, socket) =>

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { logStorageSuite } from "../../tests/raft/log_storage_suite.ts";
 import { CompactedError, SqliteStorage, type StoredEntry, UnavailableError } from "./sqlite_storage.ts";
 
 function e(index: number, term: number, data = `d${index}`): StoredEntry {
@@ -98,4 +99,18 @@ Deno.test("SqliteStorage writes no batch for a commit index alone, and stores it
   const again = await open(dir);
   assert.deepEqual(again.s.initialState().hardState, { term: 2, vote: 1, commit: 3 });
   again.db.close();
+});
+
+logStorageSuite("SQLite", async () => {
+  const { dir, db, s } = await open();
+  const dbs = [db];
+  return {
+    storage: s,
+    reopen: () => {
+      const again = new DatabaseSync(`${dir}/local.db`);
+      dbs.push(again);
+      return new SqliteStorage(again, `${dir}/snapshot`);
+    },
+    close: () => dbs.forEach((d) => d.close()),
+  };
 });

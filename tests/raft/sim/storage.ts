@@ -1,9 +1,10 @@
 /**
- * A simulated member's disk: what survives a crash. The simulator writes a Ready's snapshot,
- * entries and hard state here ("persist") and nothing else is durable, so a crash that comes
- * between ready() and persist loses exactly the unsynced part. Written for the simulator rather
- * than reusing the core's MemoryStorage, so that the core is tested against an independent
- * reading of the Storage contract.
+ * A simulated member's disk: what survives a crash. The driver persists a Ready's snapshot,
+ * entries and hard state here and nothing else is durable, so a crash that comes before a
+ * persist loses exactly the unsynced part. Written for the simulator rather than reusing the
+ * core's MemoryStorage, so that the core is tested against an independent reading of the
+ * Storage contract; the driver's LogStorage conformance suite runs against it as against the
+ * SQLite store (storage_test.ts).
  * @module
  */
 import {
@@ -12,9 +13,10 @@ import {
   type Entry,
   type HardState,
   type Snapshot,
-  type Storage,
+  type SnapshotMeta,
   UnavailableError,
 } from "../../../lib/raft/types.ts";
+import type { LogStorage, PersistBatch } from "../../../lib/driver/log_storage.ts";
 
 const copyConf = (c: ConfState): ConfState => ({
   voters: [...c.voters],
@@ -22,7 +24,7 @@ const copyConf = (c: ConfState): ConfState => ({
   spares: [...c.spares],
 });
 
-export class SimStorage implements Storage {
+export class SimStorage implements LogStorage {
   hardState: HardState = { term: 0, vote: 0, commit: 0 };
   /** The latest snapshot; its index is at or above `offset`. */
   snap: Snapshot;
@@ -70,6 +72,30 @@ export class SimStorage implements Storage {
 
   snapshot(): Snapshot {
     return this.snap;
+  }
+
+  get snapshotMeta(): SnapshotMeta {
+    return this.snap.meta;
+  }
+
+  get snapshotIndex(): number {
+    return this.snap.meta.index;
+  }
+
+  /** A Ready's writes, in the order a real disk applies them (see LogStorage.persist). */
+  persist(b: PersistBatch): void {
+    if (b.snapshot) {
+      this.applySnapshot(b.snapshot);
+      if (this.hardState.commit < b.snapshot.meta.index) {
+        this.hardState = { ...this.hardState, commit: b.snapshot.meta.index };
+      }
+    }
+    if (b.entries.length > 0) this.append(b.entries);
+    if (b.hardState) this.hardState = { ...b.hardState };
+  }
+
+  saveSnapshot(s: Snapshot, compactTo: number): void {
+    this.createSnapshot(s.meta.index, s.meta.conf, s.data, compactTo);
   }
 
   /** Entries replace any suffix they conflict with; those at or below the offset are already in a snapshot. */

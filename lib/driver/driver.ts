@@ -54,8 +54,8 @@ function notLeader(leader: number): StatusError {
 export class Driver<R> {
   readonly id: number;
   #o:
-    & Required<Omit<DriverOptions<R>, "onConfState" | "onLeader" | "onFail" | "seed">>
-    & Pick<DriverOptions<R>, "onConfState" | "onLeader" | "onFail" | "seed">;
+    & Required<Omit<DriverOptions<R>, "onConfState" | "onLeader" | "onFail" | "seed" | "raft">>
+    & Pick<DriverOptions<R>, "onConfState" | "onLeader" | "onFail" | "seed" | "raft">;
   #clock: Clock;
   #node!: RawNode;
   #ticker: ClockTimer | undefined;
@@ -113,6 +113,7 @@ export class Driver<R> {
       preVote: true,
       maxSizePerMsg: 1 << 20,
       maxInflightMsgs: 256,
+      ...this.#o.raft,
     });
     if (this.#o.fsm.appliedIndex < snap.index && snap.index > 0) {
       // The state machine lost what the snapshot covers (it was replaced): restore it.
@@ -505,13 +506,13 @@ export class Driver<R> {
   }
 
   /**
-   * Hands leadership to the most up-to-date voter and waits (up to timeoutMs) until it leads:
+   * Hands leadership to the most up-to-date voter (or `to`: the simulator's pick) and waits (up to timeoutMs) until it leads:
    * a graceful stop of the leader costs the cluster no election timeout.
    */
-  async transferLeadership(timeoutMs = 2_000): Promise<boolean> {
+  async transferLeadership(timeoutMs = 2_000, to?: number): Promise<boolean> {
     if (!this.#isLeader) return true;
     const st = this.#node.status();
-    const candidates = this.#conf.voters.filter((v) => v !== this.id);
+    const candidates = to === undefined ? this.#conf.voters.filter((v) => v !== this.id) : [to];
     if (candidates.length === 0) return false;
     const progress = (st as { progress?: Record<number, { match: number }> }).progress ?? {};
     candidates.sort((a, b) => (progress[b]?.match ?? 0) - (progress[a]?.match ?? 0));

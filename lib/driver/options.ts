@@ -2,7 +2,7 @@
  * What a driver is made of (storage, state machine, transport, clock) and its timing.
  * @module
  */
-import type { ConfState, Message } from "../raft/mod.ts";
+import type { Config, ConfState, Message } from "../raft/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StateMachine } from "./state_machine.ts";
 import type { LogStorage } from "./log_storage.ts";
@@ -27,6 +27,11 @@ export interface DriverOptions<R> {
   /** Take a snapshot after this many applied entries, keeping `keepEntries` for laggards. */
   snapshotEvery?: number;
   keepEntries?: number;
+  /** Core settings other than the defaults (check-quorum, pre-vote, flow control): the
+   *  simulator varies them per seed, and plants bugs through them. */
+  raft?: Partial<
+    Pick<Config, "checkQuorum" | "preVote" | "maxSizePerMsg" | "maxInflightMsgs" | "maxInflightBytes" | "bugs">
+  >;
   /** Seed of the core's election timeouts. */
   seed?: number;
   /** How long a proposal may wait for its entry to apply, and a read for its read index. */

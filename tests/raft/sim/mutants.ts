@@ -98,6 +98,7 @@ async function copyTree(from: string, to: string): Promise<void> {
   await Deno.mkdir(to, { recursive: true });
   for await (const e of Deno.readDir(from)) {
     if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+    else if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
   }
 }
 
@@ -119,8 +120,10 @@ const chosen = argv.length ? MUTANTS.filter((m) => argv.includes(m.name)) : MUTA
 for (const m of chosen) {
   const dir = await Deno.makeTempDir({ prefix: `mutant-${m.name}-` });
   try {
-    await copyTree(`${root}lib/raft`, `${dir}/lib/raft`);
+    // The simulator runs the real driver (lib/driver and what it imports): copy lib whole.
+    await copyTree(`${root}lib`, `${dir}/lib`);
     await copyTree(`${root}tests/raft/sim`, `${dir}/tests/raft/sim`);
+    for (const f of ["deno.json", "deno.lock"]) await Deno.copyFile(`${root}${f}`, `${dir}/${f}`);
     const path = `${dir}/lib/raft/${m.file}`;
     const text = await Deno.readTextFile(path);
     if (text.split(m.from).length !== 2) {

@@ -1,5 +1,6 @@
 /**
- * One seeded run of the deterministic simulator: members built on the real Raft core, a network
+ * One seeded run of the deterministic simulator: members running the real Driver around the real
+ * Raft core (on a virtual clock and an in-memory disk), a network
  * that loses, delays, duplicates and cuts, crashes that lose what was not yet persisted, clock
  * faults, membership and role changes, leadership transfers and snapshots, and clients driving
  * a key-value store on top. Everything random comes from one Rng; time is the event queue's.
@@ -10,26 +11,27 @@
  * linearizability at the end.
  * @module
  */
-import { RawNode } from "../../../lib/raft/mod.ts";
+import { Driver } from "../../../lib/driver/mod.ts";
+import type { PersistBatch } from "../../../lib/driver/log_storage.ts";
 import {
   BUG_NAMES,
   type Bugs,
   type ConfChange,
   type ConfState,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
-  type Ready,
 } from "../../../lib/raft/types.ts";
 import { expectedConf, Invariants, Violation } from "./invariants.ts";
 import { decodeCommand, encodeCommand, Kv } from "./kv.ts";
 import { checkKv } from "./linearizability.ts";
-import { Member, TICK_MS } from "./member.ts";
+import { type Applied, Disk, Member, TICK_MS } from "./member.ts";
 import { copyMessage, describeMessage } from "./messages.ts";
 import { Network } from "./network.ts";
 import { EventQueue } from "./queue.ts";
 import { Rng } from "../../../lib/util/rng.ts";
-import { SimStorage } from "./storage.ts";
+import { Crash, hostLogger, MemberClock, type Timer } from "./host.ts";
 import { type ClientEvent, OP_TIMEOUT_MS, Workload } from "./workload.ts";
 
 export type BugName = keyof typeof BUG_NAMES;
@@ -82,8 +84,8 @@ const TRACE_LENGTH = 40;
 const TRACE_KEPT = 4096;
 
 type Event =
-  | { k: "tick"; id: NodeId; epoch: number }
-  | { k: "msg"; m: Message }
+  | { k: "timer"; t: Timer }
+  | { k: "msg"; m: Message; lost?: boolean }
   | { k: "restart"; id: NodeId }
   | { k: "crash"; id: NodeId; epoch: number }
   | ClientEvent
@@ -113,7 +115,16 @@ export class Simulation {
   private faultEvery: number;
   /** Set once every fault is healed: no new faults or operations. */
   healing = false;
-  private probe: { index: number; term: number; done: boolean } | null = null;
+  /** What the drivers deferred (Clock.defer), run after each event. */
+  readonly deferred: (() => void)[] = [];
+  /** Promises of the drivers a client or the run waits on: while any is out, each event ends
+   *  by letting promise reactions run. */
+  private waiting = 0;
+  /** Messages sent during the current event (a machine crash loses its own). */
+  private outbox: Event[] = [];
+  /** A broken property found inside a driver (which stops on any throw), reported after the event. */
+  private failure: Error | null = null;
+  private probe: { index: number; done: boolean } | null = null;
   stats: SimStats = {
     events: 0,
     virtualMs: 0,
@@ -166,8 +177,13 @@ export class Simulation {
     for (const id of ids.slice(nv)) (rng.chance(0.5) ? conf.standbys : conf.spares).push(id);
     const empty = new Kv().encode();
     for (const id of ids) {
-      const storage = new SimStorage(conf, empty);
-      this.members.push(new Member(id, storage, conf, rng.between(5, 60)));
+      const m = new Member(id, new Disk(conf, empty), conf, rng.between(5, 60), rng.between(0, 4));
+      m.storage.hooks = {
+        before: (b) => this.beforePersist(m, b),
+        after: (b, before) => this.afterPersist(m, b, before),
+        snapshotTaken: () => this.stats.snapshotsTaken++,
+      };
+      this.members.push(m);
     }
     for (const m of this.members) this.start(m);
     this.workload = new Workload(this, 6, ["a", "b", "c"]);
@@ -196,7 +212,7 @@ export class Simulation {
     return out;
   }
 
-  // ---- members: start, crash, the Ready loop ----
+  // ---- members: the real Driver, hooked at its seams ----
 
   private start(m: Member): void {
     const snap = m.storage.snapshot();
@@ -206,204 +222,282 @@ export class Simulation {
     m.role = "follower";
     m.lead = 0;
     m.term = m.storage.hardState.term;
+    m.expectConf = null;
     m.epoch++;
-    m.raw = new RawNode({
+    const clock = new MemberClock(this, m);
+    const driver: Driver<Applied> = new Driver<Applied>({
       id: m.id,
       storage: m.storage,
+      fsm: {
+        get appliedIndex() {
+          return m.applied;
+        },
+        applyEntry: (index, term, data) => this.apply(m, index, term, data),
+        snapshot: () => m.kv.encode(),
+        restore: () => this.installSnapshot(m),
+        sync: () => {},
+      },
+      log: hostLogger(this),
+      clock,
+      send: (msgs) => this.send(m, msgs),
+      tickMs: TICK_MS,
       electionTick: ELECTION_TICK,
       heartbeatTick: HEARTBEAT_TICK,
-      rng: () => this.rng.next(),
-      applied: m.applied,
-      checkQuorum: this.checkQuorum,
-      preVote: this.preVote,
-      maxSizePerMsg: this.maxSizePerMsg,
-      maxInflightMsgs: this.maxInflightMsgs,
-      maxInflightBytes: this.maxSizePerMsg * this.maxInflightMsgs * 4,
-      bugs: this.bugs,
+      snapshotEvery: m.snapEvery,
+      keepEntries: m.keepEntries,
+      seed: this.rng.int(2 ** 32),
+      // Clients give up after OP_TIMEOUT_MS: a lost read index is asked again sooner than 5 s.
+      readTimeoutMs: 100,
+      raft: {
+        checkQuorum: this.checkQuorum,
+        preVote: this.preVote,
+        maxSizePerMsg: this.maxSizePerMsg,
+        maxInflightMsgs: this.maxInflightMsgs,
+        maxInflightBytes: this.maxSizePerMsg * this.maxInflightMsgs * 4,
+        bugs: this.bugs,
+      },
+      onConfState: (conf) => this.guard(() => this.confApplied(m, conf)),
+      onLeader: (lead, term) => this.guard(() => this.leaderChanged(m, lead, term)),
+      onFail: (e) => this.failed(m, driver, e),
     });
-    this.q.after(this.rng.between(1, TICK_MS), { k: "tick", id: m.id, epoch: m.epoch });
+    m.driver = driver;
+    m.clock = clock;
+    driver.start();
   }
 
+  /** Runs a driver observer's check: the driver would only log what it throws. */
+  private guard(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.failure ??= e as Error;
+    }
+  }
+
+  /** Records a core's error (or any other) as the run's failure. */
+  coreError(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const where = /lib\/raft\//.test(err.stack?.split("\n")[1] ?? "") ? "core error" : "error";
+    this.failure ??= new Violation(where, `${err.name}: ${err.message}`);
+  }
+
+  /** A driver stopped on a throw: a planted crash, a broken property, or a real failure. */
+  private failed(m: Member, driver: Driver<Applied>, e: Error): void {
+    if (e instanceof Crash) {
+      if (m.driver === driver) this.crashed(m, e.why);
+    } else if (e instanceof Violation) this.failure ??= e;
+    else this.coreError(e);
+  }
+
+  /** A crash from outside the driver (a fault, or soon after an election). */
   private crash(m: Member, why: string): void {
-    if (!m.raw) return;
+    if (!m.driver) return;
+    m.driver.stop();
+    this.crashed(m, why);
+  }
+
+  private crashed(m: Member, why: string): void {
     this.note(`${m.id} crashes ${why}`);
     this.stats.crashes++;
-    m.raw = null;
+    m.driver = null;
+    if (m.clock) m.clock.dead = true;
     m.crashNow = false;
     m.epoch++;
     m.role = "follower";
-    this.workload.crashed(m);
     // Crashes at chosen moments come back fast, so the divergent logs they leave stay in play.
     const quick = this.rng.chance(why === "(fault)" ? 0.4 : 0.8);
     const down = this.healing ? 0 : quick ? this.rng.between(0, 20) : this.rng.between(20, 400);
     this.q.after(down, { k: "restart", id: m.id });
   }
 
-  /** The driver's loop, in the order types.ts prescribes; crashes may cut it at its seams. */
-  drain(m: Member): void {
-    while (m.raw && m.raw.hasReady()) {
-      const rd = m.raw.ready();
-      if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
-        return this.crash(m, "before persisting its Ready");
-      }
-      const commitBefore = m.storage.hardState.commit;
-      this.persist(m, rd);
-      if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
-        return this.crash(m, "after persisting, before sending");
-      }
-      if (m.crashNow) {
-        m.crashNow = false;
-        return this.crash(m, "right after its election, before sending");
-      }
-      // The moment a leader alone knows an index is committed is when a wrong commit does harm.
-      if (
-        !this.healing && m.role === "leader" && m.storage.hardState.commit > commitBefore &&
-        this.rng.chance(this.crashAfterCommit)
-      ) {
-        return this.crash(m, `after committing ${m.storage.hardState.commit}, before telling anyone`);
-      }
-      let votedFor = false;
-      for (const msg of rd.messages) {
-        this.inv.sent(m.id, msg, m.storage);
-        if (msg.type === "vote-resp" && !msg.reject) votedFor = true;
-        this.send(msg);
-      }
-      if (rd.snapshot) this.installSnapshot(m, rd);
-      for (const e of rd.committedEntries) {
-        this.apply(m, e);
-        if (!m.raw) return;
-      }
-      for (const rs of rd.readStates) m.readQueue.push(rs);
-      this.workload.serveReads(m);
-      this.maybeSnapshot(m);
-      m.raw.advance(rd);
-      if (votedFor && !this.healing && this.rng.chance(this.crashAfterVote)) {
-        return this.crash(m, "right after granting a vote");
-      }
-    }
+  /** Waits on a driver's promise the way a client does; the run lets reactions run after events. */
+  track<T>(p: Promise<T>, ok: (v: T) => void, err: (e: Error) => void = () => {}): void {
+    this.waiting++;
+    p.then((v) => {
+      this.waiting--;
+      ok(v);
+    }, (e) => {
+      this.waiting--;
+      err(e as Error);
+    });
   }
 
-  private persist(m: Member, rd: Ready): void {
+  private leaderChanged(m: Member, lead: NodeId, term: number): void {
+    m.lead = lead;
+    if (lead === m.id && m.role !== "leader") {
+      this.inv.leader(m.id, term);
+      m.completeTo = 0;
+      m.term = term;
+      this.note(`${m.id} becomes leader of term ${term}`);
+      if (!this.healing && this.rng.chance(this.crashNewLeader)) {
+        // Before its first messages leave (its own entry stays local), or a little later.
+        if (this.rng.chance(0.5)) m.crashNow = true;
+        else this.q.after(this.rng.between(0, 25), { k: "crash", id: m.id, epoch: m.epoch });
+      }
+    }
+    m.role = lead === m.id ? "leader" : "follower";
+  }
+
+  /** The driver's write of a Ready, before it reaches the disk: crash seam and checks. */
+  private beforePersist(m: Member, b: PersistBatch): void {
+    if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
+      throw new Crash("before persisting its Ready");
+    }
     const s = m.storage;
-    if (rd.snapshot) s.applySnapshot(rd.snapshot);
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      if (first > s.lastIndex() + 1) {
+    if (b.entries.length > 0) {
+      const first = b.entries[0].index;
+      const last = b.snapshot ? b.snapshot.meta.index : s.lastIndex();
+      if (first > last + 1) {
         throw new Violation(
           "log matching",
-          `member ${m.id} was handed entries from ${first} to persist with only ${s.lastIndex()} on disk (a gap)`,
+          `member ${m.id} was handed entries from ${first} to persist with only ${last} on disk (a gap)`,
         );
       }
-      s.append(rd.entries);
-      this.inv.appended(m.id, rd.entries, s);
-      const leading = rd.softState ? rd.softState.role === "leader" : m.role === "leader";
-      if (leading && rd.entries.some((e) => e.type === "conf")) this.inv.oneConfChange(m.id, m.applied, s);
     }
-    if (rd.softState) {
-      m.lead = rd.softState.lead;
-      if (rd.softState.role === "leader" && m.role !== "leader") {
-        const term = m.raw!.status().term;
-        this.inv.leader(m.id, term);
-        m.completeTo = 0;
-        this.note(`${m.id} becomes leader of term ${term}`);
-        if (!this.healing && this.rng.chance(this.crashNewLeader)) {
-          // Before its first messages leave (its own entry stays local), or a little later.
-          if (this.rng.chance(0.5)) m.crashNow = true;
-          else this.q.after(this.rng.between(0, 25), { k: "crash", id: m.id, epoch: m.epoch });
-        }
+    if (b.hardState) this.inv.hardStateMoved(m.id, s.hardState, b.hardState);
+  }
+
+  /** ... and after: what the write made durable, and the crash seams after it. */
+  private afterPersist(m: Member, b: PersistBatch, before: HardState): void {
+    const s = m.storage;
+    if (b.entries.length > 0) {
+      this.inv.appended(m.id, b.entries, s);
+      if (m.role === "leader" && b.entries.some((e) => e.type === "conf")) {
+        this.inv.oneConfChange(m.id, m.applied, s);
       }
-      m.role = rd.softState.role;
     }
-    if (rd.hardState) {
-      const from = s.hardState.commit;
-      this.inv.hardStateMoved(m.id, s.hardState, rd.hardState);
-      s.hardState = { ...rd.hardState };
-      m.term = rd.hardState.term;
+    if (b.hardState) {
+      m.term = b.hardState.term;
       if (m.term > this.stats.maxTerm) this.stats.maxTerm = m.term;
-      if (rd.hardState.commit !== from || rd.snapshot) {
-        const snapAt = rd.snapshot ? rd.snapshot.meta.index : 0;
-        this.inv.commitAdvanced(
-          m.id,
-          Math.max(from, snapAt),
-          s.hardState,
-          s,
-          m.role === "leader" ? m.term : 0,
-        );
+    }
+    if (b.snapshot || s.hardState.commit !== before.commit) {
+      const snapAt = b.snapshot ? b.snapshot.meta.index : 0;
+      this.inv.commitAdvanced(
+        m.id,
+        Math.max(before.commit, snapAt),
+        s.hardState,
+        s,
+        m.role === "leader" ? m.term : 0,
+      );
+    }
+    // The machine dies right after the write: what it sent in this instant (a leader sends
+    // before its own write, as the driver does) dies in its kernel with it.
+    if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
+      this.lose(m, "after persisting, before sending");
+    }
+    if (m.crashNow) {
+      m.crashNow = false;
+      this.lose(m, "right after its election, before sending");
+    }
+    // The moment a leader alone knows an index is committed is when a wrong commit does harm.
+    if (
+      !this.healing && m.role === "leader" && s.hardState.commit > before.commit &&
+      this.rng.chance(this.crashAfterCommit)
+    ) {
+      this.lose(m, `after committing ${s.hardState.commit}, before telling anyone`);
+    }
+  }
+
+  /** A machine crash: messages `m` sent in this instant never leave, then the driver stops. */
+  private lose(m: Member, why: string): never {
+    for (const ev of this.outbox) if (ev.k === "msg" && ev.m.from === m.id) ev.lost = true;
+    throw new Crash(why);
+  }
+
+  /** The driver's transport: the contract checks on what leaves, then the network. */
+  private send(m: Member, msgs: Message[]): void {
+    let votedFor = false;
+    for (const msg of msgs) {
+      this.inv.sent(m.id, msg, m.storage);
+      if (msg.type === "vote-resp" && !msg.reject) votedFor = true;
+      const delays = this.net.route(this.rng, msg.from, msg.to);
+      if (delays.length === 0 && this.net.isCut(msg.from, msg.to)) {
+        // A real transport sees the connection fail; tell the sender, as the daemon does.
+        m.driver?.reportUnreachable(msg.to);
+      }
+      for (const d of delays) {
+        const ev: Event = { k: "msg", m: msg };
+        this.outbox.push(ev);
+        this.q.after(d, ev);
       }
     }
-  }
-
-  private send(msg: Message): void {
-    const delays = this.net.route(this.rng, msg.from, msg.to);
-    if (delays.length === 0 && this.net.isCut(msg.from, msg.to)) {
-      // A real transport sees the connection fail; tell the sender, as the driver would.
-      this.member(msg.from)?.raw?.reportUnreachable(msg.to);
+    if (votedFor && !this.healing && this.rng.chance(this.crashAfterVote)) {
+      throw new Crash("right after granting a vote");
     }
-    for (const d of delays) this.q.after(d, { k: "msg", m: msg });
   }
 
-  private installSnapshot(m: Member, rd: Ready): void {
-    const snap = rd.snapshot!;
+  /** The state machine restores a snapshot the driver just persisted. */
+  private installSnapshot(m: Member): void {
+    const snap = m.storage.snapshot();
     this.inv.snapshotInstalled(m.id, snap);
     this.stats.snapshotsInstalled++;
     m.kv = Kv.decode(snap.data);
     m.applied = snap.meta.index;
-    m.conf = snap.meta.conf;
-    this.inv.confAgrees(m.id, snap.meta.index, snap.meta.conf, m.raw!.confState());
-    this.workload.skipped(m, snap.meta.index);
     this.note(`${m.id} installs snapshot ${snap.meta.index}/${snap.meta.term}`);
   }
 
-  private apply(m: Member, e: Entry): void {
-    if (e.index !== m.applied + 1) {
+  private apply(m: Member, index: number, term: number, data: string): Applied {
+    if (index !== m.applied + 1) {
       throw new Violation(
         "apply order",
-        `member ${m.id} was handed entry ${e.index} to apply after ${m.applied}`,
+        `member ${m.id} was handed entry ${index} to apply after ${m.applied}`,
       );
     }
+    // The driver hands membership entries over as "": their change is on the disk.
+    const e: Entry = data !== ""
+      ? { index, term, type: "normal", data }
+      : m.storage.entries(index, index + 1)[0];
     this.inv.appliedEntry(m.id, e, m.storage.hardState.commit);
-    m.applied = e.index;
+    m.applied = index;
     if (e.type === "conf") {
       if (e.data !== "") {
         const cc = JSON.parse(e.data) as ConfChange;
-        const expected = expectedConf(m.conf, cc);
-        m.conf = m.raw!.applyConfChange(cc);
-        this.inv.confAgrees(m.id, e.index, expected, m.conf);
+        m.expectConf = { index, cc, conf: expectedConf(m.conf, cc) };
         this.stats.confChanges++;
-        this.note(`${m.id} applies ${cc.type} ${cc.id} at ${e.index}: voters ${m.conf.voters}`);
       }
-      return;
+      return { ok: true, term, data: e.data };
     }
-    const cmd = decodeCommand(e.data);
-    const result = cmd ? m.kv.apply(cmd) : true;
+    const cmd = decodeCommand(data);
+    const ok = cmd ? m.kv.apply(cmd) : true;
     if (this.probe && !this.probe.done && cmd?.op === "noop" && cmd.id === "probe") {
       this.probe.done = true;
-      this.probe.index = e.index;
-      this.note(`${m.id} applies the liveness probe at ${e.index}`);
+      this.probe.index = index;
+      this.note(`${m.id} applies the liveness probe at ${index}`);
     }
-    this.workload.applied(m, e, cmd, result);
+    return { ok, term, data };
   }
 
-  private maybeSnapshot(m: Member, force = false): void {
-    const s = m.storage;
-    if (m.applied - s.snap.meta.index < (force ? 1 : m.snapEvery)) return;
-    if (m.applied < s.firstIndex() - 1) return;
-    s.createSnapshot(m.applied, m.conf, m.kv.encode(), m.applied - this.rng.between(0, 4));
-    this.stats.snapshotsTaken++;
+  /** The driver reports the configuration after a membership entry, a snapshot, or a start. */
+  private confApplied(m: Member, conf: ConfState): void {
+    const x = m.expectConf;
+    m.expectConf = null;
+    m.conf = conf;
+    if (!x) return;
+    this.inv.confAgrees(m.id, x.index, x.conf, conf);
+    this.note(`${m.id} applies ${x.cc.type} ${x.cc.id} at ${x.index}: voters ${conf.voters}`);
+  }
+
+  /** Runs what the drivers deferred, until nothing is left. */
+  private flush(): void {
+    const d = this.deferred;
+    for (let i = 0; i < d.length; i++) d[i]();
+    d.length = 0;
   }
 
   // ---- faults ----
 
   private leader(): Member | undefined {
     let best: Member | undefined;
-    for (const m of this.members) if (m.raw && m.role === "leader" && (!best || m.term > best.term)) best = m;
+    for (const m of this.members) {
+      if (m.driver && m.role === "leader" && (!best || m.term > best.term)) best = m;
+    }
     return best;
   }
 
   private fault(): void {
     const r = this.rng;
     const ids = this.members.map((m) => m.id);
-    const up = this.members.filter((m) => m.raw);
+    const up = this.members.filter((m) => m.driver);
     const lead = this.leader();
     const k = r.int(100);
     if (k < 16) {
@@ -461,23 +555,21 @@ export class Simulation {
       m.tickMs = r.pick([4, 6, 10, 10, 20, 40]);
       this.note(`${m.id} clock now ticks every ${m.tickMs} ms`);
     } else if (k < 66) {
-      if (lead && lead.raw) {
+      if (lead && lead.driver) {
         const to = r.pick(lead.conf.voters.length ? lead.conf.voters : ids);
         this.note(`transfer leadership ${lead.id} -> ${to}`);
         this.stats.transfers++;
-        lead.raw.transferLeader(to);
-        this.drain(lead);
+        this.track(lead.driver.transferLeadership(100, to), () => {});
       }
     } else if (k < 80) {
-      if (lead && lead.raw) this.changeMembership(lead);
+      if (lead && lead.driver) this.changeMembership(lead);
     } else if (k < 86) {
-      if (up.length) this.maybeSnapshot(r.pick(up), true);
+      if (up.length) r.pick(up).driver!.snapshotNow(r.between(0, 4));
     } else if (k < 90) {
       const m = up.length ? r.pick(up) : undefined;
-      if (m && m.raw) {
+      if (m && m.driver) {
         this.note(`${m.id} campaigns`);
-        m.raw.campaign();
-        this.drain(m);
+        m.driver.campaign();
       }
     }
     this.q.after(r.between(this.faultEvery / 2, this.faultEvery * 2), { k: "fault" });
@@ -509,42 +601,31 @@ export class Simulation {
       );
     }
     if (cc.id === 0) return;
-    const res = lead.raw!.proposeConfChange(cc);
-    this.note(
-      `propose ${cc.type} ${cc.id} at leader ${lead.id}: ${res.ok ? `index ${res.index}` : res.reason}`,
+    this.note(`propose ${cc.type} ${cc.id} at leader ${lead.id}`);
+    this.track(
+      lead.driver!.changeMembership(cc),
+      () => {},
+      (e) => this.note(`${cc.type} ${cc.id}: ${e.message}`),
     );
-    this.drain(lead);
-  }
-
-  private tick(m: Member): void {
-    if (this.q.now >= m.stalledUntil) {
-      m.raw!.tick();
-      this.drain(m);
-    }
-    if (m.raw) this.q.after(m.tickMs, { k: "tick", id: m.id, epoch: m.epoch });
   }
 
   // ---- the run ----
 
   private handle(ev: Event): void {
     switch (ev.k) {
-      case "tick": {
-        const m = this.member(ev.id)!;
-        if (m.raw && m.epoch === ev.epoch) this.tick(m);
-        return;
-      }
+      case "timer":
+        return ev.t.clock.fire(ev.t);
       case "msg": {
         const msg = ev.m;
         const m = this.member(msg.to);
-        if (!m || !m.raw || this.net.isCut(msg.from, msg.to)) return;
+        if (!m || !m.driver || ev.lost || this.net.isCut(msg.from, msg.to)) return;
         if (msg.type !== "heartbeat" && msg.type !== "heartbeat-resp") this.note(msg);
-        m.raw.step(copyMessage(msg));
-        this.drain(m);
+        m.driver.receive([copyMessage(msg)]);
         return;
       }
       case "restart": {
         const m = this.member(ev.id)!;
-        if (!m.raw) {
+        if (!m.driver) {
           this.note(`${m.id} restarts at term ${m.storage.hardState.term} vote ${m.storage.hardState.vote}`);
           this.start(m);
         }
@@ -552,7 +633,7 @@ export class Simulation {
       }
       case "crash": {
         const m = this.member(ev.id)!;
-        if (m.raw && m.epoch === ev.epoch && !this.healing) this.crash(m, "soon after its election");
+        if (m.driver && m.epoch === ev.epoch && !this.healing) this.crash(m, "soon after its election");
         return;
       }
       case "client":
@@ -575,7 +656,7 @@ export class Simulation {
 
   private afterStep(): void {
     for (const m of this.members) {
-      if (m.raw && m.role === "leader") {
+      if (m.driver && m.role === "leader") {
         m.completeTo = this.inv.leaderComplete(m.id, m.term, m.storage, m.completeTo);
       }
     }
@@ -585,10 +666,9 @@ export class Simulation {
   private probeStep(): void {
     if (this.probe?.done) return;
     const lead = this.leader();
-    if (lead && lead.raw && (!this.probe || this.q.now % 200 < 10)) {
-      const r = lead.raw.propose(encodeCommand({ id: "probe", op: "noop" }));
-      if (r.ok) this.probe = { index: r.index, term: r.term, done: false };
-      this.drain(lead);
+    if (lead && lead.driver && (!this.probe || this.q.now % 200 < 10)) {
+      this.probe ??= { index: 0, done: false };
+      this.track(lead.driver.propose(encodeCommand({ id: "probe", op: "noop" })), () => {});
     }
     if (!this.probe?.done) this.q.after(10, { k: "probe" });
   }
@@ -601,7 +681,7 @@ export class Simulation {
     for (const m of this.members) {
       m.stalledUntil = 0;
       m.tickMs = TICK_MS;
-      if (!m.raw) this.start(m);
+      if (!m.driver) this.start(m);
     }
     this.note("all faults healed");
     this.q.after(0, { k: "probe" });
@@ -611,7 +691,7 @@ export class Simulation {
    * Liveness, continued: every member that replicates the log (voters and stand-bys) catches up
    * to `index` in bounded time.
    */
-  private converge(index: number): void {
+  private async converge(index: number): Promise<void> {
     const start = this.q.now;
     for (;;) {
       const lead = this.leader();
@@ -630,6 +710,7 @@ export class Simulation {
         );
       }
       this.step();
+      if (this.waiting > 0) await this.react();
     }
   }
 
@@ -637,7 +718,7 @@ export class Simulation {
   private compareStates(index: number): void {
     const byIndex = new Map<number, { id: NodeId; state: string }>();
     for (const m of this.members) {
-      if (!m.raw || m.applied < index) continue;
+      if (!m.driver || m.applied < index) continue;
       const state = new TextDecoder().decode(m.kv.encode());
       const other = byIndex.get(m.applied);
       if (other && other.state !== state) {
@@ -651,17 +732,34 @@ export class Simulation {
     }
   }
 
+  /**
+   * One event, and what the drivers deferred. Callers then `await this.react()` while promises
+   * are out (an async step per event would cost every event a promise).
+   */
   private step(): void {
     const ev = this.q.take();
     if (ev === undefined) throw new Violation("liveness", "nothing left to simulate");
     this.stats.events++;
+    this.outbox.length = 0;
     this.handle(ev);
+    this.flush();
+    if (this.failure) throw this.failure;
     this.afterStep();
   }
 
-  run(): SimResult {
+  /** Lets promise reactions run (a client learns an outcome), then what they deferred. */
+  private async react(): Promise<void> {
+    await null;
+    this.flush();
+    if (this.failure) throw this.failure;
+  }
+
+  async run(): Promise<SimResult> {
     try {
-      for (let i = 0; i < this.opts.steps; i++) this.step();
+      for (let i = 0; i < this.opts.steps; i++) {
+        this.step();
+        if (this.waiting > 0) await this.react();
+      }
       this.heal();
       const healedAt = this.q.now;
       while (!this.probe?.done) {
@@ -674,11 +772,15 @@ export class Simulation {
           );
         }
         this.step();
+        if (this.waiting > 0) await this.react();
       }
-      this.converge(this.probe!.index);
+      await this.converge(this.probe!.index);
       // Let outstanding operations resolve before judging the history.
       const settle = this.q.now + OP_TIMEOUT_MS + 10;
-      while (this.q.now < settle) this.step();
+      while (this.q.now < settle) {
+        this.step();
+        if (this.waiting > 0) await this.react();
+      }
       this.compareStates(this.probe!.index);
       this.stats.virtualMs = this.q.now;
       this.stats.leaders = this.inv.leadersElected;
@@ -718,6 +820,6 @@ export class Simulation {
   }
 }
 
-export function runSeed(opts: SimOptions): SimResult {
+export function runSeed(opts: SimOptions): Promise<SimResult> {
   return new Simulation(opts).run();
 }

@@ -140,21 +140,21 @@ Deno.test("the driver contract: no vote or ack leaves before it is durable", () 
   );
 });
 
-Deno.test("a run is a pure function of its seed", () => {
-  const a = runSeed({ seed: 99, nodes: 5, steps: 1500 });
-  const b = runSeed({ seed: 99, nodes: 5, steps: 1500 });
+Deno.test("a run is a pure function of its seed", async () => {
+  const a = await runSeed({ seed: 99, nodes: 5, steps: 1500 });
+  const b = await runSeed({ seed: 99, nodes: 5, steps: 1500 });
   assert.equal(a.ok, true, a.error ?? "");
   assert.deepEqual(a.stats, b.stats);
-  const c = runSeed({ seed: 100, nodes: 5, steps: 1500 });
+  const c = await runSeed({ seed: 100, nodes: 5, steps: 1500 });
   assert.notDeepEqual(a.stats, c.stats);
-  const f1 = runSeed({ seed: 1, nodes: 5, steps: 3000, bug: "apply-before-commit" });
-  const f2 = runSeed({ seed: 1, nodes: 5, steps: 3000, bug: "apply-before-commit" });
+  const f1 = await runSeed({ seed: 1, nodes: 5, steps: 3000, bug: "apply-before-commit" });
+  const f2 = await runSeed({ seed: 1, nodes: 5, steps: 3000, bug: "apply-before-commit" });
   assert.equal(f1.ok, false);
   assert.deepEqual(f1.trace, f2.trace);
   assert.ok(f1.trace.length > 0 && f1.trace.length <= 40);
 });
 
-Deno.test("the workload exercises what it claims: elections, crashes, conf changes, snapshots, clients", () => {
+Deno.test("the workload exercises what it claims: elections, crashes, conf changes, snapshots, clients", async () => {
   const totals = {
     leaders: 0,
     crashes: 0,
@@ -165,7 +165,7 @@ Deno.test("the workload exercises what it claims: elections, crashes, conf chang
     reads: 0,
   };
   for (let seed = 1; seed <= 20; seed++) {
-    const r = runSeed({ seed, nodes: 5, steps: 3000 });
+    const r = await runSeed({ seed, nodes: 5, steps: 3000 });
     assert.equal(r.ok, true, `seed ${seed}: ${r.error}`);
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
   }

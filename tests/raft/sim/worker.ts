@@ -8,10 +8,10 @@ import { runSeed, type SimOptions } from "./sim.ts";
 
 export type ToWorker = SimOptions | { stop: true };
 
-self.onmessage = (e: MessageEvent<ToWorker>) => {
+self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
   if ("stop" in msg) return self.close();
-  const result = runSeed(msg);
+  const result = await runSeed(msg);
   self.postMessage(result);
 };
 self.postMessage({ ready: true });

@@ -1,11 +1,12 @@
 /**
  * The clients: each runs one operation at a time (get, put or compare-and-set on a few keys)
- * and records it in the history the linearizability checker reads. Reads go through the
- * client's home member's readIndex; writes go to the leader as far as the client knows, and
- * follow a refusal's leader hint. A write whose fate the client cannot learn stays pending.
+ * and records it in the history the linearizability checker reads, through the member drivers'
+ * own API as the daemon uses it. Reads go through the client's home member's read barrier;
+ * writes go to the leader as far as the client knows, and follow its leader hint. A write whose
+ * fate the client cannot learn stays pending.
  * @module
  */
-import type { Entry, NodeId } from "../../../lib/raft/types.ts";
+import type { NodeId } from "../../../lib/raft/types.ts";
 import type { Invariants } from "./invariants.ts";
 import { type Command, encodeCommand } from "./kv.ts";
 import type { KvInput, KvOperation } from "./linearizability.ts";
@@ -24,8 +25,8 @@ export interface Op {
   done: boolean;
   /** A proposal is accepted and waits to apply on the member that took it. */
   inFlight: boolean;
-  /** An accepted proposal's fate can no longer be learned (its member crashed or skipped it by
-   *  snapshot): no more attempts, and it stays pending in the history. */
+  /** An accepted proposal's fate can no longer be learned (its member crashed, or its driver
+   *  gave up waiting): no more attempts, and it stays pending in the history. */
   ambiguous: boolean;
   attempts: number;
 }
@@ -54,10 +55,15 @@ export interface Cluster {
   readonly stats: { ops: number; acked: number; reads: number; pending: number };
   /** No new operations once the faults are healed. */
   readonly healing: boolean;
-  drain(m: Member): void;
+  /** Waits on a driver's promise, as a client connected to that member does. */
+  track<T>(p: Promise<T>, ok: (v: T) => void, err?: (e: Error) => void): void;
   /** Adds a line to the trace. */
   note(s: string): void;
 }
+
+/** Refusals that leave no entry behind (not the leader, or another entry took the index): a
+ *  write refused so may be tried again. Anything else leaves its fate unknown. */
+const SAFE_TO_RETRY = /^(Not the database leader|No database leader|Proposal refused|Leadership changed)/;
 
 export class Workload {
   readonly history: KvOperation[] = [];
@@ -76,70 +82,6 @@ export class Workload {
   handle(ev: ClientEvent): void {
     if (ev.k === "client") this.wake(this.clients[ev.c]);
     else this.timeout(this.clients[ev.c], ev.op);
-  }
-
-  /** `m` applied `e` (a command, with its result): answers the write waiting for that index. */
-  applied(m: Member, e: Entry, cmd: Command | null, result: boolean): void {
-    const w = m.waits.get(e.index);
-    if (!w) return;
-    m.waits.delete(e.index);
-    const op = w.op;
-    if (op.done) return;
-    if (cmd && cmd.id === op.id) {
-      op.rec.output = op.rec.input.op === "cas" ? { ok: result } : {};
-      op.rec.note = `entry ${e.index}/${e.term} via member ${m.id}`;
-      this.sim.note(
-        `client ${op.client} ${op.rec.input.op} ${op.rec.input.key} acked at ${e.index} by ${m.id}`,
-      );
-      this.sim.inv.ack(e.index, e.term, e.data, op.id);
-      this.sim.stats.acked++;
-      this.finish(op);
-    } else {
-      // Another entry took this index: this attempt can never commit, so trying again is safe.
-      op.inFlight = false;
-      this.sim.q.after(1, { k: "client", c: op.client - 1 });
-    }
-  }
-
-  /** Answers the reads whose read index `m` has now applied. */
-  serveReads(m: Member): void {
-    if (m.readQueue.length === 0) return;
-    const keep: { index: number; ctx: string }[] = [];
-    for (const rs of m.readQueue) {
-      if (rs.index > m.applied) {
-        keep.push(rs);
-        continue;
-      }
-      const op = m.reads.get(rs.ctx);
-      m.reads.delete(rs.ctx);
-      if (!op || op.done || op.rec.input.op !== "get") continue;
-      const value = m.kv.get(op.rec.input.key);
-      op.rec.output = { value };
-      op.rec.note = `via member ${m.id}, ${m.role} of term ${m.term}, read index ${rs.index}`;
-      this.sim.note(`client ${op.client} reads ${op.rec.input.key} = ${value} from ${m.id} at ${rs.index}`);
-      this.clients[op.client - 1].seen.set(op.rec.input.key, value);
-      this.sim.stats.reads++;
-      this.finish(op);
-    }
-    m.readQueue = keep;
-  }
-
-  /** `m` lost its memory: what waited on it will never be answered. */
-  crashed(m: Member): void {
-    for (const { op } of m.waits.values()) op.ambiguous = true;
-    m.waits.clear();
-    m.reads.clear();
-    m.readQueue = [];
-  }
-
-  /** Writes waiting for indexes a snapshot covers will never be seen applying on `m`. */
-  skipped(m: Member, upTo: number): void {
-    for (const [index, w] of m.waits) {
-      if (index <= upTo) {
-        w.op.ambiguous = true;
-        m.waits.delete(index);
-      }
-    }
   }
 
   private member(id: NodeId): Member {
@@ -186,34 +128,54 @@ export class Workload {
     if (op.done || q.now >= op.deadline) return;
     const read = op.rec.input.op === "get";
     const m = this.member(read ? c.home : c.target);
-    if (!m.raw) {
+    if (!m.driver) {
       if (read) c.home = rng.pick(members).id;
       else c.target = rng.pick(members).id;
       return q.after(10, { k: "client", c: c.id - 1 });
     }
     op.attempts++;
+    const d = m.driver;
     if (read) {
-      const ctx = `${op.id}#${op.attempts}`;
-      m.reads.set(ctx, op);
-      m.raw.readIndex(ctx);
-      this.sim.drain(m);
+      const key = op.rec.input.key;
+      this.sim.track(d.readBarrier(), () => {
+        if (op.done || m.driver !== d) return;
+        const value = m.kv.get(key);
+        op.rec.output = { value };
+        op.rec.note = `via member ${m.id}, ${m.role} of term ${m.term}, applied ${m.applied}`;
+        this.sim.note(`client ${op.client} reads ${key} = ${value} from ${m.id} at ${m.applied}`);
+        c.seen.set(key, value);
+        this.sim.stats.reads++;
+        this.finish(op);
+      });
       // No answer yet: ask again later, maybe elsewhere (reads can be repeated freely).
-      if (!op.done) {
-        if (rng.chance(0.2)) c.home = rng.pick(members).id;
-        q.after(rng.between(30, 80), { k: "client", c: c.id - 1 });
-      }
+      if (rng.chance(0.2)) c.home = rng.pick(members).id;
+      q.after(rng.between(30, 80), { k: "client", c: c.id - 1 });
       return;
     }
     if (op.ambiguous || op.inFlight) return;
-    const r = m.raw.propose(encodeCommand(op.cmd!));
-    if (r.ok) {
-      op.inFlight = true;
-      m.waits.set(r.index, { op, term: r.term });
-      this.sim.drain(m);
-      return;
+    if (!d.isLeader()) {
+      const lead = d.leader;
+      c.target = lead && lead !== m.id && rng.chance(0.8) ? lead : rng.pick(members).id;
+      return q.after(lead ? 2 : 20, { k: "client", c: c.id - 1 });
     }
-    c.target = r.leader && r.leader !== m.id && rng.chance(0.8) ? r.leader : rng.pick(members).id;
-    q.after(r.leader ? 2 : 20, { k: "client", c: c.id - 1 });
+    op.inFlight = true;
+    this.sim.track(d.propose(encodeCommand(op.cmd!)), ({ index, outcomes }) => {
+      if (op.done) return;
+      op.rec.output = op.rec.input.op === "cas" ? { ok: outcomes.ok } : {};
+      op.rec.note = `entry ${index}/${outcomes.term} via member ${m.id}`;
+      this.sim.note(
+        `client ${op.client} ${op.rec.input.op} ${op.rec.input.key} acked at ${index} by ${m.id}`,
+      );
+      this.sim.inv.ack(index, outcomes.term, outcomes.data, op.id);
+      this.sim.stats.acked++;
+      this.finish(op);
+    }, (e) => {
+      if (op.done) return;
+      if (SAFE_TO_RETRY.test(e.message)) {
+        op.inFlight = false;
+        q.after(1, { k: "client", c: c.id - 1 });
+      } else op.ambiguous = true;
+    });
   }
 
   private finish(op: Op): void {
@@ -234,7 +196,6 @@ export class Workload {
     // accepted somewhere stays pending forever: it may or may not have happened.
     if (op.rec.input.op !== "get" && (op.inFlight || op.ambiguous)) this.sim.stats.pending++;
     else this.history.splice(this.history.indexOf(op.rec), 1);
-    for (const m of this.sim.members) for (const [i, w] of m.waits) if (w.op === op) m.waits.delete(i);
     if (c.op === op) {
       c.op = null;
       c.target = this.sim.rng.pick(this.sim.members).id;

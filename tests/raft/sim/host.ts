@@ -1,0 +1,91 @@
+/**
+ * What a simulated member's Driver runs on instead of a process: a clock whose time is the event
+ * queue's (its ticks follow the member's clock faults), a logger that turns what the driver
+ * would only log into the run's failure, and the Crash a seam throws to cut a Ready short.
+ * @module
+ */
+import type { Clock } from "../../../lib/driver/clock.ts";
+import type { Logger } from "../../../lib/log/mod.ts";
+import type { Member } from "./member.ts";
+
+/** Thrown at a seam of the Ready loop: the driver stops as on a failed write, the member is lost. */
+export class Crash extends Error {
+  constructor(readonly why: string) {
+    super(`crash ${why}`);
+    this.name = "Crash";
+  }
+}
+
+/** A pending timer; an interval's period is its member's tick (clock faults change it). */
+export interface Timer {
+  fn: () => void;
+  clock: MemberClock;
+  live: boolean;
+  interval: boolean;
+}
+
+/** What the clock needs of the simulation. */
+export interface Host {
+  readonly q: { readonly now: number; after(delay: number, ev: { k: "timer"; t: Timer }): void };
+  readonly rng: { between(lo: number, hi: number): number };
+  readonly deferred: (() => void)[];
+  coreError(e: unknown): void;
+}
+
+export class MemberClock implements Clock {
+  /** Set when the member crashes: none of its timers fires again. */
+  dead = false;
+
+  constructor(private readonly host: Host, readonly member: Member) {}
+
+  now(): number {
+    return this.host.q.now;
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    const t: Timer = { fn, clock: this, live: true, interval: false };
+    this.host.q.after(ms, { k: "timer", t });
+    return t;
+  }
+
+  /** The first tick comes at a random phase, so that members do not tick in lockstep. */
+  setInterval(fn: () => void, ms: number): Timer {
+    const t: Timer = { fn, clock: this, live: true, interval: true };
+    this.host.q.after(this.host.rng.between(1, ms), { k: "timer", t });
+    return t;
+  }
+
+  clear(t: unknown): void {
+    if (t) (t as Timer).live = false;
+  }
+
+  defer(fn: () => void): void {
+    this.host.deferred.push(fn);
+  }
+
+  /** Fires a timer at its time: a stalled clock skips its ticks, a live interval comes again. */
+  fire(t: Timer): void {
+    if (!t.live || this.dead) return;
+    if (!t.interval) {
+      t.live = false;
+      return t.fn();
+    }
+    const m = this.member;
+    if (this.host.q.now >= m.stalledUntil) t.fn();
+    if (t.live && !this.dead) this.host.q.after(m.tickMs, { k: "timer", t });
+  }
+}
+
+/** The driver logs what it survives; in a run, a message the core threw on is a core error. */
+export function hostLogger(host: Host): Logger {
+  const log: Logger = {
+    debug: (message, context) => {
+      if (message === "Raft dropped a message") host.coreError(new Error(String(context?.err)));
+    },
+    info: () => {},
+    warn: (message, context) => host.coreError(new Error(`${message}: ${String(context?.err)}`)),
+    error: () => {},
+    with: () => log,
+  };
+  return log;
+}

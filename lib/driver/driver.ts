@@ -213,7 +213,9 @@ export class Driver<R> {
     this.#o.storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     if (rd.snapshot && rd.snapshot.data.length > 0) {
       this.#o.fsm.restore(rd.snapshot.data);
-      this.#conf = structuredClone(rd.snapshot.meta.conf);
+      // The core's configuration, restored from the snapshot: what observers are told is what
+      // the core counts votes and acks with.
+      this.#conf = this.#node.confState();
       this.#notify(() => this.#o.onConfState?.(this.#conf));
     }
     if (this.#isLeader && rd.entries.length > 0 && this.#readyIndex === Infinity) {

@@ -30,7 +30,10 @@ export interface DriverOptions<R> {
   /** Core settings other than the defaults (check-quorum, pre-vote, flow control): the
    *  simulator varies them per seed, and plants bugs through them. */
   raft?: Partial<
-    Pick<Config, "checkQuorum" | "preVote" | "maxSizePerMsg" | "maxInflightMsgs" | "maxInflightBytes" | "bugs">
+    Pick<
+      Config,
+      "checkQuorum" | "preVote" | "maxSizePerMsg" | "maxInflightMsgs" | "maxInflightBytes" | "bugs"
+    >
   >;
   /** Seed of the core's election timeouts. */
   seed?: number;

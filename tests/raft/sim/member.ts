@@ -64,8 +64,9 @@ export class Member {
   keepEntries: number;
   /** Crash right after the next write (a new leader, before its first messages leave). */
   crashNow = false;
-  /** A membership entry applied, whose configuration the driver is about to report. */
-  expectConf: { index: number; cc: ConfChange; conf: ConfState } | null = null;
+  /** A membership entry applied or a snapshot installed, whose configuration the driver is about
+   *  to report (`cc` null for a snapshot). */
+  expectConf: { index: number; cc: ConfChange | null; conf: ConfState } | null = null;
 
   constructor(
     readonly id: NodeId,

@@ -433,6 +433,7 @@ export class Simulation {
     this.stats.snapshotsInstalled++;
     m.kv = Kv.decode(snap.data);
     m.applied = snap.meta.index;
+    m.expectConf = { index: snap.meta.index, cc: null, conf: snap.meta.conf };
     this.note(`${m.id} installs snapshot ${snap.meta.index}/${snap.meta.term}`);
   }
 
@@ -474,7 +475,7 @@ export class Simulation {
     m.conf = conf;
     if (!x) return;
     this.inv.confAgrees(m.id, x.index, x.conf, conf);
-    this.note(`${m.id} applies ${x.cc.type} ${x.cc.id} at ${x.index}: voters ${conf.voters}`);
+    if (x.cc) this.note(`${m.id} applies ${x.cc.type} ${x.cc.id} at ${x.index}: voters ${conf.voters}`);
   }
 
   /** Runs what the drivers deferred, until nothing is left. */

@@ -37,6 +37,13 @@ interface ApplyWaiter {
 /** Why a stopped driver refuses. */
 const SHUTTING_DOWN = "The database is shutting down on this member";
 
+/** A configuration's own copy (three arrays of numbers: no need for structuredClone). */
+const copyConf = (c: ConfState): ConfState => ({
+  voters: [...c.voters],
+  standbys: [...c.standbys],
+  spares: [...c.spares],
+});
+
 function notLeader(leader: number): StatusError {
   return new StatusError(
     503,
@@ -74,6 +81,12 @@ export class Driver<R> {
   #leaderWaiters: PromiseWithResolvers<void>[] = [];
   #reads = new Map<string, { d: PromiseWithResolvers<number>; timer: ClockTimer }>();
   #readSeq = 0;
+  /**
+   * Tags this run's read contexts: a read index answered to an earlier run of this member (a
+   * delayed reply from before a restart, when the counter began again at 1) must not answer a
+   * read of this one. The simulator found that stale read (a linearizability failure).
+   */
+  #readTag = "";
   #pendingReads: PromiseWithResolvers<void>[] = [];
   #readInFlight = false;
 
@@ -97,9 +110,11 @@ export class Driver<R> {
   start(): void {
     const storage = this.#o.storage;
     const snap = storage.snapshotMeta;
-    this.#conf = structuredClone(snap.conf);
+    this.#conf = copyConf(snap.conf);
     // The core draws randomness from this injected generator only.
-    const rng = seededRng(this.#o.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0]! ^ this.id));
+    const seed = this.#o.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0]! ^ this.id);
+    const rng = seededRng(seed);
+    this.#readTag = Math.floor(seededRng(~seed)() * 2 ** 32).toString(36);
     this.#node = new RawNode({
       id: this.id,
       storage: this.#storageView(),
@@ -133,11 +148,12 @@ export class Driver<R> {
   #storageView(): Storage {
     const s = this.#o.storage;
     return {
-      initialState: () => s.initialState(),
-      entries: (lo, hi, maxBytes) => s.entries(lo, hi, maxBytes),
-      term: (i) => s.term(i),
-      firstIndex: () => s.firstIndex(),
-      lastIndex: () => s.lastIndex(),
+      // Bound, not wrapped: the core calls these for nearly every message.
+      initialState: s.initialState.bind(s),
+      entries: s.entries.bind(s),
+      term: s.term.bind(s),
+      firstIndex: s.firstIndex.bind(s),
+      lastIndex: s.lastIndex.bind(s),
       snapshot: () => {
         const stored = s.snapshot();
         if (stored.data.length > 0) return stored;
@@ -151,7 +167,7 @@ export class Driver<R> {
   #takeSnapshot(): Snapshot {
     const index = this.#o.fsm.appliedIndex;
     return {
-      meta: { index, term: this.#o.storage.term(index), conf: structuredClone(this.#conf) },
+      meta: { index, term: this.#o.storage.term(index), conf: copyConf(this.#conf) },
       data: this.#o.fsm.snapshot(),
     };
   }
@@ -183,11 +199,14 @@ export class Driver<R> {
   #kick(): void {
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
-    this.#clock.defer(() => {
-      this.#scheduled = false;
-      this.#process();
-    });
+    this.#clock.defer(this.#run);
   }
+
+  /** The deferred round of processing (one closure for all of them). */
+  #run = (): void => {
+    this.#scheduled = false;
+    this.#process();
+  };
 
   #process(): void {
     if (this.#stopped || this.#failed) return;
@@ -269,19 +288,21 @@ export class Driver<R> {
       this.#conf = this.#node.applyConfChange(cc);
       this.#o.fsm.applyEntry(e.index, e.term, "");
       this.#notify(() => this.#o.onConfState?.(this.#conf));
-      this.#settle(this.#confWaiters, e, structuredClone(this.#conf));
+      this.#settle(this.#confWaiters, e, () => copyConf(this.#conf));
     } else {
       const outcomes = this.#o.fsm.applyEntry(e.index, e.term, e.data);
-      this.#settle(this.#waiters, e, { index: e.index, outcomes });
+      this.#settle(this.#waiters, e, () => ({ index: e.index, outcomes }));
     }
   }
 
-  #settle<T>(waiters: Map<number, Waiter<T>>, e: Entry, result: T): void {
+  /** Answers whoever waits on entry e (most entries have no waiter here: `result` is lazy). */
+  #settle<T>(waiters: Map<number, Waiter<T>>, e: Entry, result: () => T): void {
+    if (waiters.size === 0) return;
     const w = waiters.get(e.index);
     if (!w) return;
     waiters.delete(e.index);
     this.#clock.clear(w.timer);
-    if (w.term === e.term) w.d.resolve(result);
+    if (w.term === e.term) w.d.resolve(result());
     else w.d.reject(new StatusError(503, "Leadership changed before the change was committed: retry"));
   }
 
@@ -317,36 +338,41 @@ export class Driver<R> {
       err: e.message,
     });
     this.#reject(
-      new StatusError(503, `This member's database failed and stopped: ${e.message}`),
-      new StatusError(
-        503,
-        `This member's database failed and stopped before the change was known to be committed (it may or may not have been made): ${e.message}`,
-      ),
+      () => new StatusError(503, `This member's database failed and stopped: ${e.message}`),
+      () =>
+        new StatusError(
+          503,
+          `This member's database failed and stopped before the change was known to be committed (it may or may not have been made): ${e.message}`,
+        ),
     );
     this.stop();
     this.#o.onFail?.(e);
   }
 
   /**
-   * Settles every waiter with err. A proposal's waiter gets `proposalErr` when given: whether a
-   * change in flight was made is not known, and its caller must be told so.
+   * Settles every waiter with the error `why` makes (once, and only if someone waits). A
+   * proposal's waiter gets `proposalWhy`'s when given: whether a change in flight was made is not
+   * known, and its caller must be told so.
    */
-  #reject(err: Error, proposalErr: Error = err): void {
+  #reject(why: () => Error, proposalWhy: () => Error = why): void {
+    let e: Error | undefined, pe: Error | undefined;
+    const err = () => (e ??= why());
+    const proposalErr = () => (pe ??= proposalWhy());
     for (const m of [this.#waiters, this.#confWaiters]) {
       for (const w of m.values()) {
         this.#clock.clear(w.timer);
-        w.d.reject(proposalErr);
+        w.d.reject(proposalErr());
       }
       m.clear();
     }
     for (const r of this.#reads.values()) {
       this.#clock.clear(r.timer);
-      r.d.reject(err);
+      r.d.reject(err());
     }
     this.#reads.clear();
-    for (const d of this.#pendingReads.splice(0)) d.reject(err);
-    for (const d of this.#leaderWaiters.splice(0)) d.reject(err);
-    for (const w of this.#applyWaiters.splice(0)) w.d.reject(err);
+    for (const d of this.#pendingReads.splice(0)) d.reject(err());
+    for (const d of this.#leaderWaiters.splice(0)) d.reject(err());
+    for (const w of this.#applyWaiters.splice(0)) w.d.reject(err());
   }
 
   // Consensus (what lib/db's GlobalDB needs)
@@ -375,7 +401,7 @@ export class Driver<R> {
 
   /** The configuration as of the last applied entry. */
   get conf(): ConfState {
-    return structuredClone(this.#conf);
+    return copyConf(this.#conf);
   }
 
   leaderReady(): Promise<void> {
@@ -482,7 +508,7 @@ export class Driver<R> {
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
     if (!this.#lead) return Promise.reject(notLeader(0));
-    const ctx = `${this.id}-${++this.#readSeq}`;
+    const ctx = `${this.id}-${this.#readTag}-${++this.#readSeq}`;
     const d = Promise.withResolvers<number>();
     const timer = this.#clock.setTimeout(() => {
       this.#reads.delete(ctx);
@@ -562,11 +588,12 @@ export class Driver<R> {
     this.#stopped = true;
     this.#clock.clear(this.#ticker);
     this.#reject(
-      new StatusError(503, SHUTTING_DOWN),
-      new StatusError(
-        503,
-        "The database stopped on this member before the change was known to be committed: it may or may not have been made",
-      ),
+      () => new StatusError(503, SHUTTING_DOWN),
+      () =>
+        new StatusError(
+          503,
+          "The database stopped on this member before the change was known to be committed: it may or may not have been made",
+        ),
     );
   }
 }

@@ -171,3 +171,10 @@ Deno.test("the workload exercises what it claims: elections, crashes, conf chang
   }
   for (const [k, v] of Object.entries(totals)) assert.ok(v > 0, `${k} never happened in 20 seeds`);
 });
+
+Deno.test("a read index answered to a member's earlier run does not answer a read of its next run (seed 634)", async () => {
+  // The driver numbered its read contexts from 1 on every start: a delayed reply from before a
+  // restart answered a new read with an older index (a stale read the linearizability check saw).
+  const r = await runSeed({ seed: 634, nodes: 5, steps: 3000 });
+  assert.equal(r.ok, true, r.error ?? "");
+});

@@ -11,7 +11,11 @@ import type { Member } from "./member.ts";
 /** Thrown at a seam of the Ready loop: the driver stops as on a failed write, the member is lost. */
 export class Crash extends Error {
   constructor(readonly why: string) {
+    // No stack: a run plants hundreds of these, and capturing one costs more than the crash.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`crash ${why}`);
+    Error.stackTraceLimit = limit;
     this.name = "Crash";
   }
 }
@@ -22,6 +26,8 @@ export interface Timer {
   clock: MemberClock;
   live: boolean;
   interval: boolean;
+  /** Its queue event, scheduled again for each tick of an interval. */
+  ev?: { k: "timer"; t: Timer };
 }
 
 /** What the clock needs of the simulation. */
@@ -31,6 +37,8 @@ export interface Host {
   readonly deferred: (() => void)[];
   coreError(e: unknown): void;
 }
+
+const noop = () => {};
 
 export class MemberClock implements Clock {
   /** Set when the member crashes: none of its timers fires again. */
@@ -51,12 +59,16 @@ export class MemberClock implements Clock {
   /** The first tick comes at a random phase, so that members do not tick in lockstep. */
   setInterval(fn: () => void, ms: number): Timer {
     const t: Timer = { fn, clock: this, live: true, interval: true };
-    this.host.q.after(this.host.rng.between(1, ms), { k: "timer", t });
+    t.ev = { k: "timer", t };
+    this.host.q.after(this.host.rng.between(1, ms), t.ev);
     return t;
   }
 
+  /** The event stays queued (a heap has no removal) but lets go of what the timer would call. */
   clear(t: unknown): void {
-    if (t) (t as Timer).live = false;
+    if (!t) return;
+    (t as Timer).live = false;
+    (t as Timer).fn = noop;
   }
 
   defer(fn: () => void): void {
@@ -72,7 +84,7 @@ export class MemberClock implements Clock {
     }
     const m = this.member;
     if (this.host.q.now >= m.stalledUntil) t.fn();
-    if (t.live && !this.dead) this.host.q.after(m.tickMs, { k: "timer", t });
+    if (t.live && !this.dead) this.host.q.after(m.tickMs, t.ev!);
   }
 }
 

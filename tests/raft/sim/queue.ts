@@ -20,6 +20,11 @@ export class EventQueue<T> {
     return this.heap.length;
   }
 
+  /** The time of the next event, without taking it (Infinity when none). */
+  get nextTime(): number {
+    return this.heap.length > 0 ? this.heap[0].time : Infinity;
+  }
+
   /** Schedules `value` `delay` ms from now. */
   after(delay: number, value: T): void {
     this.push({ time: this.now + Math.max(0, delay), seq: this.seq++, value });

@@ -247,7 +247,7 @@ export class Simulation {
       keepEntries: m.keepEntries,
       seed: this.rng.int(2 ** 32),
       // Clients give up after OP_TIMEOUT_MS: a lost read index is asked again sooner than 5 s.
-      readTimeoutMs: 100,
+      readTimeoutMs: 300,
       raft: {
         checkQuorum: this.checkQuorum,
         preVote: this.preVote,
@@ -711,7 +711,10 @@ export class Simulation {
         );
       }
       this.step();
-      if (this.waiting > 0) await this.react();
+      if (this.due()) {
+        await null; // promise reactions run here (inline: an async call per event costs)
+        this.reacted();
+      }
     }
   }
 
@@ -734,11 +737,13 @@ export class Simulation {
   }
 
   /**
-   * One event, and what the drivers deferred. Callers then `await this.react()` while promises
-   * are out (an async step per event would cost every event a promise).
+   * One event, and what the drivers deferred. Callers then let promise reactions run when due
+   * (an async step per event would cost every event a promise).
    */
   private step(): void {
-    const ev = this.q.take();
+    let ev = this.q.take();
+    // A cancelled timer is no event (a driver cancels most of its timeouts).
+    while (ev?.k === "timer" && (!ev.t.live || ev.t.clock.dead)) ev = this.q.take();
     if (ev === undefined) throw new Violation("liveness", "nothing left to simulate");
     this.stats.events++;
     this.outbox.length = 0;
@@ -748,9 +753,16 @@ export class Simulation {
     this.afterStep();
   }
 
-  /** Lets promise reactions run (a client learns an outcome), then what they deferred. */
-  private async react(): Promise<void> {
-    await null;
+  /**
+   * Whether promise reactions must run now: something waits on a driver's promise and the next
+   * event comes later than this instant (reactions of one instant run together, at its time).
+   */
+  private due(): boolean {
+    return this.waiting > 0 && this.q.nextTime > this.q.now;
+  }
+
+  /** After promise reactions ran (a client learned an outcome): what they deferred. */
+  private reacted(): void {
     this.flush();
     if (this.failure) throw this.failure;
   }
@@ -759,7 +771,10 @@ export class Simulation {
     try {
       for (let i = 0; i < this.opts.steps; i++) {
         this.step();
-        if (this.waiting > 0) await this.react();
+        if (this.due()) {
+          await null; // promise reactions run here (inline: an async call per event costs)
+          this.reacted();
+        }
       }
       this.heal();
       const healedAt = this.q.now;
@@ -773,14 +788,20 @@ export class Simulation {
           );
         }
         this.step();
-        if (this.waiting > 0) await this.react();
+        if (this.due()) {
+          await null; // promise reactions run here (inline: an async call per event costs)
+          this.reacted();
+        }
       }
       await this.converge(this.probe!.index);
       // Let outstanding operations resolve before judging the history.
       const settle = this.q.now + OP_TIMEOUT_MS + 10;
       while (this.q.now < settle) {
         this.step();
-        if (this.waiting > 0) await this.react();
+        if (this.due()) {
+          await null; // promise reactions run here (inline: an async call per event costs)
+          this.reacted();
+        }
       }
       this.compareStates(this.probe!.index);
       this.stats.virtualMs = this.q.now;

@@ -135,6 +135,11 @@ export class Workload {
     }
     op.attempts++;
     const d = m.driver;
+    if (read && d.leader === 0) {
+      // The driver refuses at once (a 503) when its member knows no leader: ask again later.
+      if (rng.chance(0.2)) c.home = rng.pick(members).id;
+      return q.after(rng.between(30, 80), { k: "client", c: c.id - 1 });
+    }
     if (read) {
       const key = op.rec.input.key;
       this.sim.track(d.readBarrier(), () => {

@@ -29,6 +29,8 @@ export interface Op {
    *  gave up waiting): no more attempts, and it stays pending in the history. */
   ambiguous: boolean;
   attempts: number;
+  /** The driver whose read barrier this read waits on: asking it again would only wait again. */
+  reading?: unknown;
 }
 
 interface Client {
@@ -142,7 +144,14 @@ export class Workload {
     }
     if (read) {
       const key = op.rec.input.key;
-      this.sim.track(d.readBarrier(), () => {
+      if (op.reading !== d) {
+        op.reading = d;
+        this.sim.track(d.readBarrier(), () => read(), () => {
+          if (op.reading === d) op.reading = undefined;
+        });
+      }
+      const read = () => {
+        if (op.reading === d) op.reading = undefined;
         if (op.done || m.driver !== d) return;
         const value = m.kv.get(key);
         op.rec.output = { value };
@@ -151,7 +160,7 @@ export class Workload {
         c.seen.set(key, value);
         this.sim.stats.reads++;
         this.finish(op);
-      });
+      };
       // No answer yet: ask again later, maybe elsewhere (reads can be repeated freely).
       if (rng.chance(0.2)) c.home = rng.pick(members).id;
       q.after(rng.between(30, 80), { k: "client", c: c.id - 1 });

@@ -5,7 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage } from "../../lib/util/mod.ts";
 import { CliContext, type GlobalFlags } from "./context.ts";
-import { extendServerCommands, instanceCommandsFor } from "./instance_commands.ts";
+import { instanceCommandsFor, instanceForms } from "./instance_commands.ts";
 import { clusterCommand } from "./cluster.ts";
 import { completionCommands } from "./completion.ts";
 import { remoteCommand } from "./remote.ts";
@@ -24,8 +24,8 @@ export type CommandModule = (ctx: CliContext) => Command;
 
 const modules: CommandModule[] = [
   remoteCommand,
-  infoCommand,
-  configCommand,
+  (ctx) => infoCommand(ctx, instanceForms(ctx)),
+  (ctx) => configCommand(ctx, instanceForms(ctx)),
   queryCommand,
   operationCommand,
   monitorCommand,
@@ -66,7 +66,6 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
     });
   for (const m of modules) program.addCommand(m(ctx));
   for (const c of instanceCommandsFor(ctx)) program.addCommand(c);
-  extendServerCommands(program, ctx);
   const [completion, hidden] = completionCommands(ctx, () => program);
   program.addCommand(completion!);
   program.addCommand(hidden!, { hidden: true });

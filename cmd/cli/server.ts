@@ -9,12 +9,28 @@ import { VERSION } from "../../lib/version.ts";
 import { parseCertificate } from "../../lib/tls/mod.ts";
 import { editInEditor } from "../../lib/util/editor.ts";
 
-/** `info`: the server's configuration and environment. */
-export function infoCommand(ctx: CliContext): Command {
+/**
+ * The instance forms of `info` and `config` (instance_commands.ts), as lxc has one command for
+ * both: each answers true when the arguments were its own and it handled them.
+ */
+export interface InstanceForms {
+  info(arg: string | undefined, o: { showLog?: boolean }): Promise<boolean>;
+  config(verb: "get" | "set" | "unset" | "show", args: string[]): Promise<boolean>;
+}
+
+const SERVER_ONLY: InstanceForms = {
+  info: () => Promise.resolve(false),
+  config: () => Promise.resolve(false),
+};
+
+/** `info`: the server's configuration and environment (or an instance's). */
+export function infoCommand(ctx: CliContext, forms: InstanceForms = SERVER_ONLY): Command {
   return new Command("info").description("Show instance or server information")
     .argument("[remote]", "remote:")
     .option("--target <member>", "Cluster member name")
-    .action(async (arg: string | undefined, o: { target?: string }) => {
+    .option("--show-log", "Show the instance's last 100 log lines")
+    .action(async (arg: string | undefined, o: { target?: string; showLog?: boolean }) => {
+      if (await forms.info(arg, o)) return;
       const { remote } = ctx.parseRemote(arg ?? "");
       const c = await ctx.client(remote);
       const q = o.target ? `?target=${encodeURIComponent(o.target)}` : "";
@@ -69,13 +85,14 @@ async function updateServerConfig(
   await c.request("PUT", `/1.0${q}`, { body: { config }, headers: r.etag ? { "If-Match": r.etag } : {} });
 }
 
-/** `config get|set|unset|show|edit` of the server. */
-export function configCommand(ctx: CliContext): Command {
+/** `config get|set|unset|show|edit` of the server (or an instance's, through `forms`). */
+export function configCommand(ctx: CliContext, forms: InstanceForms = SERVER_ONLY): Command {
   const config = new Command("config").description("Manage instance and server configuration options");
   config.command("get").description("Get values for instance or server configuration keys")
     .argument("<args...>", "[remote:] key")
     .option("--target <member>", "Cluster member name")
     .action(async (args: string[], o: { target?: string }) => {
+      if (await forms.config("get", args)) return;
       const [remoteArg, key] = remoteAndKey(args);
       const { remote } = ctx.parseRemote(remoteArg);
       const q = o.target ? `?target=${encodeURIComponent(o.target)}` : "";
@@ -87,6 +104,7 @@ export function configCommand(ctx: CliContext): Command {
     .argument("<args...>", "[remote:] key value | key=value...")
     .option("--target <member>", "Cluster member name")
     .action(async (args: string[], o: { target?: string }) => {
+      if (await forms.config("set", args)) return;
       let remote = ctx.config["default-remote"];
       if (args.length > 0 && args[0]!.endsWith(":") && !args[0]!.includes("=")) {
         remote = ctx.parseRemote(args.shift()!).remote;
@@ -98,6 +116,7 @@ export function configCommand(ctx: CliContext): Command {
     .argument("<args...>", "[remote:] key")
     .option("--target <member>", "Cluster member name")
     .action(async (args: string[], o: { target?: string }) => {
+      if (await forms.config("unset", args)) return;
       const [remoteArg, key] = remoteAndKey(args);
       await updateServerConfig(ctx, ctx.parseRemote(remoteArg).remote, o.target, [[key, ""]]);
     });
@@ -105,6 +124,7 @@ export function configCommand(ctx: CliContext): Command {
     .argument("[remote]")
     .option("--target <member>", "Cluster member name")
     .action(async (a: string | undefined, o: { target?: string }) => {
+      if (await forms.config("show", a === undefined ? [] : [a])) return;
       const q = o.target ? `?target=${encodeURIComponent(o.target)}` : "";
       const s = await (await ctx.client(ctx.parseRemote(a ?? "").remote)).get<Server>(`/1.0${q}`);
       ctx.print(toYaml({ config: s.config ?? {} }));

@@ -12,6 +12,7 @@ import { errorMessage, type TimerId } from "../util/mod.ts";
 import type { Heartbeat } from "../wire/mod.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import type { Self } from "./self.ts";
+import type { FenceWatchdog } from "./fence_watchdog.ts";
 
 /** How often the quorum is probed. */
 const PROBE_MS = 1_000;
@@ -42,9 +43,12 @@ export class Fencing {
   /** After the cluster is heard again: whether this member may start again what it stopped. */
   mayRestart: () => boolean = () => true;
 
-  constructor(self: Self, heartbeats: Heartbeats, instances: InstanceManager) {
+  #watchdog: FenceWatchdog | null;
+
+  constructor(self: Self, heartbeats: Heartbeats, instances: InstanceManager, watchdog?: FenceWatchdog) {
     this.#self = self;
     this.#instances = instances;
+    this.#watchdog = watchdog ?? null;
     heartbeats.extra = {
       heartbeat: () => ({ fences: this.#fencesForHeartbeat() }),
       reply: () => ({ fence: this.seconds() }),
@@ -90,6 +94,8 @@ export class Fencing {
     const self = this.#self;
     if (!self.clustered() || this.#probing) return;
     const fence = this.seconds();
+    // The loop that fences even if this daemon dies (fence_watchdog.ts) follows the setting.
+    this.#watchdog?.set(fence);
     // Healing off: nothing to fence against, and no probe to pay for (silence counts from now on).
     if (fence === 0 && !this.#fenced) {
       this.#lastQuorum = performance.now();
@@ -107,6 +113,7 @@ export class Fencing {
       } catch { /* no quorum heard */ }
       if (reached) {
         this.#lastQuorum = performance.now();
+        this.#watchdog?.touch();
         if (this.#fenced) await this.#unfence();
       } else if (fence > 0 && !this.#fenced && performance.now() - this.#lastQuorum > fence * 1000) {
         await this.#fence();

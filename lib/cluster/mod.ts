@@ -28,3 +28,4 @@ export { type EvacuateMode, modeProblem } from "./evacuate_plan.ts";
 export * from "./instance_moves.ts";
 export { fenceSeconds, Fencing } from "./fence.ts";
 export { healBlocker, Healer } from "./heal.ts";
+export { FenceWatchdog } from "./fence_watchdog.ts";

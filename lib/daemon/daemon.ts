@@ -21,6 +21,7 @@ import {
   apiExtensionCount,
   Cluster,
   Evacuations,
+  FenceWatchdog,
   Fencing,
   Gateway,
   Healer,
@@ -215,7 +216,12 @@ export class Daemon implements ServerContext {
       // A stopped instance goes whole to its new member (lib/cluster/instance_moves.ts).
       move: (project, name, target) => this.moves.move({ project, name, target, stateless: true }),
     });
-    this.fencing = new Fencing(self, this.cluster.heartbeats, this.instances);
+    this.fencing = new Fencing(
+      self,
+      this.cluster.heartbeats,
+      this.instances,
+      new FenceWatchdog({ dir: paths.dir, lxcpath: paths.containers, log: root }),
+    );
     this.fencing.mayRestart = () => !this.evacuations.evacuated();
     this.#healer = new Healer(self, this.cluster.heartbeats, this.fencing, this.instances);
     this.#images = new ImageFetcher({

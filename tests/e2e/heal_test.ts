@@ -18,9 +18,15 @@ const A = ["127.0.0.235", "127.0.0.236", "127.0.0.237"];
 const FENCE_S = 3;
 const HEAL_S = 13;
 
-Deno.test("a member cut off fences itself; its instance on shared storage heals elsewhere, never twice", async (t) => {
-  await using tmp = await tempDir("heal");
-  await using set = new NetnsSet(uniquePrefix("hl"));
+/**
+ * Three members, each in a namespace of its own on `addrs` (a bridge in a fourth joins them),
+ * whose dir pool "default" has one source, a directory all of them see.
+ */
+async function sharedCluster(
+  dir: string,
+  set: NetnsSet,
+  addrs: string[],
+): Promise<{ hub: string; members: Member[] }> {
   const hub = await set.add("hub");
   await set.bridge(hub, "hub");
   for (let i = 0; i < 3; i++) {
@@ -31,41 +37,75 @@ Deno.test("a member cut off fences itself; its instance on shared storage heals 
       hubNs: hub,
       bridge: "hub",
       port: `p${i + 1}`,
-      cidr: `${A[i]}/24`,
+      cidr: `${addrs[i]}/24`,
     });
   }
   const wrap = (name: string) => inNetns(set.name(name), "env");
-  const shared = `${tmp.path}/shared`;
+  const shared = `${dir}/shared`;
   await Deno.mkdir(shared, { mode: 0o755 });
-  await Deno.chmod(tmp.path, 0o755);
-  const members: Member[] = [];
+  await Deno.chmod(dir, 0o755);
+  const m1 = new Member(`${dir}/m1`, "m1", undefined, wrap("m1"));
+  await m1.start();
+  const members = [m1];
+  const boot = await m1.shoald(["init", "--preseed"], {
+    stdin:
+      `config:\n  core.https_address: "${addrs[0]}:8443"\ncluster:\n  server_name: m1\n  enabled: true\n` +
+      `storage_pools:\n- name: default\n  driver: dir\n  config:\n    source: ${shared}\n` +
+      `profiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n`,
+  });
+  assert.equal(boot.code, 0, boot.stderr);
+  for (const i of [2, 3]) {
+    members.push(
+      await joinMember(
+        dir,
+        m1,
+        `m${i}`,
+        addrs[i - 1]!,
+        undefined,
+        wrap(`m${i}`),
+        `  member_config:\n  - entity: storage-pool\n    name: default\n    key: source\n    value: ${shared}\n`,
+      ),
+    );
+  }
+  return { hub, members };
+}
+
+/** Stops every container inside its member's namespace (liblxc reaches it from there only). */
+async function stopAll(set: NetnsSet, members: Member[]): Promise<void> {
+  for (const m of members) {
+    try {
+      for await (const e of Deno.readDir(`${m.dir}/containers`)) {
+        await nsCmd(set.name(m.name), "lxc-stop", ["-P", `${m.dir}/containers`, "-n", e.name, "-k"], {
+          check: false,
+        });
+      }
+    } catch { /* none */ }
+  }
+  for (const m of members) await stopContainers(m.dir);
+}
+
+/** Where container c runs now, by member name, as liblxc inside each namespace tells it. */
+async function runningOn(set: NetnsSet, members: Member[], c: string): Promise<string[]> {
+  const where: string[] = [];
+  for (const m of members) {
+    const r = await nsCmd(set.name(m.name), "lxc-info", ["-P", `${m.dir}/containers`, "-n", c, "-s"], {
+      check: false,
+    });
+    if (/RUNNING/.test(r.stdout)) where.push(m.name);
+  }
+  return where;
+}
+
+Deno.test("a member cut off fences itself; its instance on shared storage heals elsewhere, never twice", async (t) => {
+  await using tmp = await tempDir("heal");
+  await using set = new NetnsSet(uniquePrefix("hl"));
+  const { hub, members } = await sharedCluster(tmp.path, set, A);
   const running = new Map<string, string[]>();
   let watching = true;
   let overlap = "";
   let watcher: Promise<void> = Promise.resolve();
   try {
-    const m1 = new Member(`${tmp.path}/m1`, "m1", undefined, wrap("m1"));
-    await m1.start();
-    members.push(m1);
-    const boot = await m1.shoald(["init", "--preseed"], {
-      stdin: `config:\n  core.https_address: "${A[0]}:8443"\ncluster:\n  server_name: m1\n  enabled: true\n` +
-        `storage_pools:\n- name: default\n  driver: dir\n  config:\n    source: ${shared}\n` +
-        `profiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n`,
-    });
-    assert.equal(boot.code, 0, boot.stderr);
-    for (const i of [2, 3]) {
-      members.push(
-        await joinMember(
-          tmp.path,
-          m1,
-          `m${i}`,
-          A[i - 1]!,
-          undefined,
-          wrap(`m${i}`),
-          `  member_config:\n  - entity: storage-pool\n    name: default\n    key: source\n    value: ${shared}\n`,
-        ),
-      );
-    }
+    const m1 = members[0]!;
     const ok = async (m: Member, args: string[]) => {
       const r = await m.shoal(args);
       assert.equal(
@@ -98,18 +138,7 @@ Deno.test("a member cut off fences itself; its instance on shared storage heals 
     // every 200 ms: where c1 runs, as liblxc inside each namespace tells it
     watcher = (async () => {
       while (watching) {
-        const where: string[] = [];
-        for (const m of members) {
-          const r = await nsCmd(
-            set.name(m.name),
-            "lxc-info",
-            ["-P", `${m.dir}/containers`, "-n", "c1", "-s"],
-            {
-              check: false,
-            },
-          );
-          if (/RUNNING/.test(r.stdout)) where.push(m.name);
-        }
+        const where = await runningOn(set, members, "c1");
         running.set("c1", where);
         if (where.length > 1 && overlap === "") overlap = `c1 ran on ${where.join(" and ")} at once`;
         await new Promise((r) => setTimeout(r, 200));
@@ -198,17 +227,52 @@ Deno.test("a member cut off fences itself; its instance on shared storage heals 
   } finally {
     watching = false;
     await watcher.catch(() => {});
-    // containers live in their member's namespace: liblxc reaches them from there only
-    for (const m of members) {
-      try {
-        for await (const e of Deno.readDir(`${m.dir}/containers`)) {
-          await nsCmd(set.name(m.name), "lxc-stop", ["-P", `${m.dir}/containers`, "-n", e.name, "-k"], {
-            check: false,
-          });
-        }
-      } catch { /* none */ }
-    }
-    for (const m of members) await stopContainers(m.dir);
+    await stopAll(set, members);
+    for (const m of [...members].reverse()) await m.stop().catch(() => {});
+  }
+});
+
+Deno.test("a member whose daemon dies: its fence watchdog kills the containers, then they heal elsewhere", async () => {
+  await using tmp = await tempDir("heal-kill");
+  await using set = new NetnsSet(uniquePrefix("hk"));
+  const { members } = await sharedCluster(tmp.path, set, ["127.0.0.233", "127.0.0.234", "127.0.0.244"]);
+  let watching = true;
+  let overlap = "";
+  let seen: string[] = [];
+  let watcher: Promise<void> = Promise.resolve();
+  try {
+    const m1 = members[0]!;
+    const ok = async (args: string[]) => {
+      const r = await m1.shoal(args);
+      assert.equal(r.code, 0, `shoal ${args.join(" ")}: ${r.stderr}`);
+    };
+    await ok(["config", "set", `cluster.fence_time=${FENCE_S}`, `cluster.healing_threshold=${HEAL_S}`]);
+    await ok(["image", "import", await busyboxImage(tmp.path), "--alias", "bb"]);
+    const leader = await leaderOf(members, m1);
+    const victim = members.find((m) => m !== leader)!;
+    await ok(["launch", "bb", "c1", "--target", victim.name]);
+    watcher = (async () => {
+      while (watching) {
+        seen = await runningOn(set, members, "c1");
+        if (seen.length > 1 && overlap === "") overlap = `c1 ran on ${seen.join(" and ")} at once`;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    await waitFor("c1 running on the victim", () => seen.join() === victim.name, 20_000);
+    // the daemon alone: its containers live on without it
+    await victim.kill();
+    const t0 = performance.now();
+    await waitFor("c1 killed by the victim's watchdog", () => seen.length === 0, 30_000, 100);
+    const fenced = (performance.now() - t0) / 1000;
+    assert.ok(fenced < HEAL_S - 1.5, `the watchdog fenced after ${fenced.toFixed(1)} s`);
+    const where = await waitFor("c1 running elsewhere", () => seen.length === 1 && seen[0], 60_000, 100);
+    assert.notEqual(where, victim.name);
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.equal(overlap, "");
+  } finally {
+    watching = false;
+    await watcher.catch(() => {});
+    await stopAll(set, members);
     for (const m of [...members].reverse()) await m.stop().catch(() => {});
   }
 });

@@ -16,6 +16,7 @@ import {
   renameInstanceRecords,
 } from "../db/mod.ts";
 import {
+  checkDisks,
   copyRequest,
   createRequestProblem,
   dropDeparted,
@@ -131,6 +132,20 @@ export class InstanceMoves {
       throw badRequest(
         `${LIVE_MIGRATION_REFUSAL}: stop the instance first, or move it with --stateless (stopped, moved, started again)`,
       );
+    }
+    // A custom volume lives on one member: an instance using one cannot leave it behind.
+    if (to !== this.#o.location()) {
+      await this.#o.db.read((tx) => {
+        try {
+          checkDisks(tx, inst.expanded_devices, to, true, r.project);
+        } catch (e) {
+          throw badRequest(
+            `Instance "${r.name}" cannot move to "${to}": ${
+              errorMessage(e).replace(/ on this member$/, ` on "${to}"`)
+            }`,
+          );
+        }
+      });
     }
     return to;
   }

@@ -16,5 +16,6 @@ export * from "./types.ts";
 export * from "./moves.ts";
 export * from "./copy_config.ts";
 export { createRequestProblem } from "./requests.ts";
+export { checkDisks } from "./disks.ts";
 export { tarVolume, untarInto } from "./volume_stream.ts";
 export * from "./snapshots.ts";

@@ -171,6 +171,17 @@ Deno.test("instances move, copy and rename between members", async (t) => {
       await ok(["stop", "c4", "--force"]);
     });
 
+    await t.step("an instance using a member's custom volume does not leave it behind", async () => {
+      await ok(["storage", "volume", "create", "default", "v1", "--target", "m1"]);
+      await ok(["init", "bb", "cv", "--target", "m1"]);
+      await ok(["storage", "volume", "attach", "default", "v1", "cv", "/mnt"]);
+      const r = await lxc(["move", "cv", "--target", "m2"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /cannot move to "m2".*Storage volume "v1" not found in pool "default" on "m2"/);
+      assert.equal(await row("cv"), "cv,STOPPED,m1");
+      await ok(["delete", "cv"]);
+    });
+
     await t.step("a move to @GROUP: the scheduler picks, scheduler.instance applies", async () => {
       await ok(["cluster", "group", "create", "g1"]);
       await ok(["cluster", "group", "assign", "m3", "default,g1"]);

@@ -3,7 +3,7 @@ import type { Client } from "../../lib/client/mod.ts";
 import type { Operation, Server } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
-import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
+import { drawTable, type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
 import { byteSize, imageFingerprint, waitOp } from "./image.ts";
 import { checkRaw, rawRequest } from "./instance_http.ts";
 
@@ -204,6 +204,13 @@ export function instanceCommands(ctx: CliContext): Command[] {
       for (const n of names) {
         const p = ctx.parseRemote(n);
         const c = await ctx.client(p.remote);
+        if (p.name.includes("/")) {
+          // INSTANCE/SNAPSHOT: a snapshot, as lxc delete takes it.
+          const [inst, snap] = [p.name.slice(0, p.name.indexOf("/")), p.name.slice(p.name.indexOf("/") + 1)];
+          const r = await c.request("DELETE", `${path(inst)}/snapshots/${encodeURIComponent(snap)}`);
+          await waitOp(c, r.operation);
+          continue;
+        }
         const st = await c.get<{ status: string }>(`${path(p.name)}/state`);
         if (st.status !== "Stopped") {
           if (!o.force) throw new Error("The instance is currently running, stop it first or pass --force");
@@ -287,6 +294,25 @@ export async function instanceInfo(ctx: CliContext, arg: string, showLog: boolea
     if (i.state.memory.usage > 0) {
       lines.push("  Memory usage:", `    Memory (current): ${byteSize(i.state.memory.usage)}`);
     }
+  }
+  const snaps = (i.snapshots ?? []) as {
+    name: string;
+    created_at: string;
+    expires_at: string;
+    stateful: boolean;
+  }[];
+  if (snaps.length > 0) {
+    const set = (t: string) => t && !t.startsWith("0001-01-01") ? goShortTime(t) : " ";
+    lines.push(
+      "",
+      "Snapshots:",
+      drawTable(
+        ["NAME", "TAKEN AT", "EXPIRES AT", "STATEFUL"],
+        snaps.map((
+          s,
+        ) => [s.name.split("/").pop()!, set(s.created_at), set(s.expires_at), s.stateful ? "YES" : "NO"]),
+      ).trimEnd(),
+    );
   }
   ctx.println(lines.join("\n"));
   if (showLog) {

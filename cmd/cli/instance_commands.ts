@@ -11,6 +11,7 @@ import { fileCommand } from "./file.ts";
 import { imageCommand } from "./image.ts";
 import { instanceCommands, instanceConfig, instanceInfo } from "./instance.ts";
 import { moveCommands } from "./instance_move.ts";
+import { snapshotCommands } from "./snapshot.ts";
 import { networkCommand } from "./network.ts";
 import { profileCommand } from "./profile.ts";
 import { storageCommand } from "./storage.ts";
@@ -26,6 +27,7 @@ export function instanceCommandsFor(ctx: CliContext): Command[] {
     fileCommand(ctx),
     ...instanceCommands(ctx),
     ...moveCommands(ctx),
+    ...snapshotCommands(ctx),
   ];
 }
 

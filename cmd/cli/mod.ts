@@ -10,6 +10,7 @@ import { clusterCommand } from "./cluster.ts";
 import { completionCommands } from "./completion.ts";
 import { remoteCommand } from "./remote.ts";
 import { projectCommand } from "./project.ts";
+import { warningCommand } from "./warning.ts";
 import {
   configCommand,
   infoCommand,
@@ -32,6 +33,7 @@ const modules: CommandModule[] = [
   versionCommand,
   clusterCommand,
   projectCommand,
+  warningCommand,
 ];
 
 /** Registers more top-level commands (each returns one commander Command). */

@@ -183,6 +183,13 @@ Deno.test("any member serves any instance", async (t) => {
       assert.equal(bad.message, 'Invalid snapshot name: Cannot contain "/"');
       const missing = await refusal(withClient(m1, (c) => c.get("/1.0/instances/c1/snapshots/nosuch")));
       assert.equal(missing.status, 404);
+      // Our client, side by side: snapshot, the Snapshots table of info, restore, delete.
+      await ok(m3, ["snapshot", "c1", "ours"]);
+      assert.match(await ok(m1, ["info", "c1"]), /Snapshots:[\s\S]*\| ours +\|/);
+      assert.equal((await lxc(["list", "c1", "-c", "nS", "--format", "csv"])).trim(), "c1,2");
+      await ok(m1, ["restore", "c1", "ours"]);
+      await ok(m3, ["delete", "c1/ours"]);
+      assert.equal((await lxc(["list", "c1", "-c", "nS", "--format", "csv"])).trim(), "c1,1");
     });
 
     await t.step(
@@ -492,6 +499,8 @@ Deno.test("any member serves any instance", async (t) => {
             r.stdout,
             new RegExp(`^${offline.uuid.slice(0, 8)}.*,Offline cluster member,NEW,LOW,1,`, "m"),
           );
+          // Our client draws the same list.
+          assert.equal(await ok(m2, ["warning", "list", "--format", "csv"]), r.stdout);
         }
         const path = `/1.0/warnings/${offline.uuid}`;
         await withClient(m2, (c) => c.request("PATCH", path, { body: { status: "acknowledged" } }));

@@ -9,6 +9,7 @@ import {
   type InstanceManager,
   InstanceSnapshots,
   type InstancesPost,
+  type SnapshotJSON,
 } from "../../instances/mod.ts";
 import { badRequest, etag, forbidden } from "../../util/mod.ts";
 import { readJson } from "../body.ts";
@@ -107,6 +108,12 @@ async function othersInstances(
 }
 
 /** The name a create request asks for, read from a copy of its body (the body itself is forwarded). */
+/** An instance's snapshots as InstanceFull shows them: null when it has none, as LXD. */
+async function snapshotsOrNull(s: InstanceSnapshots, name: string): Promise<SnapshotJSON[] | null> {
+  const list = await s.list(name);
+  return list.length > 0 ? list : null;
+}
+
 async function requestedName(c: Ctx): Promise<string> {
   try {
     const b = await c.req.raw.clone().json();
@@ -152,7 +159,7 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
         ...x.json,
         backups: null,
         state: x.state ? await m.in(x.json.project).state(x.json.name, x.state) : null,
-        snapshots: null,
+        snapshots: await snapshotsOrNull(new InstanceSnapshots(m.in(x.json.project)), x.json.name),
       })));
       const all = [...mine, ...theirs].filter((x) => matchesFilter(filter, x as InstanceJSON));
       all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -260,12 +267,11 @@ export function instanceRoutes(m: InstanceManager): (ctx: ServerContext) => Hono
       // recursion=1 here is LXD's InstanceFull (instance_get_full): state, snapshots, backups.
       if (recursionOf(c) >= 1) {
         const st = await pm(c).lxcState(i.name);
-        const snapshots = await new InstanceSnapshots(pm(c)).list(i.name);
         return sync(c, {
           ...i,
           backups: null,
           state: await pm(c).state(i.name, st),
-          snapshots: snapshots.length > 0 ? snapshots : null,
+          snapshots: await snapshotsOrNull(new InstanceSnapshots(pm(c)), i.name),
         }, {
           etag: etag(writable(i)),
         });

@@ -249,6 +249,7 @@ export class Gateway implements Consensus {
         clientCert: this.#clientCert,
         log: this.#log,
         onUnreachable: (id) => this.#driver?.reportUnreachable(id),
+        onLost: (id) => this.#driver?.peerLost(id),
       });
     }
     this.#updatePeers(this.#local.raftNodes());
@@ -316,6 +317,7 @@ export class Gateway implements Consensus {
         clientCert: this.#clientCert,
         log: this.#log,
         onUnreachable: (peer) => this.#driver?.reportUnreachable(peer),
+        onLost: (peer) => this.#driver?.peerLost(peer),
       });
       this.#updatePeers(nodes);
     }

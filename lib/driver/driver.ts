@@ -565,6 +565,12 @@ export class Driver<R> {
     this.#node.reportUnreachable(id);
   }
 
+  /** The transport's open connection to peer `id` closed (its process may be gone). */
+  peerLost(id: number): void {
+    if (this.#stopped) return;
+    this.#node.leaderLost(id);
+  }
+
   /** A snapshot of the core's state for status pages. */
   status(): ReturnType<RawNode["status"]> {
     return this.#node.status();

@@ -595,4 +595,21 @@ export class Raft {
     const pr = this.role === "leader" ? this.prs.get(id) : undefined;
     if (pr && pr.state !== "probe") pr.becomeProbe();
   }
+
+  /**
+   * The transport saw its open connection to `id` closed. When `id` is this follower's leader,
+   * its lease ends now and it campaigns within 1-3 ticks instead of a whole election timeout:
+   * a process that died (kill -9, a crash) has its connections closed by the kernel at once,
+   * and the timeout is for a leader that went silent. Timing is no part of Raft's safety; the
+   * campaign starts with a pre-vote, which a member still hearing from the leader refuses, and
+   * a heartbeat from a leader that is alive after all resets the count as ever. The spread keeps
+   * two followers that saw the same close from campaigning in the same instant (a split vote).
+   */
+  leaderLost(id: NodeId): void {
+    if (this.role !== "follower" || id === NONE || this.lead !== id || !this.promotable()) return;
+    const r = this.rng();
+    const spread = 1 + Math.floor((r >= 0 && r < 1 ? r : 0) * 3);
+    this.electionElapsed = Math.max(this.electionElapsed, this.electionTimeout);
+    this.randomizedElectionTimeout = this.electionElapsed + spread;
+  }
 }

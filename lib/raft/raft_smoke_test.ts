@@ -28,3 +28,41 @@ Deno.test("smoke: pre-vote and check-quorum elect by ticking", () => {
   net.stabilize();
   for (const id of [1, 2, 3]) assert.deepEqual(net.get(id).applied, ["x"]);
 });
+
+Deno.test("leaderLost: followers that saw the leader's connection close elect within a few ticks", () => {
+  const net = net3({ preVote: true, checkQuorum: true });
+  net.elect(1);
+  const timeout = 10; // TestNet's electionTick
+  net.isolate(1); // dead: nothing to or from it
+  // Not the leader, or not this member's leader: nothing changes.
+  net.get(2).rn.leaderLost(3);
+  net.get(1).rn.leaderLost(2);
+  assert.equal(net.get(1).rn.status().role, "leader");
+  for (const id of [2, 3]) net.get(id).rn.leaderLost(1);
+  let ticks = 0;
+  while (![2, 3].some((id) => net.get(id).rn.status().role === "leader") && ticks < 4) {
+    net.tick(2);
+    net.tick(3);
+    net.stabilize();
+    ticks++;
+  }
+  assert.ok([2, 3].some((id) => net.get(id).rn.status().role === "leader"), `no leader after ${ticks} ticks`);
+  assert.ok(ticks <= 4 && ticks < timeout);
+});
+
+Deno.test("leaderLost: one follower alone cannot unseat a leader the other still hears", () => {
+  const net = net3({ preVote: true, checkQuorum: true });
+  net.elect(1);
+  const term = net.get(1).rn.status().term;
+  net.cutOneWay(1, 2);
+  net.cutOneWay(2, 1);
+  net.get(2).rn.leaderLost(1);
+  for (let i = 0; i < 4; i++) {
+    net.tick(2);
+    net.stabilize();
+  }
+  // 3 still hears 1 and refuses 2's pre-vote: 1 stays leader in its term
+  assert.equal(net.get(1).rn.status().role, "leader");
+  assert.equal(net.get(1).rn.status().term, term);
+  assert.notEqual(net.get(2).rn.status().role, "leader");
+});

@@ -87,6 +87,11 @@ export class RawNode {
     this.r.reportUnreachable(id);
   }
 
+  /** The transport's open connection to `id` closed: if it is the leader, elect sooner (Raft.leaderLost). */
+  leaderLost(id: NodeId): void {
+    this.r.leaderLost(id);
+  }
+
   /** The hard state as it goes into a Ready. The vote-not-persisted bug leaves the vote out. */
   private durableHardState(): HardState {
     const hs = this.r.hardState();

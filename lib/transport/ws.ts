@@ -28,6 +28,8 @@ export interface TransportOptions {
   log: Logger;
   /** Called when a peer could not be reached (Raft slows its replication to it). */
   onUnreachable?: (id: number) => void;
+  /** An open connection to peer `id` closed (not a failed attempt): its process may have died. */
+  onLost?: (id: number) => void;
   /** Most messages queued for one peer; older ones are dropped (Raft retransmits). */
   maxQueue?: number;
 }
@@ -156,6 +158,7 @@ export class WsTransport<M extends Addressed> {
     ws.on("message", () => {});
     const down = (err?: Error) => {
       if (p.ws !== ws) return;
+      const wasOpen = !p.connecting;
       p.ws = null;
       p.connecting = false;
       if (this.#closed || !this.#peers.has(id)) return;
@@ -170,6 +173,7 @@ export class WsTransport<M extends Addressed> {
       // Raft retransmits what was lost; a slow or dead peer must not hold old messages.
       p.queue = [];
       this.#o.onUnreachable?.(id);
+      if (wasOpen) this.#o.onLost?.(id);
       // A peer never reached is most likely a joiner starting its listener: it is tried often, so
       // that it gets the log as soon as it listens (a joiner waited up to a second here).
       p.retry = setTimeout(() => {

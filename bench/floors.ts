@@ -48,15 +48,15 @@ export interface Throughput {
 export function percentiles(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
   const n = s.length;
-  const at = (p: number) => (n === 0 ? NaN : s[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))]);
+  const at = (p: number) => s[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))] ?? NaN;
   return {
     n,
-    min: n ? s[0] : NaN,
+    min: s[0] ?? NaN,
     mean: n ? s.reduce((a, b) => a + b, 0) / n : NaN,
     median: at(0.5),
     p90: at(0.9),
     p99: at(0.99),
-    max: n ? s[n - 1] : NaN,
+    max: s[n - 1] ?? NaN,
   };
 }
 
@@ -255,9 +255,9 @@ export function formatStats(label: string, s: Stats, unit = "ms"): string {
 
 /** Prints rows of cells as aligned columns (first row is the header). */
 export function printRows(rows: string[][]): void {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   for (const r of rows) {
-    console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
+    console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  "));
   }
 }
 

@@ -112,7 +112,10 @@ async function simulatedMember(port: number, tls: { cert: string; key: string })
   );
   server.on("secureConnection", () => counts.connections++);
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!req.url?.startsWith("/1.0/events")) return socket.destroy();
+    if (!req.url?.startsWith("/1.0/events")) {
+      socket.destroy();
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => ws.on("error", () => {}));
   });
   await new Promise<void>((r) => server.listen(port, SIM_HOST, () => r()));

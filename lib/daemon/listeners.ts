@@ -285,7 +285,10 @@ export class HttpsListener {
     // Node's parser refuses what Go's takes (a method it does not know, a byte over 0x7f in the
     // path) and by default may close without a word: answer in LXD's envelope, never a 5xx.
     server.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
-      if (!socket.writable || err.code === "ECONNRESET") return socket.destroy();
+      if (!socket.writable || err.code === "ECONNRESET") {
+        socket.destroy();
+        return;
+      }
       const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
       const body = JSON.stringify(errorBody(status, `Bad request: ${err.code ?? err.message}`));
       socket.end(

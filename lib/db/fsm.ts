@@ -152,11 +152,20 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
           const session = batch.s?.[i] ?? null;
           if (session) {
             const seen = this.#sessions.check(session);
-            if (seen.kind === "duplicate") return outcomes.push({ ...seen.outcome, duplicate: true });
-            if (seen.kind === "refused") return outcomes.push({ ok: false, error: seen.error });
+            if (seen.kind === "duplicate") {
+              outcomes.push({ ...seen.outcome, duplicate: true });
+              return;
+            }
+            if (seen.kind === "refused") {
+              outcomes.push({ ok: false, error: seen.error });
+              return;
+            }
           }
           const outcome = this.#applyTx(stmts);
-          if (!session) return outcomes.push(outcome);
+          if (!session) {
+            outcomes.push(outcome);
+            return;
+          }
           const first = outcome.ok ? { ok: true as const, result: session.r } : outcome;
           this.#sessions.record(session, index, first);
           outcomes.push({ ...first, index });

@@ -185,7 +185,7 @@ Deno.test("aggregate limits sum what profiles give, and a profile change that wo
     /"limits.processes" in project "p1"/,
   );
   const st = await f.db.read((tx) => projectState(tx, "p1"));
-  assert.deepEqual([st.cpu.usage, st.processes.usage, st.disk.usage], [3, 80, 800 * 1024 ** 2]);
+  assert.deepEqual([st.cpu!.usage, st.processes!.usage, st.disk!.usage], [3, 80, 800 * 1024 ** 2]);
   assert.equal((await f.db.read((tx) => listProjects(tx))).length, 2);
 });
 
@@ -288,7 +288,7 @@ Deno.test("custom volumes count against limits.disk in the write that makes or g
     400,
     /limits.disk/,
   );
-  assert.equal((await f.db.read((tx) => projectState(tx, "p"))).disk.usage, 512 * 1024 ** 2);
+  assert.equal((await f.db.read((tx) => projectState(tx, "p"))).disk!.usage, 512 * 1024 ** 2);
   // default's volumes do not count against p's limit.
   await f.db.run(createCustomVolume, {
     pool: "default",

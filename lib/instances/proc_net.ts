@@ -138,7 +138,7 @@ export async function procNetworkState(
         ].map((s) => `statistics/${s}`),
       ].map((f) => read(n.name, f)),
     );
-    if (index === null || mtu === null || flags === null) return null;
+    if (index == null || mtu == null || flags == null) return null; // null: unreadable; undefined: not read
     n.index = Number(index);
     const loopback = type === "772";
     out[n.name] = {

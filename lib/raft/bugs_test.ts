@@ -29,8 +29,8 @@ for (const on of [false, true]) {
     const { m } = member({ voteWithoutLogCheck: on }, [1, 2, 2], 2);
     m.rn.step(voteReq(2, 3, 1, 1));
     const rd = m.rn.ready();
-    const r = rd.messages[0];
-    assert.ok(r.type === "vote-resp");
+    const [r] = rd.messages;
+    assert.ok(r?.type === "vote-resp");
     assert.equal(r.reject, !on);
   });
 
@@ -42,8 +42,8 @@ for (const on of [false, true]) {
     // After a crash, a second candidate of the same term gets a vote too when the bug is on.
     const again = net.restart(1);
     again.rn.step(voteReq(3, 2, 1, 1));
-    const r = again.rn.ready().messages[0];
-    assert.ok(r.type === "vote-resp");
+    const [r] = again.rn.ready().messages;
+    assert.ok(r?.type === "vote-resp");
     assert.equal(r.reject, !on);
   });
 

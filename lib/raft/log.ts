@@ -113,7 +113,8 @@ export class RaftLog {
    */
   maybeAppend(index: number, logTerm: number, committed: number, ents: readonly Entry[]): number | undefined {
     if (!this.matchTerm(index, logTerm)) return undefined;
-    for (let k = 0; k < ents.length; k++) if (ents[k].index !== index + 1 + k) return undefined;
+    let k = 0;
+    for (const e of ents) if (e.index !== index + 1 + k++) return undefined;
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {

@@ -36,7 +36,7 @@ export class Unstable {
     }
     const last = this.maybeLastIndex();
     if (last === undefined || i > last) return undefined;
-    return this.entries[i - this.offset].term;
+    return this.entries[i - this.offset]?.term;
   }
 
   /** Entries not yet handed out in a Ready. */
@@ -83,7 +83,9 @@ export class Unstable {
 
   /** Appends `ents` (consecutive), replacing whatever they conflict with. */
   truncateAndAppend(ents: Entry[]): void {
-    const from = ents[0].index;
+    const head = ents[0];
+    if (head === undefined) return;
+    const from = head.index;
     if (from === this.offset + this.entries.length) {
       this.entries = this.entries.concat(ents);
     } else if (from <= this.offset) {

@@ -31,8 +31,9 @@ export class Inflights {
 
   /** Frees every message whose last index is at or below `index` (they were acknowledged). */
   freeLE(index: number): void {
-    while (this.items.length > 0 && this.items[0].index <= index) {
-      this.bytesInFlight -= this.items.shift()!.bytes;
+    for (let head = this.items[0]; head !== undefined && head.index <= index; head = this.items[0]) {
+      this.bytesInFlight -= head.bytes;
+      this.items.shift();
     }
   }
 

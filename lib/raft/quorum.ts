@@ -19,7 +19,7 @@ export function committedIndex(voters: Iterable<NodeId>, matchOf: (id: NodeId) =
   for (const id of voters) matches.push(matchOf(id));
   if (matches.length === 0) return 0;
   matches.sort((a, b) => b - a);
-  return matches[quorumSize(matches.length) - 1];
+  return matches[quorumSize(matches.length) - 1] ?? 0;
 }
 
 export type VoteResult = "won" | "lost" | "pending";

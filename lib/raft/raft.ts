@@ -575,6 +575,7 @@ export class Raft {
     const best = voters.filter((id) => matchOf(id) === top);
     // A retry goes to the next equally caught-up voter: the last one may be unreachable.
     const to = best[(best.indexOf(this.lastHandOver) + 1) % best.length];
+    if (to === undefined) return; // not reached: best holds at least one voter
     this.lastHandOver = to;
     this.electionElapsed = 0;
     this.leadTransferee = to;

@@ -142,7 +142,7 @@ Deno.test("RequestVote: deny a candidate whose last log term is older (§5.4.1)"
   net.get(1).rn.step(vote(2, 1, 3, 5, 1));
   const out = outbox(net, 1);
   assert.equal(out.length, 1);
-  assert.ok(out[0].type === "vote-resp" && out[0].reject);
+  assert.ok(out[0]!.type === "vote-resp" && out[0]!.reject);
 });
 
 Deno.test("RequestVote: deny a candidate with the same last term but a shorter log (§5.4.1)", () => {
@@ -150,10 +150,10 @@ Deno.test("RequestVote: deny a candidate with the same last term but a shorter l
   withLog(net, 1, V3, [1, 2, 2], 2);
   net.get(1).rn.step(vote(2, 1, 3, 2, 2));
   const out = outbox(net, 1);
-  assert.ok(out[0].type === "vote-resp" && out[0].reject);
+  assert.ok(out[0]!.type === "vote-resp" && out[0]!.reject);
   net.get(1).rn.step(vote(3, 1, 3, 3, 2));
   const out2 = outbox(net, 1);
-  assert.ok(out2[0].type === "vote-resp" && !out2[0].reject, "an equally long log is up to date");
+  assert.ok(out2[0]!.type === "vote-resp" && !out2[0]!.reject, "an equally long log is up to date");
 });
 
 // ---- Figure 2: AppendEntries RPC ----
@@ -176,20 +176,20 @@ Deno.test("AppendEntries: follower rejects append when log doesn't contain an en
   net.get(2).rn.step(app(1, 2, 3, 3, 3, [ent(4, 3)]));
   const out = outbox(net, 2);
   assert.equal(out.length, 1);
-  const r = out[0];
-  assert.ok(r.type === "app-resp" && r.reject && r.index === 3);
+  const [r] = out;
+  assert.ok(r?.type === "app-resp" && r.reject && r.index === 3);
   assert.deepEqual(logOf(net, 2), [1, 1, 2]);
   net.get(2).rn.step(app(1, 2, 3, 4, 3, [ent(5, 3)]));
   const out2 = outbox(net, 2);
-  assert.ok(out2[0].type === "app-resp" && out2[0].reject, "an index past the end is missing too");
+  assert.ok(out2[0]!.type === "app-resp" && out2[0]!.reject, "an index past the end is missing too");
 });
 
 Deno.test("AppendEntries: a rejection hints the last index whose term is at most prevLogTerm", () => {
   const net = new TestNet();
   withLog(net, 2, V3, [1, 1, 2, 2, 2], 2);
   net.get(2).rn.step(app(1, 2, 4, 7, 1, []));
-  const r = outbox(net, 2)[0];
-  assert.ok(r.type === "app-resp" && r.reject);
+  const [r] = outbox(net, 2);
+  assert.ok(r?.type === "app-resp" && r.reject);
   assert.equal(r.hint, 2, "skips the whole run of term 2");
 });
 
@@ -198,7 +198,7 @@ Deno.test("AppendEntries: follower deletes a conflicting entry and all that foll
   withLog(net, 2, V3, [1, 1, 2, 2, 2], 2);
   net.get(2).rn.step(app(1, 2, 3, 2, 1, [ent(3, 3)]));
   const out = outbox(net, 2);
-  assert.ok(out[0].type === "app-resp" && !out[0].reject && out[0].index === 3);
+  assert.ok(out[0]!.type === "app-resp" && !out[0]!.reject && out[0]!.index === 3);
   assert.deepEqual(logOf(net, 2), [1, 1, 3]);
 });
 
@@ -528,7 +528,7 @@ Deno.test("§5.4.3 leader completeness: every later leader holds the committed e
     net.isolate(next - 1);
     net.elect(next);
     assert.equal(net.get(next).rn.status().role, "leader");
-    assert.ok(logOf(net, next).length >= 2 && net.get(next).storage.entries(3, 4)[0].data === "a");
+    assert.ok(logOf(net, next).length >= 2 && net.get(next).storage.entries(3, 4)[0]!.data === "a");
     net.heal();
   }
 });
@@ -552,7 +552,7 @@ Deno.test("§5.5 a member that restarts remembers its vote and does not vote twi
   net.restart(2);
   net.get(2).rn.step(vote(3, 2, 2, 1, 1));
   const out = outbox(net, 2);
-  assert.ok(out[0].type === "vote-resp" && out[0].reject);
+  assert.ok(out[0]!.type === "vote-resp" && out[0]!.reject);
 });
 
 Deno.test("§5.6 timing: with prompt messages a single leader is elected and stays", () => {
@@ -565,7 +565,7 @@ Deno.test("§5.6 timing: with prompt messages a single leader is elected and sta
   assert.ok(firstLeaderAt >= 0 && firstLeaderAt < 20, `elected at tick ${firstLeaderAt}`);
   const leaders = [...net.members.values()].filter((m) => m.rn.status().role === "leader");
   assert.equal(leaders.length, 1);
-  assert.equal(leaders[0].rn.status().term, 2, "no further elections");
+  assert.equal(leaders[0]!.rn.status().term, 2, "no further elections");
 });
 
 Deno.test("§7 installing a snapshot replaces the follower's log and configuration", () => {

@@ -138,9 +138,8 @@ export class RawNode {
     r.msgs = [];
     r.readStates = [];
     r.log.unstable.acceptInProgress();
-    if (rd.committedEntries.length > 0) {
-      r.log.applying = Math.max(r.log.applying, rd.committedEntries[rd.committedEntries.length - 1].index);
-    }
+    const lastCommitted = rd.committedEntries.at(-1);
+    if (lastCommitted) r.log.applying = Math.max(r.log.applying, lastCommitted.index);
     this.outstanding = true;
     return rd;
   }
@@ -149,17 +148,14 @@ export class RawNode {
   advance(rd: Ready): void {
     this.outstanding = false;
     const log = this.r.log;
-    if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1];
-      log.unstable.stableTo(last.index, last.term);
-    }
+    const last = rd.entries.at(-1);
+    if (last) log.unstable.stableTo(last.index, last.term);
     if (rd.snapshot) {
       log.unstable.stableSnapTo(rd.snapshot.meta.index);
       log.appliedTo(rd.snapshot.meta.index);
     }
-    if (rd.committedEntries.length > 0) {
-      log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
-    }
+    const lastApplied = rd.committedEntries.at(-1);
+    if (lastApplied) log.appliedTo(lastApplied.index);
     this.r.applied();
   }
 

@@ -282,7 +282,7 @@ Deno.test("a lost snapshot is sent again after the snapshot timeout", () => {
     }
   }
   assert.equal(dropped, 1);
-  assert.equal(net.get(1).rn.status().progress![3].state, "snapshot");
+  assert.equal(net.get(1).rn.status().progress![3]!.state, "snapshot");
   net.tickAll(8);
   assert.deepEqual(net.get(3).applied, ["a"]);
 });
@@ -330,9 +330,9 @@ Deno.test("reportUnreachable moves a replicating peer to probe", () => {
   net.elect(1);
   net.get(1).rn.propose("a");
   net.stabilize();
-  assert.equal(net.get(1).rn.status().progress![2].state, "replicate");
+  assert.equal(net.get(1).rn.status().progress![2]!.state, "replicate");
   net.get(1).rn.reportUnreachable(2);
-  assert.equal(net.get(1).rn.status().progress![2].state, "probe");
+  assert.equal(net.get(1).rn.status().progress![2]!.state, "probe");
 });
 
 Deno.test("malformed messages are dropped quietly", () => {

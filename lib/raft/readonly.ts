@@ -48,7 +48,7 @@ export class ReadOnly {
   }
 
   lastPendingCtx(): string {
-    return this.queue.length > 0 ? this.queue[this.queue.length - 1] : "";
+    return this.queue.at(-1) ?? "";
   }
 
   size(): number {

@@ -19,8 +19,8 @@ export class MemoryStorage implements Storage {
   private hard: HardState = { term: 0, vote: 0, commit: 0 };
   private conf: ConfState;
   private snap: Snapshot;
-  /** ents[0] is a dummy standing for the snapshot's (index, term). */
-  private ents: Entry[];
+  /** ents[0] is a dummy standing for the snapshot's (index, term): never empty. */
+  private ents: [Entry, ...Entry[]];
 
   /** A fresh log; `conf` is the bootstrap configuration (empty for a member that joins). */
   constructor(conf?: ConfState) {
@@ -43,8 +43,9 @@ export class MemoryStorage implements Storage {
   term(index: number): number {
     const off = this.ents[0].index;
     if (index < off) throw new CompactedError(index, off + 1);
-    if (index - off >= this.ents.length) throw new UnavailableError(index, this.lastIndex());
-    return this.ents[index - off].term;
+    const e = this.ents[index - off];
+    if (!e) throw new UnavailableError(index, this.lastIndex());
+    return e.term;
   }
 
   firstIndex(): number {
@@ -70,16 +71,17 @@ export class MemoryStorage implements Storage {
 
   /** Appends entries, replacing any conflicting suffix; entries already compacted are skipped. */
   append(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
+    const head = entries[0];
+    if (head === undefined) return;
     const first = this.firstIndex();
-    let ents = entries;
-    if (ents[ents.length - 1].index < first) return;
-    if (ents[0].index < first) ents = ents.slice(first - ents[0].index);
-    const off = ents[0].index - this.ents[0].index;
+    const from = Math.max(head.index, first);
+    const ents = entries.slice(from - head.index);
+    if (ents.length === 0) return;
+    const off = from - this.ents[0].index;
     if (off > this.ents.length) {
-      throw new Error(`missing log entry: last index is ${this.lastIndex()}, appending at ${ents[0].index}`);
+      throw new Error(`missing log entry: last index is ${this.lastIndex()}, appending at ${from}`);
     }
-    this.ents = this.ents.slice(0, off).concat(ents.map((e) => ({ ...e })));
+    this.ents = [this.ents[0], ...this.ents.slice(1, off), ...ents.map((e) => ({ ...e }))];
   }
 
   /** Replaces the whole log by a snapshot (a follower installing the leader's). */
@@ -115,7 +117,7 @@ export class MemoryStorage implements Storage {
       );
     }
     const i = index - off;
-    const dummy: Entry = { index, term: this.ents[i].term, type: "normal", data: "" };
-    this.ents = [dummy].concat(this.ents.slice(i + 1));
+    const dummy: Entry = { index, term: this.term(index), type: "normal", data: "" };
+    this.ents = [dummy, ...this.ents.slice(i + 1)];
   }
 }

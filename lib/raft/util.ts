@@ -19,10 +19,12 @@ export function entriesSize(ents: readonly Entry[]): number {
 export function limitSize(ents: Entry[], maxBytes: number | undefined): Entry[] {
   if (maxBytes === undefined || maxBytes === Infinity || ents.length <= 1) return ents;
   if (maxBytes <= 0) return ents.slice(0, 1);
-  let size = entrySize(ents[0]);
-  for (let i = 1; i < ents.length; i++) {
-    size += entrySize(ents[i]);
-    if (size > maxBytes) return ents.slice(0, i);
+  let size = 0;
+  let i = 0;
+  for (const e of ents) {
+    size += entrySize(e);
+    if (i > 0 && size > maxBytes) return ents.slice(0, i);
+    i++;
   }
   return ents;
 }

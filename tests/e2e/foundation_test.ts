@@ -724,6 +724,7 @@ Deno.test("shoald init: interactive questions, --dump as preseed, --preseed and 
         if (/^Again: $/.test(p)) return again++ === 0 ? "typo" : "pw1";
         if (/stale cached images to be updated automatically\?/.test(p)) return "no";
         if (/YAML "lxd init" preseed to be printed\?/.test(p)) return "yes";
+        return undefined; // lxd init's default
       });
       assert.equal(r.code, 0, r.err + r.out);
       assert.match(r.out, /Password mismatch, try again/);

@@ -22,7 +22,11 @@ Deno.test("restricted clients stay restricted; no client becomes a server", asyn
     await trust(m, "u", u!);
     await trust(m, "r", r!, { restricted: true, projects: [] });
     await trust(m, "rd", rd!, { restricted: true, projects: ["default"] });
-    const [uf, rf, rdf] = await Promise.all([u!, r!, rd!].map((k) => fingerprint(k.cert)));
+    const [uf, rf, rdf] = await Promise.all([
+      fingerprint(u!.cert),
+      fingerprint(r!.cert),
+      fingerprint(rd!.cert),
+    ]);
     const as = (k: typeof u) => {
       const c = new Caller(AT, served, k);
       callers.push(c);

@@ -50,15 +50,14 @@ Deno.test("databases, logs and keys are private; names that climb out are refuse
     await t.step("pool names: . and .. and slashes refused; $SHOAL_DIR is untouched", async () => {
       const c = m.client();
       const before = (await c.request<string[]>("GET", "/1.0/storage-pools")).metadata;
-      for (
-        const [name, why] of [
-          ["..", 'Invalid pool name "..": Cannot be ".."'],
-          [".", 'Invalid pool name ".": Cannot be "."'],
-          ["a/b", 'Invalid pool name "a/b": Cannot contain slashes'],
-          [".hidden", 'Invalid pool name ".hidden": Cannot start with a dot'],
-          ["a b", 'Invalid pool name "a b": Cannot contain white space'],
-        ]
-      ) {
+      const refused: [name: string, why: string][] = [
+        ["..", 'Invalid pool name "..": Cannot be ".."'],
+        [".", 'Invalid pool name ".": Cannot be "."'],
+        ["a/b", 'Invalid pool name "a/b": Cannot contain slashes'],
+        [".hidden", 'Invalid pool name ".hidden": Cannot start with a dot'],
+        ["a b", 'Invalid pool name "a b": Cannot contain white space'],
+      ];
+      for (const [name, why] of refused) {
         const e = await c.request("POST", "/1.0/storage-pools", { body: { name, driver: "dir" } }).catch((
           x,
         ) => x);

@@ -30,7 +30,11 @@ export interface FuzzResult {
 
 export function fuzz(o: FuzzOptions): FuzzResult {
   const rng = seededRng(o.seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
+  const pick = <T>(xs: readonly T[]): T => {
+    const x = xs[Math.floor(rng() * xs.length)];
+    if (x === undefined) throw new Error("pick from an empty list");
+    return x;
+  };
   const n = o.nodes ?? 5;
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const conf = { voters: ids.slice(0, Math.min(n, 3)), standbys: ids.slice(3, 4), spares: ids.slice(4) };
@@ -141,12 +145,12 @@ export function fuzz(o: FuzzOptions): FuzzResult {
           const y = rng();
           if (y < 0.1) net.queue.splice(i, 1); // dropped
           else if (y < 0.15) { // duplicated: deliver a copy, keep the original queued
-            const to = net.members.get(msg.to);
-            if (to && !net.isCut(msg.from, msg.to)) to.rn.step(structuredClone(msg));
+            const to = net.members.get(msg!.to);
+            if (to && !net.isCut(msg!.from, msg!.to)) to.rn.step(structuredClone(msg)!);
           } else {
             net.queue.splice(i, 1);
-            const to = net.members.get(msg.to);
-            if (to && !net.isCut(msg.from, msg.to)) to.rn.step(msg);
+            const to = net.members.get(msg!.to);
+            if (to && !net.isCut(msg!.from, msg!.to)) to.rn.step(msg!);
           }
         }
       } else if (x < 0.6) {

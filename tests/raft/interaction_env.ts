@@ -27,7 +27,7 @@ export interface Command {
 }
 
 export function parseCommand(line: string): Command {
-  const [name, ...rest] = line.trim().split(/\s+/);
+  const [name = "", ...rest] = line.trim().split(/\s+/);
   const args: string[] = [], kv = new Map<string, string>();
   for (const w of rest) {
     const eq = w.indexOf("=");
@@ -188,7 +188,7 @@ export class InteractionEnv {
     },
     /** read-index N ctx */
     "read-index"(this: InteractionEnv, c: Command) {
-      this.net.get(this.node(c.args[0])).rn.readIndex(c.args[1]);
+      this.net.get(this.node(c.args[0])).rn.readIndex(c.args[1]!);
     },
     /** read-states N: the reads answered to N so far. */
     "read-states"(this: InteractionEnv, c: Command) {
@@ -262,8 +262,7 @@ export function parseScript(text: string): { blocks: Block[]; trailer: string[] 
   const blocks: Block[] = [];
   let before: string[] = [];
   let i = 0;
-  while (i < lines.length) {
-    const l = lines[i];
+  for (let l = lines[i]; l !== undefined; l = lines[i]) {
     if (l.trim() === "" || l.startsWith("#")) {
       before.push(l);
       i++;
@@ -275,7 +274,7 @@ export function parseScript(text: string): { blocks: Block[]; trailer: string[] 
     if (lines[i] !== "----") throw new Error(`line ${line + 1}: expected ---- after the command`);
     i++;
     const out: string[] = [];
-    while (i < lines.length && lines[i] !== "") out.push(lines[i++]);
+    while (i < lines.length && lines[i] !== "") out.push(lines[i++]!);
     blocks.push({ before, command, expected: out.join("\n"), line });
     before = [];
   }

@@ -32,7 +32,11 @@ for (const name of files) {
       return;
     }
     for (let i = 0; i < blocks.length; i++) {
-      assert.equal(actual[i].expected, blocks[i].expected, `${name}:${blocks[i].line}: ${blocks[i].command}`);
+      assert.equal(
+        actual[i]!.expected,
+        blocks[i]!.expected,
+        `${name}:${blocks[i]!.line}: ${blocks[i]!.command}`,
+      );
     }
   });
 }

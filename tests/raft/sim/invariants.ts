@@ -136,7 +136,7 @@ export class Invariants {
     }
     const lo = Math.max(from + 1, storage.firstIndex());
     for (let i = lo; i <= hs.commit; i++) {
-      const e = storage.entries(i, i + 1)[0];
+      const e = storage.entries(i, i + 1)[0]!;
       this.committedAt(id, i, e.term, e.data);
       if (this.commitTerm[i] === undefined) this.commitTerm[i] = leaderTerm || hs.term;
     }
@@ -245,7 +245,7 @@ export class Invariants {
     let n = 0;
     const pending: number[] = [];
     for (let i = Math.max(applied + 1, storage.firstIndex()); i <= storage.lastIndex(); i++) {
-      if (storage.entries(i, i + 1)[0].type === "conf" && ++n) pending.push(i);
+      if (storage.entries(i, i + 1)[0]!.type === "conf" && ++n) pending.push(i);
     }
     if (n > 1) {
       throw new Violation(

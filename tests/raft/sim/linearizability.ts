@@ -63,7 +63,7 @@ export function checkOperations<S, I, O>(
   if (n === 0) return { ok: true };
   const events: { time: number; call: boolean; op: number }[] = [];
   for (let i = 0; i < n; i++) {
-    const o = history[i];
+    const o = history[i]!;
     if (!(o.ret >= o.call)) throw new Error(`operation ${i} returns (${o.ret}) before its call (${o.call})`);
     events.push({ time: o.call, call: true, op: i }, { time: o.ret, call: false, op: i });
   }
@@ -79,7 +79,7 @@ export function checkOperations<S, I, O>(
     tail = node;
     (e.call ? calls : rets)[e.op] = node;
   }
-  for (let i = 0; i < n; i++) calls[i].match = rets[i];
+  for (let i = 0; i < n; i++) calls[i]!.match = rets[i]!;
 
   const words = Math.ceil(n / 32);
   const bits = new Uint32Array(words);
@@ -91,9 +91,9 @@ export function checkOperations<S, I, O>(
   let deepest = -1;
   let stuckAt = -1;
   const stateKey = (s: S, extra: number) => {
-    bits[extra >>> 5] ^= 1 << (extra & 31);
+    bits[extra >>> 5]! ^= 1 << (extra & 31);
     const k = bits.join(",") + "|" + model.key(s);
-    bits[extra >>> 5] ^= 1 << (extra & 31);
+    bits[extra >>> 5]! ^= 1 << (extra & 31);
     return k;
   };
 
@@ -104,7 +104,7 @@ export function checkOperations<S, I, O>(
     if (entry === null) throw new Error("linearizability search ran off the event list");
     if (entry.call) {
       const op = history[entry.op];
-      const r = model.step(state, op.input, op.output);
+      const r = model.step(state, op!.input, op!.output);
       let advanced = false;
       if (r.ok) {
         const k = stateKey(r.state, entry.op);
@@ -112,7 +112,7 @@ export function checkOperations<S, I, O>(
           cache.add(k);
           stack.push({ node: entry, state });
           state = r.state;
-          bits[entry.op >>> 5] ^= 1 << (entry.op & 31);
+          bits[entry.op >>> 5]! ^= 1 << (entry.op & 31);
           lift(entry);
           entry = head.next;
           advanced = true;
@@ -129,7 +129,7 @@ export function checkOperations<S, I, O>(
       const top = stack.pop();
       if (top === undefined) return failure(model, history, stuckAt, deepest);
       state = top.state;
-      bits[top.node.op >>> 5] ^= 1 << (top.node.op & 31);
+      bits[top.node.op >>> 5]! ^= 1 << (top.node.op & 31);
       unlift(top.node);
       entry = top.node.next;
     }
@@ -163,19 +163,19 @@ function failure<S, I, O>(
     `client ${o.client} [${o.call}, ${o.ret === Infinity ? "pending" : o.ret}] ` +
     (model.describe ? model.describe(o.input, o.output) : JSON.stringify([o.input, o.output])) +
     (o.note ? ` (${o.note})` : "");
-  const order = history.map((_, i) => i).sort((a, b) => history[a].call - history[b].call || a - b);
+  const order = history.map((_, i) => i).sort((a, b) => history[a]!.call - history[b]!.call || a - b);
   // Show the operations around the one that could not be placed: those are the ones to read.
   const stuck = history[stuckAt];
   const near = order.filter((i) =>
-    i === stuckAt || (history[i].call <= stuck.ret && history[i].ret >= stuck.call - 1) ||
+    i === stuckAt || (history[i]!.call <= stuck!.ret && history[i]!.ret >= stuck!.call - 1) ||
     Math.abs(order.indexOf(i) - order.indexOf(stuckAt)) <= 6
   );
   return {
     ok: false,
     reason: `no linearization: after placing ${deepest} of ${history.length} operations, ` +
-      `none places ${describe(stuck)}`,
-    ops: near.slice(0, 40).map((i) => (i === stuckAt ? "> " : "  ") + describe(history[i])),
-    at: stuck.ret === Infinity ? stuck.call : stuck.ret,
+      `none places ${describe(stuck!)}`,
+    ops: near.slice(0, 40).map((i) => (i === stuckAt ? "> " : "  ") + describe(history[i]!)),
+    at: stuck!.ret === Infinity ? stuck!.call : stuck!.ret,
   };
 }
 

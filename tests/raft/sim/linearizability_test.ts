@@ -150,11 +150,11 @@ function registerHistory(rng: Rng, clients: number, ops: number, keys: string[])
   }
   // Apply in linearization order; a pending write may also never happen.
   const happens = planned.map((p) => !p.pending || rng.chance(0.5));
-  const order = planned.map((_, i) => i).sort((a, b) => planned[a].at - planned[b].at);
+  const order = planned.map((_, i) => i).sort((a, b) => planned[a]!.at - planned[b]!.at);
   const outputs: (KvOutput | undefined)[] = new Array(planned.length);
   for (const i of order) {
     if (!happens[i]) continue;
-    const { input } = planned[i];
+    const { input } = planned[i]!;
     const cur = state.get(input.key) ?? null;
     if (input.op === "get") outputs[i] = { value: cur };
     else if (input.op === "put") state.set(input.key, input.value), outputs[i] = {};

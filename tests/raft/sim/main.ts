@@ -149,7 +149,7 @@ async function main(): Promise<number> {
           return;
         }
         const job: ToWorker = {
-          seed: base + next++,
+          seed: base! + next++,
           nodes: a.nodes,
           steps: a.steps,
           bug: a.bug,

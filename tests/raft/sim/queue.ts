@@ -10,6 +10,13 @@ interface Item<T> {
   value: T;
 }
 
+/** Swaps two slots of the heap, both in range. */
+function swap<T>(h: T[], i: number, j: number): void {
+  const a = h[i]!;
+  h[i] = h[j]!;
+  h[j] = a;
+}
+
 export class EventQueue<T> {
   private heap: Item<T>[] = [];
   private seq = 0;
@@ -22,7 +29,7 @@ export class EventQueue<T> {
 
   /** The time of the next event, without taking it (Infinity when none). */
   get nextTime(): number {
-    return this.heap.length > 0 ? this.heap[0].time : Infinity;
+    return this.heap.length > 0 ? this.heap[0]!.time : Infinity;
   }
 
   /** Schedules `value` `delay` ms from now. */
@@ -40,8 +47,8 @@ export class EventQueue<T> {
       h[0] = last;
       this.down(0);
     }
-    this.now = top.time;
-    return top.value;
+    this.now = top!.time;
+    return top!.value;
   }
 
   private less(a: Item<T>, b: Item<T>): boolean {
@@ -54,8 +61,8 @@ export class EventQueue<T> {
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
+      if (!this.less(h[i]!, h[p]!)) break;
+      swap(h, i, p);
       i = p;
     }
   }
@@ -65,10 +72,10 @@ export class EventQueue<T> {
     for (;;) {
       const l = 2 * i + 1, r = l + 1;
       let m = i;
-      if (l < h.length && this.less(h[l], h[m])) m = l;
-      if (r < h.length && this.less(h[r], h[m])) m = r;
+      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
       if (m === i) return;
-      [h[i], h[m]] = [h[m], h[i]];
+      swap(h, i, m);
       i = m;
     }
   }

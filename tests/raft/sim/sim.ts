@@ -202,11 +202,11 @@ export class Simulation {
   lastEvents(upTo = Infinity): string[] {
     let end = this.tracePos;
     const oldest = Math.max(0, this.tracePos - TRACE_KEPT);
-    while (end > oldest && this.trace[(end - 1) % TRACE_KEPT].t > upTo) end--;
+    while (end > oldest && this.trace[(end - 1) % TRACE_KEPT]!.t > upTo) end--;
     const n = Math.min(end - oldest, TRACE_LENGTH);
     const out: string[] = [];
     for (let i = end - n; i < end; i++) {
-      const { t, s } = this.trace[i % TRACE_KEPT];
+      const { t, s } = this.trace[i % TRACE_KEPT]!;
       out.push(`${String(t).padStart(6)} ${typeof s === "string" ? s : describeMessage(s)}`);
     }
     return out;
@@ -345,7 +345,7 @@ export class Simulation {
     }
     const s = m.storage;
     if (b.entries.length > 0) {
-      const first = b.entries[0].index;
+      const first = b.entries[0]!.index;
       const last = b.snapshot ? b.snapshot.meta.index : s.lastIndex();
       if (first > last + 1) {
         throw new Violation(
@@ -447,7 +447,7 @@ export class Simulation {
     // The driver hands membership entries over as "": their change is on the disk.
     const e: Entry = data !== ""
       ? { index, term, type: "normal", data }
-      : m.storage.entries(index, index + 1)[0];
+      : m.storage.entries(index, index + 1)[0]!;
     this.inv.appliedEntry(m.id, e, m.storage.hardState.commit);
     m.applied = index;
     if (e.type === "conf") {
@@ -481,7 +481,7 @@ export class Simulation {
   /** Runs what the drivers deferred, until nothing is left. */
   private flush(): void {
     const d = this.deferred;
-    for (let i = 0; i < d.length; i++) d[i]();
+    for (let i = 0; i < d.length; i++) d[i]!();
     d.length = 0;
   }
 

@@ -68,7 +68,7 @@ Deno.test("the network cuts one way or both, and heals", () => {
   assert.equal(net.route(rng, 1, 2).length, 1);
   const lossy = new Network({ drop: 0.5, duplicate: 0.5, minDelay: 1, maxDelay: 3, slow: 0, slowDelay: 0 });
   const counts = [0, 0, 0];
-  for (let i = 0; i < 1000; i++) counts[lossy.route(rng, 1, 2).length]++;
+  for (let i = 0; i < 1000; i++) counts[lossy.route(rng, 1, 2).length]!++;
   assert.ok(counts.every((c) => c > 100), `lost/once/twice: ${counts}`);
 });
 

@@ -47,7 +47,7 @@ export class SimStorage implements LogStorage {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
-      const e = this.log[i - this.offset - 1];
+      const e = this.log[i - this.offset - 1]!;
       bytes += e.data.length;
       if (out.length > 0 && bytes > maxBytes) break;
       out.push(e);
@@ -59,7 +59,7 @@ export class SimStorage implements LogStorage {
     if (index === this.offset) return this.offsetTerm;
     if (index < this.offset) throw new CompactedError(index, this.offset + 1);
     if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
-    return this.log[index - this.offset - 1].term;
+    return this.log[index - this.offset - 1]!.term;
   }
 
   firstIndex(): number {
@@ -103,7 +103,7 @@ export class SimStorage implements LogStorage {
     if (entries.length === 0) return;
     const keep = entries.filter((e) => e.index > this.offset);
     if (keep.length === 0) return;
-    const first = keep[0].index;
+    const first = keep[0]!.index;
     if (first > this.lastIndex() + 1) {
       throw new Error(`append leaves a gap: entry ${first} after last index ${this.lastIndex()}`);
     }

@@ -82,12 +82,12 @@ export class Workload {
   }
 
   handle(ev: ClientEvent): void {
-    if (ev.k === "client") this.wake(this.clients[ev.c]);
-    else this.timeout(this.clients[ev.c], ev.op);
+    if (ev.k === "client") this.wake(this.clients[ev.c]!);
+    else this.timeout(this.clients[ev.c]!, ev.op);
   }
 
   private member(id: NodeId): Member {
-    return this.sim.members[id - 1];
+    return this.sim.members[id - 1]!;
   }
 
   private wake(c: Client): void {
@@ -195,7 +195,7 @@ export class Workload {
   private finish(op: Op): void {
     op.done = true;
     op.rec.ret = this.sim.q.now;
-    const c = this.clients[op.client - 1];
+    const c = this.clients[op.client - 1]!;
     if (c.op === op) {
       c.op = null;
       this.sim.q.after(this.sim.rng.between(0, 30), { k: "client", c: c.id - 1 });
@@ -204,12 +204,12 @@ export class Workload {
 
   private timeout(c: Client, n: number): void {
     const op = this.ops[n];
-    if (op.done) return;
-    op.done = true;
+    if (op!.done) return;
+    op!.done = true;
     // A read that never answered and a write never accepted leave the history; a write
     // accepted somewhere stays pending forever: it may or may not have happened.
-    if (op.rec.input.op !== "get" && (op.inFlight || op.ambiguous)) this.sim.stats.pending++;
-    else this.history.splice(this.history.indexOf(op.rec), 1);
+    if (op!.rec.input.op !== "get" && (op!.inFlight || op!.ambiguous)) this.sim.stats.pending++;
+    else this.history.splice(this.history.indexOf(op!.rec), 1);
     if (c.op === op) {
       c.op = null;
       c.target = this.sim.rng.pick(this.sim.members).id;

@@ -50,6 +50,23 @@ Deno.test({
     const c2 = await pool.copyContainerVolume("c1", "c2");
     assert.equal(await Deno.readTextFile(`${c2}/rootfs/hello`), "hi");
     assert.equal((await Deno.stat(c2)).ino, 256, "the copy is not a subvolume");
+    // Snapshots: a subvolume snapshot each; a restore puts the snapshot's content back.
+    await pool.createSnapshot("c2", "s0");
+    assert.equal(
+      (await Deno.stat(pool.snapshotPath("c2", "s0"))).ino,
+      256,
+      "the snapshot is not a subvolume",
+    );
+    await Deno.writeTextFile(`${c2}/rootfs/hello`, "changed");
+    await pool.restoreSnapshot("c2", "s0");
+    assert.equal(await Deno.readTextFile(`${c2}/rootfs/hello`), "hi");
+    await pool.renameSnapshot("c2", "s0", "s1");
+    await pool.createSnapshot("c2", "s2");
+    await pool.deleteSnapshot("c2", "s2");
+    assert.ok(!await exists(pool.snapshotPath("c2", "s2")));
+    await pool.deleteSnapshots("c2");
+    assert.ok(!await exists(`${pool.path}/containers-snapshots/c2`));
+    await pool.deleteContainerVolume("c2");
     await pool.deleteContainerVolume("c1");
     assert.ok(!await exists(c1));
 

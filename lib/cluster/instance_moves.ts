@@ -8,12 +8,15 @@
  * The entry point for other parts of the cluster (evacuation) is `move()`.
  */
 import {
+  callOffMove,
   copySnapshotRecords,
   findInstance,
   type GlobalDB,
   type InstanceRecord,
   listSnapshots,
+  MOVE_KEY,
   renameInstanceRecords,
+  setInstanceKeys,
 } from "../db/mod.ts";
 import {
   checkDisks,
@@ -87,6 +90,47 @@ export interface InstanceMovesOptions {
   operationOwner: (id: string) => Promise<string | undefined>;
   /** The member a moved instance goes to when the request names none (placement.ts). */
   place: (target: PlacementTarget, name: string, project: string, exclude: string) => Promise<string>;
+}
+
+/** How long a stream may go without a byte, and an arrival may take to commit after it, before the source gives up. */
+const STALL_MS = 60_000;
+const COMMIT_MS = 120_000;
+
+/**
+ * Watches a move's arrival call: it fails when the volume's stream stalls (a target partitioned
+ * away sends no RST, and the call would hang with the instance locked) or when the commit takes
+ * too long after the stream ended. The source then calls the move off and asks the database.
+ */
+class StallWatch {
+  #last = Date.now();
+  #streamedAt = 0;
+  #tell?: (bytes: number) => void;
+  constructor(tell?: (bytes: number) => void) {
+    this.#tell = tell;
+  }
+  bytes(n: number): void {
+    this.#last = Date.now();
+    this.#tell?.(n);
+  }
+  streamed(): void {
+    this.#streamedAt = Date.now();
+  }
+  race<T>(p: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        const now = Date.now();
+        if (this.#streamedAt === 0 && now - this.#last > STALL_MS) {
+          reject(new Error(`The target member took no byte of the volume for ${STALL_MS / 1000} s`));
+        } else if (this.#streamedAt > 0 && now - this.#streamedAt > COMMIT_MS) {
+          reject(
+            new Error(`The target member did not commit within ${COMMIT_MS / 1000} s of the stream's end`),
+          );
+        }
+      }, 1_000);
+    });
+    return Promise.race([p, stalled]).finally(() => clearInterval(timer));
+  }
 }
 
 /** How long a stopped-for-the-move instance gets to stop cleanly (LXD's default for a stateless stop). */
@@ -181,37 +225,48 @@ export class InstanceMoves {
       }
       const moveId = crypto.randomUUID();
       await markOutgoing(v, { project: r.project, name: r.name, to, from: here, id: moveId });
+      // The move's id on the instance: the target's commit requires it, and calling it off removes it.
+      await this.#o.db.run(setInstanceKeys, {
+        project: r.project,
+        name: r.name,
+        keys: { [MOVE_KEY]: moveId },
+      });
       const snapshots = (await this.#o.db.read((tx) => listSnapshots(tx, r.name, r.project))).map((x) =>
         x.name
       );
+      const watch = new StallWatch(progress && rate(progress));
       const offer = this.sources.offer({
         project: r.project,
         name: r.name,
         dir: v.dir,
         idmap: v.rec.config["volatile.last_state.idmap"] ?? "[]",
         snapshots: snapshots.map((n) => ({ name: n, dir: v.pool.snapshotPath(v.key, n) })),
-        onBytes: progress && rate(progress),
+        onBytes: (n) => watch.bytes(n),
       });
-      let failure: unknown = null;
-      try {
-        await this.#call(
-          to,
-          "POST",
-          "/internal/migrations/arrive",
-          {
-            project: r.project,
-            name: r.name,
-            newName,
-            from: here,
-            moveId,
-            offer: { id: offer.id, secret: offer.secret },
-            snapshots,
-          } satisfies ArrivalCall,
-        );
-      } catch (e) {
-        failure = e;
+      offer.served.then(() => watch.streamed(), () => {});
+      let failure: unknown = await watch.race(this.#call(
+        to,
+        "POST",
+        "/internal/migrations/arrive",
+        {
+          project: r.project,
+          name: r.name,
+          newName,
+          from: here,
+          moveId,
+          offer: { id: offer.id, secret: offer.secret },
+          snapshots,
+        } satisfies ArrivalCall,
+      )).then(() => null, (e) => e);
+      this.sources.withdraw(offer.id, new Error("The move ended"));
+      if (failure) {
+        // Called off before the database is asked: a target that commits later cannot.
+        await this.#o.db.run(callOffMove, { project: r.project, name: r.name, moveId }).catch((e) => {
+          failure = new Error(
+            `${errorMessage(failure)}; calling the move off failed too: ${errorMessage(e)}`,
+          );
+        });
       }
-      this.sources.withdraw(offer.id);
       // The database is the only judge of the outcome: the instance is where its row says.
       let at: InstanceRecord | undefined;
       try {

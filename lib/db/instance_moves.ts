@@ -46,7 +46,30 @@ export interface Relocation {
   to: string;
   /** The name on the new member (the same when absent). */
   newName?: string;
+  /** The move's id, which the source set as volatile.move.id and may call off (callOffMove). */
+  moveId?: string;
 }
+
+/** The config key a move in flight holds on its instance: the source removes it to call the move off. */
+export const MOVE_KEY = "volatile.move.id";
+
+/**
+ * A source giving up on a move: once this commits, the target's relocation of that move fails,
+ * so that the database alone decides which of the two happened (whichever commits first).
+ */
+export const callOffMove = defineTx(
+  "instances.call-off-move",
+  (tx, a: { project?: string; name: string; moveId: string }): void => {
+    tx.exec(
+      `DELETE FROM instances_config WHERE key = ? AND value = ? AND instance_id =
+         (SELECT id FROM instances WHERE project_id = ? AND name = ?)`,
+      MOVE_KEY,
+      a.moveId,
+      projectRow(tx, a.project ?? DEFAULT_PROJECT).id,
+      a.name,
+    );
+  },
+);
 
 /**
  * The commit point of a move: the instance's row and its root volume's row pass from one
@@ -65,6 +88,15 @@ export const relocateInstance = defineTx("instances.relocate", (tx, a: Relocatio
   if (!r) throw new StatusError(404, "Instance not found");
   if (r.node_id !== from) {
     throw conflict(`Instance "${a.name}" is no longer on cluster member "${a.from}": it moved meanwhile`);
+  }
+  if (a.moveId !== undefined) {
+    const k = tx.get<{ value: string }>(
+      "SELECT value FROM instances_config WHERE instance_id = ? AND key = ?",
+      r.id,
+      MOVE_KEY,
+    );
+    if (k?.value !== a.moveId) throw conflict(`The move of "${a.name}" was called off by "${a.from}"`);
+    tx.exec("DELETE FROM instances_config WHERE instance_id = ? AND key = ?", r.id, MOVE_KEY);
   }
   const name = a.newName ?? a.name;
   if (name !== a.name) refuseTaken(tx, pid, name);

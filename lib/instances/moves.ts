@@ -14,6 +14,7 @@
  * So a kill -9 of either member at any moment leaves exactly one usable instance.
  */
 import {
+  callOffMove,
   findInstance,
   getProfile,
   type GlobalDB,
@@ -306,7 +307,14 @@ export async function receiveMove(
   const mark = await readMark(v.pool, v.key);
   if (mark?.id === a.moveId) {
     await writeMark(v.pool, v.key, { ...mark, shared: true });
-    await m.db.run(relocateInstance, { project: m.project, name: a.name, from: a.from, to: here, newName });
+    await m.db.run(relocateInstance, {
+      project: m.project,
+      name: a.name,
+      from: a.from,
+      to: here,
+      newName,
+      moveId: a.moveId,
+    });
     if (newName !== a.name) await renameVolumes(v.pool, v.key, m.key(newName));
     return "shared";
   }
@@ -325,7 +333,14 @@ export async function receiveMove(
     try {
       await take(inKey);
       for (const snap of a.snapshots) await take(incomingSnapshotKey(key, snap), snap);
-      await m.db.run(relocateInstance, { project: m.project, name: a.name, from: a.from, to: here, newName });
+      await m.db.run(relocateInstance, {
+        project: m.project,
+        name: a.name,
+        from: a.from,
+        to: here,
+        newName,
+        moveId: a.moveId,
+      });
     } catch (e) {
       // Committed after all (an answer lost on the way)? Then the volumes are the instance's.
       const now = await m.db.read((tx) => findInstance(tx, newName, m.project)).catch(() => undefined);
@@ -437,6 +452,10 @@ export async function settleMoves(
           const mark = JSON.parse(await Deno.readTextFile(`${dir}${n}`)) as OutgoingMark;
           // Another member's move on a pool every member sees: its own to settle.
           if (mark.from !== undefined && mark.from !== here) continue;
+          // Called off first, so that no late arrival can commit after the database was asked.
+          if (mark.id) {
+            await m.db.run(callOffMove, { project: mark.project, name: mark.name, moveId: mark.id });
+          }
           const now = await m.db.read((tx) => findInstance(tx, mark.name, mark.project));
           // On shared storage the volume is the instance's wherever it went: only the mark goes.
           if (now?.location !== here && !mark.shared) {

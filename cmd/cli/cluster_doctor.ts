@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import type { DoctorReport } from "../../lib/cluster/mod.ts";
+import type { DoctorReport } from "../../lib/wire/mod.ts";
 import type { CliContext } from "./context.ts";
 
 /** The report as a person reads it: one line when healthy, else each problem with its fix. */

@@ -12,8 +12,9 @@ import type { Heartbeats } from "./heartbeat.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import type { Self } from "./self.ts";
 import type { MemberState } from "./doctor_state.ts";
+import type { DoctorReport, Problem } from "../wire/mod.ts";
 
-export type { MemberState };
+export type { DoctorReport, MemberState, Problem };
 import { blockedReason, compareVersions, type UpgradeGate, versionsOf } from "./upgrade.ts";
 
 /** Builds this member's state. */
@@ -68,31 +69,6 @@ export async function memberState(
 export type Probe =
   | { address: string; ok: true; state: MemberState; sentAt: number; rttMs: number }
   | { address: string; ok: false; error: string };
-
-/** One problem: what, why, and the commands that fix it, in order. */
-export interface Problem {
-  kind:
-    | "quorum-lost"
-    | "member-unreachable"
-    | "leftover-raft-member"
-    | "address-changed"
-    | "upgrade-blocked"
-    | "one-way-offline"
-    | "clock-skew"
-    | "certificate-expiring";
-  summary: string;
-  cause: string;
-  fix: string[];
-}
-
-/** The doctor's answer. */
-export interface DoctorReport {
-  healthy: boolean;
-  /** One line about the cluster (what a healthy cluster prints). */
-  summary: string;
-  members: { name: string; address: string; reachable: boolean; error?: string }[];
-  problems: Problem[];
-}
 
 const DAY_MS = 86_400_000;
 const SKEW_MS = 1_000;

@@ -165,3 +165,28 @@ export interface MemberPart {
   driver?: string;
   config: Record<string, string>;
 }
+
+/** One problem `cluster doctor` found: what, why, and the commands that fix it, in order. */
+export interface Problem {
+  kind:
+    | "quorum-lost"
+    | "member-unreachable"
+    | "leftover-raft-member"
+    | "address-changed"
+    | "upgrade-blocked"
+    | "one-way-offline"
+    | "clock-skew"
+    | "certificate-expiring";
+  summary: string;
+  cause: string;
+  fix: string[];
+}
+
+/** The doctor's answer (GET /internal/cluster/doctor, printed by `shoal cluster doctor`). */
+export interface DoctorReport {
+  healthy: boolean;
+  /** One line about the cluster (what a healthy cluster prints). */
+  summary: string;
+  members: { name: string; address: string; reachable: boolean; error?: string }[];
+  problems: Problem[];
+}

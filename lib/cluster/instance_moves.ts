@@ -15,6 +15,7 @@ import {
   type InstanceRecord,
   listSnapshots,
   MOVE_KEY,
+  projectUrl,
   renameInstanceRecords,
   setInstanceKeys,
 } from "../db/mod.ts";
@@ -38,6 +39,7 @@ import {
   unmarkOutgoing,
   untarInto,
 } from "../instances/mod.ts";
+import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   badRequest,
@@ -86,6 +88,8 @@ export interface InstanceMovesOptions {
   routing: MemberRouting;
   location: () => string;
   log: Logger;
+  /** Lifecycle events (instance-renamed, as LXD raises it). */
+  events?: EventHub;
   /** The address of the member that holds operation id (a copy's source), if any member does. */
   operationOwner: (id: string) => Promise<string | undefined>;
   /** The member a moved instance goes to when the request names none (placement.ts). */
@@ -359,6 +363,12 @@ export class InstanceMoves {
       }
       // liblxc's directory goes with the name (the snapshots' rows hang off the instance's).
       await Deno.rename(m.lxc.dir(v.key), m.lxc.dir(key)).catch(() => {});
+      this.#o.events?.lifecycle(
+        "instance-renamed",
+        projectUrl(`/1.0/instances/${newName}`, project),
+        { old_name: name },
+        project,
+      );
     });
   }
 

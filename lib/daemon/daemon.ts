@@ -267,6 +267,7 @@ export class Daemon implements ServerContext {
       routing: this.cluster.routing,
       location: () => this.location(),
       log: root,
+      events: this.events,
       operationOwner: (id) => mesh.owner(id),
       place: async (target, name, project, exclude) => {
         const p = await this.cluster.routing.place(target, name, project, exclude);

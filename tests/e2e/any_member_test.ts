@@ -399,6 +399,19 @@ Deno.test("any member serves any instance", async (t) => {
       assert.equal(await Deno.readLink(`${m2.dir}/images`), volume);
       assert.deepEqual([...Deno.readDirSync(volume)].map((e) => e.name).sort(), before);
       assert.equal((await get(m1, "/1.0?target=m2")).config["storage.images_volume"], "default/imgs");
+      // While m2 keeps its images there, the volume is the daemon's: used by /1.0, not deleted.
+      const vol = await withClient(
+        m1,
+        (c) => c.get<{ used_by: string[] }>("/1.0/storage-pools/default/volumes/custom/imgs?target=m2"),
+      );
+      assert.deepEqual(vol.used_by, ["/1.0"]);
+      const busy = await refusal(
+        withClient(
+          m3,
+          (c) => c.request("DELETE", "/1.0/storage-pools/default/volumes/custom/imgs?target=m2"),
+        ),
+      );
+      assert.equal(busy.message, "The storage volume is still in use");
       await patch(m1, "/1.0?target=m2", { "storage.images_volume": "" });
       assert.ok((await Deno.lstat(`${m2.dir}/images`)).isDirectory);
       assert.deepEqual([...Deno.readDirSync(`${m2.dir}/images`)].map((e) => e.name).sort(), before);

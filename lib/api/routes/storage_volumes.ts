@@ -107,6 +107,15 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       return vols[0]!.location;
     };
     const here = (member: string) => !ctx.clustered() || member === ctx.location();
+    /**
+     * Whether this member keeps its images or backups on the volume (storage.images_volume,
+     * storage.backups_volume: a default-project volume of its own), as LXD's VolumeUsedByDaemon.
+     */
+    const daemonUses = async (c: Ctx, pool: string, name: string) => {
+      if ((await ctx.db.read((tx) => volumeProject(tx, pj(c)).name)) !== "default") return false;
+      const local = ctx.local.config();
+      return [local["storage.images_volume"], local["storage.backups_volume"]].includes(`${pool}/${name}`);
+    };
 
     const list = (customOnly: boolean) => async (c: Ctx) => {
       const pool = c.req.param("pool")!;
@@ -200,7 +209,9 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
         v: getCustomVolume(tx, pool, name, ctx.location(), pj(c)),
         used: volumeUsedBy(tx, pool, name, ctx.location(), pj(c)),
       }));
-      return sync(c, volumeJSON(v, used), { etag: etag([v.description, v.config]) });
+      // As LXD: a volume the member itself uses is used by "/1.0".
+      const usedBy = (await daemonUses(c, pool, name)) ? ["/1.0", ...used] : used;
+      return sync(c, volumeJSON(v, usedBy), { etag: etag([v.description, v.config]) });
     });
 
     const put = (patch: boolean) => async (c: Ctx) => {
@@ -239,6 +250,9 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const bad = volumeNameProblem(newName);
       if (bad) throw badRequest(bad);
       await ctx.db.read((tx) => getCustomVolume(tx, pool, name, ctx.location(), pj(c)));
+      if (await daemonUses(c, pool, name)) {
+        throw badRequest("Volume is used by LXD itself and cannot be renamed");
+      }
       const driver = await driverOf(pool);
       const project = pj(c);
       await ctx.db.run(renameCustomVolume, { pool, name, member: ctx.location(), newName, project });
@@ -264,6 +278,8 @@ export function storageVolumeRoutes(driverOf: PoolDriverOf): (ctx: ServerContext
       const name = c.req.param("name");
       const member = await whereIs(c, pool, name);
       if (!here(member)) return await elsewhere(ctx, c, member);
+      // Its images or backups would go with it (LXD: still in use).
+      if (await daemonUses(c, pool, name)) throw badRequest("The storage volume is still in use");
       const driver = await driverOf(pool);
       await ctx.db.run(deleteCustomVolume, { pool, name, member: ctx.location(), project: pj(c) });
       await driver.deleteCustomVolume(await diskName(c, name));

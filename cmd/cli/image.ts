@@ -1,23 +1,11 @@
 import { Command, Option } from "commander";
 import { Progress } from "./progress.ts";
 import type { Client } from "../../lib/client/mod.ts";
-import type { Operation } from "../../lib/wire/mod.ts";
+import type { Image, Operation } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
 import { checkRaw, rawRequest } from "./instance_http.ts";
-
-/** An image as GET /1.0/images?recursion=1 returns it. */
-interface Image {
-  fingerprint: string;
-  public: boolean;
-  properties: Record<string, string>;
-  architecture: string;
-  type: string;
-  size: number;
-  uploaded_at: string;
-  aliases: { name: string; description: string }[];
-}
 
 /** Size as lxc prints it (units.GetByteSizeString with 2 decimals). */
 export function byteSize(n: number): string {

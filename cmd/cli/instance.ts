@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import type { Client } from "../../lib/client/mod.ts";
-import type { Operation, Server } from "../../lib/wire/mod.ts";
+import type { InstanceJSON, InstanceStateJSON, Operation, Server } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { drawTable, type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
@@ -8,30 +8,7 @@ import { byteSize, imageFingerprint, waitOp } from "./image.ts";
 import { checkRaw, rawRequest } from "./instance_http.ts";
 
 /** An instance with state (GET /1.0/instances?recursion=2). */
-export interface InstanceFull {
-  name: string;
-  status: string;
-  type: string;
-  architecture: string;
-  description: string;
-  location: string;
-  created_at: string;
-  last_used_at: string;
-  ephemeral: boolean;
-  profiles: string[];
-  config: Record<string, string>;
-  devices: Record<string, Record<string, string>>;
-  expanded_config: Record<string, string>;
-  expanded_devices: Record<string, Record<string, string>>;
-  state: {
-    status: string;
-    pid: number;
-    processes: number;
-    memory: { usage: number };
-    network: Record<string, { addresses: { family: string; address: string; scope: string }[] }> | null;
-  } | null;
-  snapshots: unknown[] | null;
-}
+export type InstanceFull = InstanceJSON & { state: InstanceStateJSON | null; snapshots: unknown[] | null };
 
 const path = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
 

@@ -1,17 +1,10 @@
+import type { Profile } from "../../lib/wire/mod.ts";
 import { Command, Option } from "commander";
 import { YAML } from "./yaml.ts";
 import type { CliContext } from "./context.ts";
 import { readAll } from "./context.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
 import { editInEditor } from "../../lib/util/editor.ts";
-
-interface Profile {
-  name: string;
-  description: string;
-  config: Record<string, string>;
-  devices: Record<string, Record<string, string>>;
-  used_by: string[];
-}
 
 /** `profile list|show|edit|create|delete`. */
 export function profileCommand(ctx: CliContext): Command {

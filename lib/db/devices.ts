@@ -1,7 +1,8 @@
 import type { ReadTx, Tx } from "./tx.ts";
 
-/** A device: its config, `type` included, as LXD's API shows it. */
-export type Devices = Record<string, Record<string, string>>;
+/** A device: its config, `type` included, as LXD's API shows it (the wire type). */
+export type { Devices } from "../wire/instances.ts";
+import type { Devices } from "../wire/instances.ts";
 
 /** LXD's device type codes (db/devices.go). */
 export const DEVICE_TYPES: Record<string, number> = {

@@ -4,6 +4,8 @@
  * container's interfaces hold once it runs. Kept apart from the rest of the liblxc config so that
  * network and id-map changes do not meet in one function.
  */
+import type { NetworkStateJSON } from "../wire/instances.ts";
+export type { NetworkStateJSON };
 import { findNetwork, type ReadTx } from "../db/mod.ts";
 import type { Devices } from "../db/mod.ts";
 import { badRequest, runTool } from "../util/mod.ts";
@@ -96,17 +98,6 @@ export function renderNics(nics: NicPlan[]): string[] {
     `lxc.net.${i}.veth.pair = ${n.hostName}`,
     ...(n.mtu ? [`lxc.net.${i}.mtu = ${n.mtu}`] : []),
   ]);
-}
-
-/** LXD's InstanceStateNetwork, one entry per interface. */
-export interface NetworkStateJSON {
-  addresses: { family: string; address: string; netmask: string; scope: string }[];
-  counters: { bytes_received: number; bytes_sent: number; packets_received: number; packets_sent: number };
-  hwaddr: string;
-  host_name: string;
-  mtu: number;
-  state: string;
-  type: string;
 }
 
 /** The interfaces of a running container, read in its network namespace. */

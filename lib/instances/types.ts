@@ -1,8 +1,11 @@
-/** The instance shapes of LXD's API, and what the manager needs from its member. */
-import type { Devices, GlobalDB } from "../db/mod.ts";
+/** LXD's instance status codes, and what the manager needs from its member (the API's instance
+ * shapes are lib/wire's, re-exported here). */
+import type { GlobalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { NetworkManager } from "../network/mod.ts";
+
+export type { InstanceJSON, InstancePost, InstancesPost, InstanceStateJSON } from "../wire/instances.ts";
 
 /** LXD's status codes of instances. */
 export const INSTANCE_STATUS: Record<string, { status: string; code: number }> = {
@@ -15,85 +18,6 @@ export const INSTANCE_STATUS: Record<string, { status: string; code: number }> =
   STOPPING: { status: "Stopping", code: 107 },
   ABORTING: { status: "Error", code: 112 },
 };
-
-/** POST /1.0/instances (LXD's InstancesPost, the parts shoal acts on). */
-export interface InstancesPost {
-  name?: string;
-  description?: string;
-  config?: Record<string, string>;
-  devices?: Devices;
-  profiles?: string[] | null;
-  ephemeral?: boolean;
-  type?: string;
-  architecture?: string;
-  source?: {
-    type?: string;
-    fingerprint?: string;
-    alias?: string;
-    server?: string;
-    protocol?: string;
-    /** type copy: the instance copied (in `project`, or the request's). */
-    source?: string;
-    project?: string;
-    /** Copy it without its snapshots (shoal has none to carry yet). */
-    instance_only?: boolean;
-    /** type migration (pull): the source member's operation URL and its websocket secrets. */
-    mode?: string;
-    operation?: string;
-    secrets?: Record<string, string>;
-    certificate?: string;
-    live?: boolean;
-    "base-image"?: string;
-  };
-  start?: boolean;
-}
-
-/** POST /1.0/instances/NAME (LXD's api.InstancePost): a rename, or a migration. */
-export interface InstancePost {
-  name?: string;
-  migration?: boolean;
-  /** Stateful (CRIU) when true; LXD takes an absent `live` as true. */
-  live?: boolean;
-  instance_only?: boolean;
-  container_only?: boolean;
-  /** Push mode's target (a remote server): not taken. */
-  target?: Record<string, unknown> | null;
-  pool?: string;
-  project?: string;
-}
-
-/** The instance as the API shows it (LXD's api.Instance). */
-export interface InstanceJSON {
-  architecture: string;
-  config: Record<string, string>;
-  devices: Devices;
-  ephemeral: boolean;
-  profiles: string[];
-  stateful: boolean;
-  description: string;
-  created_at: string;
-  expanded_config: Record<string, string>;
-  expanded_devices: Devices;
-  name: string;
-  status: string;
-  status_code: number;
-  last_used_at: string;
-  location: string;
-  type: string;
-  project: string;
-}
-
-/** GET /1.0/instances/NAME/state (LXD's api.InstanceState). */
-export interface InstanceStateJSON {
-  status: string;
-  status_code: number;
-  disk: Record<string, { usage: number }>;
-  memory: { usage: number; usage_peak: number; swap_usage: number; swap_usage_peak: number };
-  network: Record<string, unknown> | null;
-  pid: number;
-  processes: number;
-  cpu: { usage: number };
-}
 
 /** What the manager needs from its member. */
 export interface ManagerOptions {

@@ -6,6 +6,7 @@
  */
 
 export * from "./cluster.ts";
+export * from "./instances.ts";
 
 /** The response envelope of every /1.0 request. */
 export interface Envelope<T = unknown> {

@@ -17,12 +17,13 @@ import {
 import { projectUrl } from "../../db/mod.ts";
 import type { InstanceManager } from "../../instances/mod.ts";
 import { badRequest, checkName, conflict, etag, notFound } from "../../util/mod.ts";
+import type { Image } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async, emptySync, sync } from "../response.ts";
 
 /** LXD's Image object. */
-export function imageJSON(i: ImageRecord): Record<string, unknown> {
+export function imageJSON(i: ImageRecord): Image {
   return {
     auto_update: i.auto_update,
     properties: i.properties,

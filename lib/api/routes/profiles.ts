@@ -12,12 +12,13 @@ import {
 } from "../../db/mod.ts";
 import { configProblem, hostnameProblem } from "../../instances/mod.ts";
 import { badRequest, etag } from "../../util/mod.ts";
+import type { Profile } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { emptySync, preconditionCheck, sync } from "./instances_common.ts";
 
 /** LXD's Profile object. */
-function profileJSON(p: ProfileRecord): Record<string, unknown> {
+function profileJSON(p: ProfileRecord): Profile {
   return {
     config: p.config,
     description: p.description,

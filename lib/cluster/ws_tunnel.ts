@@ -31,6 +31,9 @@ export interface UpstreamSocket {
 
 export const TUNNEL_PATH = "/internal/tunnel";
 
+/** How long a stream waits for the member to take it (a websocket's own handshake waited as long). */
+const OPEN_TIMEOUT_MS = 10_000;
+
 const OPEN = 0, BIN = 1, TEXT = 2, CLOSE = 3, OPENED = 4, REFUSED = 5;
 
 const enc = new TextEncoder();
@@ -182,9 +185,11 @@ export class TunnelClient {
   >();
   #pending = new Map<number, Pending>();
   #open = true;
+  #openTimeoutMs: number;
 
-  constructor(socket: TunnelSocket) {
+  constructor(socket: TunnelSocket, o: { openTimeoutMs?: number } = {}) {
     this.#socket = socket;
+    this.#openTimeoutMs = o.openTimeoutMs ?? OPEN_TIMEOUT_MS;
     socket.onMessage((d) => {
       if (typeof d === "string") return;
       const f = decodeFrame(d);
@@ -261,7 +266,25 @@ export class TunnelClient {
     const id = this.#next++;
     this.#streams.set(id, { client: null, early: [], ended: false });
     return new Promise((opened, refused) => {
-      this.#pending.set(id, { opened, refused });
+      // A member that stops answering on an open tunnel (gone without a close) would hold the
+      // stream forever: after OPEN_TIMEOUT_MS the tunnel counts as dead and the next one is new.
+      const timer = setTimeout(() => {
+        if (!this.#pending.delete(id)) return;
+        this.#streams.delete(id);
+        refused(new StatusError(503, "The member did not answer on its tunnel in time"));
+        this.#open = false;
+        this.#socket.close();
+      }, this.#openTimeoutMs);
+      this.#pending.set(id, {
+        opened: (u) => {
+          clearTimeout(timer);
+          opened(u);
+        },
+        refused: (e) => {
+          clearTimeout(timer);
+          refused(e);
+        },
+      });
       this.#socket.send(encodeFrame(OPEN, id, path));
     });
   }

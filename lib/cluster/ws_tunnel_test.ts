@@ -109,3 +109,12 @@ Deno.test("when the tunnel goes, its streams end and a new one is needed", async
   assert.equal(t.isOpen, false);
   await assert.rejects(t.stream("/1.0/operations/z/websocket"), /tunnel closed/);
 });
+
+Deno.test("a member silent on its tunnel: the stream is refused in time and the tunnel given up", async () => {
+  const [a] = pair();
+  const t = new TunnelClient(a, { openTimeoutMs: 50 });
+  const e = await t.stream("/1.0/operations/x/websocket?secret=s").catch((e) => e);
+  assert.ok(e instanceof StatusError && e.status === 503, String(e));
+  assert.equal(t.isOpen, false);
+  await tick();
+});

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import type { Operation } from "../../lib/wire/mod.ts";
 import { writeStdout } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
-import { operationSocket, type OpWebSocket } from "./instance_http.ts";
+import { operationSocket, type OpWebSocket } from "../../lib/client/mod.ts";
 
 function writeStderr(b: Uint8Array): void {
   let bytes = b;

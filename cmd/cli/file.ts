@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { Progress } from "./progress.ts";
 import type { CliContext } from "./context.ts";
-import { checkRaw, rawRequest } from "./instance_http.ts";
+import { checkRaw, requestBytes } from "../../lib/client/mod.ts";
 
 /** Splits "[remote:]instance/path" into its parts; the path is absolute. */
 function target(ctx: CliContext, arg: string): { remote: string; name: string; path: string } {
@@ -36,7 +36,7 @@ export function fileCommand(ctx: CliContext): Command {
           for (let i = 1; i <= dirs.length; i++) {
             const d = "/" + dirs.slice(0, i).join("/");
             checkRaw(
-              await rawRequest(c, "POST", base + encodeURIComponent(d), null, {
+              await requestBytes(c, "POST", base + encodeURIComponent(d), null, {
                 "X-LXD-type": "directory",
                 "X-LXD-mode": "0755",
               }),
@@ -61,7 +61,7 @@ export function fileCommand(ctx: CliContext): Command {
           };
           const bar = new Progress(`Pushing ${src} to ${dest}`, { quiet: ctx.quiet });
           checkRaw(
-            await rawRequest(
+            await requestBytes(
               c,
               "POST",
               base + encodeURIComponent(dest),
@@ -89,7 +89,7 @@ export function fileCommand(ctx: CliContext): Command {
         // Not on stdout's terminal when the file itself goes to stdout.
         const bar = new Progress(`Pulling ${t.path} from ${t.name}`, { quiet: ctx.quiet || dest === "-" });
         const r = checkRaw(
-          await rawRequest(
+          await requestBytes(
             c,
             "GET",
             `/1.0/instances/${encodeURIComponent(t.name)}/files?path=${encodeURIComponent(t.path)}`,
@@ -116,7 +116,7 @@ export function fileCommand(ctx: CliContext): Command {
       for (const a of args) {
         const t = target(ctx, a);
         checkRaw(
-          await rawRequest(
+          await requestBytes(
             await ctx.client(t.remote),
             "DELETE",
             `/1.0/instances/${encodeURIComponent(t.name)}/files?path=${encodeURIComponent(t.path)}`,

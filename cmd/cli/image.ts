@@ -1,11 +1,10 @@
 import { Command, Option } from "commander";
 import { Progress } from "./progress.ts";
-import type { Client } from "../../lib/client/mod.ts";
 import type { Image, Operation } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
-import { checkRaw, rawRequest } from "./instance_http.ts";
+import { checkRaw, type Client, requestBytes } from "../../lib/client/mod.ts";
 
 /** Size as lxc prints it (units.GetByteSizeString with 2 decimals). */
 export function byteSize(n: number): string {
@@ -64,8 +63,8 @@ export function imageCommand(ctx: CliContext): Command {
         if (o.public) headers["X-LXD-public"] = "true";
         const bar = new Progress("Transferring image", { quiet: ctx.quiet });
         const r = checkRaw(
-          await rawRequest(c, "POST", "/1.0/images", body, headers, (d, t) => bar.update(d, t)).finally(() =>
-            bar.done()
+          await requestBytes(c, "POST", "/1.0/images", body, headers, (d, t) => bar.update(d, t)).finally(
+            () => bar.done(),
           ),
         );
         const env = JSON.parse(new TextDecoder().decode(r.body));

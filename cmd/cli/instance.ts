@@ -1,11 +1,10 @@
 import { Command, Option } from "commander";
-import type { Client } from "../../lib/client/mod.ts";
 import type { InstanceJSON, InstanceStateJSON, Operation, Server } from "../../lib/wire/mod.ts";
 import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { drawTable, type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
 import { byteSize, imageFingerprint, waitOp } from "./image.ts";
-import { checkRaw, rawRequest } from "./instance_http.ts";
+import { checkRaw, type Client, requestBytes } from "../../lib/client/mod.ts";
 
 /** An instance with state (GET /1.0/instances?recursion=2). */
 export type InstanceFull = InstanceJSON & { state: InstanceStateJSON | null; snapshots: unknown[] | null };
@@ -232,7 +231,7 @@ export function instanceCommands(ctx: CliContext): Command[] {
       }
       const p = ctx.parseRemote(name);
       const r = checkRaw(
-        await rawRequest(await ctx.client(p.remote), "GET", `${path(p.name)}/console`, null),
+        await requestBytes(await ctx.client(p.remote), "GET", `${path(p.name)}/console`, null),
       );
       ctx.print("\n");
       ctx.print(new TextDecoder().decode(r.body));
@@ -294,7 +293,7 @@ export async function instanceInfo(ctx: CliContext, arg: string, showLog: boolea
   ctx.println(lines.join("\n"));
   if (showLog) {
     const r = checkRaw(
-      await rawRequest(c, "GET", `${path(p.name)}/logs/lxc.log`, null).catch(() => ({
+      await requestBytes(c, "GET", `${path(p.name)}/logs/lxc.log`, null).catch(() => ({
         status: 200,
         headers: new Headers(),
         body: new Uint8Array(),

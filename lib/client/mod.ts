@@ -4,4 +4,6 @@
  */
 export * from "./client.ts";
 export * from "./transport.ts";
+export * from "./bytes.ts";
+export * from "./operation_socket.ts";
 export type * from "../wire/mod.ts";

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { ClusterMember } from "../../lib/wire/mod.ts";
+import type { ClusterInfo, ClusterMember } from "../../lib/wire/mod.ts";
 import { naturalCompare } from "../../lib/util/mod.ts";
 import { encodeToken } from "../../lib/wire/tokens.ts";
 import type { Operation } from "../../lib/wire/mod.ts";
@@ -10,11 +10,6 @@ import { addClusterGroupCommands } from "./cluster_groups.ts";
 import { addClusterDoctorCommand } from "./cluster_doctor.ts";
 import { addClusterEvacuateCommands } from "./cluster_evacuate.ts";
 import { type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
-
-interface ClusterInfo {
-  server_name: string;
-  enabled: boolean;
-}
 
 async function clusteredClient(ctx: CliContext, remote: string) {
   const c = await ctx.client(remote);

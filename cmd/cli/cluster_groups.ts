@@ -1,17 +1,10 @@
 import { Command, Option } from "commander";
 import { YAML } from "./yaml.ts";
 import type { Client } from "../../lib/client/mod.ts";
-import type { ClusterMember } from "../../lib/wire/mod.ts";
+import type { ClusterGroup, ClusterMember } from "../../lib/wire/mod.ts";
 import { naturalCompare } from "../../lib/util/mod.ts";
 import { type CliContext, readAll } from "./context.ts";
 import { type Format, FORMATS, renderList, toYaml } from "./format.ts";
-
-/** LXD's ClusterGroup. */
-interface ClusterGroup {
-  name: string;
-  description: string;
-  members: string[];
-}
 
 const groupPath = (name: string) => `/1.0/cluster/groups/${encodeURIComponent(name)}`;
 const memberPath = (name: string) => `/1.0/cluster/members/${encodeURIComponent(name)}`;

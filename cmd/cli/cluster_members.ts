@@ -1,19 +1,13 @@
 import { Command } from "commander";
 import { YAML } from "./yaml.ts";
-import type { ClusterMember } from "../../lib/wire/mod.ts";
+import type { ClusterMember, ClusterMemberPut } from "../../lib/wire/mod.ts";
 import type { Client } from "../../lib/client/mod.ts";
 import { type CliContext, readAll } from "./context.ts";
 import { toYaml } from "./format.ts";
 import { editInEditor } from "../../lib/util/editor.ts";
 
-/** LXD's ClusterMemberPut, the writable part of a member. */
-interface MemberPut {
-  roles: string[];
-  failure_domain: string;
-  description: string;
-  config: Record<string, string>;
-  groups: string[];
-}
+/** LXD's ClusterMemberPut with every field present, as lxc writes it back. */
+type MemberPut = { [K in keyof ClusterMemberPut]-?: NonNullable<ClusterMemberPut[K]> };
 
 function writable(m: ClusterMember): MemberPut {
   return {

@@ -37,6 +37,21 @@ export interface MemberConfigKey {
   description: string;
 }
 
+/** GET /1.0/cluster (LXD's api.Cluster; named apart from lib/cluster's Cluster). */
+export interface ClusterInfo {
+  server_name: string;
+  enabled: boolean;
+  /** What a joiner must answer for this cluster's pools and networks. */
+  member_config: MemberConfigKey[];
+}
+
+/** A cluster group (LXD's api.ClusterGroup). */
+export interface ClusterGroup {
+  name: string;
+  description: string;
+  members: string[];
+}
+
 /** PUT /1.0/cluster's body (LXD's ClusterPut). */
 export interface ClusterPut {
   server_name?: string;

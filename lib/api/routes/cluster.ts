@@ -11,7 +11,7 @@ import {
   splitHostPort,
 } from "../../util/mod.ts";
 import { decodeToken } from "../../wire/tokens.ts";
-import type { ClusterPut, Heartbeat, JoinRequest, JoinToken } from "../../wire/mod.ts";
+import type { ClusterInfo, ClusterPut, Heartbeat, JoinRequest, JoinToken } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async, emptySync, sync } from "../response.ts";
@@ -21,7 +21,7 @@ function clusterOf(ctx: ServerContext): Cluster {
   return ctx.cluster;
 }
 
-function clusterInfo(ctx: ServerContext) {
+function clusterInfo(ctx: ServerContext): ClusterInfo {
   const cl = clusterOf(ctx);
   const enabled = cl.self.clustered();
   return {

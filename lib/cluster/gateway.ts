@@ -250,6 +250,7 @@ export class Gateway implements Consensus {
         log: this.#log,
         onUnreachable: (id) => this.#driver?.reportUnreachable(id),
         onLost: (id) => this.#driver?.peerLost(id),
+        onReached: (id) => this.#driver?.peerReachable(id),
       });
     }
     this.#updatePeers(this.#local.raftNodes());
@@ -318,6 +319,7 @@ export class Gateway implements Consensus {
         log: this.#log,
         onUnreachable: (peer) => this.#driver?.reportUnreachable(peer),
         onLost: (peer) => this.#driver?.peerLost(peer),
+        onReached: (peer) => this.#driver?.peerReachable(peer),
       });
       this.#updatePeers(nodes);
     }

@@ -565,6 +565,13 @@ export class Driver<R> {
     this.#node.reportUnreachable(id);
   }
 
+  /** The transport opened a connection to peer `id`. */
+  peerReachable(id: number): void {
+    if (this.#stopped) return;
+    this.#node.peerReachable(id);
+    this.#kick();
+  }
+
   /** The transport's open connection to peer `id` closed (its process may be gone). */
   peerLost(id: number): void {
     if (this.#stopped) return;

@@ -598,6 +598,19 @@ export class Raft {
   }
 
   /**
+   * The transport opened a connection to `id`. A leader whose appends to it were lost while it
+   * could not be reached (a joiner not listening yet, above all) sends again now, not when the
+   * next heartbeat is answered: an append more is always safe, a duplicate is ignored.
+   */
+  peerReachable(id: NodeId): void {
+    if (this.role !== "leader" || id === this.id) return;
+    const pr = this.prs.get(id);
+    if (!pr || pr.state !== "probe") return;
+    pr.probeSent = false;
+    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(id, true);
+  }
+
+  /**
    * The transport saw its open connection to `id` closed. When `id` is this follower's leader,
    * its lease ends now and it campaigns within 1-3 ticks instead of a whole election timeout:
    * a process that died (kill -9, a crash) has its connections closed by the kernel at once,

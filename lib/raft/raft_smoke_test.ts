@@ -66,3 +66,23 @@ Deno.test("leaderLost: one follower alone cannot unseat a leader the other still
   assert.equal(net.get(1).rn.status().term, term);
   assert.notEqual(net.get(2).rn.status().role, "leader");
 });
+
+Deno.test("peerReachable: a leader re-sends at once what a peer missed while it could not be reached", () => {
+  const net = net3();
+  net.elect(1);
+  net.isolate(3);
+  net.get(1).rn.reportUnreachable(3); // as the transport reports a connection that failed
+  net.get(1).rn.propose("a");
+  net.stabilize();
+  net.get(1).rn.propose("b");
+  net.stabilize();
+  assert.deepEqual(net.get(3).applied, []);
+  net.heal();
+  net.stabilize(); // no tick: nothing is sent to 3 on its own
+  assert.deepEqual(net.get(3).applied, []);
+  net.get(1).rn.peerReachable(3);
+  net.stabilize();
+  assert.deepEqual(net.get(3).applied, ["a", "b"]);
+  // not the leader: nothing
+  net.get(2).rn.peerReachable(3);
+});

@@ -87,6 +87,11 @@ export class RawNode {
     this.r.reportUnreachable(id);
   }
 
+  /** The transport opened a connection to `id`: a leader re-sends what it lost (Raft.peerReachable). */
+  peerReachable(id: NodeId): void {
+    this.r.peerReachable(id);
+  }
+
   /** The transport's open connection to `id` closed: if it is the leader, elect sooner (Raft.leaderLost). */
   leaderLost(id: NodeId): void {
     this.r.leaderLost(id);

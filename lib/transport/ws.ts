@@ -28,6 +28,8 @@ export interface TransportOptions {
   log: Logger;
   /** Called when a peer could not be reached (Raft slows its replication to it). */
   onUnreachable?: (id: number) => void;
+  /** A connection to peer `id` opened (it may have missed what was sent while it could not be reached). */
+  onReached?: (id: number) => void;
   /** An open connection to peer `id` closed (not a failed attempt): its process may have died. */
   onLost?: (id: number) => void;
   /** Most messages queued for one peer; older ones are dropped (Raft retransmits). */
@@ -150,9 +152,11 @@ export class WsTransport<M extends Addressed> {
     p.ws = ws;
     ws.on("open", () => {
       p.connecting = false;
+      const missed = p.failures > 0;
       p.failures = 0;
       p.reached = true;
       this.#flush(p);
+      if (missed) this.#o.onReached?.(id);
     });
     // Peers send nothing back on this stream: their answers come on their own.
     ws.on("message", () => {});
@@ -178,7 +182,9 @@ export class WsTransport<M extends Addressed> {
       // that it gets the log as soon as it listens (a joiner waited up to a second here).
       p.retry = setTimeout(() => {
         p.retry = undefined;
-        if (p.queue.length > 0) this.#connect(p);
+        // One never reached is retried for a few seconds even with nothing to send (a joiner
+        // starting its listener): then onReached re-sends what it missed at once.
+        if (p.queue.length > 0 || (!p.reached && p.failures <= 10)) this.#connect(p);
       }, Math.min(p.reached ? 1000 : 200, 20 * 2 ** Math.min(p.failures, 6)));
     };
     ws.on("error", (e) => down(e));

@@ -9,7 +9,6 @@
  */
 import {
   callOffMove,
-  copySnapshotRecords,
   findInstance,
   type GlobalDB,
   type InstanceRecord,
@@ -21,35 +20,23 @@ import {
 } from "../db/mod.ts";
 import {
   checkDisks,
-  copyRequest,
-  createRequestProblem,
   dropDeparted,
-  incomingSnapshotKey,
   type InstanceManager,
   type InstancesPost,
   markOutgoing,
   MigrationSources,
-  placeSnapshot,
   readMark,
   receiveMove,
   renameVolumes,
   rootVolume,
   settleMoves,
-  tarVolume,
   unmarkOutgoing,
-  untarInto,
 } from "../instances/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import {
-  badRequest,
-  byteSize,
-  conflict,
-  errorMessage,
-  notFound,
-  StatusError,
-  unrefTimer,
-} from "../util/mod.ts";
+import { badRequest, conflict, errorMessage, notFound, StatusError, unrefTimer } from "../util/mod.ts";
+import { errorStatus, memberCall, rate, StallWatch, waitAnswer } from "./move_calls.ts";
+import { InstanceCopies } from "./instance_copies.ts";
 import type { PlacementTarget } from "./placement.ts";
 import type { MemberRouting } from "./routing.ts";
 
@@ -96,47 +83,6 @@ export interface InstanceMovesOptions {
   place: (target: PlacementTarget, name: string, project: string, exclude: string) => Promise<string>;
 }
 
-/** How long a stream may go without a byte, and an arrival may take to commit after it, before the source gives up. */
-const STALL_MS = 60_000;
-const COMMIT_MS = 120_000;
-
-/**
- * Watches a move's arrival call: it fails when the volume's stream stalls (a target partitioned
- * away sends no RST, and the call would hang with the instance locked) or when the commit takes
- * too long after the stream ended. The source then calls the move off and asks the database.
- */
-class StallWatch {
-  #last = Date.now();
-  #streamedAt = 0;
-  #tell?: (bytes: number) => void;
-  constructor(tell?: (bytes: number) => void) {
-    this.#tell = tell;
-  }
-  bytes(n: number): void {
-    this.#last = Date.now();
-    this.#tell?.(n);
-  }
-  streamed(): void {
-    this.#streamedAt = Date.now();
-  }
-  race<T>(p: Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setInterval> | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setInterval(() => {
-        const now = Date.now();
-        if (this.#streamedAt === 0 && now - this.#last > STALL_MS) {
-          reject(new Error(`The target member took no byte of the volume for ${STALL_MS / 1000} s`));
-        } else if (this.#streamedAt > 0 && now - this.#streamedAt > COMMIT_MS) {
-          reject(
-            new Error(`The target member did not commit within ${COMMIT_MS / 1000} s of the stream's end`),
-          );
-        }
-      }, 1_000);
-    });
-    return Promise.race([p, stalled]).finally(() => clearInterval(timer));
-  }
-}
-
 /** How long a stopped-for-the-move instance gets to stop cleanly (LXD's default for a stateless stop). */
 const STOP_TIMEOUT_S = 30;
 
@@ -148,8 +94,16 @@ export class InstanceMoves {
   #staging = new Set<string>();
   #retry: ReturnType<typeof setTimeout> | undefined;
 
+  #copies: InstanceCopies;
+
   constructor(o: InstanceMovesOptions) {
     this.#o = o;
+    this.#copies = new InstanceCopies({
+      ...o,
+      sources: this.sources,
+      staging: this.#staging,
+      pull: (member, offer, snapshot) => this.#pull(member, offer, snapshot),
+    });
   }
 
   /**
@@ -248,20 +202,23 @@ export class InstanceMoves {
         onBytes: (n) => watch.bytes(n),
       });
       offer.served.then(() => watch.streamed(), () => {});
-      let failure: unknown = await watch.race(this.#call(
-        to,
-        "POST",
-        "/internal/migrations/arrive",
-        {
-          project: r.project,
-          name: r.name,
-          newName,
-          from: here,
-          moveId,
-          offer: { id: offer.id, secret: offer.secret },
-          snapshots,
-        } satisfies ArrivalCall,
-      )).then(() => null, (e) => e);
+      let failure: unknown = await watch.race(
+        memberCall(
+          this.#o.routing,
+          to,
+          "POST",
+          "/internal/migrations/arrive",
+          {
+            project: r.project,
+            name: r.name,
+            newName,
+            from: here,
+            moveId,
+            offer: { id: offer.id, secret: offer.secret },
+            snapshots,
+          } satisfies ArrivalCall,
+        ),
+      ).then(() => null, (e) => e);
       this.sources.withdraw(offer.id, new Error("The move ended"));
       if (failure) {
         // Called off before the database is asked: a target that commits later cannot.
@@ -373,87 +330,17 @@ export class InstanceMoves {
   }
 
   /** The checks of a copy that need no operation (LXD's texts); the new instance's name. */
-  async checkCopy(project: string, req: InstancesPost): Promise<string> {
-    const bad = createRequestProblem({ ...req, source: { type: "none" } });
-    if (bad) throw badRequest(bad);
-    const src = req.source ?? {};
-    const { source, taken } = await this.#o.db.read((tx) => ({
-      source: src.type === "copy" && src.source ? findInstance(tx, src.source, src.project || project) : null,
-      taken: findInstance(tx, req.name!, project),
-    }));
-    if (src.type === "copy" && !source) throw notFound("Instance not found");
-    if (taken) throw conflict(`Instance "${req.name}" already exists`);
-    return req.name!;
+  checkCopy(project: string, req: InstancesPost): Promise<string> {
+    return this.#copies.check(project, req);
   }
 
-  /**
-   * Creates a copy of an instance on this member (POST /1.0/instances with source type copy, or a
-   * pull migration whose source operation is a member's): the volume is copied in place when the
-   * source is here, streamed from its member otherwise.
-   */
-  async copyHere(
+  /** Creates a copy of an instance on this member (instance_copies.ts). */
+  copyHere(
     project: string,
     req: InstancesPost,
     progress: (text: string, key?: "download_progress") => void,
   ): Promise<string> {
-    const m = this.#o.instances.in(project);
-    const here = this.#o.location();
-    const src = req.source ?? {};
-    let full: InstancesPost;
-    let fill: (volume: string) => Promise<Record<string, string>>;
-    if (src.type === "copy") {
-      const fromProject = src.project || project;
-      if (!src.source) throw badRequest("Must specify a source instance");
-      const rec = await this.#o.db.read((tx) => findInstance(tx, src.source!, fromProject));
-      if (!rec) throw notFound("Instance not found");
-      full = copyRequest(rec, req);
-      const instanceOnly = src.instance_only === true;
-      fill = async (volume) => {
-        if (rec.location !== here) {
-          const offer = await this.#call<{ id: string; secret: string }>(
-            rec.location,
-            "POST",
-            "/internal/migrations/offer",
-            { project: fromProject, name: rec.name, instanceOnly },
-          );
-          return await this.#fillFrom(rec.location, offer, volume, progress, project, req.name!);
-        }
-        // The source is here: a copy on the disk (a btrfs snapshot, cp -a) when the pool is the same.
-        const from = await rootVolume(this.#o.instances.in(fromProject), rec.name);
-        const key = m.key(req.name!);
-        if (from.pool.containerPath(key) === volume) {
-          await from.pool.deleteContainerVolume(key);
-          await from.pool.copyContainerVolume(from.key, key);
-        } else {
-          await untarInto(volume, tarVolume(from.dir));
-        }
-        const snaps = instanceOnly
-          ? []
-          : (await this.#o.db.read((tx) => listSnapshots(tx, rec.name, fromProject))).map((x) => x.name);
-        await this.#copySnapshots(
-          { project, name: req.name!, fromProject, from: rec.name, snapshots: snaps },
-          (snap) => Promise.resolve(tarVolume(from.pool.snapshotPath(from.key, snap))),
-        );
-        return { "volatile.last_state.idmap": rec.config["volatile.last_state.idmap"] ?? "[]" };
-      };
-    } else if (src.type === "migration") {
-      if ((src.mode ?? "pull") !== "pull") {
-        throw badRequest(`Migration mode "${src.mode}" is not supported between cluster members: use pull`);
-      }
-      const id = /\/1\.0\/operations\/([^/?#]+)/.exec(src.operation ?? "")?.[1];
-      const secret = src.secrets?.fs;
-      if (!id || !secret) throw badRequest("A migration source needs its operation URL and its fs secret");
-      const owner = await this.#ownerOf(decodeURIComponent(id));
-      full = { ...req, config: { ...(req.config ?? {}) } };
-      if (src["base-image"]) full.config!["volatile.base_image"] = src["base-image"];
-      fill = (volume) =>
-        this.#fillFrom(owner, { id: decodeURIComponent(id), secret }, volume, progress, project, req.name!);
-    } else {
-      throw badRequest(`Unknown source type ${src.type}`);
-    }
-    const prepared = await m.prepareCreate({ ...full, source: { type: "none" } });
-    await m.create(full, prepared, progress, fill);
-    return prepared.name;
+    return this.#copies.copyHere(project, req, progress);
   }
 
   /**
@@ -479,86 +366,6 @@ export class InstanceMoves {
     unrefTimer(this.#retry);
   }
 
-  /** The member (this one: "") holding a copy's source operation. */
-  async #ownerOf(id: string): Promise<string> {
-    if (this.sources.has(id)) return "";
-    const address = await this.#o.operationOwner(id);
-    const member = this.#o.routing.members().find((t) => t.address === address);
-    if (!member) {
-      throw badRequest(
-        "The migration source is not an operation of this cluster: copies from another server are not supported",
-      );
-    }
-    return member.self ? "" : member.name;
-  }
-
-  async #fillFrom(
-    member: string,
-    offer: { id: string; secret: string },
-    volume: string,
-    progress: (text: string, key?: "download_progress") => void,
-    project: string,
-    name: string,
-  ): Promise<Record<string, string>> {
-    const res = await this.#pull(member, offer);
-    if (!res.ok || !res.body) throw new Error(await res.text().catch(() => `HTTP ${res.status}`));
-    const idmap = res.headers.get("X-Shoal-Idmap") ?? "[]";
-    const source = decodeURIComponent(res.headers.get("X-Shoal-Instance") ?? "");
-    const snapshots = JSON.parse(
-      decodeURIComponent(res.headers.get("X-Shoal-Snapshots") ?? "%5B%5D"),
-    ) as string[];
-    await untarInto(volume, res.body, rate(progress));
-    const at = source.indexOf("/");
-    await this.#copySnapshots(
-      { project, name, fromProject: source.slice(0, at), from: source.slice(at + 1), snapshots },
-      async (snap) => {
-        const r = await this.#pull(member, offer, snap);
-        if (!r.ok || !r.body) throw new Error(await r.text().catch(() => `HTTP ${r.status}`));
-        return r.body;
-      },
-    );
-    return { "volatile.last_state.idmap": idmap };
-  }
-
-  /**
-   * A copy's snapshots: their rows recorded for the copy, their files streamed into staging
-   * volumes and put in place; undone (files) on a failure, the rows going with the copy's.
-   */
-  async #copySnapshots(
-    c: { project: string; name: string; fromProject: string; from: string; snapshots: string[] },
-    open: (snapshot: string) => Promise<ReadableStream<Uint8Array>>,
-  ): Promise<void> {
-    if (c.snapshots.length === 0) return;
-    await this.#o.db.run(copySnapshotRecords, {
-      fromProject: c.fromProject,
-      from: c.from,
-      project: c.project,
-      to: c.name,
-      only: c.snapshots,
-    });
-    const v = await rootVolume(this.#o.instances.in(c.project), c.name);
-    try {
-      for (const snap of c.snapshots) {
-        const k = incomingSnapshotKey(v.key, snap);
-        this.#staging.add(k);
-        try {
-          await v.pool.deleteContainerVolume(k);
-          const dir = await v.pool.createContainerVolume(k);
-          await untarInto(dir, await open(snap));
-          await placeSnapshot(v.pool, v.key, snap);
-        } catch (e) {
-          await v.pool.deleteContainerVolume(k).catch(() => {});
-          throw e;
-        } finally {
-          this.#staging.delete(k);
-        }
-      }
-    } catch (e) {
-      await v.pool.deleteSnapshots(v.key).catch(() => {});
-      throw e;
-    }
-  }
-
   /** Opens an offered volume's stream on the member that offers it. */
   async #pull(member: string, offer: { id: string; secret: string }, snapshot?: string): Promise<Response> {
     if (member === "" || member === this.#o.location()) {
@@ -575,26 +382,6 @@ export class InstanceMoves {
     );
   }
 
-  /** A JSON call to another member as this member; its metadata, or its error as a StatusError. */
-  async #call<T = unknown>(member: string, method: string, path: string, body: unknown): Promise<T> {
-    const res = await this.#o.routing.forward(
-      member,
-      new Request(`http://shoal${path}`, {
-        method,
-        body: JSON.stringify(body),
-        headers: { "Content-Type": "application/json" },
-      }),
-      null,
-    );
-    const text = await res.text();
-    let env: { error?: string; metadata?: T } = {};
-    try {
-      env = JSON.parse(text);
-    } catch { /* not an envelope */ }
-    if (!res.ok) throw new StatusError(res.status, env.error || `HTTP ${res.status} from "${member}"`);
-    return env.metadata as T;
-  }
-
   /** A move asked of the instance's member (the scheduler's pick is made here first). */
   async #moveThrough(owner: string, r: MoveRequest): Promise<void> {
     const to = r.target === "" || r.target.startsWith("@") ? await this.destination(r) : r.target;
@@ -608,19 +395,7 @@ export class InstanceMoves {
       }),
       null,
     );
-    await this.#waitAnswer(owner, res, `Failed moving instance "${r.name}" through "${owner}"`);
-  }
-
-  /** Waits for the operation a member's 202 names; throws its error (or the refusal) with `what`. */
-  async #waitAnswer(member: string, res: Response, what: string): Promise<void> {
-    const env = await res.json().catch(() => ({})) as { error?: string; operation?: string };
-    if (!res.ok || !env.operation) throw new StatusError(res.ok ? 502 : res.status, `${what}: ${env.error}`);
-    const op = await this.#o.routing.ask<{ status: string; err: string }>(
-      member,
-      `${env.operation}/wait?timeout=3600`,
-      3_610_000,
-    );
-    if (op.status !== "Success") throw new Error(`${what}: ${op.err}`);
+    await waitAnswer(this.#o.routing, owner, res, `Failed moving instance "${r.name}" through "${owner}"`);
   }
 
   /** Starts an instance on another member and waits for it. */
@@ -637,22 +412,6 @@ export class InstanceMoves {
       ),
       null,
     );
-    await this.#waitAnswer(member, res, `Moved, but failed starting it on "${member}"`);
+    await waitAnswer(this.#o.routing, member, res, `Moved, but failed starting it on "${member}"`);
   }
-}
-
-/** A byte counter told as LXD's transfer progress ("12.34MB (56.78MB/s)"), a few times a second. */
-function rate(progress: (text: string) => void): (bytes: number) => void {
-  const start = performance.now();
-  let told = 0;
-  return (bytes) => {
-    const now = performance.now();
-    if (now - told < 250) return;
-    told = now;
-    progress(`${byteSize(bytes)} (${byteSize(bytes / Math.max((now - start) / 1000, 0.001))}/s)`);
-  };
-}
-
-function errorStatus(e: unknown): number {
-  return e instanceof StatusError ? e.status : 500;
 }

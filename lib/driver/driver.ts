@@ -8,7 +8,7 @@ import {
   type Snapshot,
   type Storage,
 } from "../raft/mod.ts";
-import { StatusError } from "../util/mod.ts";
+import { refuse } from "./refusals.ts";
 import { seededRng } from "../util/rng.ts";
 import type { DriverOptions } from "./options.ts";
 import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
@@ -34,24 +34,12 @@ interface ApplyWaiter {
   d: PromiseWithResolvers<void>;
 }
 
-/** Why a stopped driver refuses. */
-const SHUTTING_DOWN = "The database is shutting down on this member";
-
 /** A configuration's own copy (three arrays of numbers: no need for structuredClone). */
 const copyConf = (c: ConfState): ConfState => ({
   voters: [...c.voters],
   standbys: [...c.standbys],
   spares: [...c.spares],
 });
-
-function notLeader(leader: number): StatusError {
-  return new StatusError(
-    503,
-    leader
-      ? `Not the database leader (leader is member ${leader})`
-      : "No database leader: the cluster may have lost quorum",
-  );
-}
 
 /**
  * The only place with timers: runs the pure Raft core against durable storage, the transport
@@ -267,7 +255,7 @@ export class Driver<R> {
       // Reads waiting on a read index from this leader will never be answered.
       for (const [ctx, r] of this.#reads) {
         this.#clock.clear(r.timer);
-        r.d.reject(notLeader(lead));
+        r.d.reject(refuse.notLeader(lead));
         this.#reads.delete(ctx);
       }
     }
@@ -303,7 +291,7 @@ export class Driver<R> {
     waiters.delete(e.index);
     this.#clock.clear(w.timer);
     if (w.term === e.term) w.d.resolve(result());
-    else w.d.reject(new StatusError(503, "Leadership changed before the change was committed: retry"));
+    else w.d.reject(refuse.leadershipChanged());
   }
 
   #afterApply(): void {
@@ -337,14 +325,7 @@ export class Driver<R> {
     this.#o.log.error("Raft stopped after a failure: this member no longer serves the database", {
       err: e.message,
     });
-    this.#reject(
-      () => new StatusError(503, `This member's database failed and stopped: ${e.message}`),
-      () =>
-        new StatusError(
-          503,
-          `This member's database failed and stopped before the change was known to be committed (it may or may not have been made): ${e.message}`,
-        ),
-    );
+    this.#reject(() => refuse.failed(e), () => refuse.failedInFlight(e));
     this.stop();
     this.#o.onFail?.(e);
   }
@@ -407,7 +388,7 @@ export class Driver<R> {
   leaderReady(): Promise<void> {
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
-    if (!this.#isLeader) return Promise.reject(notLeader(this.#lead));
+    if (!this.#isLeader) return Promise.reject(refuse.notLeader(this.#lead));
     if (this.#o.fsm.appliedIndex >= this.#readyIndex) return Promise.resolve();
     const d = Promise.withResolvers<void>();
     this.#leaderWaiters.push(d);
@@ -418,12 +399,7 @@ export class Driver<R> {
     const d = Promise.withResolvers<T>();
     const timer = this.#clock.setTimeout(() => {
       map.delete(index);
-      d.reject(
-        new StatusError(
-          503,
-          "Timed out waiting for the change to be committed: the cluster may have lost quorum",
-        ),
-      );
+      d.reject(refuse.commitTimeout());
     }, this.#o.proposalTimeoutMs);
     map.set(index, { term, d, timer });
     return d.promise;
@@ -436,9 +412,7 @@ export class Driver<R> {
     const r = this.#node.propose(data);
     if (!r.ok) {
       return Promise.reject(
-        r.reason === "not-leader"
-          ? notLeader(r.leader)
-          : new StatusError(503, `Proposal refused: ${r.reason}`),
+        r.reason === "not-leader" ? refuse.notLeader(r.leader) : refuse.proposal(r.reason),
       );
     }
     const p = this.#waitFor(this.#waiters, r.index, r.term);
@@ -454,9 +428,7 @@ export class Driver<R> {
     if (closed) throw closed;
     const r = this.#node.proposeConfChange(cc);
     if (!r.ok) {
-      throw r.reason === "not-leader"
-        ? notLeader(r.leader)
-        : new StatusError(409, `Membership change refused: ${r.reason}`);
+      throw r.reason === "not-leader" ? refuse.notLeader(r.leader) : refuse.membershipChange(r.reason);
     }
     const p = this.#waitFor(this.#confWaiters, r.index, r.term);
     this.#kick();
@@ -507,17 +479,12 @@ export class Driver<R> {
   #readIndex(): Promise<number> {
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
-    if (!this.#lead) return Promise.reject(notLeader(0));
+    if (!this.#lead) return Promise.reject(refuse.notLeader(0));
     const ctx = `${this.id}-${this.#readTag}-${++this.#readSeq}`;
     const d = Promise.withResolvers<number>();
     const timer = this.#clock.setTimeout(() => {
       this.#reads.delete(ctx);
-      d.reject(
-        new StatusError(
-          503,
-          "Timed out confirming the database leader for a read: the cluster may have lost quorum",
-        ),
-      );
+      d.reject(refuse.readTimeout());
     }, this.#o.readTimeoutMs);
     this.#reads.set(ctx, { d, timer });
     this.#node.readIndex(ctx);
@@ -586,9 +553,9 @@ export class Driver<R> {
   /** Why nothing can wait on this driver any more (failed or stopped), or null while it runs. */
   #closed(): Error | null {
     if (this.#failed) {
-      return new StatusError(503, `This member's database failed and stopped: ${this.#failed.message}`);
+      return refuse.failed(this.#failed);
     }
-    if (this.#stopped) return new StatusError(503, SHUTTING_DOWN);
+    if (this.#stopped) return refuse.shuttingDown();
     return null;
   }
 
@@ -600,13 +567,6 @@ export class Driver<R> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#clock.clear(this.#ticker);
-    this.#reject(
-      () => new StatusError(503, SHUTTING_DOWN),
-      () =>
-        new StatusError(
-          503,
-          "The database stopped on this member before the change was known to be committed: it may or may not have been made",
-        ),
-    );
+    this.#reject(refuse.shuttingDown, refuse.stoppedInFlight);
   }
 }

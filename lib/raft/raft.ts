@@ -28,6 +28,7 @@ import { RaftLog } from "./log.ts";
 import { PeerProgress } from "./progress.ts";
 import { committedIndex, voteResult } from "./quorum.ts";
 import { ReadOnly } from "./readonly.ts";
+import { confirmRead, readIndex } from "./read_index.ts";
 import { applyToConf, checkConfChange } from "./confchange.ts";
 import { isValidMessage, type Outgoing } from "./messages.ts";
 import { ROLES } from "./roles.ts";
@@ -371,7 +372,7 @@ export class Raft {
     if (this.pendingReadIndex.length > 0 && this.committedEntryInCurrentTerm()) {
       const reads = this.pendingReadIndex;
       this.pendingReadIndex = [];
-      for (const r of reads) this.confirmRead(r.from, r.ctx);
+      for (const r of reads) confirmRead(this, r.from, r.ctx);
     }
     return true;
   }
@@ -448,41 +449,9 @@ export class Raft {
     return voteResult(this.conf.voters, acks) === "won";
   }
 
-  // ---- read index (thesis §6.4) ----
-
-  /** A read asked of this leader by `from` (itself or a follower). */
-  handleReadIndex(from: NodeId, ctx: string): void {
-    if (this.bugs.staleRead) {
-      this.answerRead(from, ctx, this.log.committed);
-      return;
-    }
-    // Until it commits an entry of its term, a leader does not know the latest commit index.
-    if (!this.committedEntryInCurrentTerm()) {
-      this.pendingReadIndex.push({ from, ctx });
-      return;
-    }
-    this.confirmRead(from, ctx);
-  }
-
-  /** Confirms leadership with a heartbeat round before answering (a lone voter answers at once). */
-  confirmRead(from: NodeId, ctx: string): void {
-    if (voteResult(this.conf.voters, new Map([[this.id, true]])) === "won") {
-      this.answerRead(from, ctx, this.log.committed);
-      return;
-    }
-    if (!this.readOnly.add(this.log.committed, ctx, from)) return;
-    this.readOnly.recvAck(this.id, ctx);
-    this.bcastHeartbeat(ctx);
-  }
-
-  answerRead(from: NodeId, ctx: string, index: number): void {
-    if (from === this.id) this.readStates.push({ index, ctx });
-    else this.send({ type: "read-index-resp", to: from, ctx, index, reject: false });
-  }
-
+  /** A linearizable read (read_index.ts); its answer comes back as a ReadState. */
   readIndex(ctx: string): void {
-    if (this.role === "leader") this.handleReadIndex(this.id, ctx);
-    else if (this.lead !== NONE) this.send({ type: "read-index", to: this.lead, ctx });
+    readIndex(this, ctx);
   }
 
   // ---- proposals, membership, transfer ----

@@ -8,13 +8,14 @@ import type { Outgoing } from "./messages.ts";
 import type { PeerProgress } from "./progress.ts";
 import { voteResult } from "./quorum.ts";
 import type { ReadOnly } from "./readonly.ts";
+import { answerRead, handleReadIndex, type ReadHost } from "./read_index.ts";
 import type { ConfState, Message, NodeId, ReadState, Role, Snapshot } from "./types.ts";
 
 /**
  * What the roles use of a node (raft.ts's Raft has all of it). Declared here so that the roles
  * depend on the node's shape only, and raft.ts can dispatch to them without an import circle.
  */
-export interface RoleHost {
+export interface RoleHost extends ReadHost {
   readonly id: NodeId;
   readonly role: Role;
   readonly term: number;
@@ -43,14 +44,12 @@ export interface RoleHost {
   restore(s: Snapshot): void;
   maybeCommit(): boolean;
   bcastAppend(): void;
-  bcastHeartbeat(): void;
+  bcastHeartbeat(ctx?: string): void;
   heartbeatSpares(): void;
   maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean;
   sendTimeoutNow(to: NodeId): void;
   quorumActive(): boolean;
   handOver(): void;
-  handleReadIndex(from: NodeId, ctx: string): void;
-  answerRead(from: NodeId, ctx: string, index: number): void;
 }
 
 interface RoleBehaviour {
@@ -212,7 +211,7 @@ function handleHeartbeatResp(
   if (m.ctx === "") return;
   const acks = r.readOnly.recvAck(m.from, m.ctx);
   if (!acks || voteResult(r.conf.voters, acks) !== "won") return;
-  for (const read of r.readOnly.advance(m.ctx)) r.answerRead(read.from, read.ctx, read.index);
+  for (const read of r.readOnly.advance(m.ctx)) answerRead(r, read.from, read.ctx, read.index);
 }
 
 function handleSnapStatus(r: RoleHost, m: Extract<Message, { type: "snap-status" }>, pr: PeerProgress): void {
@@ -271,7 +270,7 @@ const leader: RoleBehaviour = {
         handleSnapStatus(r, m, pr);
         return;
       case "read-index":
-        r.handleReadIndex(m.from, m.ctx);
+        handleReadIndex(r, m.from, m.ctx);
         return;
       default:
         return;

@@ -4,7 +4,7 @@
  * shows EVACUATED, its instances stop (cluster.evacuate=stop) or move and run elsewhere, nothing
  * new is placed or started on it, a second evacuation and a restore while one runs are refused
  * with LXD's messages; restore brings back what left and starts what was stopped, and leaves
- * stopped what its user had stopped.
+ * stopped what its user had stopped; with a voter offline, evacuating another voter is refused.
  */
 import assert from "node:assert/strict";
 import { clusterList, formCluster, leaderOf } from "../helpers/cluster.ts";
@@ -140,6 +140,30 @@ Deno.test("lxc cluster evacuate and restore", async (t) => {
       assert.equal((await state(other, E)).state, "ONLINE");
       assert.equal(await row(other, "c1"), `c1,RUNNING,${E}`);
     });
+
+    await t.step(
+      "with a voter offline, evacuating another voter is refused: quorum would be lost",
+      async () => {
+        await ok(other, ["config", "set", "cluster.offline_threshold=11"]);
+        await waitFor(
+          "three voters again",
+          async () => (await clusterList(other)).filter((r) => r.roles.includes("database")).length === 3,
+          30_000,
+        );
+        const lead = await leaderOf(members, other);
+        const [down, asked] = members.filter((m) => m !== lead) as [Member, Member];
+        await down.kill();
+        await waitFor(
+          "the killed voter offline",
+          async () => (await state(lead, down.name)).state === "OFFLINE",
+          30_000,
+        );
+        const r = await lead.lxc(["cluster", "evacuate", asked.name, "--force"]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /Insufficient online voters to maintain quorum/);
+        assert.equal((await state(lead, asked.name)).state, "ONLINE");
+      },
+    );
   } finally {
     for (const m of members) await stopContainers(m.dir);
     for (const m of members.reverse()) await m.stop().catch(() => {});

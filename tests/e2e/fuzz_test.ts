@@ -16,22 +16,11 @@ import { FIELD_TYPES } from "../../lib/api/shape.ts";
 import { fingerprint, generateKeyPair, type KeyPair } from "../../lib/tls/mod.ts";
 import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpers.ts";
 import { Member, tempDir, waitFor } from "../helpers/member.ts";
+import { seededRng } from "../../lib/util/rng.ts";
 
 const ADDR = "127.0.0.63";
 const PER_TRANSPORT = Number(Deno.env.get("SHOAL_FUZZ_N") ?? 1100);
 const te = new TextEncoder();
-
-/** mulberry32: small, seedable, good enough to spread cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One generated request: its bytes, a label, and whether a well-formed HTTP answer is owed. */
 interface Case {
@@ -491,7 +480,7 @@ Deno.test("thousands of malformed requests: no 5xx, no host path, nothing change
 
     const seed = Number(Deno.env.get("SHOAL_FUZZ_SEED") ?? Date.now() % 1_000_000_000);
     console.log(`fuzz seed: ${seed} (SHOAL_FUZZ_SEED=${seed} to replay)`);
-    const rand = prng(seed);
+    const rand = seededRng(seed);
     const transports = [
       { name: "unix", open: unixOpener(m.socket), next: generator(rand, existing, "unix") },
       { name: "tls", open: tlsOpener(ADDR, client, served), next: generator(rand, existing, "tls") },

@@ -13,20 +13,9 @@ import { encodeBatch } from "../../lib/transport/codec.ts";
 import { formCluster } from "../helpers/cluster.ts";
 import { Caller, newCert } from "../helpers/callers.ts";
 import { type Member, tempDir, waitFor } from "../helpers/member.ts";
+import { seededRng } from "../../lib/util/rng.ts";
 
 const ADDRESSES = ["127.0.0.58", "127.0.0.59", "127.0.0.60"];
-
-/** A small seeded generator (mulberry32): the fuzz prints its seed and replays with it. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function raftStatus(m: Member): Promise<{ id: number; term: number; lead: number; commit: number }> {
   const r = await m.client().request<{ status: { id: number; term: number; lead: number; commit: number } }>(
@@ -188,7 +177,7 @@ Deno.test("only current members speak for the cluster", async (t) => {
       async () => {
         const seed = Number(Deno.env.get("SHOAL_FUZZ_SEED") ?? Date.now() % 1_000_000);
         console.log(`raft frame fuzz seed: ${seed} (SHOAL_FUZZ_SEED=${seed} to replay)`);
-        const rand = prng(seed);
+        const rand = seededRng(seed);
         const m2Own = (await readKeyPair(m2.dir, "server"))!;
         const c = caller(at[0]!, served, m2Own);
         const before = await raftStatus(m1);

@@ -234,12 +234,12 @@ Deno.test("instances move, copy and rename between members", async (t) => {
       }
     };
     /**
-     * Starts a move through the source's own socket (a client of a killed member sees its socket
-     * close), waits until the target's staging volume holds a few MB, then kills `victim`.
+     * Starts a move with the real lxc through `via`'s socket, waits until the target's staging
+     * volume holds a few MB, then kills `victim`: the client must hear that the move failed.
      */
-    const killMidStream = async (from: Member, to: Member, victim: Member) => {
+    const killMidStream = async (via: Member, to: Member, victim: Member) => {
       const staged = `${vol(to, ".incoming.big")}/rootfs/big`;
-      const move = lxc(["move", "big", "--target", to.name], 120, from);
+      const move = lxc(["move", "big", "--target", to.name], 120, via);
       await waitFor(
         "the stream under way",
         async () => {
@@ -277,7 +277,8 @@ Deno.test("instances move, copy and rename between members", async (t) => {
     await t.step(
       "kill -9 of the source mid-stream: the instance is whole on its source once back",
       async () => {
-        await killMidStream(m3, m1, m3);
+        // Through m1 (the target): the client hears of the source's death there.
+        await killMidStream(m1, m1, m3);
         // The target dropped its half: the stream broke, nothing committed.
         await waitFor(
           "m1's staging volume gone",

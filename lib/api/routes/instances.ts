@@ -49,7 +49,7 @@ function forwardToOwner(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
       // another member) is looked up again through the leader before "not found".
       const rec = await ctx.db.read((tx) => findInstance(tx, name, projectOf(c)), { stale: true }) ??
         await ctx.db.read((tx) => findInstance(tx, name, projectOf(c)));
-      if (rec && rec.location !== ctx.location()) {
+      if (rec && rec.location !== ctx.location() && !(await isMoveToMember(c))) {
         // Never run it here instead: this member has no such container, and a delete would
         // drop the owner's record while its container lives on.
         c.res = await forwardTo(ctx, c, rec.location);
@@ -105,6 +105,20 @@ async function othersInstances(
     );
   }));
   return lists.flat();
+}
+
+/**
+ * Whether a request is a move to a named member (POST /1.0/instances/NAME?target= with
+ * migration): its operation runs on the member the client talks to, which asks the owner, so a
+ * client still hears the outcome when the owner is killed mid-move (lib/cluster/instance_moves.ts).
+ */
+async function isMoveToMember(c: Ctx): Promise<boolean> {
+  if (c.req.method !== "POST" || !c.req.query("target") || c.req.path.split("/").length !== 4) return false;
+  try {
+    return (await c.req.raw.clone().json())?.migration === true;
+  } catch {
+    return false;
+  }
 }
 
 /** The name a create request asks for, read from a copy of its body (the body itself is forwarded). */

@@ -42,6 +42,9 @@ function refusalOf(ws: WS, member: string, address: string, reject: (e: Error) =
   );
 }
 
+/** Methods that change nothing: only these reuse a kept-alive connection (see #agent). */
+const READS = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /** Headers that belong to one connection, never passed on (RFC 9110 §7.6.1), and the ones we set. */
 const HOP_BY_HOP = new Set([
   "connection",
@@ -112,17 +115,27 @@ export class MemberProxy {
     return { ca: tls.cert, cert: own.cert, key: own.key, checkServerIdentity: pinnedIdentity(pinOf(tls)) };
   }
 
-  #agent(address: string): https.Agent {
+  /**
+   * The agent for requests to address: kept-alive connections for reads; for anything else a
+   * connection of its own, because Deno's node:https sends a request again on a new connection
+   * when a kept-alive one breaks after the member received it (lib/transport/calls_test.ts pins
+   * it; proxy_test.ts shows it here): a forwarded write would take effect twice, and its caller
+   * would get the second answer. That costs a TLS handshake per forwarded change.
+   */
+  #agent(address: string, reuse: boolean): https.Agent {
     const tls = this.#tls();
     if (tls !== this.#agentsFor) {
       for (const a of this.#agents.values()) a.destroy();
       this.#agents.clear();
       this.#agentsFor = tls;
     }
-    let a = this.#agents.get(address);
+    const key = `${reuse ? "kept" : "once"} ${address}`;
+    let a = this.#agents.get(key);
     if (!a) {
-      a = new https.Agent({ keepAlive: true, maxSockets: 128, ...this.#options() });
-      this.#agents.set(address, a);
+      a = reuse
+        ? new https.Agent({ keepAlive: true, maxSockets: 128, ...this.#options() })
+        : new https.Agent({ keepAlive: false, ...this.#options() });
+      this.#agents.set(key, a);
     }
     return a;
   }
@@ -164,7 +177,7 @@ export class MemberProxy {
         path: url.pathname + url.search,
         method: req.method,
         headers,
-        agent: this.#agent(address),
+        agent: this.#agent(address, READS.has(req.method)),
       }, (res) => resolve(toResponse(req.method, res)));
       out.on("error", (e) =>
         reject(
@@ -359,9 +372,13 @@ function toResponse(method: string, res: IncomingMessage): Response {
     res.resume();
     return new Response(null, { status, headers });
   }
+  // Data already read can still be emitted after the reader cancelled: enqueueing it then
+  // throws from an event handler, which would take the whole daemon down.
+  let cancelled = false;
   const body = new ReadableStream<Uint8Array>({
     start(ctrl) {
       res.on("data", (c: Uint8Array) => {
+        if (cancelled) return;
         ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
         if ((ctrl.desiredSize ?? 1) <= 0) res.pause();
       });
@@ -380,6 +397,7 @@ function toResponse(method: string, res: IncomingMessage): Response {
       res.resume();
     },
     cancel() {
+      cancelled = true;
       res.destroy();
     },
   }, { highWaterMark: 8 });

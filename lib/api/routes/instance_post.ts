@@ -30,7 +30,7 @@ function movesOf(ctx: ServerContext): InstanceMoves {
   return ctx.moves;
 }
 
-/** POST /1.0/instances/:name, on the member that holds the instance (the owner middleware ran). */
+/** POST /1.0/instances/:name: on the instance's member, except a move to a named member, which runs where the client asked. */
 export function instancePostRoute(app: Hono<ApiEnv>, m: InstanceManager, ctx: ServerContext): void {
   app.post("/1.0/instances/:name", async (c) => {
     const name = c.req.param("name");

@@ -47,11 +47,13 @@ import { lxcConfigAtStart } from "./start_config.ts";
 import { instanceJSON, instanceStateJSON } from "./views.ts";
 import { instanceMetrics } from "./metrics.ts";
 import type { Family } from "../util/metrics.ts";
-import {
-  type InstanceJSON,
-  type InstancesPost,
-  type InstanceStateJSON,
-  type ManagerOptions,
+import type {
+  InstanceJSON,
+  InstancesPost,
+  InstanceStateJSON,
+  ManagerOptions,
+  ManagerShared,
+  PreparedCreate,
 } from "./types.ts";
 
 /**
@@ -65,36 +67,24 @@ export class InstanceManager {
   readonly images: ImageStore;
   readonly project: string;
   #o: ManagerOptions;
-  #locks: Map<string, Promise<unknown>>;
-  #cgroup: "v1" | "v2";
+  #shared: ManagerShared;
 
-  constructor(
-    o: ManagerOptions,
-    project = DEFAULT_PROJECT,
-    shared?: {
-      lxc: LxcDriver;
-      images: ImageStore;
-      locks: Map<string, Promise<unknown>>;
-      cgroup: "v1" | "v2";
-    },
-  ) {
+  constructor(o: ManagerOptions, project = DEFAULT_PROJECT, shared?: ManagerShared) {
     this.#o = o;
     this.project = project;
-    this.lxc = shared?.lxc ?? new LxcDriver(o.containersDir);
-    this.images = shared?.images ?? new ImageStore(o.imagesDir);
-    this.#locks = shared?.locks ?? new Map();
-    this.#cgroup = shared?.cgroup ?? cgroupVersion();
+    this.#shared = shared ?? {
+      lxc: new LxcDriver(o.containersDir),
+      images: new ImageStore(o.imagesDir),
+      locks: new Map(),
+      cgroup: cgroupVersion(),
+    };
+    this.lxc = this.#shared.lxc;
+    this.images = this.#shared.images;
   }
 
   /** The same member's instances of another project. */
   in(project: string): InstanceManager {
-    if (project === this.project) return this;
-    return new InstanceManager(this.#o, project, {
-      lxc: this.lxc,
-      images: this.images,
-      locks: this.#locks,
-      cgroup: this.#cgroup,
-    });
+    return project === this.project ? this : new InstanceManager(this.#o, project, this.#shared);
   }
 
   /** The container's name to liblxc and on disk (LXD's project.Instance). */
@@ -128,13 +118,13 @@ export class InstanceManager {
   /** Runs fn after every earlier lifecycle change of the same instance. */
   async #serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const key = this.key(name);
-    const prev = this.#locks.get(key) ?? Promise.resolve();
+    const prev = this.#shared.locks.get(key) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(fn);
-    this.#locks.set(key, next);
+    this.#shared.locks.set(key, next);
     try {
       return await next;
     } finally {
-      if (this.#locks.get(key) === next) this.#locks.delete(key);
+      if (this.#shared.locks.get(key) === next) this.#shared.locks.delete(key);
     }
   }
 
@@ -223,11 +213,9 @@ export class InstanceManager {
     );
     const running = (await Promise.all(projects.map((p) => this.in(p).list()))).flat()
       .filter((x) => x.state?.state === "RUNNING" && x.state.pid > 0);
-    return await instanceMetrics(running.map((x) => ({
-      name: x.json.name,
-      project: x.json.project ?? "default",
-      pid: x.state!.pid,
-    })));
+    return await instanceMetrics(
+      running.map((x) => ({ name: x.json.name, project: x.json.project ?? "default", pid: x.state!.pid })),
+    );
   }
 
   /** GET /state: status, pid, processes and memory from the cgroup where readable. */
@@ -247,12 +235,7 @@ export class InstanceManager {
    * Checks a create request; everything that can be refused is refused here, before anything
    * is written. Returns what create() needs.
    */
-  async prepareCreate(req: InstancesPost): Promise<{
-    name: string;
-    fingerprint: string | null;
-    profiles: string[];
-    pool: string;
-  }> {
+  async prepareCreate(req: InstancesPost): Promise<PreparedCreate> {
     checkMayStart(this.#o);
     const bad = createRequestProblem(req);
     if (bad) throw badRequest(bad);
@@ -289,7 +272,7 @@ export class InstanceManager {
   /** Creates an instance after prepareCreate accepted the request; undoes what it did on failure. */
   async create(
     req: InstancesPost,
-    p: { name: string; fingerprint: string | null; profiles: string[]; pool: string },
+    p: PreparedCreate,
     /** Unpack progress, and with key "download_progress" a fetch from another member (LXD's keys). */
     progress: (text: string, key?: "download_progress") => void = () => {},
     /** A copy's filling of the new volume (no image); the keys it returns are set after it. */
@@ -409,7 +392,7 @@ export class InstanceManager {
           key: this.key(name),
           rootfs,
           lxc: this.lxc,
-          cgroup: this.#cgroup,
+          cgroup: this.#shared.cgroup,
           expanded: e,
           nics: nics.nics,
           idmap: plan,
@@ -559,7 +542,7 @@ export class InstanceManager {
       this.lxc,
       this.key(name),
       this.#expanded(rec, profiles).config,
-      this.#cgroup,
+      this.#shared.cgroup,
       this.#o.log,
     );
   }

@@ -4,6 +4,8 @@ import type { GlobalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { NetworkManager } from "../network/mod.ts";
+import type { ImageStore } from "../images/mod.ts";
+import type { LxcDriver } from "./lxc.ts";
 
 export type { InstanceJSON, InstancePost, InstancesPost, InstanceStateJSON } from "../wire/instances.ts";
 
@@ -18,6 +20,24 @@ export const INSTANCE_STATUS: Record<string, { status: string; code: number }> =
   STOPPING: { status: "Stopping", code: 107 },
   ABORTING: { status: "Error", code: 112 },
 };
+
+/** What the managers of one member's projects share: liblxc, the image store, the locks. */
+export interface ManagerShared {
+  lxc: LxcDriver;
+  images: ImageStore;
+  /** Per instance key, the last lifecycle change queued (changes of one instance run in turn). */
+  locks: Map<string, Promise<unknown>>;
+  cgroup: "v1" | "v2";
+}
+
+/** A create request prepareCreate() accepted: what create() then does. */
+export interface PreparedCreate {
+  name: string;
+  /** The image's, null for an instance made from no image (a copy fills it). */
+  fingerprint: string | null;
+  profiles: string[];
+  pool: string;
+}
 
 /** What the manager needs from its member. */
 export interface ManagerOptions {

@@ -3,7 +3,8 @@
  * elsewhere the instances of a member offline past the threshold, but only a member that said it
  * fences itself in time (its fence time plus FENCE_MARGIN_S within the threshold), and only the
  * instances whose volume is on storage every member sees (a dir pool with one source for all).
- * The member is marked evacuated (as LXD's heal does): back, it starts nothing until restored.
+ * The member is marked evacuated (as LXD's heal does): back, it starts nothing until restored,
+ * and restore brings the healed instances back (volatile.evacuate.origin).
  */
 import {
   defineTx,
@@ -16,11 +17,12 @@ import {
   NODE_STATE,
   readGlobalConfig,
   type ReadTx,
+  setInstanceKeys,
 } from "../db/mod.ts";
 import type { InstanceManager } from "../instances/mod.ts";
 import { errorMessage, notFound, type TimerId } from "../util/mod.ts";
 import { evacuationTarget } from "./evacuate_plan.ts";
-import { setMemberState } from "./evacuate.ts";
+import { ORIGIN_KEY, setMemberState } from "./evacuate.ts";
 import type { Fencing } from "./fence.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import type { Self } from "./self.ts";
@@ -178,6 +180,15 @@ export class Healer {
       if (target === null) {
         notHealed[rec.name] = "no member may take it";
         continue;
+      }
+      // Where it came from, as an evacuation remembers it: restore brings it back (a move on
+      // shared storage changes rows only).
+      if (!rec.config[ORIGIN_KEY]) {
+        await self.db.run(setInstanceKeys, {
+          project: rec.project,
+          name: rec.name,
+          keys: { [ORIGIN_KEY]: member },
+        });
       }
       await self.db.run(healInstance, { name: rec.name, project: rec.project, member: target });
       healed[rec.name] = target;

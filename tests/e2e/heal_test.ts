@@ -231,6 +231,16 @@ Deno.test("a member cut off fences itself; its instance on shared storage heals 
       });
       assert.doesNotMatch(c2.stdout, /RUNNING/);
     });
+    await t.step("lxc cluster restore: c1 comes back to the member, stopped there first", async () => {
+      const r = await m1.lxc(["cluster", "restore", V, "--force"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await clusterList(m1)).find((x) => x.name === V)!.state, "ONLINE");
+      await waitFor("c1 running on the victim again", () => running.get("c1")?.join() === V, 30_000, 100);
+      const row = (await ok(m1, ["list", "--format", "csv", "-c", "nsL"])).split("\n").find((l) =>
+        l.startsWith("c1,")
+      );
+      assert.equal(row, `c1,RUNNING,${V}`);
+    });
     stream.close();
     assert.equal(overlap, "");
   } finally {

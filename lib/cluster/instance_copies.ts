@@ -17,7 +17,8 @@ import {
   untarInto,
 } from "../instances/mod.ts";
 import { badRequest, conflict, notFound } from "../util/mod.ts";
-import { memberCall, rate } from "./move_calls.ts";
+import { callVia, rate } from "./move_calls.ts";
+import { MEMBER_CALLS } from "./member_calls.ts";
 import type { MemberRouting } from "./routing.ts";
 
 /** What copies need of their member and of the moves they share the offers with. */
@@ -79,13 +80,11 @@ export class InstanceCopies {
       const instanceOnly = src.instance_only === true;
       fill = async (volume) => {
         if (rec.location !== here) {
-          const offer = await memberCall<{ id: string; secret: string }>(
-            this.#o.routing,
-            rec.location,
-            "POST",
-            "/internal/migrations/offer",
-            { project: fromProject, name: rec.name, instanceOnly },
-          );
+          const offer = await callVia(this.#o.routing, rec.location, MEMBER_CALLS.migrationOffer, {
+            project: fromProject,
+            name: rec.name,
+            instanceOnly,
+          });
           return await this.#fillFrom(rec.location, offer, volume, progress, project, req.name!);
         }
         // The source is here: a copy on the disk (a btrfs snapshot, cp -a) when the pool is the same.

@@ -35,7 +35,8 @@ import {
 import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { badRequest, conflict, errorMessage, notFound, StatusError, unrefTimer } from "../util/mod.ts";
-import { errorStatus, memberCall, rate, StallWatch, waitAnswer } from "./move_calls.ts";
+import { callVia, errorStatus, rate, StallWatch, waitAnswer } from "./move_calls.ts";
+import { type ArrivalCall, MEMBER_CALLS } from "./member_calls.ts";
 import { InstanceCopies } from "./instance_copies.ts";
 import type { PlacementTarget } from "./placement.ts";
 import type { MemberRouting } from "./routing.ts";
@@ -54,19 +55,6 @@ export interface MoveRequest {
   newName?: string;
   /** A running instance is stopped, moved and started again (lxc move --stateless). */
   stateless: boolean;
-}
-
-/** What a member that takes a moved instance is told. */
-export interface ArrivalCall {
-  project: string;
-  name: string;
-  newName: string;
-  from: string;
-  /** The move's id, as the source's mark has it. */
-  moveId: string;
-  offer: { id: string; secret: string };
-  /** The instance's snapshots, offered with its volume. */
-  snapshots?: string[];
 }
 
 export interface InstanceMovesOptions {
@@ -203,21 +191,15 @@ export class InstanceMoves {
       });
       offer.served.then(() => watch.streamed(), () => {});
       let failure: unknown = await watch.race(
-        memberCall(
-          this.#o.routing,
-          to,
-          "POST",
-          "/internal/migrations/arrive",
-          {
-            project: r.project,
-            name: r.name,
-            newName,
-            from: here,
-            moveId,
-            offer: { id: offer.id, secret: offer.secret },
-            snapshots,
-          } satisfies ArrivalCall,
-        ),
+        callVia(this.#o.routing, to, MEMBER_CALLS.migrationArrive, {
+          project: r.project,
+          name: r.name,
+          newName,
+          from: here,
+          moveId,
+          offer: { id: offer.id, secret: offer.secret },
+          snapshots,
+        }),
       ).then(() => null, (e) => e);
       this.sources.withdraw(offer.id, new Error("The move ended"));
       if (failure) {

@@ -52,6 +52,19 @@ function call<Req, Rep>(
 
 type Empty = Record<string, never>;
 
+/** What a member that takes a moved instance is told (instance_moves.ts). */
+export interface ArrivalCall {
+  project: string;
+  name: string;
+  newName: string;
+  from: string;
+  /** The move's id, as the source's mark has it. */
+  moveId: string;
+  offer: { id: string; secret: string };
+  /** The instance's snapshots, offered with its volume. */
+  snapshots?: string[];
+}
+
 /**
  * Every call between members, in one place (LXD spreads these over lxd/cluster). The routes
  * that answer them are in lib/api/routes (cluster.ts, events.ts); the Raft stream itself is
@@ -108,6 +121,16 @@ export const MEMBER_CALLS = {
   metrics: call<Empty, Family[]>("GET", "/internal/metrics", { body: () => undefined }),
   /** A joiner's server certificate, vouched for by a token or the trust password (join.ts). */
   trustServer: call<CertificatesPost, void>("POST", "/1.0/certificates"),
+  /** The member holding an instance offers its volume to a copy's target (instance_copies.ts). */
+  migrationOffer: call<
+    { project: string; name: string; instanceOnly: boolean },
+    { id: string; secret: string }
+  >(
+    "POST",
+    "/internal/migrations/offer",
+  ),
+  /** A move's target takes the instance from the offer (instance_moves.ts). */
+  migrationArrive: call<ArrivalCall, void>("POST", "/internal/migrations/arrive"),
 } as const;
 
 /**
@@ -130,6 +153,9 @@ function streamCall<Req, Rep>(name: string): StreamCall<Req, Rep> {
 
 /** The path of the call stream on every member. */
 export const CALL_STREAM_PATH = "/internal/calls";
+
+/** The path of the websocket tunnel on every member (ws_tunnel.ts). */
+export const TUNNEL_PATH = "/internal/tunnel";
 
 /** Every call on the call stream, in one place; members answer them in member_streams.ts. */
 export const STREAM_CALLS = {

@@ -5,6 +5,17 @@
  */
 import { byteSize, StatusError } from "../util/mod.ts";
 import type { MemberRouting } from "./routing.ts";
+import type { MemberCall } from "./member_calls.ts";
+
+/** A member call (member_calls.ts) routed to `member`; its reply, or its error as a StatusError. */
+export function callVia<Req, Rep>(
+  routing: MemberRouting,
+  member: string,
+  c: MemberCall<Req, Rep>,
+  req: Req,
+): Promise<Rep> {
+  return memberCall<Rep>(routing, member, c.method, c.path(req), c.body(req));
+}
 
 /** A JSON call to another member as this member; its metadata, or its error as a StatusError. */
 export async function memberCall<T = unknown>(

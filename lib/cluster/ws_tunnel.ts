@@ -29,7 +29,7 @@ export interface UpstreamSocket {
   close(): void;
 }
 
-export const TUNNEL_PATH = "/internal/tunnel";
+export { TUNNEL_PATH } from "./member_calls.ts";
 
 /** How long a stream waits for the member to take it (a websocket's own handshake waited as long). */
 const OPEN_TIMEOUT_MS = 10_000;

@@ -54,10 +54,7 @@ let members: Member[] = [];
 try {
   members = await formCluster(tmp.path, ADDRESSES, { preseed: PRESEED });
   const [m1, m2] = members as [Member, Member];
-  const ok = async (m: Member, args: string[]) => {
-    const r = await m.shoal(args);
-    if (r.code !== 0) throw new Error(`shoal ${args.join(" ")}: ${r.stderr}`);
-  };
+  const ok = (m: Member, args: string[]) => m.must(args);
   await ok(m1, ["config", "set", "cluster.images_minimal_replica=-1"]);
   const fetch: number[] = [];
   const floor: number[] = [];

@@ -6,32 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "../../lib/client/mod.ts";
-import { StatusError } from "../../lib/util/mod.ts";
 import { formCluster } from "../helpers/cluster.ts";
 import { type Member, run, SHOAL, tempDir, waitFor } from "../helpers/member.ts";
 import { busyboxImage, PRESEED, stopContainers } from "../compat/instances_helpers.ts";
+import { refusal, withClient } from "../helpers/requests.ts";
 
 const ADDRESSES = ["127.0.0.131", "127.0.0.132", "127.0.0.133"];
-
-async function withClient<T>(m: Member, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = m.client();
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
-
-/** The StatusError a request fails with (fails the test if it succeeds). */
-async function refusal(p: Promise<unknown>): Promise<StatusError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof StatusError) return e;
-    throw e;
-  }
-  throw new Error("the request was expected to fail but succeeded");
-}
 
 Deno.test("any member serves any instance", async (t) => {
   await using tmp = await tempDir("any-member");
@@ -39,16 +19,8 @@ Deno.test("any member serves any instance", async (t) => {
   try {
     members = await formCluster(tmp.path, ADDRESSES, { preseed: PRESEED });
     const [m1, m2, m3] = members as [Member, Member, Member];
-    /** `shoal ARGS` through m, which must succeed. */
-    const ok = async (m: Member, args: string[]) => {
-      const r = await m.shoal(args);
-      assert.equal(
-        r.code,
-        0,
-        `shoal ${args.join(" ")} through ${m.name}: ${r.stderr}\n${await m.logTail(30)}`,
-      );
-      return r.stdout;
-    };
+    /** `shoal ARGS` through m, which must succeed (Member.must says why it did not). */
+    const ok = async (m: Member, args: string[]) => (await m.must(args)).stdout;
     const rows = async (via: Member) => (await ok(via, ["list", "--format", "csv", "-c", "nsL"])).trim();
     const row = async (via: Member, name: string) =>
       (await rows(via)).split("\n").find((l) => l.startsWith(`${name},`)) ?? "";

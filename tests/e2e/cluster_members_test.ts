@@ -6,11 +6,10 @@
  * `cluster enable` on a standalone server.
  */
 import assert from "node:assert/strict";
-import type { Client } from "../../lib/client/mod.ts";
 import type { Event } from "../../lib/wire/mod.ts";
-import { StatusError } from "../../lib/util/mod.ts";
 import { clusterList, formCluster } from "../helpers/cluster.ts";
 import { Member, run, SHOAL, tempDir, waitFor } from "../helpers/member.ts";
+import { refusal, withClient } from "../helpers/requests.ts";
 
 const HAVE_SCRIPT = (await run("sh", ["-c", "command -v script"])).code === 0;
 
@@ -25,26 +24,6 @@ interface MemberJson {
   description: string;
   config: Record<string, string>;
   groups: string[];
-}
-
-async function withClient<T>(m: Member, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = m.client();
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
-
-/** The StatusError a request fails with (fails the test if it succeeds). */
-async function refusal(p: Promise<unknown>): Promise<StatusError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof StatusError) return e;
-    throw e;
-  }
-  throw new Error("the request was expected to fail but succeeded");
 }
 
 function getMember(m: Member, name: string) {

@@ -106,15 +106,8 @@ Deno.test("a member cut off fences itself; its instance on shared storage heals 
   let watcher: Promise<void> = Promise.resolve();
   try {
     const m1 = members[0]!;
-    const ok = async (m: Member, args: string[]) => {
-      const r = await m.shoal(args);
-      assert.equal(
-        r.code,
-        0,
-        `shoal ${args.join(" ")} through ${m.name}: ${r.stderr}\n${await m.logTail(20)}`,
-      );
-      return r.stdout;
-    };
+    /** `shoal ARGS` through m, which must succeed (Member.must says why it did not). */
+    const ok = async (m: Member, args: string[]) => (await m.must(args)).stdout;
     const leader = await leaderOf(members, m1);
     const victim = members.find((m) => m !== leader)!;
     const V = victim.name;

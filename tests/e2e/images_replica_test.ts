@@ -34,15 +34,8 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
   try {
     members = await formCluster(tmp.path, ADDRESSES, { preseed: PRESEED });
     const [m1, m2, m3] = members as [Member, Member, Member];
-    const ok = async (m: Member, args: string[]) => {
-      const r = await m.shoal(args);
-      assert.equal(
-        r.code,
-        0,
-        `shoal ${args.join(" ")} through ${m.name}: ${r.stderr}\n${await m.logTail(30)}`,
-      );
-      return r.stdout;
-    };
+    /** `shoal ARGS` through m, which must succeed (Member.must says why it did not). */
+    const ok = async (m: Member, args: string[]) => (await m.must(args)).stdout;
     const image = await busyboxImage(tmp.path);
     const fp = await sha256(image);
     const held = async () => {

@@ -12,6 +12,14 @@ export class ImageStore {
     return `${this.dir}/${fingerprint}`;
   }
 
+  /**
+   * Where a fetch from another member keeps the part of an image's file received so far, kept
+   * when the transfer breaks so that the next attempt asks for the rest only.
+   */
+  partialPath(fingerprint: string): string {
+    return `${this.dir}/${fingerprint}.partial`;
+  }
+
   /** A new temporary file in the store's directory, for an upload in progress. */
   async tempFile(): Promise<string> {
     await Deno.mkdir(this.dir, { recursive: true });
@@ -53,7 +61,9 @@ export class ImageStore {
     await unpackImage(path, dir, c);
   }
 
+  /** Removes an image's file, and the part of one a broken fetch left. */
   async remove(fingerprint: string): Promise<void> {
     await Deno.remove(this.path(fingerprint)).catch(() => {});
+    await Deno.remove(this.partialPath(fingerprint)).catch(() => {});
   }
 }

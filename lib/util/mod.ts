@@ -16,3 +16,4 @@ export * from "./size.ts";
 export { editInEditor } from "./editor.ts";
 export * from "./rng.ts";
 export * from "./limit.ts";
+export * from "./byte_range.ts";

@@ -19,6 +19,7 @@ import type { InstanceManager } from "../../instances/mod.ts";
 import { badRequest, checkName, conflict, etag, notFound } from "../../util/mod.ts";
 import type { Image } from "../../wire/mod.ts";
 import { readJson } from "../body.ts";
+import { fileResponse } from "../file_response.ts";
 import type { ApiEnv, Ctx, ServerContext } from "../context.ts";
 import { async, emptySync, sync } from "../response.ts";
 
@@ -277,14 +278,10 @@ export function imageRoutes(m: InstanceManager): (ctx: ServerContext) => Hono<Ap
       } catch {
         throw notFound("Image file not found on this member");
       }
-      // Its length lets a member fetching it tell its progress (download_progress).
-      const size = (await f.stat()).size;
-      return new Response(f.readable, {
-        headers: {
-          "Content-Type": "application/octet-stream",
-          "Content-Length": String(size),
-          "Content-Disposition": `attachment; filename=${i.filename || i.fingerprint + ".tar.gz"}`,
-        },
+      // A member resuming a broken fetch asks for the rest only (Range: bytes=N-).
+      return await fileResponse(f, c.req.header("Range") ?? null, {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": `attachment; filename=${i.filename || i.fingerprint + ".tar.gz"}`,
       });
     });
     return app;

@@ -1,6 +1,8 @@
 import { type GlobalDB, globalValue, readGlobalConfig } from "../db/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { type ConfState, roleOf } from "../raft/mod.ts";
 import { errorMessage } from "../util/mod.ts";
+import type { DbRole } from "./roles.ts";
 import type { RouteTarget } from "./routing.ts";
 
 /** A member as replication weighs it. */
@@ -9,14 +11,26 @@ export interface ReplicaMember {
   name: string;
   online: boolean;
   self: boolean;
+  /** Its database role: voters take copies first (they stay longest, and a new leader is one). */
+  role: DbRole;
 }
+
+/** The members routing sees, with their database roles from the Raft configuration. */
+export function replicaMembers(targets: readonly RouteTarget[], conf: ConfState): ReplicaMember[] {
+  // A member the configuration does not name yet (a joiner being added) ranks as a spare.
+  return targets.map((t) => ({ ...t, role: roleOf(conf, t.id) ?? "spare" }));
+}
+
+const ROLE_RANK: Record<DbRole, number> = { voter: 0, standby: 1, spare: 2 };
 
 /**
  * Whether this member should fetch an image to bring its copies up to the count
  * (cluster.images_minimal_replica: -1 every member, N members in all, 1 only the importer). The
- * members that lack it are taken in id order (the bootstrap member and the first joiners, the
- * voters of a small cluster, first), so that every member decides alike from its own copy of the
- * database without asking the others: no two members race for one missing copy.
+ * members that lack it are taken voters first, then stand-bys, then spares (as LXD: the count
+ * defaults to the number of database members), each in id order, so that every member decides
+ * alike from its own copy of the database and of the Raft configuration without asking the
+ * others: no two members race for one missing copy (for as long as a role change takes to
+ * reach every member, two may both fetch it, one copy more than asked, never fewer).
  */
 export function shouldReplicateHere(
   holders: readonly string[],
@@ -32,14 +46,15 @@ export function shouldReplicateHere(
   const wanted = count === -1 ? online.length : Math.min(count, online.length);
   const missing = wanted - held;
   if (missing <= 0) return false;
-  const lacking = online.filter((m) => !holders.includes(m.name)).sort((a, b) => a.id - b.id);
+  const lacking = online.filter((m) => !holders.includes(m.name))
+    .sort((a, b) => ROLE_RANK[a.role] - ROLE_RANK[b.role] || a.id - b.id);
   return lacking.slice(0, missing).some((m) => m.self);
 }
 
 /** What replication needs of its member. */
 export interface ImageReplicaOptions {
   db: GlobalDB;
-  members: () => RouteTarget[];
+  members: () => ReplicaMember[];
   fetch: (fingerprint: string) => Promise<void>;
   log: Logger;
   /** How often the images are looked over (ms). */

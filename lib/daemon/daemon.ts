@@ -30,7 +30,7 @@ import {
 import { EventRelay } from "../cluster/events_relay.ts";
 import { OperationsMesh } from "../cluster/operations_mesh.ts";
 import { ImageFetcher } from "../cluster/image_fetch.ts";
-import { ImageReplicator } from "../cluster/image_replica.ts";
+import { ImageReplicator, replicaMembers } from "../cluster/image_replica.ts";
 import { bridge } from "../cluster/proxy.ts";
 import type { Placement } from "../cluster/routing.ts";
 import type { OpSocket } from "../operations/mod.ts";
@@ -232,7 +232,7 @@ export class Daemon implements ServerContext {
     });
     this.#replicas = new ImageReplicator({
       db: this.db,
-      members: () => this.cluster.routing.members(),
+      members: () => replicaMembers(this.cluster.routing.members(), this.gateway.conf()),
       fetch: (fp) => this.#images!.fetch(fp),
       log: root,
       remove: (fp) => this.instances.images.remove(fp),

@@ -1,13 +1,15 @@
 /**
  * Image replication: three real members on 127.0.0.141-143 with a dir pool. An image imported
  * through m1 reaches as many members' image stores as cluster.images_minimal_replica asks, byte
- * for byte, the lacking members taken in id order; -1 takes it to every member; bad values are
- * refused with LXD's message; the image is listed once whatever its copies; deleting it removes
- * every copy; a holder lost, the first member lacking it takes a copy.
+ * for byte, the lacking members taken voters first, then in id order (all three are voters here);
+ * -1 takes it to every member; bad values are refused with LXD's message; the image is listed
+ * once whatever its copies; a copy's export answers the ranges a resuming fetch asks (206, or
+ * 416 outside the file); deleting it removes every copy; a holder lost, the first member lacking
+ * it takes a copy.
  */
 import assert from "node:assert/strict";
 import { formCluster } from "../helpers/cluster.ts";
-import { type Member, tempDir, waitFor } from "../helpers/member.ts";
+import { type Member, run, tempDir, waitFor } from "../helpers/member.ts";
 import { busyboxImage, PRESEED } from "../compat/instances_helpers.ts";
 
 const ADDRESSES = ["127.0.0.141", "127.0.0.142", "127.0.0.143"];
@@ -72,6 +74,35 @@ Deno.test("images are copied to members up to cluster.images_minimal_replica", a
       await waitFor("image on every member", async () => (await held()) === "m1,m2,m3", 30_000, 200);
       const list = (await ok(m3, ["image", "list", "--format", "csv"])).trim().split("\n");
       assert.equal(list.length, 1);
+    });
+
+    await t.step("a copy's export answers a range (a fetch resuming), and 416 outside the file", async () => {
+      const size = (await Deno.stat(image)).size;
+      const get = async (range: string) => {
+        const r = await run("curl", [
+          "-s",
+          "-D",
+          "-",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{size_download}",
+          "-r",
+          range,
+          "--unix-socket",
+          m2.socket,
+          `http://m2/1.0/images/${fp}/export`,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout;
+      };
+      const part = await get("100-");
+      assert.match(part, /^HTTP\/1\.1 206/);
+      assert.match(part, new RegExp(`content-range: bytes 100-${size - 1}/${size}`, "i"));
+      assert.ok(part.endsWith(`\r\n\r\n${size - 100}`), part);
+      const bad = await get(`${size}-`);
+      assert.match(bad, /^HTTP\/1\.1 416/);
+      assert.match(bad, new RegExp(`content-range: bytes \\*/${size}`, "i"));
     });
 
     await t.step("deleting the image through m3 removes every member's copy", async () => {

@@ -10,13 +10,21 @@ import type { Member } from "./member.ts";
 
 /** Thrown at a seam of the Ready loop: the driver stops as on a failed write, the member is lost. */
 export class Crash extends Error {
-  constructor(readonly why: string) {
-    // No stack: a run plants hundreds of these, and capturing one costs more than the crash.
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    super(`crash ${why}`);
-    Error.stackTraceLimit = limit;
-    this.name = "Crash";
+  declare readonly why: string;
+
+  /**
+   * A Crash made without running Error's constructor: it costs a few microseconds even with no
+   * stack (stackTraceLimit 0 does not help), and a run plants thousands. An Error by prototype
+   * is all the driver (`instanceof Error`) and the run (`instanceof Crash`, `why`) look at.
+   */
+  static of(why: string): Crash {
+    const c = Object.create(Crash.prototype) as Crash;
+    Object.defineProperties(c, {
+      why: { value: why },
+      message: { value: `crash ${why}` },
+      name: { value: "Crash" },
+    });
+    return c;
   }
 }
 
@@ -34,7 +42,8 @@ export interface Timer {
 export interface Host {
   readonly q: { readonly now: number; after(delay: number, ev: { k: "timer"; t: Timer }): void };
   readonly rng: { between(lo: number, hi: number): number };
-  readonly deferred: (() => void)[];
+  /** Queues what a driver defers (Clock.defer), run after the current event. */
+  defer(fn: () => void): void;
   coreError(e: unknown): void;
 }
 
@@ -72,7 +81,7 @@ export class MemberClock implements Clock {
   }
 
   defer(fn: () => void): void {
-    this.host.deferred.push(fn);
+    this.host.defer(fn);
   }
 
   /** Fires a timer at its time: a stalled clock skips its ticks, a live interval comes again. */

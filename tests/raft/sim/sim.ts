@@ -82,6 +82,7 @@ const LIVENESS_MS = 10_000;
 const TRACE_LENGTH = 40;
 /** Events kept, so that a failure found at the end (linearizability) can show its own moment. */
 const TRACE_KEPT = 4096;
+const noop = () => {};
 
 type Event =
   | { k: "timer"; t: Timer }
@@ -115,13 +116,20 @@ export class Simulation {
   private faultEvery: number;
   /** Set once every fault is healed: no new faults or operations. */
   healing = false;
-  /** What the drivers deferred (Clock.defer), run after each event. */
-  readonly deferred: (() => void)[] = [];
+  /**
+   * What the drivers deferred (Clock.defer), run after each event; `deferredLen` of them are due.
+   * Kept with a count rather than emptied with `length = 0`, which drops the array's storage and
+   * made every event allocate it again (a large share of a run's young-generation garbage).
+   */
+  private deferred: (() => void)[] = [];
+  private deferredLen = 0;
   /** Promises of the drivers a client or the run waits on: while any is out, each event ends
    *  by letting promise reactions run. */
   private waiting = 0;
-  /** Messages sent during the current event (a machine crash loses its own). */
+  /** Messages sent during the current event (a machine crash loses its own): the first
+   *  `outboxLen` (a count, as for `deferred`). */
   private outbox: Event[] = [];
+  private outboxLen = 0;
   /** A broken property found inside a driver (which stops on any throw), reported after the event. */
   private failure: Error | null = null;
   private probe: { index: number; done: boolean } | null = null;
@@ -341,7 +349,7 @@ export class Simulation {
   /** The driver's write of a Ready, before it reaches the disk: crash seam and checks. */
   private beforePersist(m: Member, b: PersistBatch): void {
     if (!this.healing && this.crashAfterReady > 0 && this.rng.chance(this.crashAfterReady)) {
-      throw new Crash("before persisting its Ready");
+      throw Crash.of("before persisting its Ready");
     }
     const s = m.storage;
     if (b.entries.length > 0) {
@@ -400,8 +408,11 @@ export class Simulation {
 
   /** A machine crash: messages `m` sent in this instant never leave, then the driver stops. */
   private lose(m: Member, why: string): never {
-    for (const ev of this.outbox) if (ev.k === "msg" && ev.m.from === m.id) ev.lost = true;
-    throw new Crash(why);
+    for (let i = 0; i < this.outboxLen; i++) {
+      const ev = this.outbox[i]!;
+      if (ev.k === "msg" && ev.m.from === m.id) ev.lost = true;
+    }
+    throw Crash.of(why);
   }
 
   /** The driver's transport: the contract checks on what leaves, then the network. */
@@ -417,12 +428,12 @@ export class Simulation {
       }
       for (const d of delays) {
         const ev: Event = { k: "msg", m: msg };
-        this.outbox.push(ev);
+        this.outbox[this.outboxLen++] = ev;
         this.q.after(d, ev);
       }
     }
     if (votedFor && !this.healing && this.rng.chance(this.crashAfterVote)) {
-      throw new Crash("right after granting a vote");
+      throw Crash.of("right after granting a vote");
     }
   }
 
@@ -481,8 +492,17 @@ export class Simulation {
   /** Runs what the drivers deferred, until nothing is left. */
   private flush(): void {
     const d = this.deferred;
-    for (let i = 0; i < d.length; i++) d[i]!();
-    d.length = 0;
+    // What runs may defer more: it lands past i and runs in this same pass.
+    for (let i = 0; i < this.deferredLen; i++) {
+      const fn = d[i]!;
+      d[i] = noop; // a stopped driver's callback is not kept alive by its old slot
+      fn();
+    }
+    this.deferredLen = 0;
+  }
+
+  defer(fn: () => void): void {
+    this.deferred[this.deferredLen++] = fn;
   }
 
   // ---- faults ----
@@ -746,7 +766,7 @@ export class Simulation {
     while (ev?.k === "timer" && (!ev.t.live || ev.t.clock.dead)) ev = this.q.take();
     if (ev === undefined) throw new Violation("liveness", "nothing left to simulate");
     this.stats.events++;
-    this.outbox.length = 0;
+    this.outboxLen = 0;
     this.handle(ev);
     this.flush();
     if (this.failure) throw this.failure;

@@ -83,7 +83,11 @@ function signalChildren(pid: number, signal: Deno.Signal): void {
   }
 }
 
-/** How long an exec operation waits for its client to connect every websocket. */
+/**
+ * How long an exec or console operation waits for its client to connect every websocket. LXD
+ * waits 5 s; a client on a loaded two-core machine can take longer, and its command then fails
+ * having run nothing. A client that never comes costs only the wait.
+ */
 const WEBSOCKET_WAIT_MS = 30_000;
 
 const SIGNALS: Record<number, Deno.Signal> = {
@@ -140,6 +144,60 @@ function toBytes(d: string | Uint8Array): Uint8Array {
 }
 
 /**
+ * The websockets of one exec or console session: the client connects each by its secret, and
+ * the control socket (resizes, signals) is handled as soon as it comes. `kill` ends the process.
+ */
+function websocketSession(fds: Record<string, string>, required: string[]) {
+  const sockets = new Map<string, OpSocket>();
+  const allConnected = Promise.withResolvers<void>();
+  const controlConnected = Promise.withResolvers<OpSocket | null>();
+  const state: Running = { pid: -1, pty: null, finished: false };
+  const kill = () => {
+    if (state.finished || state.pid < 0) return;
+    signalChildren(state.pid, "SIGKILL");
+    try {
+      Deno.kill(state.pid, "SIGKILL");
+    } catch { /* gone */ }
+  };
+  handleControl(controlConnected.promise, state, kill);
+  return {
+    sockets,
+    state,
+    kill,
+    connect(given: string, socket: OpSocket): void {
+      const fd = Object.keys(fds).find((k) => fds[k] === given);
+      if (fd === undefined || sockets.has(fd)) {
+        socket.close(1008, fd === undefined ? "not authorized" : "Websocket number already connected");
+        return;
+      }
+      const held = buffered(socket);
+      sockets.set(fd, held);
+      if (fd === "control") controlConnected.resolve(held);
+      if (required.every((k) => sockets.has(k))) allConnected.resolve();
+    },
+    /** Waits for every required socket, for WEBSOCKET_WAIT_MS at most. */
+    async connected(): Promise<void> {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((
+        r,
+      ) => (timer = setTimeout(() => r("timeout"), WEBSOCKET_WAIT_MS)));
+      const got = await Promise.race([allConnected.promise, timeout]);
+      clearTimeout(timer);
+      if (got === "timeout") {
+        for (const s of sockets.values()) s.close();
+        throw new Error(`Timed out waiting for websockets to connect (${WEBSOCKET_WAIT_MS / 1000} s)`);
+      }
+    },
+    /** The process is gone: no more control messages, every socket closed. */
+    finish(): void {
+      state.finished = true;
+      controlConnected.resolve(null);
+      for (const s of sockets.values()) s.close(1000, "");
+    },
+  };
+}
+
+/**
  * The operation of one exec: with wait-for-websocket, a websocket operation whose sockets the
  * client connects; without, a task that runs the command and (record-output) keeps its output.
  */
@@ -153,61 +211,23 @@ export function execOperation(
   const fds: Record<string, string> = interactive
     ? { "0": secret(), control: secret() }
     : { "0": secret(), "1": secret(), "2": secret(), control: secret() };
-  const sockets = new Map<string, OpSocket>();
   // Old clients do not connect control in non-interactive mode, so it is not required (as LXD).
-  const required = Object.keys(fds).filter((k) => interactive || k !== "control");
-  const allConnected = Promise.withResolvers<void>();
-  const controlConnected = Promise.withResolvers<OpSocket | null>();
-  const state: Running = { pid: -1, pty: null, finished: false };
-  const kill = () => {
-    if (state.finished || state.pid < 0) return;
-    signalChildren(state.pid, "SIGKILL");
-    try {
-      Deno.kill(state.pid, "SIGKILL");
-    } catch { /* gone */ }
-  };
-
-  // The control socket: resizes and signals; closing it early ends the command, as in LXD.
-  handleControl(controlConnected.promise, state, kill);
+  const session = websocketSession(fds, Object.keys(fds).filter((k) => interactive || k !== "control"));
   return {
     class: "websocket",
     description: "Executing command",
     resources,
     metadata: { fds, command: req.command, environment: req.environment ?? {}, interactive },
-    connect(_op, given, socket) {
-      const fd = Object.keys(fds).find((k) => fds[k] === given);
-      if (fd === undefined || sockets.has(fd)) {
-        socket.close(1008, fd === undefined ? "not authorized" : "Websocket number already connected");
-        return;
-      }
-      const held = buffered(socket);
-      sockets.set(fd, held);
-      if (fd === "control") controlConnected.resolve(held);
-      if (required.every((k) => sockets.has(k))) allConnected.resolve();
-    },
+    connect: (_op, given, socket) => session.connect(given, socket),
     async run(_op: Operation) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      // LXD waits 5 s; on a loaded two-core machine a client can take longer than that to open
-      // its four sockets, and the command then fails having run nothing. A client that never
-      // comes costs only this wait.
-      const timeout = new Promise<"timeout">((
-        r,
-      ) => (timer = setTimeout(() => r("timeout"), WEBSOCKET_WAIT_MS)));
-      const got = await Promise.race([allConnected.promise, timeout]);
-      clearTimeout(timer);
-      if (got === "timeout") {
-        for (const s of sockets.values()) s.close();
-        throw new Error(`Timed out waiting for websockets to connect (${WEBSOCKET_WAIT_MS / 1000} s)`);
-      }
+      await session.connected();
       let code: number;
       try {
         code = interactive
-          ? await runInteractive(req, target, sockets.get("0")!, state)
-          : await runPiped(target, sockets, state);
+          ? await runInteractive(req, target, session.sockets.get("0")!, session.state)
+          : await runPiped(target, session.sockets, session.state);
       } finally {
-        state.finished = true;
-        controlConnected.resolve(null);
-        for (const s of sockets.values()) s.close(1000, "");
+        session.finish();
       }
       return { return: code };
     },
@@ -335,58 +355,26 @@ export function consoleOperation(
   resources: Record<string, string[]>,
 ): OperationSpec {
   const fds: Record<string, string> = { "0": secret(), control: secret() };
-  const sockets = new Map<string, OpSocket>();
-  const allConnected = Promise.withResolvers<void>();
-  const controlConnected = Promise.withResolvers<OpSocket | null>();
-  const state: Running = { pid: -1, pty: null, finished: false };
-  const detach = () => {
-    if (state.finished || state.pid < 0) return;
-    signalChildren(state.pid, "SIGKILL");
-    try {
-      Deno.kill(state.pid, "SIGKILL");
-    } catch { /* gone */ }
-  };
-  handleControl(controlConnected.promise, state, detach);
+  const session = websocketSession(fds, Object.keys(fds));
   return {
     class: "websocket",
     description: "Showing console",
     resources,
     metadata: { fds },
-    connect(_op, given, socket) {
-      const fd = Object.keys(fds).find((k) => fds[k] === given);
-      if (fd === undefined || sockets.has(fd)) {
-        socket.close(1008, fd === undefined ? "not authorized" : "Websocket number already connected");
-        return;
-      }
-      const held = buffered(socket);
-      sockets.set(fd, held);
-      if (fd === "control") controlConnected.resolve(held);
-      if (sockets.size === 2) allConnected.resolve();
-    },
+    connect: (_op, given, socket) => session.connect(given, socket),
     async run() {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<"timeout">((
-        r,
-      ) => (timer = setTimeout(() => r("timeout"), WEBSOCKET_WAIT_MS)));
-      const got = await Promise.race([allConnected.promise, timeout]);
-      clearTimeout(timer);
-      if (got === "timeout") {
-        for (const s of sockets.values()) s.close();
-        throw new Error(`Timed out waiting for websockets to connect (${WEBSOCKET_WAIT_MS / 1000} s)`);
-      }
+      await session.connected();
       try {
         // The client leaving (its data socket closes) detaches at once.
         await runInteractive(
           { command: argv, ...size },
           { argv, recordDir: "", recordUrl: "" },
-          sockets.get("0")!,
-          state,
-          detach,
+          session.sockets.get("0")!,
+          session.state,
+          session.kill,
         );
       } finally {
-        state.finished = true;
-        controlConnected.resolve(null);
-        for (const s of sockets.values()) s.close(1000, "");
+        session.finish();
       }
       return {};
     },

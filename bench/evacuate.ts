@@ -131,19 +131,7 @@ const rows: string[] = [];
 {
   await using tmp = await tempDir("bench-heal");
   await using set = new NetnsSet(uniquePrefix("bh"));
-  const hub = await set.add("hub");
-  await set.bridge(hub, "hub");
-  for (let i = 0; i < 3; i++) {
-    const ns = await set.add(`m${i + 1}`, { localnet: true });
-    await set.attach({
-      ns,
-      ifname: "eth0",
-      hubNs: hub,
-      bridge: "hub",
-      port: `p${i + 1}`,
-      cidr: `${HEAL_ADDRESSES[i]}/24`,
-    });
-  }
+  await set.star(HEAL_ADDRESSES);
   const wrap = (name: string) => inNetns(set.name(name), "env");
   const shared = `${tmp.path}/shared`;
   await Deno.mkdir(shared, { mode: 0o755 });

@@ -27,19 +27,7 @@ async function sharedCluster(
   set: NetnsSet,
   addrs: string[],
 ): Promise<{ hub: string; members: Member[] }> {
-  const hub = await set.add("hub");
-  await set.bridge(hub, "hub");
-  for (let i = 0; i < 3; i++) {
-    const ns = await set.add(`m${i + 1}`, { localnet: true });
-    await set.attach({
-      ns,
-      ifname: "eth0",
-      hubNs: hub,
-      bridge: "hub",
-      port: `p${i + 1}`,
-      cidr: `${addrs[i]}/24`,
-    });
-  }
+  const hub = await set.star(addrs);
   const wrap = (name: string) => inNetns(set.name(name), "env");
   const shared = `${dir}/shared`;
   await Deno.mkdir(shared, { mode: 0o755 });

@@ -52,19 +52,7 @@ async function refused(m: Member, args: string[], msg: RegExp): Promise<void> {
 Deno.test("pools, volumes and networks across members in namespaces of their own, with the real lxc", async (t) => {
   await using tmp = await tempDir("storenet");
   await using set = new NetnsSet(uniquePrefix("sn"));
-  const hub = await set.add("hub");
-  await set.bridge(hub, "hub");
-  for (let i = 0; i < 4; i++) {
-    const ns = await set.add(`m${i + 1}`, { localnet: true });
-    await set.attach({
-      ns,
-      ifname: "eth0",
-      hubNs: hub,
-      bridge: "hub",
-      port: `p${i + 1}`,
-      cidr: `${A[i]}/24`,
-    });
-  }
+  await set.star(A);
   const wrap = (name: string) => inNetns(set.name(name), "env");
   const members = await formCluster(tmp.path, A.slice(0, 3), { wrap, preseed: PRESEED });
   const [m1, m2, m3] = members as [Member, Member, Member];

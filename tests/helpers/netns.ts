@@ -129,6 +129,28 @@ export class NetnsSet implements AsyncDisposable {
   }
 
   /**
+   * A star: namespace "hub" with bridge "hub", and one namespace per address, m1, m2, … (loopback
+   * traffic routed), joined to it by eth0 (with the address, /24) and port p1, p2, … on the
+   * bridge. Returns the hub's namespace; `p${i}` down on it cuts member i off.
+   */
+  async star(addresses: readonly string[]): Promise<string> {
+    const hub = await this.add("hub");
+    await this.bridge(hub, "hub");
+    for (const [i, address] of addresses.entries()) {
+      const ns = await this.add(`m${i + 1}`, { localnet: true });
+      await this.attach({
+        ns,
+        ifname: "eth0",
+        hubNs: hub,
+        bridge: "hub",
+        port: `p${i + 1}`,
+        cidr: `${address}/24`,
+      });
+    }
+    return hub;
+  }
+
+  /**
    * Kills what still runs in a namespace (a daemon's dnsmasq, liblxc's monitors): first their
    * descendants that live elsewhere (containers, so that their monitors clean up), then the
    * processes themselves. A namespace outlives its name while any process holds it.

@@ -207,15 +207,7 @@ const rows: string[] = [];
   } catch (e) {
     rows.push(`healing: not measured (${(e as Error).message.split("\n")[0]})`);
   } finally {
-    for (const m of members) {
-      try {
-        for await (const e of Deno.readDir(`${m.dir}/containers`)) {
-          await nsCmd(set.name(m.name), "lxc-stop", ["-P", `${m.dir}/containers`, "-n", e.name, "-k"], {
-            check: false,
-          });
-        }
-      } catch { /* none */ }
-    }
+    await set.stopContainers(members);
     await Promise.allSettled(members.map((m) => m.stop()));
   }
 }

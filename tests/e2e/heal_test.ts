@@ -60,15 +60,7 @@ async function sharedCluster(
 
 /** Stops every container inside its member's namespace (liblxc reaches it from there only). */
 async function stopAll(set: NetnsSet, members: Member[]): Promise<void> {
-  for (const m of members) {
-    try {
-      for await (const e of Deno.readDir(`${m.dir}/containers`)) {
-        await nsCmd(set.name(m.name), "lxc-stop", ["-P", `${m.dir}/containers`, "-n", e.name, "-k"], {
-          check: false,
-        });
-      }
-    } catch { /* none */ }
-  }
+  await set.stopContainers(members);
   for (const m of members) await stopContainers(m.dir);
 }
 

@@ -151,6 +151,22 @@ export class NetnsSet implements AsyncDisposable {
   }
 
   /**
+   * Stops (kill) every container of members whose daemons ran in this set's namespace of their
+   * name: liblxc reaches a container only from the namespace it runs in.
+   */
+  async stopContainers(members: readonly { name: string; dir: string }[]): Promise<void> {
+    for (const m of members) {
+      try {
+        for await (const e of Deno.readDir(`${m.dir}/containers`)) {
+          await nsCmd(this.name(m.name), "lxc-stop", ["-P", `${m.dir}/containers`, "-n", e.name, "-k"], {
+            check: false,
+          });
+        }
+      } catch { /* none */ }
+    }
+  }
+
+  /**
    * Kills what still runs in a namespace (a daemon's dnsmasq, liblxc's monitors): first their
    * descendants that live elsewhere (containers, so that their monitors clean up), then the
    * processes themselves. A namespace outlives its name while any process holds it.

@@ -4,6 +4,7 @@ import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { drawTable, type Format, FORMATS, goShortTime, renderList, toYaml } from "./format.ts";
 import { byteSize, imageFingerprint, waitOp } from "./image.ts";
+import { keyValues, setArgs } from "./storage.ts";
 import { checkRaw, type Client, requestBytes } from "../../lib/client/mod.ts";
 
 /** An instance with state (GET /1.0/instances?recursion=2). */
@@ -22,16 +23,6 @@ async function changeState(
     body: { action, timeout: o.timeout ?? -1, force: o.force ?? false, stateful: false },
   });
   return await waitOp(c, r.operation);
-}
-
-function parseKV(entries: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries) {
-    const i = e.indexOf("=");
-    if (i < 0) throw new Error(`Bad key=value pair: ${e}`);
-    out[e.slice(0, i)] = e.slice(i + 1);
-  }
-  return out;
 }
 
 async function createInstance(
@@ -55,7 +46,7 @@ async function createInstance(
   const body: Record<string, unknown> = {
     name: p.name,
     type: "container",
-    config: parseKV(o.config ?? []),
+    config: keyValues(o.config ?? []),
     profiles: o.profile ?? null,
     ephemeral: o.ephemeral ?? false,
     devices: o.storage ? { root: { type: "disk", path: "/", pool: o.storage } } : {},
@@ -327,7 +318,7 @@ export async function instanceConfig(
   }
   const config = { ...i.config };
   if (verb === "set") {
-    const kv = rest.length === 2 && !rest[0]!.includes("=") ? { [rest[0]!]: rest[1]! } : parseKV(rest);
+    const kv = setArgs(rest);
     Object.assign(config, kv);
   } else {
     if (!(rest[0]! in config)) throw new Error(`Can't unset key '${rest[0]}', it's not currently set`);

@@ -7,18 +7,9 @@ import { Command } from "commander";
 import { StatusError } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { waitOp } from "./image.ts";
+import { keyValues } from "./storage.ts";
 
 const path = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
-
-function parseKV(entries: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries) {
-    const i = e.indexOf("=");
-    if (i < 0) throw new Error(`Bad key=value pair: ${e}`);
-    out[e.slice(0, i)] = e.slice(i + 1);
-  }
-  return out;
-}
 
 /** Both ends of a move or copy: one remote, the source and the destination names. */
 function ends(
@@ -86,7 +77,7 @@ async function copy(
   const c = await ctx.client(e.remote);
   const body = {
     name: e.to,
-    config: parseKV(o.config ?? []),
+    config: keyValues(o.config ?? []),
     profiles: o.noProfiles ? [] : o.profile?.length ? o.profile : null,
     ephemeral: o.ephemeral === true,
     source: { type: "copy", source: e.from, instance_only: o.instanceOnly === true, live: !o.stateless },

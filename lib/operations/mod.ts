@@ -178,8 +178,12 @@ export interface RemoteOperations {
   forward(id: string, method: string, pathAndQuery: string, signal?: AbortSignal): Promise<Response | null>;
 }
 
-/** How long a finished operation stays visible, as in LXD. */
-const KEEP_FINISHED_MS = 5_000;
+/**
+ * How long a finished operation stays visible. LXD keeps it 5 s; a client whose wait reaches the
+ * owner later than that (its request forwarded by a busy member, thirty at once in CI) got
+ * "Operation not found" for an operation that had succeeded. 30 s answers it.
+ */
+const KEEP_FINISHED_MS = 30_000;
 
 /** The operations of this member. */
 export class Operations {

@@ -1,19 +1,12 @@
 import { Command } from "commander";
-import { YAML } from "../../lib/util/yaml.ts";
+import { loadYaml, YAML } from "../../lib/util/yaml.ts";
 import { Client } from "../../lib/client/mod.ts";
 import { statePaths } from "../../lib/daemon/paths.ts";
 import type { Server } from "../../lib/wire/mod.ts";
-import { readAll, readLine } from "../cli/context.ts";
-import { clusterQuestions, clusterSection } from "./init_cluster.ts";
-import { instanceSections } from "./init_instances.ts";
-import {
-  applyPreseed,
-  configSection,
-  type InitQuestions,
-  parsePreseed,
-  type Preseed,
-  type PreseedSection,
-} from "./preseed.ts";
+import { readLine } from "../cli/context.ts";
+import { clusterQuestions } from "./init_cluster.ts";
+import { initPreseed, SECTIONS } from "./init_preseed.ts";
+import { applyPreseed, type InitQuestions, type Preseed } from "./preseed.ts";
 
 async function ask(q: string, def: string): Promise<string> {
   Deno.stdout.writeSync(new TextEncoder().encode(q));
@@ -66,9 +59,6 @@ const imageQuestions: InitQuestions = async (p, _ask, askBool) => {
   ) p.config = { ...(p.config ?? {}), "images.auto_update_interval": "0" };
 };
 
-/** The preseed's sections, in the order they are applied (the cluster join sees the pools). */
-const SECTIONS: readonly PreseedSection[] = [configSection, ...instanceSections, clusterSection];
-
 /** The interactive questions, in the order `lxd init` asks them. */
 const QUESTIONS: readonly InitQuestions[] = [clusterQuestions, networkQuestions, imageQuestions];
 
@@ -82,6 +72,7 @@ export function initCommand(): Command {
     .option("--network-port <port>", "Port to bind to (default: 8443)")
     .option("--trust-password <password>", "Password required to add new clients")
     .action(async (o) => {
+      await loadYaml();
       if (o.dump) {
         const c = new Client({ kind: "unix", path: statePaths().socket });
         try {
@@ -93,7 +84,7 @@ export function initCommand(): Command {
         }
         return;
       }
-      if (o.preseed) return await applyPreseed(parsePreseed(await readAll()), SECTIONS);
+      if (o.preseed) return await initPreseed();
       if (o.auto) {
         const config: Record<string, string> = {};
         if (o.networkAddress) config["core.https_address"] = `${o.networkAddress}:${o.networkPort ?? "8443"}`;

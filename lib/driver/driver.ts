@@ -217,7 +217,7 @@ export class Driver<R> {
     const early = this.#isLeader && !rd.snapshot && rd.messages.length > 0 &&
       (!rd.hardState || (rd.hardState.term === before.term && rd.hardState.vote === before.vote));
     if (early) this.#o.send(rd.messages);
-    this.#o.storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    this.#o.storage.persist(rd); // a Ready is a PersistBatch (its other fields are not read)
     if (rd.snapshot && rd.snapshot.data.length > 0) {
       this.#o.fsm.restore(rd.snapshot.data);
       // The core's configuration, restored from the snapshot: what observers are told is what

@@ -44,6 +44,11 @@ export class Unstable {
     return this.entries.slice(this.offsetInProgress - this.offset);
   }
 
+  /** Whether nextEntries() has any (without copying them). */
+  hasNextEntries(): boolean {
+    return this.offsetInProgress - this.offset < this.entries.length;
+  }
+
   nextSnapshot(): Snapshot | undefined {
     return this.snapshot && !this.snapshotInProgress ? this.snapshot : undefined;
   }

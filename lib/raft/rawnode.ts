@@ -17,10 +17,6 @@ import type {
 } from "./types.ts";
 import { Raft } from "./raft.ts";
 
-function sameHard(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
 export class RawNode {
   private readonly r: Raft;
   private prevSoft: SoftState;
@@ -104,16 +100,26 @@ export class RawNode {
     return hs;
   }
 
+  // The two checks below read the core's fields instead of building its SoftState and HardState:
+  // the driver asks hasReady() after every message and tick, and most of the time nothing changed.
+
   private softChanged(): boolean {
-    const s = this.r.softState();
-    return s.lead !== this.prevSoft.lead || s.role !== this.prevSoft.role;
+    const r = this.r, p = this.prevSoft;
+    return r.lead !== p.lead || r.role !== p.role;
+  }
+
+  /** Whether durableHardState() differs from the last one handed out. */
+  private hardChanged(): boolean {
+    const r = this.r, p = this.prevHard;
+    return r.term !== p.term || r.log.committed !== p.commit ||
+      (r.bugs.voteNotPersisted ? 0 : r.vote) !== p.vote;
   }
 
   hasReady(): boolean {
     if (this.outstanding) return false;
     const r = this.r;
-    return this.softChanged() || !sameHard(this.durableHardState(), this.prevHard) || r.msgs.length > 0 ||
-      r.readStates.length > 0 || r.log.unstable.nextEntries().length > 0 ||
+    return this.softChanged() || this.hardChanged() || r.msgs.length > 0 ||
+      r.readStates.length > 0 || r.log.unstable.hasNextEntries() ||
       r.log.unstable.nextSnapshot() !== undefined ||
       r.log.hasNextCommittedEntries();
   }
@@ -138,8 +144,7 @@ export class RawNode {
     const snap = r.log.unstable.nextSnapshot();
     if (snap) rd.snapshot = snap;
     if (this.softChanged()) rd.softState = this.prevSoft = r.softState();
-    const hs = this.durableHardState();
-    if (!sameHard(hs, this.prevHard)) rd.hardState = this.prevHard = hs;
+    if (this.hardChanged()) rd.hardState = this.prevHard = this.durableHardState();
     r.msgs = [];
     r.readStates = [];
     r.log.unstable.acceptInProgress();

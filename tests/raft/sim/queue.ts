@@ -37,6 +37,11 @@ export class EventQueue<T> {
     this.push({ time: this.now + Math.max(0, delay), seq: this.seq++, value });
   }
 
+  /** Drops every event (the run is over). */
+  clear(): void {
+    this.heap = [];
+  }
+
   /** The next event, advancing the clock to it; undefined when nothing is scheduled. */
   take(): T | undefined {
     const h = this.heap;

@@ -846,7 +846,20 @@ export class Simulation {
         ),
         (err.stack ?? "").split("\n").slice(1, 8),
       );
+    } finally {
+      this.release();
     }
+  }
+
+  /**
+   * Lets go of the run's bulk once its result is built. A finished seed's long-lived arrays (the
+   * trace ring, the queue's heap) sit in the old generation until the next full collection, and
+   * what they point to stays alive through every scavenge until then: with several seeds between
+   * two scavenges, that was much of what the young generation copied and promoted.
+   */
+  private release(): void {
+    this.trace = [];
+    this.q.clear();
   }
 
   private result(v?: Violation, detail?: string[], at?: number): SimResult {

@@ -5,18 +5,20 @@
  *
  *   deno run -A tests/raft/sim/mutants.ts [--seeds 500] [NAME...]
  *
- * A mutant whose text no longer appears in lib/raft is reported as stale, not as caught.
+ * A mutant whose text no longer appears in lib/raft is reported as stale, not as caught;
+ * mutants_test.ts fails as soon as one is (lib/raft changed under it: rewrite its text so that it
+ * plants the same bug in today's code).
  * @module
  */
 
-interface Mutant {
+export interface Mutant {
   name: string;
   file: string;
   from: string;
   to: string;
 }
 
-const MUTANTS: Mutant[] = [
+export const MUTANTS: Mutant[] = [
   {
     name: "up-to-date-off-by-one",
     file: "log.ts",
@@ -26,8 +28,9 @@ const MUTANTS: Mutant[] = [
   {
     name: "heartbeat-commit-unclamped",
     file: "raft.ts",
-    from: "commit: Math.min(pr.match, this.log.committed), ctx",
-    to: "commit: this.log.committed, ctx",
+    // bcastHeartbeat's (the spares' own heartbeat, which ends in `ctx: ""`, keeps its clamp)
+    from: "commit: Math.min(pr.match, this.log.committed), ctx });",
+    to: "commit: this.log.committed, ctx });",
   },
   {
     name: "follower-commit-unmatched",
@@ -50,8 +53,8 @@ const MUTANTS: Mutant[] = [
   {
     name: "append-without-prev-check",
     file: "log.ts",
-    from: "if (!this.matchTerm(index, logTerm)) return undefined;\n    for",
-    to: "for",
+    from: "if (!this.matchTerm(index, logTerm)) return undefined;\n    let k = 0;",
+    to: "let k = 0;",
   },
   {
     name: "no-truncate-on-conflict",
@@ -68,14 +71,14 @@ const MUTANTS: Mutant[] = [
   },
   {
     name: "read-before-term-commit",
-    file: "raft.ts",
-    from: "if (!this.committedEntryInCurrentTerm()) {\n      this.pendingReadIndex",
-    to: "if (false) {\n      this.pendingReadIndex",
+    file: "read_index.ts",
+    from: "if (!r.committedEntryInCurrentTerm()) {\n    r.pendingReadIndex",
+    to: "if (false) {\n    r.pendingReadIndex",
   },
   {
     name: "read-one-ack",
-    file: "raft.ts",
-    from: 'if (!acks || voteResult(this.conf.voters, acks) !== "won") return;',
+    file: "roles.ts",
+    from: 'if (!acks || voteResult(r.conf.voters, acks) !== "won") return;',
     to: "if (!acks) return;",
   },
   {
@@ -93,6 +96,12 @@ const MUTANTS: Mutant[] = [
 ];
 
 const root = new URL("../../../", import.meta.url).pathname;
+
+/** How many times a mutant's text appears in its file (it applies only when exactly once). */
+export async function occurrences(m: Mutant): Promise<number> {
+  const text = await Deno.readTextFile(`${root}lib/raft/${m.file}`);
+  return text.split(m.from).length - 1;
+}
 
 async function copyTree(from: string, to: string): Promise<void> {
   await Deno.mkdir(to, { recursive: true });
@@ -112,29 +121,30 @@ async function run(dir: string, seeds: number, endToEnd: boolean): Promise<strin
   return fail ? `${fail[2]} at seed ${fail[1]}` : `failed: ${text.trim().split("\n").pop()}`;
 }
 
-const argv = [...Deno.args];
-let seeds = 500;
-const at = argv.indexOf("--seeds");
-if (at >= 0) seeds = Number(argv.splice(at, 2)[1]);
-const chosen = argv.length ? MUTANTS.filter((m) => argv.includes(m.name)) : MUTANTS;
-for (const m of chosen) {
-  const dir = await Deno.makeTempDir({ prefix: `mutant-${m.name}-` });
-  try {
-    // The simulator runs the real driver (lib/driver and what it imports): copy lib whole.
-    await copyTree(`${root}lib`, `${dir}/lib`);
-    await copyTree(`${root}tests/raft/sim`, `${dir}/tests/raft/sim`);
-    for (const f of ["deno.json", "deno.lock"]) await Deno.copyFile(`${root}${f}`, `${dir}/${f}`);
-    const path = `${dir}/lib/raft/${m.file}`;
-    const text = await Deno.readTextFile(path);
-    if (text.split(m.from).length !== 2) {
+if (import.meta.main) {
+  const argv = [...Deno.args];
+  let seeds = 500;
+  const at = argv.indexOf("--seeds");
+  if (at >= 0) seeds = Number(argv.splice(at, 2)[1]);
+  const chosen = argv.length ? MUTANTS.filter((m) => argv.includes(m.name)) : MUTANTS;
+  for (const m of chosen) {
+    if (await occurrences(m) !== 1) {
       console.log(`${m.name.padEnd(28)} stale: its text is no longer in lib/raft/${m.file} once`);
       continue;
     }
-    await Deno.writeTextFile(path, text.replace(m.from, m.to));
-    const all = await run(dir, seeds, false);
-    const e2e = await run(dir, seeds, true);
-    console.log(`${m.name.padEnd(28)} all checks: ${all.padEnd(44)} end to end: ${e2e}`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    const dir = await Deno.makeTempDir({ prefix: `mutant-${m.name}-` });
+    try {
+      // The simulator runs the real driver (lib/driver and what it imports): copy lib whole.
+      await copyTree(`${root}lib`, `${dir}/lib`);
+      await copyTree(`${root}tests/raft/sim`, `${dir}/tests/raft/sim`);
+      for (const f of ["deno.json", "deno.lock"]) await Deno.copyFile(`${root}${f}`, `${dir}/${f}`);
+      const path = `${dir}/lib/raft/${m.file}`;
+      await Deno.writeTextFile(path, (await Deno.readTextFile(path)).replace(m.from, m.to));
+      const all = await run(dir, seeds, false);
+      const e2e = await run(dir, seeds, true);
+      console.log(`${m.name.padEnd(28)} all checks: ${all.padEnd(44)} end to end: ${e2e}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 }

@@ -111,6 +111,11 @@ export interface ServerContext {
    * Opens an operation's websocket on the member that has the operation, for the caller;
    * resolves once it is open (404 when no member has it).
    */
+  /**
+   * Serves a request another member sent on its tunnel (a forwarded write) as one that came from
+   * peer over HTTPS: same routes, same trust, counted among the requests in flight.
+   */
+  serveFromMember?: (req: Request, peer: Peer) => Promise<Response>;
   proxyWebsocket?: (
     operation: string,
     pathAndQuery: string,

@@ -169,7 +169,21 @@ export function websocketRoute(
     // from that member would be (only operation streams; never proxied on from here).
     check(`GET ${TUNNEL_PATH}`);
     if (!ctx.cluster) throw forbidden();
-    return (socket) => serveTunnel(socket, (path) => websocketRoute(ctx, new URL(path, url), identity));
+    // Its requests (forwarded writes) are served as if they came over HTTPS from that member.
+    const peer = {
+      transport: "tls",
+      address: identity.address,
+      fingerprint: identity.fingerprint,
+      certificate: identity.certificate,
+    } as const;
+    const serve = ctx.serveFromMember;
+    return (socket) =>
+      serveTunnel(
+        socket,
+        (path) => websocketRoute(ctx, new URL(path, url), identity),
+        serve && ((req) => serve(req, peer)),
+        `https://${url.host}`,
+      );
   }
   const m = /^\/1\.0\/operations\/([^/]+)\/websocket$/.exec(url.pathname);
   if (m) {

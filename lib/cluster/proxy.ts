@@ -9,6 +9,7 @@ import { bulkRequest } from "./bulk_http.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { errorMessage, splitHostPort, StatusError } from "../util/mod.ts";
 import {
+  NotSent,
   type ProxiedSocket,
   TUNNEL_PATH,
   TunnelClient,
@@ -97,6 +98,8 @@ export class MemberProxy {
   /** One tunnel per member for operation streams (ws_tunnel.ts), for the cluster certificate of #tunnelsFor. */
   #tunnels = new Map<string, Promise<TunnelClient>>();
   #tunnelsFor: KeyPair | null = null;
+  /** Members that refused a tunnel (an older version): not asked again before the time here. */
+  #untunnelled = new Map<string, { until: number; why: Error }>();
 
   constructor(tls: () => KeyPair | null, own: () => KeyPair) {
     this.#tls = tls;
@@ -120,7 +123,8 @@ export class MemberProxy {
    * connection of its own, because Deno's node:https sends a request again on a new connection
    * when a kept-alive one breaks after the member received it (lib/transport/calls_test.ts pins
    * it; proxy_test.ts shows it here): a forwarded write would take effect twice, and its caller
-   * would get the second answer. That costs a TLS handshake per forwarded change.
+   * would get the second answer. That costs a TLS handshake per forwarded change, so writes go
+   * over the member's tunnel (#forwardWrite) and come here only when it cannot take them.
    */
   #agent(address: string, reuse: boolean): https.Agent {
     const tls = this.#tls();
@@ -170,6 +174,59 @@ export class MemberProxy {
         );
       });
     }
+    if (!READS.has(req.method) && fitsTunnel(req)) {
+      return this.#forwardWrite(member, address, url, req, headers);
+    }
+    return this.#request(member, address, url, req, headers);
+  }
+
+  /**
+   * A write goes over the member's tunnel, sent once (ws_tunnel.ts): no TLS handshake of its
+   * own, and no transport that could send it again. Only when there is no tunnel to send it on
+   * (the member has none, or it broke before the request left) does it take a connection of
+   * its own.
+   */
+  async #forwardWrite(
+    member: string,
+    address: string,
+    url: URL,
+    req: Request,
+    headers: Record<string, string>,
+  ): Promise<Response> {
+    const body = req.body === null ? null : new Uint8Array(await req.arrayBuffer());
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let tunnel: TunnelClient | null = null;
+      try {
+        tunnel = await this.#tunnel(member, address);
+      } catch { /* none to be had: a connection of its own below says why */ }
+      if (!tunnel || !await tunnel.takesRequests) break;
+      try {
+        return await tunnel.request({ method: req.method, path: url.pathname + url.search, headers }, body);
+      } catch (e) {
+        if (e instanceof NotSent) continue;
+        throw e instanceof StatusError && e.status !== 503 ? e : new StatusError(
+          503,
+          `Failed to reach cluster member "${member}" (${address}): ${errorMessage(e)}`,
+        );
+      }
+    }
+    return await this.#request(
+      member,
+      address,
+      url,
+      new Request(req.url, { method: req.method, body }),
+      headers,
+    );
+  }
+
+  #request(
+    member: string,
+    address: string,
+    url: URL,
+    req: Request,
+    headers: Record<string, string>,
+  ): Promise<Response> {
+    const { host, port } = splitHostPort(address);
     return new Promise<Response>((resolve, reject) => {
       const out = https.request({
         host,
@@ -217,8 +274,11 @@ export class MemberProxy {
     if (tls !== this.#tunnelsFor) {
       for (const t of this.#tunnels.values()) void t.then((c) => c.close(), () => {});
       this.#tunnels.clear();
+      this.#untunnelled.clear();
       this.#tunnelsFor = tls;
     }
+    const refused = this.#untunnelled.get(address);
+    if (refused && refused.until > Date.now()) return Promise.reject(refused.why);
     const have = this.#tunnels.get(address);
     if (have) {
       return have.then((c) => {
@@ -229,8 +289,12 @@ export class MemberProxy {
     }
     const made = this.#raw(member, address, TUNNEL_PATH).then((socket) => new TunnelClient(socket));
     this.#tunnels.set(address, made);
-    made.catch(() => {
+    made.catch((e) => {
       if (this.#tunnels.get(address) === made) this.#tunnels.delete(address);
+      // Unreachable is asked again next time; a refusal is the member's version, for a while.
+      if (e instanceof StatusError && e.status !== 503) {
+        this.#untunnelled.set(address, { until: Date.now() + UNTUNNELLED_MS, why: e });
+      }
     });
     return made;
   }
@@ -260,6 +324,7 @@ export class MemberProxy {
           onMessage: (h) => void onMessage.push(h),
           onClose: (h) => void ws.on("close", h),
           buffered: () => ws.bufferedAmount,
+          isOpen: () => ws.readyState === WS.OPEN,
         });
       });
     });
@@ -317,6 +382,7 @@ export class MemberProxy {
     this.#agents.clear();
     for (const t of this.#tunnels.values()) void t.then((c) => c.close(), () => {});
     this.#tunnels.clear();
+    this.#untunnelled.clear();
   }
 }
 
@@ -327,6 +393,19 @@ export class MemberProxy {
  */
 function isBulk(url: URL): boolean {
   return /\/(files|export|volume)$|\/logs\/[^/]+$/.test(url.pathname);
+}
+
+/** How long a member that refused a tunnel is not asked for one again. */
+const UNTUNNELLED_MS = 60_000;
+
+/** The largest body a write takes over a tunnel (in one frame, held whole): the rest stream on a connection. */
+const TUNNEL_BODY_MAX = 1 << 20;
+
+/** Whether req goes whole in one tunnel frame: no body, or one of a known, small length. */
+function fitsTunnel(req: Request): boolean {
+  if (req.body === null) return true;
+  const n = Number(req.headers.get("content-length") ?? NaN);
+  return Number.isInteger(n) && n >= 0 && n <= TUNNEL_BODY_MAX;
 }
 
 /** The pin of the cluster certificate, cached per certificate object. */

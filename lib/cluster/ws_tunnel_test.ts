@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StatusError } from "../util/mod.ts";
-import { serveTunnel, TunnelClient, type TunnelSocket } from "./ws_tunnel.ts";
+import { NotSent, serveTunnel, TunnelClient, type TunnelSocket } from "./ws_tunnel.ts";
 
 /** Two ends of an in-memory websocket: what one sends, the other receives (asynchronously). */
 function pair(): [TunnelSocket, TunnelSocket] {
@@ -117,4 +117,81 @@ Deno.test("a member silent on its tunnel: the stream is refused in time and the 
   assert.ok(e instanceof StatusError && e.status === 503, String(e));
   assert.equal(t.isOpen, false);
   await tick();
+});
+
+Deno.test("a request on the tunnel reaches the member once, with its head and body, and its answer streams back", async () => {
+  const [a, b] = pair();
+  const seen: { method: string; url: string; caller: string | null; body: string }[] = [];
+  serveTunnel(b, () => () => {}, async (req) => {
+    seen.push({
+      method: req.method,
+      url: req.url,
+      caller: req.headers.get("x-caller"),
+      body: await req.text(),
+    });
+    if (req.method === "DELETE") return new Response(null, { status: 204 });
+    const parts = ['{"type":', '"async"}'];
+    return new Response(
+      new ReadableStream({
+        pull(c) {
+          const p = parts.shift();
+          if (p === undefined) c.close();
+          else c.enqueue(new TextEncoder().encode(p));
+        },
+      }),
+      { status: 202, headers: { Location: "/1.0/operations/x" } },
+    );
+  }, "https://m2:8443");
+  const t = new TunnelClient(a);
+  assert.equal(await t.takesRequests, true);
+  const res = await t.request(
+    { method: "POST", path: "/1.0/instances/c1/exec?project=p", headers: { "x-caller": "unix" } },
+    new TextEncoder().encode('{"command":["true"]}'),
+  );
+  assert.equal(res.status, 202);
+  assert.equal(res.headers.get("location"), "/1.0/operations/x");
+  assert.equal(await res.text(), '{"type":"async"}');
+  const empty = await t.request({ method: "DELETE", path: "/1.0/instances/c1", headers: {} }, null);
+  assert.equal(empty.status, 204);
+  assert.equal(empty.body, null);
+  assert.deepEqual(seen, [
+    {
+      method: "POST",
+      url: "https://m2:8443/1.0/instances/c1/exec?project=p",
+      caller: "unix",
+      body: '{"command":["true"]}',
+    },
+    { method: "DELETE", url: "https://m2:8443/1.0/instances/c1", caller: null, body: "" },
+  ]);
+});
+
+Deno.test("a request whose tunnel breaks before the answer fails, and is never sent again", async () => {
+  const [a, b] = pair();
+  let runs = 0;
+  serveTunnel(b, () => () => {}, () => {
+    runs++;
+    b.close(); // the member dies once it has the request
+    return new Promise(() => {});
+  });
+  const t = new TunnelClient(a);
+  const e = await t.request({ method: "POST", path: "/1.0/instances", headers: {} }, null).catch((e) => e);
+  assert.ok(
+    e instanceof StatusError && e.status === 503 && /may or may not have taken effect/.test(e.message),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(runs, 1);
+  // Once the tunnel is known gone, a request is refused before it leaves (NotSent: safe to send elsewhere).
+  assert.ok(
+    await t.request({ method: "POST", path: "/1.0/instances", headers: {} }, null).catch((e) => e) instanceof
+      NotSent,
+  );
+});
+
+Deno.test("a member that takes no requests on its tunnel says no HELLO, and one sent anyway is refused", async () => {
+  const [a, b] = pair();
+  serveTunnel(b, () => () => {});
+  const t = new TunnelClient(a, { helloTimeoutMs: 30 });
+  assert.equal(await t.takesRequests, false);
+  const e = await t.request({ method: "POST", path: "/1.0/instances", headers: {} }, null).catch((e) => e);
+  assert.ok(e instanceof StatusError && e.status === 404, String(e));
 });

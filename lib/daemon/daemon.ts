@@ -459,6 +459,8 @@ export class Daemon implements ServerContext {
     upstream.catch(() => {});
     return (socket: OpSocket) => bridge(socket, upstream);
   };
+  serveFromMember = (req: Request, peer: Peer): Promise<Response> =>
+    this.#inflight.track(async () => await this.#serve(req, peer));
   placeInstance = (
     target: { group: string } | { within: string[] } | null,
     name: string,

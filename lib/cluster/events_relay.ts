@@ -1,13 +1,14 @@
 // @ts-types="@types/ws"
 import WS from "ws";
 import { pinnedIdentity } from "../client/mod.ts";
-import type { GlobalDB } from "../db/mod.ts";
+import { type GlobalDB, nodeNameAt } from "../db/mod.ts";
 import type { Event, EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
 import { errorMessage, type TimerId, unrefTimer } from "../util/mod.ts";
 import type { MemberClients } from "./connect.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
+import { RelayedOperations } from "./relayed_operations.ts";
 
 /** What the relay needs of its member. */
 export interface EventRelayOptions {
@@ -57,9 +58,27 @@ export class EventRelay {
   #stopped = false;
   /** Whether the members known at the first look were connected (later ones are new members). */
   #primed = false;
+  /** Other members' operations relayed here, ended for our listeners when their member dies. */
+  readonly operations: RelayedOperations;
 
   constructor(o: EventRelayOptions) {
     this.#o = o;
+    this.operations = new RelayedOperations({
+      deliver: (e) => this.#o.events.relay(e),
+      ask: async (address, id, signal) => {
+        const path = `/1.0/operations/${encodeURIComponent(id)}`;
+        const r = await this.#o.clients.get(address).raw("GET", path, { signal });
+        if (r.status === 404) return null;
+        return r.status === 200 ? r.envelope.metadata as Record<string, unknown> : "unknown";
+      },
+      nameOf: (address) => {
+        try {
+          return this.#o.db.readStale((tx) => nodeNameAt(tx, address)) ?? address;
+        } catch {
+          return address;
+        }
+      },
+    });
   }
 
   /** Starts watching the members table and connecting to the members in it. */
@@ -72,6 +91,7 @@ export class EventRelay {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#closeAll();
+    this.operations.stop();
   }
 
   /** Addresses of the members whose event streams are open now. */
@@ -127,7 +147,12 @@ export class EventRelay {
       for (const address of want) {
         if (this.#peers.has(address)) continue;
         const p = new PeerStream(address, tls, this.#pin, {
-          deliver: (e) => this.#o.events.relay(e),
+          deliver: (e) => {
+            this.operations.seen(address, e);
+            this.#o.events.relay(e);
+          },
+          up: () => this.operations.up(address),
+          down: () => this.operations.down(address),
           replay: (since) => this.#recentOf(address, since),
           log: this.#o.log,
           clientCert: this.#o.clientCert,
@@ -155,6 +180,9 @@ export class EventRelay {
 
 interface PeerStreamOptions {
   deliver: (e: Event) => void;
+  /** The stream opened; it broke (after it was open). */
+  up: () => void;
+  down: () => void;
   replay: (sinceMs: number) => Promise<Event[]>;
   log: Logger;
   clientCert: () => KeyPair;
@@ -217,6 +245,7 @@ class PeerStream {
     this.#ws = ws;
     ws.on("open", () => {
       this.#open = true;
+      this.#o.up();
       this.#backoff = 100;
       let alive = true;
       ws.on("pong", () => (alive = true));
@@ -240,6 +269,7 @@ class PeerStream {
       if (this.#closed || this.#ws !== ws) return;
       // What it raises while we are away is fetched when we are back (if it is still up).
       if (wasOpen) this.#replaySince = Date.now() - 1_000;
+      if (wasOpen) this.#o.down();
       this.#timer = setTimeout(() => this.#connect(), this.#backoff);
       unrefTimer(this.#timer);
       this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2);

@@ -1,7 +1,8 @@
-import type { GlobalDB } from "../db/mod.ts";
+import { type GlobalDB, nodeNameAt } from "../db/mod.ts";
 import type { RemoteOperations } from "../operations/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import type { MemberClients } from "./connect.ts";
+import { errorMessage, StatusError } from "../util/mod.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 
 /** What the mesh needs of its member. */
@@ -80,12 +81,32 @@ export class OperationsMesh implements RemoteOperations {
       owner = await this.#find(id, others, signal);
       if (!owner) return null;
     }
-    const r = await this.#o.clients.get(owner).raw(method, pathAndQuery, { signal });
+    let r;
+    try {
+      r = await this.#o.clients.get(owner).raw(method, pathAndQuery, { signal });
+    } catch (e) {
+      if (e instanceof StatusError || signal?.aborted) throw e;
+      // The member died under a wait (or before): the client hears which, not a 500.
+      throw new StatusError(
+        503,
+        `Cluster member "${this.#nameOf(owner)}" (${owner}) that has the operation is unreachable: ${
+          errorMessage(e)
+        }`,
+      );
+    }
     if (r.status === 404) this.#owners.delete(id);
     return new Response(JSON.stringify(r.envelope), {
       status: r.status,
       headers: { "Content-Type": "application/json" },
     });
+  }
+
+  #nameOf(address: string): string {
+    try {
+      return this.#o.db.readStale((tx) => nodeNameAt(tx, address)) ?? address;
+    } catch {
+      return address;
+    }
   }
 
   /** Records that the member at address has operation id (a request forwarded there made it). */

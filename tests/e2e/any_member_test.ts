@@ -445,7 +445,39 @@ Deno.test("any member serves any instance", async (t) => {
       "an offline member's instances are listed with status ERROR, the rest as they are",
       async () => {
         await ok(m1, ["config", "set", "cluster.offline_threshold", "11"]);
+        // Clients through m1 and m2 wait on operations of m3's instances when it is killed: each
+        // must end with an error naming m3 (LXD 5.0.2 leaves them waiting), as soon as m3 is
+        // found unreachable. Bounded by the runs' timeouts: one that hangs is killed, silent.
+        const withLxc = (await run("sh", ["-c", "command -v lxc"])).code === 0;
+        const lxcExec = withLxc
+          ? run("lxc", ["exec", "c3", "--", "sleep", "600"], { env: m1.lxcEnv(), timeoutMs: 40_000 })
+          : null;
+        const ourExec = run(SHOAL, ["exec", "c4", "--", "sleep", "600"], { env: m1.env, timeoutMs: 40_000 });
+        const detached = await withClient(m2, (c) =>
+          c.request("POST", "/1.0/instances/c4/exec", {
+            body: { command: ["sleep", "600"], "wait-for-websocket": false, interactive: false },
+          }));
+        const waited = withClient(m2, (c) => c.waitOperation(detached.operation!)).catch((e) => e);
+        await waitFor("the three commands running on m3", async () => {
+          const ops = await withClient(m3, (c) => c.get<{ running?: unknown[] }>("/1.0/operations"));
+          return (ops.running?.length ?? 0) >= (withLxc ? 3 : 2);
+        }, 20_000);
         await m3.kill();
+        const byM3 = /Cluster member "m3"/;
+        if (lxcExec) {
+          const r = await lxcExec;
+          assert.notEqual(r.code, 0);
+          assert.match(r.stderr, byM3, `lxc exec through m1: ${r.code} ${r.stderr}`);
+        }
+        const ours = await ourExec;
+        assert.notEqual(ours.code, 0);
+        assert.match(ours.stderr, byM3, `shoal exec through m1: ${ours.code} ${ours.stderr}`);
+        const w = await waited;
+        assert.match(
+          w instanceof Error ? w.message : String(w?.err),
+          byM3,
+          `a wait through m2: ${String(w)}`,
+        );
         await waitFor("m3 offline and its instances in ERROR", async () => {
           const r = await m1.shoal(["list", "--format", "csv", "-c", "nsL"]);
           return r.stdout.trim() === "c2,RUNNING,m1\nc3,ERROR,m3\nc4,ERROR,m3";

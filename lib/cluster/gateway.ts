@@ -322,6 +322,8 @@ export class Gateway implements Consensus {
         onReached: (peer) => this.#driver?.peerReachable(peer),
       });
       this.#updatePeers(nodes);
+      // Its answers to the leader's first appends and snapshot leave on open streams.
+      this.#transport.connectAll();
     }
     this.#startDriver(id);
   }

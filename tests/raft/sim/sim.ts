@@ -13,6 +13,7 @@
  */
 import { Driver } from "../../../lib/driver/mod.ts";
 import type { PersistBatch } from "../../../lib/driver/log_storage.ts";
+import type { StateMachine } from "../../../lib/driver/state_machine.ts";
 import {
   BUG_NAMES,
   type Bugs,
@@ -93,6 +94,33 @@ type Event =
   | { k: "fault" }
   | { k: "heal" }
   | { k: "probe" };
+
+/**
+ * A member's key-value store as its driver sees it. A class rather than an object literal: a
+ * literal's getter gives every object a hidden class of its own, so each restart added one to
+ * the old generation and the driver's reads of `appliedIndex` went megamorphic.
+ */
+class MemberFsm implements StateMachine<Applied> {
+  constructor(
+    private readonly m: Member,
+    readonly applyEntry: (index: number, term: number, data: string) => Applied,
+    private readonly install: () => void,
+  ) {}
+
+  get appliedIndex(): number {
+    return this.m.applied;
+  }
+
+  snapshot(): Uint8Array {
+    return this.m.kv.encode();
+  }
+
+  restore(): void {
+    this.install();
+  }
+
+  sync(): void {}
+}
 
 export class Simulation {
   readonly rng: Rng;
@@ -236,15 +264,11 @@ export class Simulation {
     const driver: Driver<Applied> = new Driver<Applied>({
       id: m.id,
       storage: m.storage,
-      fsm: {
-        get appliedIndex() {
-          return m.applied;
-        },
-        applyEntry: (index, term, data) => this.apply(m, index, term, data),
-        snapshot: () => m.kv.encode(),
-        restore: () => this.installSnapshot(m),
-        sync: () => {},
-      },
+      fsm: new MemberFsm(
+        m,
+        (index, term, data) => this.apply(m, index, term, data),
+        () => this.installSnapshot(m),
+      ),
       log: hostLogger(this),
       clock,
       send: (msgs) => this.send(m, msgs),

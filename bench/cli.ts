@@ -3,13 +3,15 @@
  * same run (a Deno process that prints one line): `shoal cluster list`, `shoal list`, `lxc cluster
  * list`, `lxc list`, `shoald init --preseed` bootstrapping a fresh member, and a token join of a
  * second one (the init command alone, each member already running). Member at 127.0.0.178;
- * joiners at 127.0.0.179.
+ * joiners at 127.0.0.179. Debian's LXD, when installed, beside: `lxd init --preseed` bootstrapping
+ * and joining likewise (its member at 127.0.0.184, joiners at 127.0.0.185).
  *
  *   deno run -A bench/cli.ts [--runs 21]
  * @module
  */
 import { formatStats, percentiles, type Stats } from "./floors.ts";
 import { Member, run, SHOAL, SHOALD, tempDir } from "../tests/helpers/member.ts";
+import { findLxd, LxdDaemon } from "./lxd.ts";
 
 const runs = Number(Deno.args[Deno.args.indexOf("--runs") + 1] || 21);
 const A = "127.0.0.178";
@@ -103,6 +105,49 @@ try {
   console.log("\nshoald init --preseed (the command alone, its member already running):");
   console.log(formatStats("  bootstrap a cluster", percentiles(bootTimes)));
   console.log(formatStats("  join by token (a one-member cluster)", percentiles(joinTimes)));
+  await lxdInit(rounds);
 } finally {
   await m.stop();
+}
+
+/** The same bootstrap and join with Debian's LXD, each init timed alone as shoal's. */
+async function lxdInit(rounds: number): Promise<void> {
+  const lxd = findLxd();
+  if (!lxd) return console.log("  (lxd not installed: no LXD rows)");
+  const [LA, LJ] = ["127.0.0.184", "127.0.0.185"];
+  const boot = (name: string, addr: string) =>
+    `config:\n  core.https_address: ${addr}:8443\ncluster:\n  server_name: ${name}\n  enabled: true\n`;
+  const l1 = await new LxdDaemon(lxd, `${dir.path}/l1`).start();
+  const bootTimes: number[] = [];
+  const joinTimes: number[] = [];
+  try {
+    await l1.preseed(boot("l1", LA));
+    for (let i = 0; i < rounds; i++) {
+      const f = await new LxdDaemon(lxd, `${dir.path}/lb${i}`).start();
+      try {
+        bootTimes.push(await timed(lxd, ["init", "--preseed"], f.env, boot(`lb${i}`, LJ)));
+      } finally {
+        await f.stop();
+      }
+      const tok = (await l1.lxc(["cluster", "add", `lj${i}`])).trim().split("\n").pop()!;
+      const j = await new LxdDaemon(lxd, `${dir.path}/lj${i}`).start();
+      try {
+        joinTimes.push(
+          await timed(
+            lxd,
+            ["init", "--preseed"],
+            j.env,
+            `cluster:\n  enabled: true\n  server_name: lj${i}\n  server_address: ${LJ}:8443\n  cluster_token: ${tok}\n`,
+          ),
+        );
+      } finally {
+        await j.stop();
+      }
+      await l1.lxc(["cluster", "remove", `lj${i}`, "--force", "--yes"]);
+    }
+  } finally {
+    await l1.stop();
+  }
+  console.log(formatStats("  LXD: lxd init --preseed, bootstrap", percentiles(bootTimes)));
+  console.log(formatStats("  LXD: lxd init --preseed, join by token", percentiles(joinTimes)));
 }

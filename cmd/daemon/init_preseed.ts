@@ -7,13 +7,33 @@ import { loadYaml } from "../../lib/util/yaml.ts";
 import { readAll } from "../cli/context.ts";
 import { clusterSection } from "./init_cluster.ts";
 import { instanceSections } from "./init_instances.ts";
-import { applyPreseed, configSection, parsePreseed, type PreseedSection } from "./preseed.ts";
+import {
+  applyPreseed,
+  configSection,
+  connectLocal,
+  parsePreseed,
+  type Preseed,
+  type PreseedSection,
+} from "./preseed.ts";
 
 /** The preseed's sections, in the order they are applied (the cluster join sees the pools). */
 export const SECTIONS: readonly PreseedSection[] = [configSection, ...instanceSections, clusterSection];
 
-/** Applies the preseed read from stdin through the local daemon. */
+/**
+ * Applies the preseed read from stdin through the local daemon. The daemon is asked whether it
+ * is there (its first answer is its slowest) while the YAML library loads and the preseed is
+ * read; a preseed that cannot be parsed is still the error reported first.
+ */
 export async function initPreseed(): Promise<void> {
-  await loadYaml();
-  await applyPreseed(parsePreseed(await readAll()), SECTIONS);
+  const connection = connectLocal();
+  connection.catch(() => {}); // reported by applyPreseed, after the preseed's own errors
+  let p: Preseed;
+  try {
+    await loadYaml();
+    p = parsePreseed(await readAll());
+  } catch (e) {
+    void connection.then((c) => c.close(), () => {});
+    throw e;
+  }
+  await applyPreseed(p, SECTIONS, connection);
 }

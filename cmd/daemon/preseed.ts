@@ -62,20 +62,12 @@ export function parsePreseed(text: string): Preseed {
   return doc as Preseed;
 }
 
-/** Applies a preseed through the local daemon, section by section. */
-export async function applyPreseed(p: Preseed, sections: readonly PreseedSection[]): Promise<void> {
-  // Refuse what no layer can apply before anything is applied: no half-done init.
-  const handled = new Set(sections.map((s) => s.name));
-  for (const k of KNOWN) {
-    const v = p[k as keyof Preseed];
-    const given = v !== undefined && v !== null && !(typeof v === "object" && Object.keys(v).length === 0);
-    if (given && !handled.has(k as keyof Preseed)) {
-      throw new Error(`The preseed section "${k}" is not supported yet: remove it from the preseed`);
-    }
-  }
+/** A client of the local daemon once it has answered, or a clear error naming its socket. */
+export async function connectLocal(): Promise<Client> {
   const client = new Client({ kind: "unix", path: statePaths().socket }, { userAgent: "shoald init" });
   try {
     await client.get("/1.0");
+    return client;
   } catch (e) {
     client.close();
     throw new Error(
@@ -84,6 +76,28 @@ export async function applyPreseed(p: Preseed, sections: readonly PreseedSection
       }`,
     );
   }
+}
+
+/**
+ * Applies a preseed through the local daemon, section by section, on `connection` (from
+ * connectLocal, asked for while the preseed was read) or a connection of its own. Closes it.
+ */
+export async function applyPreseed(
+  p: Preseed,
+  sections: readonly PreseedSection[],
+  connection?: Promise<Client>,
+): Promise<void> {
+  // Refuse what no layer can apply before anything is applied: no half-done init.
+  const handled = new Set(sections.map((s) => s.name));
+  for (const k of KNOWN) {
+    const v = p[k as keyof Preseed];
+    const given = v !== undefined && v !== null && !(typeof v === "object" && Object.keys(v).length === 0);
+    if (given && !handled.has(k as keyof Preseed)) {
+      void connection?.then((c) => c.close(), () => {});
+      throw new Error(`The preseed section "${k}" is not supported yet: remove it from the preseed`);
+    }
+  }
+  const client = await (connection ?? connectLocal());
   try {
     for (const s of [...sections].sort((a, b) => a.order - b.order)) {
       if (p[s.name] !== undefined && p[s.name] !== null) await s.apply(client, p);

@@ -322,8 +322,9 @@ export class Gateway implements Consensus {
         onReached: (peer) => this.#driver?.peerReachable(peer),
       });
       this.#updatePeers(nodes);
-      // Its answers to the leader's first appends and snapshot leave on open streams.
-      this.#transport.connectAll();
+      // Its answers to the leader's first appends and snapshot leave on open streams: the leader
+      // is one of the voters (only they: a spare's stream to another spare may never be needed).
+      this.#transport.connectTo(nodes.filter((n) => n.role === RAFT_ROLE.voter).map((n) => n.id));
     }
     this.#startDriver(id);
   }

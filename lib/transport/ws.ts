@@ -108,13 +108,14 @@ export class WsTransport<M extends Addressed> {
   }
 
   /**
-   * Opens the stream to every peer not connected yet, with nothing to send: a joiner's first
-   * answer to its leader then leaves on an open stream instead of waiting a TLS handshake.
+   * Opens the stream to each of these peers not connected yet, with nothing to send: a joiner's
+   * first answer to its leader then leaves on an open stream instead of waiting a TLS handshake.
    */
-  connectAll(): void {
+  connectTo(ids: number[]): void {
     if (this.#closed) return;
-    for (const p of this.#peers.values()) {
-      if (!p.ws && !p.connecting && p.retry === undefined) this.#connect(p);
+    for (const id of ids) {
+      const p = this.#peers.get(id);
+      if (p && !p.ws && !p.connecting && p.retry === undefined) this.#connect(p);
     }
   }
 

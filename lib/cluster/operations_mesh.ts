@@ -13,6 +13,8 @@ export interface OperationsMeshOptions {
   address: () => string;
   /** The member's clients to the others (shared: the member resets them when its certificate changes). */
   clients: MemberClients;
+  /** Calls back when operation id is ended here as failed, its member gone (relayed_operations.ts). */
+  whenFailed?: (id: string, cb: (why: string) => void) => () => void;
 }
 
 /** How long a member has to say whether it has an operation. */
@@ -82,9 +84,19 @@ export class OperationsMesh implements RemoteOperations {
       if (!owner) return null;
     }
     let r;
+    // A member that froze closes nothing: the wait ends when the operation is failed here.
+    const gone = new AbortController();
+    let why = "";
+    const unwatch = this.#o.whenFailed?.(id, (w) => {
+      why = w;
+      gone.abort();
+    });
     try {
-      r = await this.#o.clients.get(owner).raw(method, pathAndQuery, { signal });
+      r = await this.#o.clients.get(owner).raw(method, pathAndQuery, {
+        signal: signal ? AbortSignal.any([signal, gone.signal]) : gone.signal,
+      });
     } catch (e) {
+      if (why !== "") throw new StatusError(503, why);
       if (e instanceof StatusError || signal?.aborted) throw e;
       // The member died under a wait (or before): the client hears which, not a 500.
       throw new StatusError(
@@ -93,6 +105,8 @@ export class OperationsMesh implements RemoteOperations {
           errorMessage(e)
         }`,
       );
+    } finally {
+      unwatch?.();
     }
     if (r.status === 404) this.#owners.delete(id);
     return new Response(JSON.stringify(r.envelope), {

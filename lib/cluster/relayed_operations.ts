@@ -53,6 +53,8 @@ export class RelayedOperations {
   #asking = new Set<string>();
   #timers = new Set<TimerId>();
   #stopped = false;
+  /** Who waits to hear that an operation was ended here (a forwarded wait, operations_mesh.ts). */
+  #failWatch = new Map<string, Set<(why: string) => void>>();
 
   constructor(o: RelayedOperationsOptions) {
     this.#o = o;
@@ -78,6 +80,20 @@ export class RelayedOperations {
   /** The member's event stream is open again. */
   up(address: string): void {
     this.#down.delete(address);
+  }
+
+  /**
+   * Calls back with the reason if operation id is ended here as failed (its member died); returns
+   * what stops watching. A wait forwarded to a member that froze (no close to notice) ends so.
+   */
+  whenFailed(id: string, cb: (why: string) => void): () => void {
+    let set = this.#failWatch.get(id);
+    if (!set) this.#failWatch.set(id, set = new Set());
+    set.add(cb);
+    return () => {
+      set.delete(cb);
+      if (set.size === 0 && this.#failWatch.get(id) === set) this.#failWatch.delete(id);
+    };
   }
 
   /** Operations followed now, by id (for tests and the doctor). */
@@ -106,10 +122,12 @@ export class RelayedOperations {
         let reached = false;
         for (const [id, f] of pending) {
           let got: Record<string, unknown> | null | "unknown";
+          const timeoutMs = this.#o.askTimeoutMs ?? 3_000;
+          const signal = AbortSignal.timeout(timeoutMs);
           try {
-            got = await this.#o.ask(address, id, AbortSignal.timeout(this.#o.askTimeoutMs ?? 3_000));
+            got = await this.#o.ask(address, id, signal);
           } catch (e) {
-            lastError = errorMessage(e);
+            lastError = signal.aborted ? `it did not answer in ${timeoutMs / 1000} s` : errorMessage(e);
             continue;
           }
           reached = true;
@@ -166,5 +184,6 @@ export class RelayedOperations {
       err: why,
     };
     this.#o.deliver({ ...f.last, timestamp: now, metadata });
+    for (const cb of this.#failWatch.get(id) ?? []) cb(why);
   }
 }

@@ -41,6 +41,11 @@ Deno.test("operations of a member that stays unreachable end in a Failure naming
   r.seen(A, opEvent("b", "Running", 103));
   r.seen(A, opEvent("b", "Success", 200));
   assert.deepEqual(r.followed(), ["a"]);
+  const heard: string[] = [];
+  const heardOther: string[] = [];
+  r.whenFailed("a", (why) => heard.push(why));
+  const stop = r.whenFailed("a", (why) => heardOther.push(why));
+  stop();
   r.down(A);
   await until("a failed", () => delivered.length === 1);
   const m = delivered[0]!.metadata as Record<string, unknown>;
@@ -52,6 +57,8 @@ Deno.test("operations of a member that stays unreachable end in a Failure naming
     /^Cluster member "m2" \(127\.0\.0\.2:8443\) that runs the operation is unreachable: connect ECONNREFUSED/,
   );
   assert.equal(delivered[0]!.location, "m2");
+  assert.deepEqual(heard, [String(m.err)]); // a forwarded wait on "a" hears it too
+  assert.deepEqual(heardOther, []);
   assert.deepEqual(asked, ["a", "a"]); // two rounds unreachable
   assert.deepEqual(r.followed(), []);
   r.stop();

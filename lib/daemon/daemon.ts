@@ -259,6 +259,7 @@ export class Daemon implements ServerContext {
       tls: () => self.tls,
       address: clusterAddress,
       clients: self.clients,
+      whenFailed: (id, cb) => this.relay.operations.whenFailed(id, cb),
     });
     this.operations.remote = mesh;
     this.moves = new InstanceMoves({

@@ -13,6 +13,16 @@ export interface OperationsMeshOptions {
   address: () => string;
   /** The member's clients to the others (shared: the member resets them when its certificate changes). */
   clients: MemberClients;
+  /**
+   * Sends a request to the member at address over its tunnel (proxy.ts tunnelRequest): null when
+   * it has none. Without it, or when it gives null, the member's client is used.
+   */
+  tunnel?: (
+    address: string,
+    method: string,
+    pathAndQuery: string,
+    signal: AbortSignal,
+  ) => Promise<Response | null>;
   /** Calls back when operation id is ended here as failed, its member gone (relayed_operations.ts). */
   whenFailed?: (id: string, cb: (why: string) => void) => () => void;
 }
@@ -83,7 +93,7 @@ export class OperationsMesh implements RemoteOperations {
       owner = await this.#find(id, others, signal);
       if (!owner) return null;
     }
-    let r;
+    let res: Response | null = null;
     // A member that froze closes nothing: the wait ends when the operation is failed here.
     const gone = new AbortController();
     let why = "";
@@ -91,10 +101,16 @@ export class OperationsMesh implements RemoteOperations {
       why = w;
       gone.abort();
     });
+    const both = signal ? AbortSignal.any([signal, gone.signal]) : gone.signal;
     try {
-      r = await this.#o.clients.get(owner).raw(method, pathAndQuery, {
-        signal: signal ? AbortSignal.any([signal, gone.signal]) : gone.signal,
-      });
+      res = await this.#o.tunnel?.(owner, method, pathAndQuery, both) ?? null;
+      if (!res) {
+        const r = await this.#o.clients.get(owner).raw(method, pathAndQuery, { signal: both });
+        res = new Response(JSON.stringify(r.envelope), {
+          status: r.status,
+          headers: { "Content-Type": "application/json" },
+        });
+      }
     } catch (e) {
       if (why !== "") throw new StatusError(503, why);
       if (e instanceof StatusError || signal?.aborted) throw e;
@@ -108,11 +124,8 @@ export class OperationsMesh implements RemoteOperations {
     } finally {
       unwatch?.();
     }
-    if (r.status === 404) this.#owners.delete(id);
-    return new Response(JSON.stringify(r.envelope), {
-      status: r.status,
-      headers: { "Content-Type": "application/json" },
-    });
+    if (res.status === 404) this.#owners.delete(id);
+    return res;
   }
 
   #nameOf(address: string): string {

@@ -219,6 +219,34 @@ export class MemberProxy {
     );
   }
 
+  /**
+   * A request to the member over its tunnel, as this member (no caller header): for the small
+   * calls members make of each other often (an operation's state, its wait), which on node's
+   * https client took 5-8 ms each. Null when there is no tunnel to send it on (the caller takes
+   * its own way); a tunnel lost before the answer is a plain Error (the member is unreachable).
+   */
+  async tunnelRequest(
+    member: string,
+    address: string,
+    head: { method: string; path: string },
+    signal?: AbortSignal,
+  ): Promise<Response | null> {
+    let tunnel: TunnelClient;
+    try {
+      tunnel = await this.#tunnel(member, address);
+    } catch {
+      return null;
+    }
+    if (!await tunnel.takesRequests) return null;
+    try {
+      return await tunnel.request({ ...head, headers: {} }, null, signal);
+    } catch (e) {
+      if (e instanceof NotSent) return null;
+      if (e instanceof StatusError && e.status === 503) throw new Error(e.message);
+      throw e;
+    }
+  }
+
   #request(
     member: string,
     address: string,

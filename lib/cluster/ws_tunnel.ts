@@ -10,6 +10,15 @@
  * REFUSED); either side sends TEXT and BIN frames and ends a stream with CLOSE. Only operation
  * streams travel here (the accepting side checks the path): the Raft and call streams keep
  * their own connections.
+ *
+ * The opening side also sends requests here (proxy.ts: forwarded writes, which must reach the
+ * member exactly once, and the operations mesh's calls): REQUEST carries the head (method, path,
+ * headers) and the whole body in one frame, sent once and never again; the answer comes as
+ * RESPONSE (status and headers), its body in BIN frames, then CLOSE; a CLOSE from the opening
+ * side cancels it (the request's signal aborts). A tunnel that breaks before the answer fails the
+ * request: whether it took effect is unknown, and nothing sends it again. The accepting side says
+ * it takes requests with HELLO as the tunnel opens (a member of an older version does not, and
+ * gets its writes on connections of their own, as before).
  */
 import { StatusError } from "../util/mod.ts";
 
@@ -197,7 +206,7 @@ async function answer(
   id: number,
   serve: TunnelRequestHandler,
   req: Request,
-  cancelled: { is: boolean },
+  cancelled: Cancel,
 ): Promise<void> {
   let res: Response;
   try {
@@ -230,6 +239,17 @@ async function answer(
   socket.send(encodeFrame(CLOSE, id));
 }
 
+/** A request being answered, and how its opening side cancels it. */
+interface Cancel {
+  is: boolean;
+  abort: AbortController;
+}
+
+function cancel(c: Cancel): void {
+  c.is = true;
+  c.abort.abort();
+}
+
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -246,8 +266,11 @@ export function serveTunnel(
   base = "https://member",
 ): void {
   const streams = new Map<number, Stream>();
-  /** Requests being answered, by stream id: the opening side's CLOSE cancels the answer. */
-  const answering = new Map<number, { is: boolean }>();
+  /**
+   * Requests being answered, by stream id: the opening side's CLOSE cancels the answer and
+   * aborts the request's signal (a wait whose client went stops waiting, as over HTTPS).
+   */
+  const answering = new Map<number, Cancel>();
   if (requests) socket.send(encodeFrame(HELLO, 0));
   socket.onMessage((d) => {
     if (typeof d === "string") return;
@@ -263,7 +286,7 @@ export function serveTunnel(
         socket.send(encodeFrame(REFUSED, f.id, JSON.stringify(why)));
         return;
       }
-      const cancelled = { is: false };
+      const cancelled: Cancel = { is: false, abort: new AbortController() };
       answering.set(f.id, cancelled);
       let req: Request;
       try {
@@ -271,6 +294,7 @@ export function serveTunnel(
           method: r.head.method,
           headers: r.head.headers,
           body: r.body,
+          signal: cancelled.abort.signal,
         });
       } catch (e) {
         answering.delete(f.id);
@@ -282,7 +306,7 @@ export function serveTunnel(
     }
     if (f.kind === CLOSE) {
       const a = answering.get(f.id);
-      if (a) return void (a.is = true);
+      if (a) return cancel(a);
     }
     if (f.kind === OPEN) {
       if (streams.has(f.id)) return;
@@ -313,7 +337,7 @@ export function serveTunnel(
   });
   socket.onClose(() => {
     for (const s of [...streams.values()]) s.ended();
-    for (const a of answering.values()) a.is = true;
+    for (const a of answering.values()) cancel(a);
   });
 }
 
@@ -393,8 +417,9 @@ export class TunnelClient {
    * NotSent when the tunnel was gone before the request left, with a 503 when it broke before
    * the answer came (the request may have taken effect), or with the member's refusal.
    */
-  request(head: TunnelRequestHead, body: Uint8Array | null): Promise<Response> {
+  request(head: TunnelRequestHead, body: Uint8Array | null, signal?: AbortSignal): Promise<Response> {
     if (!this.isOpen) return Promise.reject(new NotSent());
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const id = this.#next++;
     return new Promise<Response>((resolve, reject) => {
       let ctrl: ReadableStreamDefaultController<Uint8Array> | null = null;
@@ -443,6 +468,17 @@ export class TunnelClient {
         },
       };
       this.#calls.set(id, call);
+      // The caller went: the member stops answering (its request's signal aborts), and so do we.
+      signal?.addEventListener("abort", () => {
+        if (!this.#calls.delete(id)) return;
+        if (this.#open) this.#socket.send(encodeFrame(CLOSE, id));
+        if (!answered) reject(signal.reason);
+        else {
+          try {
+            ctrl?.error(signal.reason);
+          } catch { /* the reader went */ }
+        }
+      }, { once: true });
       this.#socket.send(encodeFrame(REQUEST, id, encodeRequest(head, body)));
     });
   }

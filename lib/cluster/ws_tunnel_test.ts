@@ -195,3 +195,30 @@ Deno.test("a member that takes no requests on its tunnel says no HELLO, and one 
   const e = await t.request({ method: "POST", path: "/1.0/instances", headers: {} }, null).catch((e) => e);
   assert.ok(e instanceof StatusError && e.status === 404, String(e));
 });
+
+Deno.test("a request whose caller aborts is cancelled on the member: its signal aborts there", async () => {
+  const [a, b] = pair();
+  let memberSaw = "";
+  serveTunnel(b, () => () => {}, (req) =>
+    new Promise((resolve) => {
+      req.signal.addEventListener("abort", () => {
+        memberSaw = "aborted";
+        resolve(new Response("{}"));
+      });
+    }));
+  const t = new TunnelClient(a);
+  const caller = new AbortController();
+  const waiting = t.request(
+    { method: "GET", path: "/1.0/operations/x/wait", headers: {} },
+    null,
+    caller.signal,
+  )
+    .catch((e) => e);
+  await tick();
+  caller.abort(new Error("the client went"));
+  assert.equal((await waiting).message, "the client went");
+  for (let i = 0; i < 50 && memberSaw === ""; i++) await tick();
+  assert.equal(memberSaw, "aborted");
+  // The tunnel carries on.
+  assert.equal(t.isOpen, true);
+});

@@ -260,6 +260,10 @@ export class Daemon implements ServerContext {
       address: clusterAddress,
       clients: self.clients,
       whenFailed: (id, cb) => this.relay.operations.whenFailed(id, cb),
+      tunnel: (address, method, path, signal) => {
+        const name = this.cluster.routing.members().find((m) => m.address === address)?.name ?? address;
+        return this.cluster.routing.proxy.tunnelRequest(name, address, { method, path }, signal);
+      },
     });
     this.operations.remote = mesh;
     this.moves = new InstanceMoves({

@@ -28,3 +28,18 @@ Deno.test("codec: a frame of another version or with broken base64 is refused", 
   );
   assert.throws(() => decodeBatch("{"));
 });
+
+Deno.test("codec: frames without bytes come back as they were, also when an entry's data names the bytes key", () => {
+  const app = {
+    type: "app",
+    to: 2,
+    from: 1,
+    term: 3,
+    entries: [{ index: 4, term: 3, type: "normal", data: '{"$b64":"AAE="}' }],
+  };
+  const resp = { type: "app-resp", to: 2, from: 1, term: 3 };
+  assert.deepEqual(decodeBatch(encodeBatch(1, [app, resp])).messages, [app, resp]);
+  // An object that is exactly {"$b64": "..."} is bytes wherever it is.
+  const bytes = decodeBatch<{ x: unknown }>('{"v":1,"from":1,"messages":[{"x":{"$b64":"AAE="}}]}');
+  assert.deepEqual(bytes.messages[0]!.x, new Uint8Array([0, 1]));
+});

@@ -55,6 +55,8 @@ export class Driver<R> {
   #node!: RawNode;
   #ticker: ClockTimer | undefined;
   #scheduled = false;
+  /** A Ready's write is on its way to the disk: no other Ready is taken until it is durable. */
+  #writing = false;
   #stopped = false;
   #failed: Error | null = null;
   #conf: ConfState = { voters: [], standbys: [], spares: [] };
@@ -197,9 +199,9 @@ export class Driver<R> {
   };
 
   #process(): void {
-    if (this.#stopped || this.#failed) return;
+    if (this.#stopped || this.#failed || this.#writing) return;
     try {
-      while (this.#node.hasReady()) this.#handle(this.#node.ready());
+      while (!this.#writing && this.#node.hasReady()) this.#handle(this.#node.ready());
     } catch (e) {
       // A write that fails must stop this member rather than let it diverge.
       this.#fail(e instanceof Error ? e : new Error(String(e)));
@@ -212,12 +214,41 @@ export class Driver<R> {
     const before = this.#o.storage.hardState;
     // A leader may send its entries before its own write (Raft thesis §10.2.1, as etcd's server
     // does), so that its fsync and its followers' overlap: it counts itself toward a commit only
-    // once persist() returned, since answers are handled after this Ready. Its term and vote are
-    // durable since its campaign; anything else waits for the write.
+    // once its write is durable, since answers stepped meanwhile show (commit, apply, tell)
+    // only in the next Ready. Its term and vote are durable since its campaign; anything else
+    // waits for the write.
     const early = this.#isLeader && !rd.snapshot && rd.messages.length > 0 &&
       (!rd.hardState || (rd.hardState.term === before.term && rd.hardState.vote === before.vote));
     if (early) this.#o.send(rd.messages);
-    this.#o.storage.persist(rd); // a Ready is a PersistBatch (its other fields are not read)
+    // A Ready is a PersistBatch (its other fields are not read).
+    const storage = this.#o.storage;
+    const writing = storage.persistAsync ? storage.persistAsync(rd) : (storage.persist(rd), null);
+    if (writing) {
+      // Its fsync runs off the event loop, which meanwhile reads requests and steps messages
+      // into the core: what they make ready waits for the next Ready, taken once this one is
+      // durable, sent, applied and advanced (as if they had come after a synchronous write).
+      this.#writing = true;
+      writing.then(() => {
+        this.#writing = false;
+        if (this.#stopped || this.#failed) return;
+        try {
+          this.#afterPersist(rd, early);
+        } catch (e) {
+          this.#fail(e instanceof Error ? e : new Error(String(e)));
+          return;
+        }
+        this.#process();
+      }, (e) => {
+        this.#writing = false;
+        if (!this.#stopped && !this.#failed) this.#fail(e instanceof Error ? e : new Error(String(e)));
+      });
+      return;
+    }
+    this.#afterPersist(rd, early);
+  }
+
+  /** The rest of a Ready once its write is durable: restore, send, apply, advance. */
+  #afterPersist(rd: Ready, early: boolean): void {
     if (rd.snapshot && rd.snapshot.data.length > 0) {
       this.#o.fsm.restore(rd.snapshot.data);
       // The core's configuration, restored from the snapshot: what observers are told is what

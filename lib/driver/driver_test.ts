@@ -4,7 +4,9 @@ import { GlobalFsm } from "../db/mod.ts";
 import { silentLogger } from "../log/mod.ts";
 import { SqliteStorage } from "../raft_store/mod.ts";
 import { StatusError } from "../util/mod.ts";
+import type { Entry, Message } from "../raft/mod.ts";
 import { Driver } from "./driver.ts";
+import type { LogStorage, PersistBatch } from "./log_storage.ts";
 
 /**
  * A driver over real storage and the real state machine. Voter 2 exists only in the
@@ -109,4 +111,71 @@ Deno.test("a driver that fails settles every waiter with the failure", async () 
   assert.ok(d.failed);
   await assert.rejects(d.waitApplied(fsm.appliedIndex + 1), /failed and stopped/);
   close();
+});
+
+Deno.test("a follower answers an append only once its write is durable, and takes no other Ready meanwhile", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = new DatabaseSync(`${dir}/local.db`);
+  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL");
+  const storage = new SqliteStorage(db, `${dir}/snapshot`);
+  storage.bootstrap({ voters: [1, 2], standbys: [], spares: [] });
+  // A disk whose fsync ends when the test says so.
+  const syncs: PromiseWithResolvers<void>[] = [];
+  const slowWrite = (b: PersistBatch) => {
+    const w = storage.persistAsync(b);
+    if (!w) return null;
+    const d = Promise.withResolvers<void>();
+    syncs.push(d);
+    return w.then(() => d.promise);
+  };
+  const slow = new Proxy(storage, {
+    get(target, prop) {
+      if (prop === "persistAsync") return slowWrite;
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  }) as LogStorage;
+  const fsm = new GlobalFsm(`${dir}/global.db`);
+  fsm.apply(1, 1, "");
+  const sent: Message[] = [];
+  const d = new Driver({
+    id: 2,
+    storage: slow,
+    fsm,
+    log: silentLogger,
+    send: (m) => sent.push(...m),
+    tickMs: 1_000,
+  });
+  d.start();
+  const app = (
+    index: number,
+    entries: Entry[],
+    commit: number,
+  ): Message => ({
+    type: "app",
+    from: 1,
+    to: 2,
+    term: 2,
+    index,
+    logTerm: index === 1 ? 1 : 2,
+    entries,
+    commit,
+  });
+  d.receive([app(1, [{ index: 2, term: 2, type: "normal", data: "" }], 1)]);
+  await until(() => syncs.length === 1, "the append's write to start");
+  // Another append arrives during the write: stepped into the core, answered only after both writes.
+  d.receive([app(2, [{ index: 3, term: 2, type: "normal", data: "" }], 2)]);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(sent.filter((m) => m.type === "app-resp"), [], "nothing is acknowledged before the fsync");
+  assert.equal(syncs.length, 1, "no second write while the first is on its way");
+  syncs[0]!.resolve();
+  await until(() => sent.some((m) => m.type === "app-resp" && m.index === 2), "the first answer");
+  await until(() => syncs.length === 2, "the second write");
+  assert.ok(!sent.some((m) => m.type === "app-resp" && m.index === 3), "the second waits for its own fsync");
+  syncs[1]!.resolve();
+  await until(() => sent.some((m) => m.type === "app-resp" && m.index === 3), "the second answer");
+  await until(() => fsm.appliedIndex === 2, "entry 2, committed, to be applied after its write");
+  d.stop();
+  fsm.close();
+  db.close();
 });

@@ -27,6 +27,12 @@ export interface LogStorage extends Storage {
    */
   persist(b: PersistBatch): void;
   /**
+   * persist() whose durability may come later: the batch is durable once the promise resolves
+   * (null: it already is), and the driver sends nothing that depends on it, applies nothing and
+   * takes no other Ready before then. Optional: a store without it is persisted synchronously.
+   */
+  persistAsync?(b: PersistBatch): Promise<void> | null;
+  /**
    * Records a snapshot the state machine took at `s.meta.index` (ignored unless newer than the
    * stored one), then drops entries up to `compactTo` (capped at the snapshot's index), keeping
    * the ones after it for followers a little behind.

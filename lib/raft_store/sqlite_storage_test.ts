@@ -114,3 +114,22 @@ logStorageSuite("SQLite", async () => {
     close: () => dbs.forEach((d) => d.close()),
   };
 });
+
+Deno.test("SqliteStorage.persistAsync commits at once, is durable once its promise resolves, and restores FULL commits", async () => {
+  const { dir, db, s } = await open();
+  s.bootstrap({ voters: [1], standbys: [], spares: [] });
+  const w = s.persistAsync({ entries: [e(2, 1), e(3, 1)], hardState: { term: 1, vote: 1, commit: 3 } });
+  assert.ok(w instanceof Promise, "a write with entries waits for its fsync");
+  // The core reads the new entries at once (its reads never wait on the disk).
+  assert.equal(s.lastIndex(), 3);
+  await w;
+  // synchronous is back to FULL (2) for every other commit on the member's local database.
+  assert.equal(db.prepare("PRAGMA synchronous").get()?.synchronous, 2);
+  // Only the commit index moved: nothing to make durable.
+  assert.equal(s.persistAsync({ entries: [], hardState: { term: 1, vote: 1, commit: 3 } }), null);
+  db.close();
+  const again = await open(dir);
+  assert.deepEqual(again.s.entries(2, 4).map((x) => x.data), ["d2", "d3"]);
+  assert.deepEqual(again.s.initialState().hardState, { term: 1, vote: 1, commit: 3 });
+  again.db.close();
+});

@@ -223,7 +223,8 @@ export function requestProject(url: URL): string {
       return m[1]!;
     }
   }
-  return url.searchParams.get("project") || "default";
+  // Most requests have no query: URLSearchParams was 5% of a busy leader's time.
+  return url.search === "" ? "default" : url.searchParams.get("project") || "default";
 }
 
 /** Whether a caller may use a route of this access level, for a request about project. */

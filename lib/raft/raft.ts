@@ -73,6 +73,8 @@ export class Raft {
   readonly bugs: Bugs;
   private readonly rng: () => number;
 
+  /** A follower's last acknowledgement of appended entries: the term and index it answered. */
+  acked = { term: 0, index: 0 };
   /** The member a leadership transfer is handing over to (NONE when none). */
   leadTransferee: NodeId = NONE;
   /** A leader that is no longer a voter keeps leading only to hand over to a caught-up voter. */

@@ -81,14 +81,25 @@ async function shutdown(timeoutSeconds: number): Promise<void> {
 }
 
 /**
- * `init --preseed` exactly, the form scripts run at every bootstrap and join, goes straight to
- * its action: commander and the Node.js built-ins under it (events, process, fs) cost ~25 ms
- * of the process's start, a tenth of a whole bootstrap. Every other form, and this one with any
- * other flag, is parsed by commander below (whose --preseed action is the same function).
+ * Two forms go straight to their action, without commander:
+ * - `init --preseed` exactly, the form scripts run at every bootstrap and join: commander and the
+ *   Node.js built-ins under it (events, process, fs) cost ~25 ms of the process's start, a tenth
+ *   of a whole bootstrap;
+ * - the daemon itself with no flag or only its log-level flags: a module once loaded stays in the
+ *   heap for as long as the process runs, and commander (a CommonJS package, with child_process
+ *   and the other built-ins it requires) and the init, sql and cluster commands' modules are
+ *   ~1 MiB of a member's memory at rest that it never uses again (bench/memory.ts).
+ * Every other form, and these with any other flag, is parsed by commander below (whose actions
+ * are the same functions).
  */
 function direct(argv: string[]): (() => Promise<void>) | null {
   if (argv.length === 2 && argv[0] === "init" && argv[1] === "--preseed") {
     return async () => await (await import("./init_preseed.ts")).initPreseed();
+  }
+  const levels = new Set(["-d", "--debug", "-v", "--verbose"]);
+  if (argv.every((a) => levels.has(a))) {
+    const has = (...names: string[]) => argv.some((a) => names.includes(a));
+    return () => runDaemon({ debug: has("-d", "--debug"), verbose: has("-v", "--verbose") });
   }
   return null;
 }

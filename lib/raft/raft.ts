@@ -219,8 +219,8 @@ export class Raft {
   }
 
   /**
-   * Progress for every member, keeping what is known. Spares get the log too: every member
-   * serves reads from its own replica, and a spare promoted later needs no snapshot first.
+   * Progress for every member, keeping what is known. Spares have a progress too (it tracks
+   * their heartbeats), but are sent neither entries nor snapshots: see maybeSendAppend().
    */
   private syncProgress(): void {
     const members = new Set([...this.conf.voters, ...this.conf.standbys, ...this.conf.spares]);
@@ -384,33 +384,38 @@ export class Raft {
   }
 
   /**
-   * Heartbeats voters, stand-bys and spares still catching up (a joiner, one back from a crash:
-   * the heartbeat's answer is what makes the leader send them the log). Spares in step get
-   * theirs from heartbeatSpares(), less often: they take no part in reads' quorum nor in
-   * elections, and most members of a big cluster are spares, so heartbeating them at the
-   * voters' pace would be most of an idle leader's work.
+   * Heartbeats voters and stand-bys (a heartbeat's answer is also what makes the leader send a
+   * member behind the log). Spares get theirs from heartbeatSpares(), less often: they hold no
+   * log, take no part in reads' quorum nor in elections, and most members of a big cluster are
+   * spares, so heartbeating them at the voters' pace would be most of an idle leader's work.
    */
   bcastHeartbeat(ctx = this.readOnly.lastPendingCtx()): void {
     for (const [id, pr] of this.prs) {
-      if (id === this.id || (pr.state === "replicate" && this.conf.spares.includes(id))) continue;
+      if (id === this.id || this.conf.spares.includes(id)) continue;
       // Never ahead of what the peer is known to have: its log beyond match may differ.
       this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx });
     }
   }
 
-  /** Heartbeats the spares in step (once an election timeout): they learn the commit and the leader. */
+  /**
+   * Heartbeats the spares (once an election timeout): they learn the leader and its term, which
+   * is all they keep (as dqlite's spares, they replicate nothing and read through the leader).
+   * Commit 0: whatever log a spare may still have from before it was one is not the leader's.
+   */
   heartbeatSpares(): void {
     for (const id of this.conf.spares) {
-      const pr = this.prs.get(id);
-      if (!pr || id === this.id || pr.state !== "replicate") continue;
-      this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed), ctx: "" });
+      if (id === this.id || !this.prs.has(id)) continue;
+      this.send({ type: "heartbeat", to: id, commit: 0, ctx: "" });
     }
   }
 
-  /** Sends `to` the entries it needs (or a snapshot); false when nothing was sent. */
+  /**
+   * Sends `to` the entries it needs (or a snapshot); false when nothing was sent. A spare is sent
+   * nothing: it holds no replica; once promoted it starts from a fresh progress (applyConfChange).
+   */
   maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.prs.get(to);
-    if (!pr || pr.isPaused()) return false;
+    if (!pr || pr.isPaused() || this.conf.spares.includes(to)) return false;
     const index = pr.next - 1;
     let logTerm: number, entries: Entry[];
     try {
@@ -494,6 +499,7 @@ export class Raft {
 
   applyConfChange(cc: ConfChange): ConfState {
     if (checkConfChange(this.conf, cc) !== undefined) return cloneConf(this.conf);
+    const wasSpare = this.conf.spares.includes(cc.id);
     this.conf = applyToConf(this.conf, cc);
     if (this.role === "candidate" || this.role === "pre-candidate") {
       // No longer a voter: it must not win an election it started as one.
@@ -501,6 +507,10 @@ export class Raft {
       return cloneConf(this.conf);
     }
     if (this.role !== "leader") return cloneConf(this.conf);
+    // A spare promoted has no log (or one from before it was a spare, dropped since): what its
+    // progress said is void. It starts as a joiner does, probed, then sent a snapshot and the
+    // log; the role rebalance counts it caught up only once it has acknowledged them.
+    if (wasSpare && !this.conf.spares.includes(cc.id)) this.prs.delete(cc.id);
     const known = new Set(this.prs.keys());
     this.syncProgress();
     if (this.leadTransferee !== NONE && !this.conf.voters.includes(this.leadTransferee)) {

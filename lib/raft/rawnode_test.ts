@@ -164,38 +164,61 @@ Deno.test("a stand-by joins through a snapshot, gets the log, never votes and ca
   assert.ok(net.delivered.some((m) => m.type === "vote-resp" && m.from === 4 && !m.reject));
 });
 
-Deno.test("a spare gets the log, and heartbeats only once an election timeout", () => {
+Deno.test("a spare gets no log and no snapshot, and heartbeats only once an election timeout", () => {
   const conf: ConfState = { voters: [1, 2, 3], standbys: [], spares: [4] };
   const net = net3({}, conf);
   net.elect(1);
   net.get(1).rn.propose("a");
   net.stabilize();
-  assert.deepEqual(net.get(4).applied, net.get(2).applied);
-  assert.ok(net.get(4).applied.includes("a"));
+  net.compact(1);
+  net.tickAll(3);
+  net.stabilize();
+  assert.ok(net.get(2).applied.includes("a"));
+  assert.deepEqual(net.get(4).applied, [], "the spare holds nothing");
+  assert.ok(net.get(4).storage.lastIndex() <= 1, "no more than the configuration it started with");
+  assert.equal(sent(net, (m) => (m.type === "app" || m.type === "snap") && m.to === 4).length, 0);
   const before = net.delivered.length;
   net.tickAll(20);
   const beats = (to: number) =>
     net.delivered.slice(before).filter((m) => m.type === "heartbeat" && m.from === 1 && m.to === to).length;
   assert.ok(beats(4) > 0, "the spare hears from the leader");
   assert.ok(beats(4) * 3 <= beats(2), `spare ${beats(4)} heartbeats, voter ${beats(2)}`);
+  assert.equal(net.get(4).rn.status().lead, 1, "the spare knows the leader");
+  assert.deepEqual(net.get(4).applied, []);
 });
 
-Deno.test("a spare that is behind (a joiner) is heartbeaten at the voters' pace until it is in step", () => {
+Deno.test("a spare promoted gets a snapshot and the log before it counts; demoted, it gets nothing more", () => {
   const conf: ConfState = { voters: [1, 2, 3], standbys: [], spares: [4] };
   const net = net3({}, conf);
-  net.isolate(4);
   net.elect(1);
   net.get(1).rn.propose("a");
   net.stabilize();
+  net.compact(1);
+  assert.ok(net.get(1).rn.proposeConfChange({ type: "add-standby", id: 4 }).ok);
+  net.stabilize();
   net.tickAll(3);
   net.stabilize();
-  assert.notEqual(net.get(1).rn.status().progress?.[4]?.state, "replicate");
-  net.heal();
-  // Two ticks, well inside an election timeout (10): the next heartbeat's answer brings the log.
-  net.tickAll(2);
-  net.stabilize();
+  assert.ok(sent(net, (m) => m.type === "snap" && m.to === 4).length >= 1, "a snapshot brings it up");
   assert.ok(net.get(4).applied.includes("a"));
-  assert.equal(net.get(1).rn.status().progress?.[4]?.state, "replicate");
+  const l1 = net.get(1).storage.lastIndex();
+  assert.equal(net.get(1).rn.status().progress?.[4]?.match, l1);
+  // Back to spare: the next entries do not reach it.
+  assert.ok(net.get(1).rn.proposeConfChange({ type: "add-spare", id: 4 }).ok);
+  net.stabilize();
+  const had = net.get(4).applied.length;
+  net.get(1).rn.propose("b");
+  net.stabilize();
+  net.tickAll(3);
+  net.stabilize();
+  assert.ok(net.get(2).applied.includes("b"));
+  assert.equal(net.get(4).applied.length, had, "a spare is sent no entries");
+  // A spare promoted straight to voter is not counted before it acknowledges: its progress is new.
+  assert.ok(net.get(1).rn.proposeConfChange({ type: "add-voter", id: 4 }).ok);
+  net.stabilize();
+  net.tickAll(3);
+  net.stabilize();
+  assert.deepEqual(net.get(1).rn.confState().voters, [1, 2, 3, 4]);
+  assert.ok(net.get(4).applied.includes("b"), "promoted, it gets the log again");
 });
 
 Deno.test("one conf change at a time; invalid ones are refused", () => {

@@ -27,8 +27,9 @@ export interface HardState {
 
 /**
  * The configuration. Voters count for elections and commitment; stand-bys (Raft's learners)
- * receive the log but do not vote; spares receive it too, with heartbeats only once an election
- * timeout (the cluster layer promotes stand-bys first: the roles differ there, as in LXD).
+ * receive the log but do not vote; spares (dqlite's) receive neither log nor snapshot, only a
+ * heartbeat once an election timeout that tells them the leader. A spare promoted starts from
+ * nothing, as a joiner does: probed, then a snapshot and the log.
  * An id appears in at most one list.
  */
 export interface ConfState {

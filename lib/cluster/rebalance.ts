@@ -28,7 +28,8 @@ export function roleInputs(
       id: n.id,
       role,
       online: online(n.address),
-      caughtUp: match > 0 && last - match <= CAUGHT_UP_ENTRIES,
+      // A spare holds no log, whatever its progress said before it became one.
+      caughtUp: role !== "spare" && match > 0 && last - match <= CAUGHT_UP_ENTRIES,
       failureDomain: n.failure_domain,
       evacuated: n.state === NODE_STATE.evacuated,
     }];

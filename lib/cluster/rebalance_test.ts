@@ -19,10 +19,10 @@ Deno.test("roleInputs(): one line per member of the configuration, as the decisi
       commit: 100,
       progress: { 2: 100, 3: 90, 4: 100 },
       down: [],
-      want: "1 voter up caught | 2 voter up caught | 3 standby up caught | 4 spare up caught",
+      want: "1 voter up caught | 2 voter up caught | 3 standby up caught | 4 spare up behind",
     },
     {
-      name: "more than 64 entries behind is not caught up; spares have the log and are judged alike",
+      name: "more than 64 entries behind is not caught up; a spare never is (it holds no log)",
       commit: 200,
       progress: { 2: 136, 3: 135, 4: 0 },
       down: [],
@@ -33,7 +33,7 @@ Deno.test("roleInputs(): one line per member of the configuration, as the decisi
       commit: 10,
       progress: { 2: 0, 3: 10, 4: 10 },
       down: [3],
-      want: "1 voter up caught | 2 voter up behind | 3 standby down caught | 4 spare up caught",
+      want: "1 voter up caught | 2 voter up behind | 3 standby down caught | 4 spare up behind",
     },
     {
       name: "no status (not leading): the leader's own line still counts from commit 0",

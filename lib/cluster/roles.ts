@@ -58,10 +58,12 @@ const domainOf = (m: RoleInput) => m.failureDomain ?? "default";
 /**
  * The candidate to give a role to, as go-dqlite orders them: first a member whose failure domain
  * has none of `taken` (so a lost voter's seat goes back to its own domain, and roles spread over
- * domains), then stand-bys before spares (they need no catching up), then the oldest member.
+ * domains), then stand-bys before spares (they have the log), a caught-up one first, then the
+ * oldest member.
  */
 function pick(candidates: RoleInput[], taken: Set<string>): RoleInput | undefined {
-  const rank = (m: RoleInput) => (taken.has(domainOf(m)) ? 2 : 0) + (m.role === "standby" ? 0 : 1);
+  const rank = (m: RoleInput) =>
+    (taken.has(domainOf(m)) ? 4 : 0) + (m.role === "standby" ? 0 : 2) + (m.caughtUp ? 0 : 1);
   return [...candidates].sort((a, b) => rank(a) - rank(b) || a.id - b.id)[0];
 }
 
@@ -83,24 +85,23 @@ export function nextRoleChange(
   const target = targetVoters(members.length, limits.maxVoters);
   const voterDomains = new Set(onlineVoters.map(domainOf));
 
-  // 1. An offline voter gives its seat to an online member that can take it.
+  // 1-2. A voter's seat to fill (its holder is offline, or too few voters): it goes to the best
+  // online candidate, from a domain without a voter first, a stand-by before a spare. Only a
+  // caught-up member takes it; a spare holds no log (it reads through the leader), so the one
+  // picked first becomes a stand-by and gets a snapshot and the log, and nothing else changes
+  // while it catches up (or the same seat could go elsewhere, and the stand-by be dropped as
+  // one too many). Then the offline voter gives up its seat, and the candidate takes it.
   const offlineVoter = voters.find((m) => !m.online && m.id !== leaderId);
-  // Stand-bys and spares both have the log: either can vote once caught up.
-  const promotable = members.filter((m) => m.role !== "voter" && m.online && m.caughtUp && !m.evacuated);
-  if (offlineVoter && promotable.length > 0) {
-    return { id: offlineVoter.id, role: "spare", reason: "voter is offline" };
-  }
-  // 1b. An evacuated member leaves its role: a voter once the others still make a majority of
-  // the smaller configuration (else a replacement is promoted first, below), a stand-by at once.
-  const evacuatedVoter = voters.find((m) => m.evacuated && m.id !== leaderId);
-  if (evacuatedVoter && onlineVoters.length >= Math.floor((voters.length - 1) / 2) + 1) {
-    return { id: evacuatedVoter.id, role: "spare", reason: "member is evacuated" };
-  }
-  const evacuatedStandby = standbys.find((m) => m.evacuated);
-  if (evacuatedStandby) return { id: evacuatedStandby.id, role: "spare", reason: "member is evacuated" };
-  // 2. Too few voters: promote a caught-up stand-by or spare, from a domain without a voter first.
-  if (onlineVoters.length < target && promotable.length > 0) {
-    return { id: pick(promotable, voterDomains)!.id, role: "voter", reason: "fewer voters than wanted" };
+  const candidates = members.filter((m) => m.role !== "voter" && m.online);
+  const best = pick(candidates, voterDomains);
+  if (best && (offlineVoter || onlineVoters.length < target)) {
+    if (!best.caughtUp) {
+      return best.role === "spare"
+        ? { id: best.id, role: "standby", reason: "catching up to take a voter's seat" }
+        : null;
+    }
+    if (offlineVoter) return { id: offlineVoter.id, role: "spare", reason: "voter is offline" };
+    return { id: best.id, role: "voter", reason: "fewer voters than wanted" };
   }
   // 3. Too many voters (limit lowered, or an even count): demote one that is not the leader.
   if (voters.length > target && voters.length > 1) {

@@ -124,6 +124,28 @@ Deno.test("a lost voter's seat goes to its own failure domain, a spare there bef
   assert.equal(roles(settle(ms, 1)), "1:voter 2:spare 3:voter 4:standby 5:standby 6:voter 7:spare");
 });
 
+Deno.test("a spare in the lost voter's domain first catches up as a stand-by, then takes the seat", () => {
+  const ms = [
+    inDomain(m(1, "voter"), "rack1"),
+    inDomain(m(2, "voter", false), "rack2"),
+    inDomain(m(3, "voter"), "rack3"),
+    inDomain(m(4, "standby"), "rack1"),
+    inDomain(m(5, "standby"), "rack3"),
+    inDomain(m(6, "spare", true, false), "rack2"), // a spare holds no log: never caught up
+    inDomain(m(7, "spare", true, false), "rack1"),
+  ];
+  assert.deepEqual(nextRoleChange(ms, 1, L), {
+    id: 6,
+    role: "standby",
+    reason: "catching up to take a voter's seat",
+  });
+  ms[5]!.role = "standby";
+  // Catching up: nothing moves (three stand-bys are one too many, but 6 is not dropped).
+  assert.equal(nextRoleChange(ms, 1, L), null);
+  ms[5]!.caughtUp = true;
+  assert.equal(roles(settle(ms, 1)), "1:voter 2:spare 3:voter 4:standby 5:standby 6:voter 7:spare");
+});
+
 Deno.test("without a member in the lost voter's domain, a stand-by takes the seat before a spare", () => {
   const ms = [
     m(1, "voter"),

@@ -21,6 +21,17 @@ const UNIX: Identity = {
  * certificate makes a member only while a member of that name exists (certificateCaller): the
  * cluster certificate, which every member holds a copy of, opens nothing by itself.
  */
+/**
+ * A spare keeps no copy of the database, so the trust store authenticate() reads is the leader's
+ * answers, kept and renewed each heartbeat (as LXD's spares cache their trust store): the first
+ * request of a certificate waits here for the leader's answer about it.
+ */
+export async function primeTrust(ctx: ServerContext, peer: Peer): Promise<void> {
+  const fp = peer.transport === "unix" ? "" : peer.fingerprint ?? "";
+  if (fp === "") return;
+  await ctx.db.warm((tx) => certificateCaller(tx, fp)).catch(() => {/* authenticate() decides */});
+}
+
 export function authenticate(ctx: ServerContext, peer: Peer): Identity {
   if (peer.transport === "unix") return UNIX;
   const fp = peer.fingerprint ?? "";
@@ -93,7 +104,9 @@ export function callerHeader(id: Identity): string | null {
 /** Sets c.var.identity for every request, and c.var.forwardedBy when a member forwarded it. */
 export function identify(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function identifyCaller(c, next) {
-    let id = authenticate(ctx, c.env?.peer ?? { transport: "unix" });
+    const peer = c.env?.peer ?? { transport: "unix" as const };
+    await primeTrust(ctx, peer);
+    let id = authenticate(ctx, peer);
     const forwarded = c.req.header(FORWARDED_CALLER);
     if (forwarded !== undefined && id.kind === "member") {
       // Forwarded once, never again: the member that sent it found this member the owner.

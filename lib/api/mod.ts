@@ -30,7 +30,7 @@ import { clusterGroupRoutes } from "./routes/cluster_groups.ts";
 import { warningRoutes } from "./routes/warnings.ts";
 
 export type { ApiEnv, Ctx, Identity, Peer, ServerContext } from "./context.ts";
-export { authenticate, callerHeader, FORWARDED_CALLER } from "./auth.ts";
+export { authenticate, callerHeader, FORWARDED_CALLER, primeTrust } from "./auth.ts";
 export { EVENTS_BACKLOG_MAX, frameLimit, websocketRoute, type WsHandler } from "./websocket.ts";
 export { API_EXTENSIONS } from "./extensions.ts";
 export { async, emptySync, error, errorBody, sync } from "./response.ts";

@@ -8,6 +8,7 @@ import type { Operations } from "../operations/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { ClusterCertificate } from "./certificate.ts";
 import { Forwarding } from "./forwarding.ts";
+import { RemoteReads } from "./remote_reads.ts";
 import type { Gateway } from "./gateway.ts";
 import { HandOver } from "./handover.ts";
 import { Heartbeats } from "./heartbeat.ts";
@@ -50,6 +51,7 @@ export interface ClusterOptions {
 export class Cluster {
   readonly self: Self;
   readonly forwarding: Forwarding;
+  readonly remoteReads: RemoteReads;
   readonly heartbeats: Heartbeats;
   readonly tokens: JoinTokens;
   readonly members: MemberList;
@@ -67,6 +69,7 @@ export class Cluster {
   constructor(o: ClusterOptions) {
     const self = this.self = new Self(o);
     this.forwarding = new Forwarding(self);
+    this.remoteReads = new RemoteReads(self);
     this.heartbeats = new Heartbeats(self);
     this.tokens = new JoinTokens(self, o.operations, this.heartbeats);
     this.members = new MemberList(self, this.heartbeats);
@@ -99,6 +102,7 @@ export class Cluster {
   async start(): Promise<void> {
     await this.self.load();
     this.forwarding.install();
+    this.remoteReads.install();
     this.self.gateway.onLeaderChange = () => {
       this.heartbeats.leaderChanged();
       this.forwarding.leaderChanged();

@@ -75,6 +75,8 @@ export class Gateway implements Consensus {
   #diskFull: { since: string; cause: string; timer: ReturnType<typeof setInterval> } | null = null;
   #dbDir: string;
   #clientCert: () => KeyPair;
+  /** The leader's last heartbeat named this member a spare. */
+  #spareByLeader = false;
   onLeaderChange: ((leader: number) => void) | null = null;
   onConfChange: ((conf: ConfState) => void) | null = null;
 
@@ -134,9 +136,15 @@ export class Gateway implements Consensus {
         role: RAFT_ROLE.voter,
         name: "",
       }]);
-    }
+    } // A spare has a Raft term but no log: it holds no database either (a copy left from an
+    // older version, or the empty one the state machine opened, goes).
+    else if (!this.#hasLog() && !this.#fsm.dropped) this.#fsm.drop();
     if (tls) await this.setTls(tls);
     this.#startDriver(this.#findSelf());
+  }
+
+  #hasLog(): boolean {
+    return this.#storage.lastIndex() > 0 || this.#storage.snapshotIndex > 0;
   }
 
   #startDriver(id: number): void {
@@ -306,7 +314,9 @@ export class Gateway implements Consensus {
     this.#driver?.stop();
     this.#driver = null;
     this.#storage.reset();
-    this.#fsm.reset();
+    // No database until the leader sends one: none at all if this member is to be a spare.
+    this.#fsm.drop();
+    this.#spareByLeader = false;
     this.#local.replaceRaftNodes(nodes);
     this.#transport?.close();
     this.#transport = null;
@@ -335,6 +345,54 @@ export class Gateway implements Consensus {
     if (!lead) return null;
     return this.#local.raftNodes().find((n) => n.id === lead)?.address || this.#memberOf(lead)?.address ||
       null;
+  }
+
+  /**
+   * Whether this member holds a replica of the database: a voter or stand-by in the configuration
+   * its own log gave it, and not named a spare by the leader's last heartbeat. A spare (or a
+   * joiner before its snapshot) reads through the leader (GlobalDB's remote reads).
+   */
+  replica(): boolean {
+    const d = this.#driver;
+    if (!d) return true;
+    const conf = d.conf;
+    return !this.#spareByLeader && (conf.voters.includes(d.id) || conf.standbys.includes(d.id));
+  }
+
+  /**
+   * The leader's heartbeat named the members and their roles, as of its applied index. A member
+   * without a replica keeps them as its raft_nodes (it has no database to find addresses in, and
+   * needs the leader's). One named a spare drops what it holds, as LXD's spares hold nothing,
+   * unless it holds entries past that index (the heartbeat is older than its log). That is safe:
+   * a spare becomes a voter only through a stand-by that acknowledged entries after its
+   * promotion (raft.ts starts its progress afresh, and roles.ts counts a spare never caught
+   * up), all of them past the index at which the leader still called it a spare; so a member
+   * holding nothing past it was counted in no quorum since. A heartbeat from an older term is
+   * not followed.
+   */
+  fromLeader(nodes: RaftNode[] | undefined, applied: number, term: number): void {
+    const d = this.#driver;
+    if (!nodes || !d || this.#diskFull || term < d.term) return;
+    const me = nodes.find((n) => n.id === d.id);
+    if (!me) return;
+    this.#spareByLeader = me.role === RAFT_ROLE.spare;
+    if (!this.replica()) {
+      if (JSON.stringify(nodes) !== JSON.stringify(this.#local.raftNodes())) this.setRaftNodes(nodes);
+    }
+    if (!this.#spareByLeader || this.#storage.lastIndex() > applied) return;
+    if (this.#hasLog()) {
+      this.#log.info(
+        "This member is a spare: it drops its copy of the database and reads through the leader",
+      );
+      const term = d.term;
+      d.stop();
+      this.#driver = null;
+      this.#storage.reset();
+      // Keep the term: an empty store would make the next start bootstrap a cluster of its own.
+      this.#storage.persist({ hardState: { term, vote: 0, commit: 0 }, entries: [] });
+      this.#fsm.drop();
+      this.#startDriver(d.id);
+    } else if (!this.#fsm.dropped) this.#fsm.drop();
   }
 
   // Consensus
@@ -379,9 +437,24 @@ export class Gateway implements Consensus {
     return this.#driver;
   }
 
-  /** The configuration as of the last applied entry. */
+  /**
+   * The configuration as of the last applied entry; on a member without a replica (a spare,
+   * which is sent no log), as the leader's last heartbeat named it (raft_nodes).
+   */
   conf(): ConfState {
-    return this.#driver?.conf ?? { voters: [], standbys: [], spares: [] };
+    const d = this.#driver;
+    if (d && !this.replica()) {
+      const nodes = this.#local.raftNodes();
+      if (nodes.length > 0) {
+        const ids = (role: number) => nodes.filter((n) => n.role === role).map((n) => n.id);
+        return {
+          voters: ids(RAFT_ROLE.voter),
+          standbys: ids(RAFT_ROLE.standby),
+          spares: ids(RAFT_ROLE.spare),
+        };
+      }
+    }
+    return d?.conf ?? { voters: [], standbys: [], spares: [] };
   }
 
   /** The longest a follower waits without hearing from a leader before it stands for election. */

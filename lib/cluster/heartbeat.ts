@@ -1,6 +1,7 @@
-import { listNodes } from "../db/mod.ts";
+import { listNodes, readGlobalConfig, type ReadTx } from "../db/mod.ts";
+import { memberConfigKeys } from "./member_config.ts";
 import { errorMessage, type TimerId } from "../util/mod.ts";
-import type { Heartbeat, HeartbeatReply } from "../wire/mod.ts";
+import type { Heartbeat, HeartbeatReply, RaftNode } from "../wire/mod.ts";
 import { type Liveness, LivenessTable } from "./liveness.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
 import type { Self } from "./self.ts";
@@ -104,6 +105,7 @@ export class Heartbeats {
         const address = self.address();
         this.#live.track(nodes.map((n) => n.address));
         this.#live.seen(address, self.gateway.health());
+        self.gateway.refreshRaftNodes();
         const hb = {
           ...this.#live.heartbeat(
             self.name(),
@@ -111,6 +113,8 @@ export class Heartbeats {
             nodes.map((n) => ({ name: n.name, address: n.address })),
           ),
           ...this.extra.heartbeat?.(),
+          raft: self.gateway.raftNodes(),
+          applied: self.fsm.appliedIndex,
         };
         const timeout = Math.max(500, this.#intervalMs() * 2);
         // The round's spread: answers timed from here, and the last once every member answered.
@@ -143,7 +147,6 @@ export class Heartbeats {
               },
             ).finally(() => this.#inFlight.delete(n.address));
         }
-        self.gateway.refreshRaftNodes();
         this.onRound();
       }
     } catch (e) {
@@ -156,9 +159,27 @@ export class Heartbeats {
   /** Follower side: PUT /internal/heartbeat. The reply tells the leader why this member cannot serve, if so. */
   receive(hb: Heartbeat): HeartbeatReply {
     this.#live.received(hb);
-    this.#self.gateway.refreshRaftNodes();
+    const g = this.#self.gateway;
+    g.refreshRaftNodes();
+    const raft = Array.isArray(hb.raft) && hb.raft.every(isRaftNode) ? hb.raft : undefined;
+    if (raft && typeof hb.applied === "number") g.fromLeader(raft, hb.applied, hb.term);
     this.extra.onHeartbeat?.(hb);
+    // A spare's stale reads lag the leader by about a heartbeat.
+    if (!g.replica()) void this.#primeSpare();
     return { problem: this.#self.gateway.health(), ...this.extra.reply?.() };
+  }
+
+  /**
+   * A member without a replica (a spare) answers stale reads from the leader's answers to the
+   * same queries: those made on every request or every second are fetched before any asks, and
+   * every one asked so far is fetched again.
+   */
+  async #primeSpare(): Promise<void> {
+    const db = this.#self.db;
+    try {
+      await db.refreshStale();
+      for (const fn of SPARE_PRIMED) await db.warm(fn);
+    } catch { /* the next heartbeat tries again */ }
   }
 
   /** This member joined a cluster: silence counts from now. */
@@ -194,4 +215,18 @@ export class Heartbeats {
   isOnline(address: string): boolean {
     return this.of(address).online;
   }
+}
+
+/** The stale reads a spare makes all the time (member list, config, the members' addresses). */
+const SPARE_PRIMED: ((tx: ReadTx) => unknown)[] = [
+  listNodes,
+  readGlobalConfig,
+  memberConfigKeys,
+  (tx) => tx.query("SELECT address FROM nodes"),
+];
+
+function isRaftNode(x: unknown): x is RaftNode {
+  const n = x as Partial<RaftNode> | null;
+  return typeof n?.id === "number" && typeof n.address === "string" && typeof n.role === "number" &&
+    typeof n.name === "string";
 }

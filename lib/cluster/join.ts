@@ -244,7 +244,7 @@ export class Joiner {
           a,
         ) => [a.key, a.value]),
       );
-    for (const p of self.stale((tx) => listPools(tx, null), [])) {
+    for (const p of await self.warm((tx) => listPools(tx, null), [])) {
       if (p.status !== "Created") continue;
       const mine = own("storage-pool", p.name);
       const pool = openPool(
@@ -258,7 +258,7 @@ export class Joiner {
     }
     const nm = this.#p.networks;
     if (!nm) return;
-    for (const n of self.stale((tx) => listNetworks(tx, null), [])) {
+    for (const n of await self.warm((tx) => listNetworks(tx, null), [])) {
       if (n.status !== "Created") continue;
       const mine = own("network", n.name);
       revert.add(`take down network "${n.name}"`, () => nm.delete(n.name));

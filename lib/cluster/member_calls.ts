@@ -2,6 +2,7 @@ import type { Client } from "../client/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import type { MemberState } from "./doctor_state.ts";
 import type { Family } from "../util/metrics.ts";
+import type { RemoteQuery, Row } from "../db/mod.ts";
 import type {
   AcceptReply,
   CertificatesPost,
@@ -163,6 +164,8 @@ export const STREAM_CALLS = {
   transactions: streamCall<{ transactions: ForwardedTx[] }, { results: ForwardedResult[] }>("transactions"),
   /** Opens a follower's client session on the leader, through the log (forwarding.ts). */
   openSession: streamCall<{ id: string }, Empty>("open-session"),
+  /** A spare's read: SELECTs the leader answers in one read of its own (remote_reads.ts). */
+  read: streamCall<{ queries: RemoteQuery[]; stale: boolean }, { rows: Row[][] }>("read"),
 } as const;
 
 /** Makes one member call on a client and returns the reply's metadata. */

@@ -158,6 +158,15 @@ export class Self {
     }
   }
 
+  /** stale(), waiting for the leader's answers on a member that holds no replica (a spare). */
+  async warm<R>(fn: (tx: ReadTx) => R, fallback: R): Promise<R> {
+    try {
+      return await this.db.warm(fn);
+    } catch {
+      return fallback;
+    }
+  }
+
   /** cluster.offline_threshold, in milliseconds, as this member last saw it. */
   offlineThresholdMs(): number {
     const config = this.stale(readGlobalConfig, {});

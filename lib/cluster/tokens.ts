@@ -110,7 +110,7 @@ export class JoinTokens {
     }
     const self = this.#self;
     if (askOthers && self.clustered()) {
-      const nodes = self.db.readStale(listNodes).filter((n) => n.address !== self.address());
+      const nodes = (await self.db.warm(listNodes)).filter((n) => n.address !== self.address());
       for (const n of nodes) {
         try {
           await callMember(

@@ -10,6 +10,7 @@ import {
   frameLimit,
   type Identity,
   type Peer,
+  primeTrust,
   type RouteModule,
   type ServerContext,
   sync,
@@ -412,6 +413,7 @@ export class Daemon implements ServerContext {
 
   /** A websocket: a blocked member (rolling upgrade) takes only the other members' streams. */
   async #websocket(url: URL, peer: Peer) {
+    await primeTrust(this, peer);
     const identity = authenticate(this, peer);
     const blocked = this.cluster.upgrade.blockedError();
     if (blocked && identity.kind !== "member") throw blocked;

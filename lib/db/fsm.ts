@@ -8,6 +8,7 @@ import {
   SESSIONS_SCHEMA,
   SessionTable,
 } from "./sessions.ts";
+import { StatusError } from "../util/mod.ts";
 import { openSqlite, withTransaction } from "./sqlite.ts";
 import { Reader, RecordingTx, StatementCache, type TxDef } from "./tx.ts";
 
@@ -52,6 +53,8 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
   #version = 0;
   #expiry: number;
   #sweepEvery: number;
+  /** A spare's: the database is deleted (drop()), until a snapshot or an entry brings it back. */
+  #dropped = false;
 
   constructor(path: string, options: FsmOptions = {}) {
     this.#path = path;
@@ -91,6 +94,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
 
   /** Reads current local state (the caller has ensured it is fresh enough). */
   read<R>(fn: (r: Reader) => R): R {
+    if (this.#dropped) throw noReplica();
     return fn(new Reader(this.#cache));
   }
 
@@ -101,6 +105,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
    */
   execute(txs: { def: TxDef<unknown, unknown>; args: unknown }[], now: string): Executed<unknown>[] {
     const out: Executed<unknown>[] = [];
+    this.#revive();
     this.#db.exec("BEGIN");
     try {
       for (const { def, args } of txs) {
@@ -127,6 +132,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
    * that a duplicate is answered without running it again).
    */
   checkSession(ref: SessionRef): SessionCheck {
+    this.#revive();
     return this.#sessions.check(ref);
   }
 
@@ -144,6 +150,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
       throw new Error(`Cannot apply entry ${index}: last applied is ${this.#applied.index}`);
     }
     const outcomes: TxOutcome[] = [];
+    this.#revive();
     withTransaction(this.#db, () => {
       if (data !== "") {
         const batch = decodeBatch(data);
@@ -215,6 +222,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
 
   /** A consistent copy of the whole database, with its applied index inside. */
   snapshot(): Uint8Array {
+    this.#revive();
     const bytes = this.#db.serialize();
     // A WAL-mode image fails after deserialize() unless marked as a rollback-journal file
     // (STACK.md §5): header bytes 18 and 19 are the read/write format versions.
@@ -226,7 +234,8 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
   /** Replaces the whole database with a snapshot (from snapshot() on any member). */
   restore(bytes: Uint8Array): void {
     this.#cache.clear();
-    this.#db.close();
+    if (this.#db.isOpen) this.#db.close();
+    this.#dropped = false;
     const tmp = `${this.#path}.restore`;
     Deno.writeFileSync(tmp, bytes, { mode: 0o600 });
     const f = Deno.openSync(tmp, { read: true, write: true });
@@ -248,8 +257,11 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
     this.#cache.clear();
     // Closing checkpoints the WAL into the file, with an fsync, for files deleted next line: a
     // joiner waited ~20 ms here before its listener opened.
-    this.#db.exec("PRAGMA synchronous=OFF");
-    this.#db.close();
+    if (this.#db.isOpen) {
+      this.#db.exec("PRAGMA synchronous=OFF");
+      this.#db.close();
+    }
+    this.#dropped = false;
     for (const suffix of ["", "-wal", "-shm"]) {
       try {
         Deno.removeSync(this.#path + suffix);
@@ -262,12 +274,49 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
 
   /** Forces everything to disk (before the log below the applied index may be dropped). */
   checkpoint(): void {
-    this.#db.exec("PRAGMA wal_checkpoint(FULL)");
+    if (!this.#dropped) this.#db.exec("PRAGMA wal_checkpoint(FULL)");
   }
 
   /** The connection, for `shoald sql` and schema updates at bootstrap. */
   get connection(): DatabaseSync {
+    if (this.#dropped) throw noReplica();
     return this.#db;
+  }
+
+  /**
+   * Deletes the database: this member became a spare, which keeps no copy (as dqlite's spares
+   * replicate nothing), so nothing stale can be served from it. Reads throw until a snapshot or
+   * the log (it was promoted) brings the database back.
+   */
+  drop(): void {
+    this.#cache.clear();
+    // As reset(): no fsync for files deleted next (a joiner drops what it held, too).
+    if (this.#db.isOpen) {
+      this.#db.exec("PRAGMA synchronous=OFF");
+      this.#db.close();
+    }
+    for (const suffix of ["", "-wal", "-shm"]) {
+      try {
+        Deno.removeSync(this.#path + suffix);
+      } catch { /* absent */ }
+    }
+    this.#applied = { index: 0, term: 0 };
+    this.#version++;
+    this.#dropped = true;
+  }
+
+  /** True while the database is dropped (a spare). */
+  get dropped(): boolean {
+    return this.#dropped;
+  }
+
+  /** The log reached a dropped database (a spare promoted): it starts again, empty. */
+  #revive(): void {
+    if (!this.#dropped) return;
+    this.#dropped = false;
+    this.#db = this.#open();
+    this.#cache = new StatementCache(this.#db);
+    this.#sessions = new SessionTable(this.#cache);
   }
 
   close(): void {
@@ -290,4 +339,11 @@ export function isDeterministicFailure(e: unknown): boolean {
   const code = (e as { errcode?: unknown } | null)?.errcode;
   if (typeof code !== "number") return true;
   return DETERMINISTIC_SQLITE_CODES.has(code & 0xff);
+}
+
+function noReplica(): StatusError {
+  return new StatusError(
+    503,
+    "This member is a spare: it holds no copy of the global database (it reads through the leader). Use a database member (shoald cluster list-database)",
+  );
 }

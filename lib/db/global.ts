@@ -2,7 +2,8 @@ import { StatusError, unavailable } from "../util/mod.ts";
 import { type BatchSession, encodeBatch, type SessionRef, type Stmt } from "./batch.ts";
 import type { GlobalFsm, TxOutcome } from "./fsm.ts";
 import { UNKNOWN_SESSION } from "./sessions.ts";
-import type { ReadTx, TxDef } from "./tx.ts";
+import { queryKey, readThrough, type RemoteQuery, type RemoteReader, runOn } from "./remote_read.ts";
+import type { ReadTx, Row, TxDef } from "./tx.ts";
 
 /**
  * What the global database needs from consensus. The Raft driver implements it for a cluster;
@@ -33,6 +34,11 @@ export interface Consensus {
   unavailable?(): Error | null;
   /** True once this member's consensus has stopped or failed for good. */
   stopped?(): boolean;
+  /**
+   * False while this member holds no replica (a spare: it is sent no log): it reads through the
+   * leader. Absent: always a replica.
+   */
+  replica?(): boolean;
 }
 
 /**
@@ -68,6 +74,9 @@ function sessionKey(s: SessionRef): string {
 /** Largest number of transactions grouped into one log entry. */
 const MAX_GROUP = 256;
 
+/** Queries a spare keeps answers to for stale reads (its most recent ones). */
+const MAX_STALE_QUERIES = 2_000;
+
 /**
  * The global database as the rest of shoal sees it: `run()` a named transaction (serializable,
  * replicated, forwarded to the leader from other members) and `read()` (linearizable by default).
@@ -82,6 +91,13 @@ export class GlobalDB {
   #inFlight = new Map<string, Promise<{ result: unknown; index: number }>>();
   #busy = false;
   #clock: () => Date;
+  /** How a member without a replica reads (the cluster layer knows the leader). */
+  #remote: RemoteReader | undefined;
+  /** Without a replica: the last answers from the leader to the queries stale reads made. */
+  #staleAnswers = new Map<string, Row[]>();
+  #staleWanted = new Map<string, RemoteQuery>();
+  #refreshing: Promise<void> | null = null;
+  #refreshAgain = false;
 
   constructor(
     fsm: GlobalFsm,
@@ -99,6 +115,16 @@ export class GlobalDB {
     this.#forward = forward;
   }
 
+  /** Sets how a member without a replica reads through the leader. */
+  setRemoteReader(remote: RemoteReader): void {
+    this.#remote = remote;
+  }
+
+  /** Whether reads are answered here: a replica, or no way to read elsewhere. */
+  #local(): boolean {
+    return !this.#remote || (this.#consensus.replica?.() ?? true);
+  }
+
   /** Runs a transaction on the leader and resolves with its result once this member has applied it. */
   async run<A, R>(def: TxDef<A, R>, args: A): Promise<R> {
     const down = this.#consensus.unavailable?.();
@@ -114,6 +140,8 @@ export class GlobalDB {
     }
     if (!this.#forward) throw unavailable("No database leader is known: the cluster may have lost quorum");
     const { result, index } = await this.#forward(def.name, args);
+    // A member without a replica reads through the leader, which has applied it.
+    if (!this.#local()) return result as R;
     // Read-your-writes on this member: wait until the entry is applied here too. If this
     // member's database stops first (a graceful stop, a failure), the change was still made:
     // nothing can read this member's state any more, so the answer is the leader's.
@@ -259,13 +287,86 @@ export class GlobalDB {
    * `stale: true` reads this member's state as it is, for callers that say they can.
    */
   async read<R>(fn: (r: ReadTx) => R, options: { stale?: boolean } = {}): Promise<R> {
+    if (!this.#local()) {
+      const { value, answers } = await readThrough(fn, this.#remote!, options.stale ?? false);
+      // What stale reads asked for, fresher now.
+      for (const [k, rows] of answers) if (this.#staleWanted.has(k)) this.#staleAnswers.set(k, rows);
+      return value;
+    }
     if (!options.stale) await this.#consensus.readBarrier();
     return this.#fsm.read(fn);
   }
 
-  /** Reads local state now, without any barrier (heartbeat-driven caches, status pages). */
+  /**
+   * Reads local state now, without any barrier (heartbeat-driven caches, status pages). Without a
+   * replica, on the leader's last answers to the same queries (refreshStale() renews them); a
+   * query never asked before throws a 503 and is fetched, for the next call (warm() waits).
+   */
   readStale<R>(fn: (r: ReadTx) => R): R {
-    return this.#fsm.read(fn);
+    if (this.#local()) return this.#fsm.read(fn);
+    const r = runOn(fn, this.#staleAnswers);
+    if (r.done) {
+      if (r.ok) return r.value;
+      throw r.error;
+    }
+    for (const q of r.missing) this.#want(q);
+    void this.refreshStale().catch(() => {/* the next call asks again */});
+    throw new StatusError(
+      503,
+      "This spare has not fetched that from the database leader yet (it keeps no copy): try again",
+    );
+  }
+
+  #want(q: RemoteQuery): void {
+    const k = queryKey(q);
+    this.#staleWanted.delete(k);
+    this.#staleWanted.set(k, q);
+    while (this.#staleWanted.size > MAX_STALE_QUERIES) {
+      const oldest = this.#staleWanted.keys().next().value!;
+      this.#staleWanted.delete(oldest);
+      this.#staleAnswers.delete(oldest);
+    }
+  }
+
+  /**
+   * Without a replica: fetches again every query stale reads made, in one read on the leader
+   * (each heartbeat calls this, so stale reads lag the leader by about one). Concurrent calls
+   * share one fetch, and one more runs after it for what was asked meanwhile.
+   */
+  refreshStale(): Promise<void> {
+    if (this.#local() || this.#staleWanted.size === 0) return Promise.resolve();
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
+      return this.#refreshing;
+    }
+    const run = async () => {
+      try {
+        do {
+          this.#refreshAgain = false;
+          const qs = [...this.#staleWanted.values()];
+          const rows = await this.#remote!(qs, true);
+          qs.forEach((q, i) => this.#staleAnswers.set(queryKey(q), rows[i] ?? []));
+        } while (this.#refreshAgain);
+      } finally {
+        this.#refreshing = null;
+      }
+    };
+    return this.#refreshing = run();
+  }
+
+  /**
+   * readStale() that waits for the leader's answers when this member has none yet (a spare):
+   * for callers that can wait, such as authenticating a request.
+   */
+  async warm<R>(fn: (r: ReadTx) => R): Promise<R> {
+    for (let i = 0;; i++) {
+      try {
+        return this.readStale(fn);
+      } catch (e) {
+        if (this.#local() || i >= 8 || !(e instanceof StatusError && e.status === 503)) throw e;
+        await this.refreshStale();
+      }
+    }
   }
 }
 

@@ -9,6 +9,7 @@ export * from "./tx.ts";
 export * from "./fsm.ts";
 export * from "./sessions.ts";
 export * from "./global.ts";
+export * from "./remote_read.ts";
 export * from "./local.ts";
 export * from "./schema.ts";
 export * from "./schema_update.ts";

@@ -135,6 +135,13 @@ export interface Heartbeat {
    * member keeps the last map, so whichever becomes leader knows who may be healed (fence.ts).
    */
   fences?: Record<string, number>;
+  /**
+   * The Raft members and their roles as the leader applied them, at its applied index `applied`
+   * (LXD's heartbeat carries them too): a spare has no database to learn them from, and learns
+   * from its own role that it holds no copy. Absent from an older leader.
+   */
+  raft?: RaftNode[];
+  applied?: number;
 }
 
 /** A member's answer to a heartbeat: why it cannot serve now, if so (absent from older members). */

@@ -35,6 +35,26 @@ async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>):
   return r.stdout;
 }
 
+/** The files of a member's global database (none on a spare: it holds no copy). */
+async function globalDbFiles(m: Member): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(`${m.dir}/database/global`)) if (e.isFile) out.push(e.name);
+  return out.sort();
+}
+
+/** One value of the global config as a member's own database has it (`shoald sql global`). */
+async function ownCopy(m: Member, key: string): Promise<string> {
+  const r = await m.shoald([
+    "sql",
+    "global",
+    "--format",
+    "csv",
+    `SELECT value FROM config WHERE key = '${key}'`,
+  ]);
+  assert.equal(r.code, 0, `${m.name}: ${r.stderr}`);
+  return r.stdout.trim().split("\n").at(-1)!;
+}
+
 /** Waits until `via` lists `size` members, all ONLINE, in 3 voters + 2 stand-bys + the rest spares. */
 async function settled(via: Member, size: number, timeoutMs = 60_000): Promise<MemberRow[]> {
   return await waitFor(
@@ -99,6 +119,18 @@ Deno.test({
         const spare = byName(rows.find((r) => roleOf(r) === "spare")!.name);
         const seen = await settled(spare, SIZE);
         assert.deepEqual(seen.map((r) => r.name).sort(), ms.map((m) => m.name).sort());
+      });
+
+      await t.step("spares hold no copy of the database; voters and stand-bys do", async () => {
+        for (const r of rows) {
+          const files = await globalDbFiles(byName(r.name));
+          if (roleOf(r) === "spare") assert.deepEqual(files, [], `spare ${r.name} holds ${files.join(", ")}`);
+          else assert.ok(files.includes("db.sqlite"), `${roleOf(r)} ${r.name} holds ${files.join(", ")}`);
+        }
+        const spare = byName(rows.find((r) => roleOf(r) === "spare")!.name);
+        const r = await spare.shoald(["sql", "global", "SELECT 1"]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /spare: it holds no copy of the global database/);
       });
 
       await t.step("a write on any member is read on any other", async () => {
@@ -241,6 +273,8 @@ Deno.test({
           } finally {
             c.close();
           }
+          assert.deepEqual(await globalDbFiles(byName(sameDomain)), [], `${sameDomain} is a spare yet`);
+          assert.ok(await write(via, "user.before_promotion", "yes"));
           const lost = byName(voter);
           await lost.kill();
           const after = await waitFor(
@@ -254,6 +288,15 @@ Deno.test({
             200,
           );
           assert.ok(after.find((r) => r.name === hub)!.roles.includes("event-hub"));
+          // Promoted from spare, it was brought the database (a snapshot and the log): its own
+          // copy has what was written before, when it held none.
+          const promoted = byName(sameDomain);
+          await waitFor(
+            `${sameDomain}'s own copy to have what was written while it was a spare`,
+            async () => (await ownCopy(promoted, "user.before_promotion").catch(() => "")) === "yes",
+            30_000,
+            200,
+          );
           await lost.start();
           await settled(via, SIZE - 2);
         },

@@ -92,17 +92,28 @@ export function nextRoleChange(
   // while it catches up (or the same seat could go elsewhere, and the stand-by be dropped as
   // one too many). Then the offline voter gives up its seat, and the candidate takes it.
   const offlineVoter = voters.find((m) => !m.online && m.id !== leaderId);
-  const candidates = members.filter((m) => m.role !== "voter" && m.online);
+  const candidates = members.filter((m) => m.role !== "voter" && m.online && !m.evacuated);
   const best = pick(candidates, voterDomains);
-  if (best && (offlineVoter || onlineVoters.length < target)) {
-    if (!best.caughtUp) {
-      return best.role === "spare"
-        ? { id: best.id, role: "standby", reason: "catching up to take a voter's seat" }
-        : null;
-    }
-    if (offlineVoter) return { id: offlineVoter.id, role: "spare", reason: "voter is offline" };
+  const seat = best !== undefined && (offlineVoter !== undefined || onlineVoters.length < target);
+  if (seat && !best.caughtUp && best.role === "spare") {
+    return { id: best.id, role: "standby", reason: "catching up to take a voter's seat" };
+  }
+  if (seat && best.caughtUp && offlineVoter) {
+    return { id: offlineVoter.id, role: "spare", reason: "voter is offline" };
+  }
+  // 1b. An evacuated member leaves its role: a voter once the others still make a majority of
+  // the smaller configuration (else a replacement is promoted first, below), a stand-by at once.
+  const evacuatedVoter = voters.find((m) => m.evacuated && m.id !== leaderId);
+  if (evacuatedVoter && onlineVoters.length >= Math.floor((voters.length - 1) / 2) + 1) {
+    return { id: evacuatedVoter.id, role: "spare", reason: "member is evacuated" };
+  }
+  const evacuatedStandby = standbys.find((m) => m.evacuated);
+  if (evacuatedStandby) return { id: evacuatedStandby.id, role: "spare", reason: "member is evacuated" };
+  if (seat && best.caughtUp && onlineVoters.length < target) {
     return { id: best.id, role: "voter", reason: "fewer voters than wanted" };
   }
+  // A stand-by still catching up for a seat: nothing else moves meanwhile.
+  if (seat && !best.caughtUp) return null;
   // 3. Too many voters (limit lowered, or an even count): demote one that is not the leader.
   if (voters.length > target && voters.length > 1) {
     const extra = [...voters].filter((m) =>

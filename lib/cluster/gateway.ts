@@ -237,7 +237,9 @@ export class Gateway implements Consensus {
   refreshRaftNodes(): void {
     const conf = this.#driver?.conf;
     if (!conf || conf.voters.length + conf.standbys.length + conf.spares.length === 0) return;
-    this.#recordRaftNodes(conf);
+    // The peers too: a configuration recorded while addresses were unknown (a spare promoted,
+    // whose database had not come yet) left those members out of the transport.
+    this.#updatePeers(this.#recordRaftNodes(conf));
   }
 
   #updatePeers(nodes: RaftNode[]): void {

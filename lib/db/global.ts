@@ -140,8 +140,12 @@ export class GlobalDB {
     }
     if (!this.#forward) throw unavailable("No database leader is known: the cluster may have lost quorum");
     const { result, index } = await this.#forward(def.name, args);
-    // A member without a replica reads through the leader, which has applied it.
-    if (!this.#local()) return result as R;
+    // A member without a replica reads through the leader, which has applied it; its stale
+    // reads too, once the leader's answers to them are renewed (read-your-writes for both).
+    if (!this.#local()) {
+      await this.refreshStale().catch(() => {/* the write stands; the next heartbeat renews them */});
+      return result as R;
+    }
     // Read-your-writes on this member: wait until the entry is applied here too. If this
     // member's database stops first (a graceful stop, a failure), the change was still made:
     // nothing can read this member's state any more, so the answer is the leader's.

@@ -41,6 +41,12 @@ const copyConf = (c: ConfState): ConfState => ({
   spares: [...c.spares],
 });
 
+/** Same members in the same roles (lists compared as sets). */
+const sameConf = (a: ConfState, b: ConfState): boolean =>
+  (["voters", "standbys", "spares"] as const).every((k) =>
+    a[k].length === b[k].length && a[k].every((id) => b[k].includes(id))
+  );
+
 /**
  * The only place with timers: runs the pure Raft core against durable storage, the transport
  * and the state machine. For every Ready it persists (one fsync), then sends, then applies,
@@ -133,7 +139,12 @@ export class Driver<R> {
   /**
    * The storage the core reads, with one addition: a snapshot is taken from the state machine
    * when the stored one has no data yet (a new cluster's placeholder), so a joining member
-   * always receives real state.
+   * always receives real state, or when its configuration is not the one applied now. A member
+   * sent a snapshot may have been a voter at the stored one's index, been demoted to spare
+   * since, and dropped its log (a spare keeps none): restored from that snapshot it would count
+   * itself a voter by a configuration the cluster left long ago (with one voter, itself: it
+   * elected itself alone) until the entries after it arrive. Taken now, the snapshot names it
+   * in the role it has, as a member's own log always does.
    */
   #storageView(): Storage {
     const s = this.#o.storage;
@@ -146,7 +157,8 @@ export class Driver<R> {
       lastIndex: s.lastIndex.bind(s),
       snapshot: () => {
         const stored = s.snapshot();
-        if (stored.data.length > 0) return stored;
+        if (stored.data.length > 0 && sameConf(stored.meta.conf, this.#conf)) return stored;
+        this.#o.fsm.sync();
         const fresh = this.#takeSnapshot();
         s.saveSnapshot(fresh, -1);
         return fresh;

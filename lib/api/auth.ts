@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { certificateCaller } from "../db/mod.ts";
+import { StatusError } from "../util/mod.ts";
 import type { ApiEnv, Identity, Peer, ServerContext } from "./context.ts";
 
 const UNIX: Identity = {
@@ -15,13 +16,6 @@ const UNIX: Identity = {
 };
 
 /**
- * Works out who a peer is: the unix socket is root's; a TLS peer is what its own certificate
- * is in the trust store, read from local state (replicated like everything else: a check per
- * request must not wait for the leader, and LXD caches its trust store the same way). A server
- * certificate makes a member only while a member of that name exists (certificateCaller): the
- * cluster certificate, which every member holds a copy of, opens nothing by itself.
- */
-/**
  * A spare keeps no copy of the database, so the trust store authenticate() reads is the leader's
  * answers, kept and renewed each heartbeat (as LXD's spares cache their trust store): the first
  * request of a certificate waits here for the leader's answer about it.
@@ -32,6 +26,13 @@ export async function primeTrust(ctx: ServerContext, peer: Peer): Promise<void> 
   await ctx.db.warm((tx) => certificateCaller(tx, fp)).catch(() => {/* authenticate() decides */});
 }
 
+/**
+ * Works out who a peer is: the unix socket is root's; a TLS peer is what its own certificate
+ * is in the trust store, read from local state (replicated like everything else: a check per
+ * request must not wait for the leader, and LXD caches its trust store the same way). A server
+ * certificate makes a member only while a member of that name exists (certificateCaller): the
+ * cluster certificate, which every member holds a copy of, opens nothing by itself.
+ */
 export function authenticate(ctx: ServerContext, peer: Peer): Identity {
   if (peer.transport === "unix") return UNIX;
   const fp = peer.fingerprint ?? "";
@@ -68,6 +69,21 @@ export function authenticate(ctx: ServerContext, peer: Peer): Identity {
   // As LXD: a metrics certificate opens /1.0/metrics and nothing else (untrusted elsewhere).
   if (c?.type === "metrics") return { ...base, kind: "metrics", trusted: false, protocol: "tls" };
   return { ...base, kind: "untrusted", trusted: false, protocol: "tls" };
+}
+
+/**
+ * authenticateFingerprint() for a member's stream re-checking its peer: on a spare, which holds
+ * no trust store of its own, the leader's answer is waited for; undefined while none can be had
+ * (the spare just dropped its copy, no leader answers yet): the stream keeps its last answer,
+ * or a spare would close the leader's Raft stream and hear nothing more from it.
+ */
+export async function recheckMember(ctx: ServerContext, fp: string): Promise<string | null | undefined> {
+  try {
+    await ctx.db.warm((tx) => certificateCaller(tx, fp));
+  } catch (e) {
+    if (e instanceof StatusError && e.status === 503) return undefined;
+  }
+  return authenticateFingerprint(ctx, fp);
 }
 
 /** The current member a certificate belongs to, or null (a Raft stream re-checks with this). */

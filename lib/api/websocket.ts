@@ -3,7 +3,7 @@ import type { OpSocket } from "../operations/mod.ts";
 import { badRequest, forbidden, notFound } from "../util/mod.ts";
 import type { Identity, ServerContext } from "./context.ts";
 import { allowed, requestProject, WEBSOCKET_ACCESS } from "./access.ts";
-import { authenticateFingerprint } from "./auth.ts";
+import { authenticateFingerprint, recheckMember } from "./auth.ts";
 import { listNodes } from "../db/mod.ts";
 import { CALL_STREAM_PATH, ForgedFrame, serveTunnel, TUNNEL_PATH } from "../cluster/mod.ts";
 
@@ -66,36 +66,57 @@ function eventsHandler(ctx: ServerContext, url: URL, identity: Identity): WsHand
   };
 }
 
-/** The Raft id of a member, by name; cached briefly (every frame asks). */
-function raftIdOf(ctx: ServerContext, fingerprint: string): number | null {
-  const id = authenticateFingerprint(ctx, fingerprint);
-  if (id === null) return null;
+/** The Raft id of a member, by name (null: not a member). */
+function raftIdOf(ctx: ServerContext, member: string | null): number | null {
+  if (member === null) return null;
   let rows: { id: number; name: string }[] = [];
   try {
     rows = ctx.db.readStale((tx) => listNodes(tx));
   } catch { /* a joiner's database is empty until the leader fills it */ }
   // A joiner knows the members from the leader's answer (raft_nodes) before its database has them.
-  return rows.find((n) => n.name === id)?.id ??
-    ctx.cluster?.gateway.raftNodes().find((n) => n.name === id)?.id ??
+  return rows.find((n) => n.name === member)?.id ??
+    ctx.cluster?.gateway.raftNodes().find((n) => n.name === member)?.id ??
     null;
+}
+
+/**
+ * A member stream's peer, checked again every RECHECK_MS in the background (recheckMember: on a
+ * spare the leader is asked); an answer that cannot be had keeps the last one.
+ */
+function peerCheck<T>(ctx: ServerContext, fp: string, first: T, of: (member: string | null) => T): () => T {
+  let value = first, checked = Date.now(), checking = false;
+  return () => {
+    if (!checking && Date.now() - checked > RECHECK_MS) {
+      checking = true;
+      recheckMember(ctx, fp).then((m) => {
+        if (m !== undefined) value = of(m);
+      }, () => {/* kept */}).finally(() => {
+        checked = Date.now();
+        checking = false;
+      });
+    }
+    return value;
+  };
 }
 
 /**
  * Another member's Raft stream. Its certificate names the member; every frame must carry that
  * member's Raft id, and the member must still be one (checked again every RECHECK_MS): a frame
  * that claims another id, or does not parse, closes the stream and is logged, and a removed
- * member's stream is closed at its next frame.
+ * member's stream is closed at a frame soon after.
  */
 function raftHandler(ctx: ServerContext, identity: Identity): WsHandler {
   const gateway = ctx.cluster!.gateway;
-  let peer = raftIdOf(ctx, identity.fingerprint);
-  let checked = Date.now();
+  const of = (member: string | null) => raftIdOf(ctx, member);
+  const current = peerCheck(
+    ctx,
+    identity.fingerprint,
+    of(authenticateFingerprint(ctx, identity.fingerprint)),
+    of,
+  );
   return (socket) => {
     socket.onMessage((data) => {
-      if (Date.now() - checked > RECHECK_MS) {
-        peer = raftIdOf(ctx, identity.fingerprint);
-        checked = Date.now();
-      }
+      const peer = current();
       const refuse = (why: string) => {
         ctx.log.warn("Closed a Raft stream", {
           ip: identity.address,
@@ -125,15 +146,8 @@ const RECHECK_MS = 250;
  */
 function callsHandler(ctx: ServerContext, identity: Identity): WsHandler {
   const streams = ctx.cluster!.self.streams;
-  let member = identity.member ?? authenticateFingerprint(ctx, identity.fingerprint);
-  let checked = Date.now();
-  const caller = () => {
-    if (Date.now() - checked > RECHECK_MS) {
-      member = authenticateFingerprint(ctx, identity.fingerprint);
-      checked = Date.now();
-    }
-    return member;
-  };
+  const first = identity.member ?? authenticateFingerprint(ctx, identity.fingerprint);
+  const caller = peerCheck(ctx, identity.fingerprint, first, (m) => m);
   return (socket) => streams.serve(socket, caller);
 }
 

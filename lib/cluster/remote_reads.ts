@@ -46,19 +46,22 @@ export class RemoteReads {
   }
 
   /**
-   * Whom to ask: the leader when it is known, else, in turn, the voters and stand-bys raft_nodes
-   * names (a joiner has them from the leader's answer before Raft tells it who leads).
+   * Whom to ask: the leader when it is known, first; after that, in turn, the voters and
+   * stand-bys raft_nodes names. A spare learns a new leader only from the new leader's Raft
+   * stream, and accepting that stream asks about its certificate: asking only the leader it
+   * knows, gone, it could never learn the next one (a joiner, too, has the replicas from the
+   * leader's answer before Raft tells it who leads).
    */
   #target(attempt: number): string | null {
     const g = this.#self.gateway;
-    if (g.leader !== 0 && g.leader !== g.raftId) {
-      const address = g.leaderAddress();
-      if (address) return address;
-    }
+    const leader = g.leader !== 0 && g.leader !== g.raftId ? g.leaderAddress() : null;
+    if (leader && attempt % 2 === 0) return leader;
     const replicas = g.raftNodes().filter((n) =>
-      n.id !== g.raftId && n.address !== "" && (n.role === RAFT_ROLE.voter || n.role === RAFT_ROLE.standby)
+      n.id !== g.raftId && n.address !== "" && n.address !== leader &&
+      (n.role === RAFT_ROLE.voter || n.role === RAFT_ROLE.standby)
     );
-    return replicas.length ? replicas[attempt % replicas.length]!.address : null;
+    if (replicas.length === 0) return leader;
+    return replicas[Math.floor(attempt / (leader ? 2 : 1)) % replicas.length]!.address;
   }
 
   async #read(queries: RemoteQuery[], stale: boolean): Promise<Row[][]> {

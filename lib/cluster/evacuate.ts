@@ -210,7 +210,11 @@ export class Evacuations {
       const mine = await self.db.read((tx) => listInstances(tx, name, null));
       // Targets are chosen first, one after the other, each counting the ones before it: at
       // once, every instance would find the same least loaded member.
-      const counts = self.stale(instanceCountsByNode, new Map<number, number>());
+      // The role is gone: this member is a spare now, with no copy to read. It waits for the
+      // leader's answers (#target and the loop below read them), or it would find no member
+      // to move to and leave its instances stopped.
+      const counts = await self.warm(instanceCountsByNode, new Map<number, number>());
+      await self.warm(listNodes, []);
       const plans: { rec: InstanceRecord; action: InstanceAction; target: string | null }[] = [];
       for (const rec of mine) {
         const inst = await this.#o.instances.in(rec.project).get(rec.name);
@@ -316,7 +320,7 @@ export class Evacuations {
     body: unknown,
   ): Promise<void> {
     const self = this.#self;
-    const node = self.stale(listNodes, []).find((n) => n.name === member);
+    const node = (await self.warm(listNodes, [])).find((n) => n.name === member);
     if (!node) throw notFound(`Cluster member "${member}" not found`);
     const path = `/1.0/instances/${encodeURIComponent(rec.name)}${suffix}?project=${
       encodeURIComponent(rec.project)
@@ -356,7 +360,7 @@ export class Evacuations {
     const move = this.#o.move;
     if (!move) return;
     progress(`Migrating "${rec.name}" in project "${rec.project}" from "${rec.location}"`);
-    const node = self.stale(listNodes, []).find((n) => n.name === rec.location);
+    const node = (await self.warm(listNodes, [])).find((n) => n.name === rec.location);
     if (!node) throw notFound(`Cluster member "${rec.location}" not found`);
     const client = self.clients.get(node.address);
     const q = `?project=${encodeURIComponent(rec.project)}`;

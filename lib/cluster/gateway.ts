@@ -386,12 +386,15 @@ export class Gateway implements Consensus {
       this.#log.info(
         "This member is a spare: it drops its copy of the database and reads through the leader",
       );
-      const term = d.term;
+      // The stored term and vote, not the driver's term (0 until its first Ready changes it,
+      // as after a restart): a term of 0 and no log is an empty store, and the next start
+      // would bootstrap a cluster of its own. The vote too: this member may have voted in
+      // this term, and must not vote again in it should it become a voter once more.
+      const { term, vote } = this.#storage.hardState;
       d.stop();
       this.#driver = null;
       this.#storage.reset();
-      // Keep the term: an empty store would make the next start bootstrap a cluster of its own.
-      this.#storage.persist({ hardState: { term, vote: 0, commit: 0 }, entries: [] });
+      this.#storage.persist({ hardState: { term: Math.max(term, 1), vote, commit: 0 }, entries: [] });
       this.#fsm.drop();
       this.#startDriver(d.id);
     } else if (!this.#fsm.dropped) this.#fsm.drop();

@@ -20,6 +20,7 @@ import { badRequest, errorMessage, forEachLimited, notFound } from "../util/mod.
 import type { Forwarding } from "./forwarding.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { MEMBER_CALLS } from "./member_calls.ts";
+import { routeRows } from "./route_rows.ts";
 import type { Rebalancer } from "./rebalance.ts";
 import type { Self } from "./self.ts";
 import {
@@ -215,6 +216,7 @@ export class Evacuations {
       // to move to and leave its instances stopped.
       const counts = await self.warm(instanceCountsByNode, new Map<number, number>());
       await self.warm(listNodes, []);
+      await self.warm(routeRows, []); // a move resolves its target by them
       const plans: { rec: InstanceRecord; action: InstanceAction; target: string | null }[] = [];
       for (const rec of mine) {
         const inst = await this.#o.instances.in(rec.project).get(rec.name);

@@ -1,5 +1,6 @@
 import { listNodes, readGlobalConfig, type ReadTx } from "../db/mod.ts";
 import { memberConfigKeys } from "./member_config.ts";
+import { routeRows } from "./route_rows.ts";
 import { errorMessage, type TimerId } from "../util/mod.ts";
 import type { Heartbeat, HeartbeatReply, RaftNode } from "../wire/mod.ts";
 import { type Liveness, LivenessTable } from "./liveness.ts";
@@ -217,9 +218,13 @@ export class Heartbeats {
   }
 }
 
-/** The stale reads a spare makes all the time (member list, config, the members' addresses). */
+/**
+ * The stale reads a spare makes all the time (member list, config, the members' addresses, the
+ * members as routing sees them: every forwarded request and a move's target resolve by it).
+ */
 const SPARE_PRIMED: ((tx: ReadTx) => unknown)[] = [
   listNodes,
+  routeRows,
   readGlobalConfig,
   memberConfigKeys,
   (tx) => tx.query("SELECT address FROM nodes"),

@@ -1,4 +1,5 @@
-import { NODE_STATE, type NodeRow, type ReadTx } from "../db/mod.ts";
+import { NODE_STATE } from "../db/mod.ts";
+import { type RouteRow, routeRows } from "./route_rows.ts";
 import type { PlacementTarget } from "./placement.ts";
 import { releasePlacement, reservePlacement } from "./reservation.ts";
 import { notFound, StatusError } from "../util/mod.ts";
@@ -157,12 +158,6 @@ export class MemberRouting {
   close(): void {
     this.proxy.close();
   }
-}
-
-type RouteRow = Pick<NodeRow, "id" | "name" | "address" | "state">;
-
-function routeRows(tx: ReadTx): RouteRow[] {
-  return tx.query<RouteRow>("SELECT id, name, address, state FROM nodes ORDER BY id");
 }
 
 /** The header naming the original caller (lib/api/auth.ts reads it on the other side). */

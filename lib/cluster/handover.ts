@@ -56,6 +56,7 @@ export class HandOver {
       self.log.info("Handed over database leadership before stopping", { ok });
       if (!ok) return;
     }
+    this.#heartbeats.leaving();
     try {
       await this.#forwarding.leaderRequest(MEMBER_CALLS.handover, { id });
       self.log.info("Handed over the database role before stopping");

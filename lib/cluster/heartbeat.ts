@@ -1,7 +1,7 @@
 import { listNodes, readGlobalConfig, type ReadTx } from "../db/mod.ts";
 import { memberConfigKeys } from "./member_config.ts";
 import { routeRows } from "./route_rows.ts";
-import { errorMessage, type TimerId } from "../util/mod.ts";
+import { errorMessage, type TimerId, unavailable } from "../util/mod.ts";
 import type { Heartbeat, HeartbeatReply, RaftNode } from "../wire/mod.ts";
 import { type Liveness, LivenessTable } from "./liveness.ts";
 import { callMember, MEMBER_CALLS } from "./member_calls.ts";
@@ -54,6 +54,7 @@ export class Heartbeats {
   #timer: TimerId | undefined;
   #inFlight = new Set<string>();
   #stopped = false;
+  #leaving = false;
   #wasLeader = false;
   /** Runs after each of the leader's rounds (the facade hangs the role rebalance here). */
   onRound: () => void = () => {};
@@ -76,6 +77,16 @@ export class Heartbeats {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+  }
+
+  /**
+   * This member is stopping and is about to tell the leader so (hand-over): from now on it
+   * answers no heartbeat. An answer sent after the leader counted it gone made it online again
+   * (liveness.ts: one that answers is back), and the leader then gave the stopped member a
+   * stand-by's place (membership_test, under load).
+   */
+  leaving(): void {
+    this.#leaving = true;
   }
 
   /** Heartbeats go out often enough to tell "offline" within a second of the threshold. */
@@ -159,6 +170,7 @@ export class Heartbeats {
 
   /** Follower side: PUT /internal/heartbeat. The reply tells the leader why this member cannot serve, if so. */
   receive(hb: Heartbeat): HeartbeatReply {
+    if (this.#leaving) throw unavailable("This member is stopping");
     this.#live.received(hb);
     const g = this.#self.gateway;
     g.refreshRaftNodes();

@@ -20,11 +20,20 @@ async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<voi
   });
   // What only the start used goes back to the kernel (lib/daemon/memory.ts), and what a bootstrap,
   // join or removal (its own or another member's, which it took part in) used once it is done.
+  // Counted from when this member saw the change itself: its own lifecycle event, or the Raft
+  // configuration it applied. Another member's lifecycle event reaches it by the event relay, 3 s
+  // or more after a join (the newcomer's stream opens late and replays it): a leader that did
+  // the join's work then still held it 10 s after the join (61 MiB), and more on a loaded machine.
   const release = releaseMemoryPeriodically();
-  const unsubscribe = d.events.subscribe({ types: ["lifecycle"] }, (e) => {
+  const unsubscribe = d.events.subscribe({ types: ["lifecycle"], localOnly: true }, (e) => {
     const action = (e.metadata as { action?: string }).action ?? "";
     if (/^cluster-(enabled|member-added|member-removed)$/.test(action)) release.settled();
   });
+  const confChanged = d.gateway.onConfChange;
+  d.gateway.onConfChange = (conf) => {
+    confChanged?.(conf);
+    release.settled();
+  };
   const stop = (signal: string) => () => void d.shutdown(`received ${signal}`);
   Deno.addSignalListener("SIGTERM", stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", stop("SIGINT"));

@@ -3,6 +3,7 @@
 import type https from "node:https";
 import type { PeerCertificate } from "node:tls";
 import { derToPem, fingerprint, type KeyPair } from "../tls/mod.ts";
+import { unixRequest } from "./unix_http.ts";
 
 /** Where a client connects. */
 export type Endpoint =
@@ -45,40 +46,30 @@ export interface Transport {
 const READS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
- * Over the local unix socket (Deno's fetch through a unix "proxy"). As over HTTPS, only reads
- * reuse kept-alive connections: Deno's fetch sends a request again on a new connection when a
- * kept-alive one breaks after the server received it (lib/transport/calls_test.ts), so a change
- * takes a client, and a connection, of its own (cheap on a unix socket).
+ * Over the local unix socket: each request on a connection of its own, written and read by
+ * unix_http.ts (not Deno's fetch, whose loading was a quarter of a command's start: see there).
+ * A connection of its own is also what a change needs: a kept-alive one can make an HTTP client
+ * send a request again (lib/transport/calls_test.ts), and on a unix socket it costs ~0.1 ms.
+ * Websockets (events, exec) go through Deno's own client for the socket (httpClient), made when
+ * first asked for.
  */
 export class UnixTransport implements Transport {
-  #client: Deno.HttpClient;
-  constructor(readonly path: string) {
-    this.#client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
-  }
-  async request(
+  #client: Deno.HttpClient | undefined;
+  constructor(readonly path: string) {}
+  request(
     method: string,
     path: string,
     body: string | undefined,
     headers: Record<string, string>,
     signal?: AbortSignal,
-    idempotent = false,
   ): Promise<RawResponse> {
-    const reuse = idempotent || READS.has(method);
-    const client = reuse
-      ? this.#client
-      : Deno.createHttpClient({ proxy: { transport: "unix", path: this.path } });
-    try {
-      const res = await fetch(`http://shoal${path}`, { method, body, headers, client, signal });
-      return { status: res.status, headers: res.headers, text: await res.text() };
-    } finally {
-      if (!reuse) client.close();
-    }
+    return unixRequest(this.path, method, path, body, headers, signal);
   }
   get httpClient(): Deno.HttpClient {
-    return this.#client;
+    return this.#client ??= Deno.createHttpClient({ proxy: { transport: "unix", path: this.path } });
   }
   close(): void {
-    this.#client.close();
+    this.#client?.close();
   }
 }
 

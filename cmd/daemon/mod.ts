@@ -20,8 +20,8 @@ async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<voi
   });
   // What only the start used goes back to the kernel (lib/daemon/memory.ts), and what a bootstrap,
   // join or removal (its own or another member's, which it took part in) used once it is done.
-  // Counted from when this member saw the change itself: its own lifecycle event, or the Raft
-  // configuration it applied. Another member's lifecycle event reaches it by the event relay, 3 s
+  // Counted from when this member saw the change itself: its own lifecycle event, or a Raft
+  // configuration it applied that adds or removes a member. Another member's lifecycle event reaches it by the event relay, 3 s
   // or more after a join (the newcomer's stream opens late and replays it): a leader that did
   // the join's work then still held it 10 s after the join (61 MiB), and more on a loaded machine.
   const release = releaseMemoryPeriodically();
@@ -29,10 +29,15 @@ async function runDaemon(o: { debug?: boolean; verbose?: boolean }): Promise<voi
     const action = (e.metadata as { action?: string }).action ?? "";
     if (/^cluster-(enabled|member-added|member-removed)$/.test(action)) release.settled();
   });
+  // Members coming or going only: a change of roles (a spare promoted after a failure) is no
+  // start of anything, and the longer pause of the drop's collection does not belong there.
   const confChanged = d.gateway.onConfChange;
+  let members = "";
   d.gateway.onConfChange = (conf) => {
     confChanged?.(conf);
-    release.settled();
+    const now = [...conf.voters, ...conf.standbys, ...conf.spares].sort((a, b) => a - b).join(",");
+    if (now !== members) release.settled();
+    members = now;
   };
   const stop = (signal: string) => () => void d.shutdown(`received ${signal}`);
   Deno.addSignalListener("SIGTERM", stop("SIGTERM"));

@@ -3,7 +3,7 @@
  * server's `info` and `config` commands their instance forms (`info NAME`, `config get NAME KEY`),
  * as lxc has one command for both.
  */
-import type { Command } from "commander";
+import type { CommandGroup } from "./command_group.ts";
 import type { CliContext } from "./context.ts";
 import type { InstanceForms } from "./server.ts";
 import { execCommand } from "./exec.ts";
@@ -16,20 +16,21 @@ import { networkCommand } from "./network.ts";
 import { profileCommand } from "./profile.ts";
 import { storageCommand } from "./storage.ts";
 
-/** The top-level commands of this layer. */
-export function instanceCommandsFor(ctx: CliContext): Command[] {
-  return [
-    imageCommand(ctx),
-    storageCommand(ctx),
-    networkCommand(ctx),
-    profileCommand(ctx),
-    execCommand(ctx),
-    fileCommand(ctx),
-    ...instanceCommands(ctx),
-    ...moveCommands(ctx),
-    ...snapshotCommands(ctx),
-  ];
-}
+/** The top-level commands of this layer, in groups by the names they answer to (command_group.ts). */
+export const instanceGroups: readonly CommandGroup[] = [
+  { names: ["image"], build: (ctx) => [imageCommand(ctx)] },
+  { names: ["storage"], build: (ctx) => [storageCommand(ctx)] },
+  { names: ["network"], build: (ctx) => [networkCommand(ctx)] },
+  { names: ["profile"], build: (ctx) => [profileCommand(ctx)] },
+  { names: ["exec"], build: (ctx) => [execCommand(ctx)] },
+  { names: ["file"], build: (ctx) => [fileCommand(ctx)] },
+  {
+    names: ["init", "launch", "start", "stop", "restart", "pause", "delete", "rm", "list", "ls", "console"],
+    build: instanceCommands,
+  },
+  { names: ["move", "mv", "rename", "copy", "cp"], build: moveCommands },
+  { names: ["snapshot", "restore"], build: snapshotCommands },
+];
 
 const isRemote = (a: string) => a.endsWith(":");
 

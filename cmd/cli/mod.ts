@@ -5,7 +5,8 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage } from "../../lib/util/mod.ts";
 import { CliContext, type GlobalFlags } from "./context.ts";
-import { instanceCommandsFor, instanceForms } from "./instance_commands.ts";
+import { type CommandGroup, groupsFor } from "./command_group.ts";
+import { instanceForms, instanceGroups } from "./instance_commands.ts";
 import { clusterCommand } from "./cluster.ts";
 import { completionCommands } from "./completion.ts";
 import { remoteCommand } from "./remote.ts";
@@ -23,22 +24,28 @@ import {
 /** Extra command modules registered by later layers (cluster, instances…). */
 export type CommandModule = (ctx: CliContext) => Command;
 
-const modules: CommandModule[] = [
-  remoteCommand,
-  (ctx) => infoCommand(ctx, instanceForms(ctx)),
-  (ctx) => configCommand(ctx, instanceForms(ctx)),
-  queryCommand,
-  operationCommand,
-  monitorCommand,
-  versionCommand,
-  clusterCommand,
-  projectCommand,
-  warningCommand,
+const one = (f: (ctx: CliContext) => Command) => (ctx: CliContext) => [f(ctx)];
+
+/** Every top-level command but completion's, in the order help lists them. */
+export const groups: readonly CommandGroup[] = [
+  { names: ["remote"], build: one(remoteCommand) },
+  { names: ["info"], build: (ctx) => [infoCommand(ctx, instanceForms(ctx))] },
+  { names: ["config"], build: (ctx) => [configCommand(ctx, instanceForms(ctx))] },
+  { names: ["query"], build: one(queryCommand) },
+  { names: ["operation"], build: one(operationCommand) },
+  { names: ["monitor"], build: one(monitorCommand) },
+  { names: ["version"], build: one(versionCommand) },
+  { names: ["cluster"], build: one(clusterCommand) },
+  { names: ["project"], build: one(projectCommand) },
+  { names: ["warning"], build: one(warningCommand) },
+  ...instanceGroups,
 ];
 
-/** Registers more top-level commands (each returns one commander Command). */
+const extra: CommandModule[] = [];
+
+/** Registers more top-level commands (each returns one commander Command), built with every group. */
 export function registerCommands(...more: CommandModule[]): void {
-  modules.push(...more);
+  extra.push(...more);
 }
 
 /** Runs the client with argv (without the role); returns the exit code. */
@@ -66,11 +73,15 @@ export async function runClient(name: string, argv: string[]): Promise<number> {
       ctx.project = flags.project;
       ctx.quiet = flags.quiet ?? false;
     });
-  for (const m of modules) program.addCommand(m(ctx));
-  for (const c of instanceCommandsFor(ctx)) program.addCommand(c);
-  const [completion, hidden] = completionCommands(ctx, () => program);
-  program.addCommand(completion!);
-  program.addCommand(hidden!, { hidden: true });
+  // Only the group the line names, if it names one (command_group.ts says why); else all.
+  const chosen = groupsFor(argv, groups);
+  for (const g of chosen.groups) for (const c of g.build(ctx)) program.addCommand(c);
+  if (chosen.all) {
+    for (const m of extra) program.addCommand(m(ctx));
+    const [completion, hidden] = completionCommands(ctx, () => program);
+    program.addCommand(completion!);
+    program.addCommand(hidden!, { hidden: true });
+  }
   // Let every sub-command accept the global options too, as lxc does.
   program.enablePositionalOptions(false);
   // addCommand() does not pass output settings down: every command reports as lxc does.

@@ -58,9 +58,11 @@ Deno.test({
     try {
       const stream = await watcher.events(["lifecycle"], (e) => void events.push(e));
       await stream.ready;
-      await waitFor("three online members", async () => {
+      // Voters all: a member that joined last is a stand-by until promoted, and the PUT step
+      // below expects m3's roles to be settled (a stand-by may "add" database-standby).
+      await waitFor("three online members, all voters", async () => {
         const rows = await clusterList(m1);
-        return rows.length === 3 && rows.every((r) => r.state === "ONLINE");
+        return rows.length === 3 && rows.every((r) => r.state === "ONLINE" && r.roles.includes("database"));
       }, 30_000);
 
       await t.step("PUT with a stale If-Match is refused with 412; with the ETag it applies", async () => {

@@ -19,7 +19,18 @@ const version = /^npm:commander@(\d+\.\d+\.\d+)$/.exec(spec)?.[1];
 if (!version) throw new Error(`deno.json's commander import is "${spec}", not npm:commander@X.Y.Z`);
 const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" }).output();
 const npmCache: string = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache;
-const pkg = `${npmCache}/registry.npmjs.org/commander/${version}`;
+// Deno names the cache's folder after the registry it used (registry.npmjs.org unless
+// NPM_CONFIG_REGISTRY points elsewhere): look in each.
+const pkg = [...Deno.readDirSync(npmCache)]
+  .map((e) => `${npmCache}/${e.name}/commander/${version}`)
+  .find((dir) => {
+    try {
+      return Deno.statSync(`${dir}/lib`).isDirectory;
+    } catch {
+      return false;
+    }
+  });
+if (!pkg) throw new Error(`commander ${version} is not in Deno's npm cache ${npmCache}: run scripts/setup`);
 
 // What the shim exports for each built-in commander imports: named imports keep their names,
 // a default import takes the shim's export of that name.

@@ -11,14 +11,23 @@
  *   unmapped is the part of the binary the member does not use at rest. Memory the process
  *   wrote (heap, data) is never touched.
  *
- * Measured (bench/memory.ts, three members at rest): each holds 28-30 MiB of its own (anonymous)
- * memory and maps 20-24 MiB of the binary between two drops (what it touched since the last);
- * without the drop ~50 MiB of the binary stay resident for good (an idle Deno process: 23 MiB).
- * Of the own memory, V8's heap is ~15 MiB, half of it module sources: run from scripts/bundle's
- * build they weigh ~4 MiB less than as Deno's TypeScript output, which inlines a base64 copy of
- * each module's source map (V8 keeps the map's URL as a second copy). A joiner held ~7 MiB more
- * for some seconds after joining while certificates were made by an X.509 library in a worker
- * (a second V8 isolate); lib/tls/der.ts made that unnecessary.
+ * What a member at rest is made of (bench/memory.ts; /proc/PID/smaps and V8's heap statistics of
+ * the leader of three, 10 s after forming; an idle Deno process beside it: 10 MiB own, 23 mapped):
+ * - its own (anonymous) memory, 25-27 MiB (standalone 22): V8's heap 13-15 MiB, of it ~4 MiB
+ *   compiled code and bytecode, ~2.5 MiB module sources (our bundle ~0.55, ws and hono ~0.3,
+ *   Node.js built-ins that @hono/node-server, ws and node:https pull in, loaded lazily from the
+ *   binary as heap strings, most of the rest), hidden classes and closures ~2, the young
+ *   generation 1-2; malloc's heap ~7 MiB (Rust runtime, TLS, SQLite; an idle Deno: 2.5); V8's
+ *   code space 1-1.5; thread stacks and glibc the rest;
+ * - the executable's pages it maps, 14 MiB just after a drop, growing back by ~0.5-1 MiB a second
+ *   in steps of 64 KiB (the kernel's fault-around) to 20-24 MiB within a minute: the code a
+ *   resting member runs (Raft ticks, heartbeats over TLS, timers, SQLite, V8's collector and its
+ *   compilers tiering up what runs) — not the start's, dropped at the moments below.
+ * Without the drop ~50 MiB of the binary stay resident for good. Module sources are run from
+ * scripts/bundle's build, ~4 MiB less than Deno's TypeScript output, which inlines a base64 copy
+ * of each module's source map (V8 keeps the map's URL as a second copy). A joiner held ~7 MiB
+ * more for some seconds after joining while certificates were made by an X.509 library in a
+ * worker (a second V8 isolate); lib/tls/der.ts made that unnecessary.
  * @module
  */
 

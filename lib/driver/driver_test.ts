@@ -4,7 +4,6 @@ import { GlobalFsm } from "../db/mod.ts";
 import { silentLogger } from "../log/mod.ts";
 import { SqliteStorage } from "../raft_store/mod.ts";
 import { StatusError } from "../util/mod.ts";
-import type { Entry, Message } from "../raft/mod.ts";
 import { Driver } from "./driver.ts";
 import type { LogStorage, PersistBatch } from "./log_storage.ts";
 
@@ -113,12 +112,12 @@ Deno.test("a driver that fails settles every waiter with the failure", async () 
   close();
 });
 
-Deno.test("a follower answers an append only once its write is durable, and takes no other Ready meanwhile", async () => {
+Deno.test("a leader applies an entry only once its own write is durable, and takes no other Ready meanwhile", async () => {
   const dir = await Deno.makeTempDir();
   const db = new DatabaseSync(`${dir}/local.db`);
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL");
   const storage = new SqliteStorage(db, `${dir}/snapshot`);
-  storage.bootstrap({ voters: [1, 2], standbys: [], spares: [] });
+  storage.bootstrap({ voters: [1], standbys: [], spares: [] });
   // A disk whose fsync ends when the test says so.
   const syncs: PromiseWithResolvers<void>[] = [];
   const slowWrite = (b: PersistBatch) => {
@@ -137,44 +136,30 @@ Deno.test("a follower answers an append only once its write is durable, and take
   }) as LogStorage;
   const fsm = new GlobalFsm(`${dir}/global.db`);
   fsm.apply(1, 1, "");
-  const sent: Message[] = [];
-  const d = new Driver({
-    id: 2,
-    storage: slow,
-    fsm,
-    log: silentLogger,
-    send: (m) => sent.push(...m),
-    tickMs: 1_000,
-  });
+  const d = new Driver({ id: 1, storage: slow, fsm, log: silentLogger, send: () => {}, tickMs: 1_000 });
   d.start();
-  const app = (
-    index: number,
-    entries: Entry[],
-    commit: number,
-  ): Message => ({
-    type: "app",
-    from: 1,
-    to: 2,
-    term: 2,
-    index,
-    logTerm: index === 1 ? 1 : 2,
-    entries,
-    commit,
-  });
-  d.receive([app(1, [{ index: 2, term: 2, type: "normal", data: "" }], 1)]);
-  await until(() => syncs.length === 1, "the append's write to start");
-  // Another append arrives during the write: stepped into the core, answered only after both writes.
-  d.receive([app(2, [{ index: 3, term: 2, type: "normal", data: "" }], 2)]);
+  d.campaign();
+  // The new leader's empty entry is its first write that waits for the disk.
+  await until(() => syncs.length === 1, "the leader's first write");
+  assert.ok(d.isLeader());
+  const ready = outcome(d.leaderReady());
   await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(sent.filter((m) => m.type === "app-resp"), [], "nothing is acknowledged before the fsync");
-  assert.equal(syncs.length, 1, "no second write while the first is on its way");
+  assert.equal(ready.settled, false, "a lone voter's entry is committed, yet not applied before its fsync");
   syncs[0]!.resolve();
-  await until(() => sent.some((m) => m.type === "app-resp" && m.index === 2), "the first answer");
-  await until(() => syncs.length === 2, "the second write");
-  assert.ok(!sent.some((m) => m.type === "app-resp" && m.index === 3), "the second waits for its own fsync");
+  await until(() => ready.settled, "the leader to be ready once its entry is durable");
+  const first = outcome(d.propose(""));
+  await until(() => syncs.length === 2, "the first proposal's write");
+  const second = outcome(d.propose(""));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(syncs.length, 2, "no second write while the first is on its way");
+  assert.equal(first.settled || second.settled, false);
   syncs[1]!.resolve();
-  await until(() => sent.some((m) => m.type === "app-resp" && m.index === 3), "the second answer");
-  await until(() => fsm.appliedIndex === 2, "entry 2, committed, to be applied after its write");
+  await until(() => first.settled, "the first proposal to apply");
+  assert.equal(first.error, undefined);
+  await until(() => syncs.length === 3, "the second proposal's write");
+  assert.equal(second.settled, false, "the second waits for its own fsync");
+  syncs[2]!.resolve();
+  await until(() => second.settled, "the second proposal to apply");
   d.stop();
   fsm.close();
   db.close();

@@ -178,19 +178,19 @@ export class Heartbeats {
     if (raft && typeof hb.applied === "number") g.fromLeader(raft, hb.applied, hb.term);
     this.extra.onHeartbeat?.(hb);
     // A spare's stale reads lag the leader by about a heartbeat.
-    if (!g.replica()) void this.#primeSpare();
+    if (!g.replica()) void this.#primeSpare(typeof hb.applied === "number" ? hb.applied : Infinity);
     return { problem: this.#self.gateway.health(), ...this.extra.reply?.() };
   }
 
   /**
    * A member without a replica (a spare) answers stale reads from the leader's answers to the
    * same queries: those made on every request or every second are fetched before any asks, and
-   * every one asked so far is fetched again.
+   * every one asked so far is fetched again once the leader's applied index has moved.
    */
-  async #primeSpare(): Promise<void> {
+  async #primeSpare(leaderApplied: number): Promise<void> {
     const db = this.#self.db;
     try {
-      await db.refreshStale();
+      await db.renewStale(leaderApplied);
       for (const fn of SPARE_PRIMED) await db.warm(fn);
     } catch { /* the next heartbeat tries again */ }
   }

@@ -164,8 +164,8 @@ export const STREAM_CALLS = {
   transactions: streamCall<{ transactions: ForwardedTx[] }, { results: ForwardedResult[] }>("transactions"),
   /** Opens a follower's client session on the leader, through the log (forwarding.ts). */
   openSession: streamCall<{ id: string }, Empty>("open-session"),
-  /** A spare's read: SELECTs the leader answers in one read of its own (remote_reads.ts). */
-  read: streamCall<{ queries: RemoteQuery[]; stale: boolean }, { rows: Row[][] }>("read"),
+  /** A spare's read: SELECTs the leader answers in one read of its own, and the index it read at (remote_reads.ts). */
+  read: streamCall<{ queries: RemoteQuery[]; stale: boolean }, { rows: Row[][]; applied?: number }>("read"),
 } as const;
 
 /** Makes one member call on a client and returns the reply's metadata. */

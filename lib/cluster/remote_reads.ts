@@ -36,7 +36,14 @@ export class RemoteReads {
       // Raft stream waits on this to tell who its peer is).
       if (!self.gateway.replica()) throw unavailable("This member holds no replica of the database");
       const stale = (req as { stale?: unknown }).stale === true;
-      return { rows: await self.db.read((tx) => answerQueries(tx, queries), { stale }) };
+      // The index read at, taken inside the read (it runs at once on this replica's state): a
+      // spare renews these answers only once the leader's applied index passes it.
+      let applied = 0;
+      const rows = await self.db.read((tx) => {
+        applied = self.fsm.appliedIndex;
+        return answerQueries(tx, queries);
+      }, { stale });
+      return { rows, applied };
     });
   }
 
@@ -64,7 +71,7 @@ export class RemoteReads {
     return replicas[Math.floor(attempt / (leader ? 2 : 1)) % replicas.length]!.address;
   }
 
-  async #read(queries: RemoteQuery[], stale: boolean): Promise<Row[][]> {
+  async #read(queries: RemoteQuery[], stale: boolean): Promise<{ rows: Row[][]; applied: number | null }> {
     const deadline = Date.now() + LEADER_WAIT_MS;
     let last: unknown = null;
     let attempt = 0;
@@ -75,7 +82,8 @@ export class RemoteReads {
           remoteReads.inc();
           // One member that does not answer must not hold the read: the next is asked after 2 s.
           const signal = AbortSignal.timeout(Math.max(1, Math.min(2_000, deadline - Date.now())));
-          return (await this.#self.streams.call(address, STREAM_CALLS.read, { queries, stale }, signal)).rows;
+          const r = await this.#self.streams.call(address, STREAM_CALLS.read, { queries, stale }, signal);
+          return { rows: r.rows, applied: typeof r.applied === "number" ? r.applied : null };
         } catch (e) {
           // A refusal (not the leader any more, no quorum) or a lost stream: ask again. Anything
           // else (a query the leader's database refused) is the read's own answer.

@@ -96,6 +96,13 @@ export class GlobalDB {
   /** Without a replica: the last answers from the leader to the queries stale reads made. */
   #staleAnswers = new Map<string, Row[]>();
   #staleWanted = new Map<string, RemoteQuery>();
+  /**
+   * The applied index every answer in #staleAnswers is exact at (-1: unknown, renew at the next
+   * chance), and whether a query is wanted that has no answer yet.
+   */
+  #staleAt = -1;
+  #staleNew = false;
+  #staleVersion = 0;
   #refreshing: Promise<void> | null = null;
   #refreshAgain = false;
 
@@ -295,6 +302,7 @@ export class GlobalDB {
       const { value, answers } = await readThrough(fn, this.#remote!, options.stale ?? false);
       // What stale reads asked for, fresher now.
       for (const [k, rows] of answers) if (this.#staleWanted.has(k)) this.#staleAnswers.set(k, rows);
+      this.#staleVersion++;
       return value;
     }
     if (!options.stale) await this.#consensus.readBarrier();
@@ -314,6 +322,7 @@ export class GlobalDB {
       throw r.error;
     }
     for (const q of r.missing) this.#want(q);
+    this.#staleNew = true;
     void this.refreshStale().catch(() => {/* the next call asks again */});
     throw new StatusError(
       503,
@@ -333,9 +342,32 @@ export class GlobalDB {
   }
 
   /**
+   * Changes whenever what readStale() answers without a replica may have (the fsm's version tells
+   * it on a replica): for caches of stale reads.
+   */
+  get staleVersion(): number {
+    return this.#staleVersion;
+  }
+
+  /**
+   * Without a replica, at each heartbeat: renews the stale answers when the leader's applied index
+   * (the heartbeat's) has passed the one they were read at, or a query has none yet. An answer
+   * read at index N is still exact while the leader is at N: an idle cluster's spares ask nothing
+   * (16 members: every spare fetched all its answers every heartbeat, ~5x the members' traffic
+   * at rest and the leader's CPU over its goal).
+   */
+  renewStale(leaderApplied: number): Promise<void> {
+    if (this.#local()) return Promise.resolve();
+    // Nothing to renew: a fetch under way (what a stale read just asked for) is still waited for.
+    if (!this.#staleNew && leaderApplied <= this.#staleAt) return this.#refreshing ?? Promise.resolve();
+    return this.refreshStale();
+  }
+
+  /**
    * Without a replica: fetches again every query stale reads made, in one read on the leader
-   * (each heartbeat calls this, so stale reads lag the leader by about one). Concurrent calls
-   * share one fetch, and one more runs after it for what was asked meanwhile.
+   * (renewStale() calls this when the leader's index moved, so stale reads lag the leader by
+   * about a heartbeat). Concurrent calls share one fetch, and one more runs after it for what was
+   * asked meanwhile.
    */
   refreshStale(): Promise<void> {
     if (this.#local() || this.#staleWanted.size === 0) return Promise.resolve();
@@ -347,9 +379,16 @@ export class GlobalDB {
       try {
         do {
           this.#refreshAgain = false;
+          this.#staleNew = false;
           const qs = [...this.#staleWanted.values()];
-          const rows = await this.#remote!(qs, true);
+          const { rows, applied } = await this.#remote!(qs, true).catch((e) => {
+            this.#staleNew = true; // asked again at the next heartbeat, moved or not
+            throw e;
+          });
           qs.forEach((q, i) => this.#staleAnswers.set(queryKey(q), rows[i] ?? []));
+          // Every answer now is from this one read (a query dropped by #want goes with its answer).
+          this.#staleAt = applied ?? -1;
+          this.#staleVersion++;
         } while (this.#refreshAgain);
       } finally {
         this.#refreshing = null;

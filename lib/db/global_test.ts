@@ -4,6 +4,7 @@ import { GlobalFsm, isDeterministicFailure } from "./fsm.ts";
 import { defineTx } from "./tx.ts";
 import { readGlobalConfig, type ServerConfigRequest, updateServerConfig } from "./config.ts";
 import { updateGlobalSchema } from "./schema_update.ts";
+import { answerQueries } from "./remote_read.ts";
 import { StatusError } from "../util/mod.ts";
 
 const failing = defineTx("test.failing", (tx, _a: null) => {
@@ -151,5 +152,64 @@ Deno.test("GlobalDB.run() on a leader that hands over sends the transaction to t
   await assert.rejects(db.run(failing, null), /refused on purpose/);
   assert.deepEqual(forwarded, [updateServerConfig.name]);
   fsm.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** A member that holds no replica (a spare): its reads go through `leader`'s database. */
+class SpareConsensus extends LocalConsensus {
+  replica(): boolean {
+    return false;
+  }
+}
+
+Deno.test("A spare's stale answers are renewed only when the leader's applied index moved past them, and new queries at once", async () => {
+  const { fsm: leaderFsm, db: leader, dir } = await fresh();
+  const spareFsm = new GlobalFsm(`${dir}/spare.sqlite`);
+  const spare = new GlobalDB(spareFsm, new SpareConsensus(spareFsm));
+  const fetched: number[] = [];
+  spare.setRemoteReader(async (queries) => {
+    fetched.push(queries.length);
+    let applied = 0;
+    const rows = await leader.read((tx) => {
+      applied = leaderFsm.appliedIndex;
+      return answerQueries(tx, queries);
+    }, { stale: true });
+    return { rows, applied };
+  });
+  await patch(leader, { "user.a": "1" });
+  // Never asked: a 503 and fetched (warm() waits for it).
+  assert.throws(() => spare.readStale(readGlobalConfig), /not fetched/);
+  assert.deepEqual(await spare.warm(readGlobalConfig), { "user.a": "1" });
+  const n = fetched.length;
+  // Heartbeats at the index the answers were read at, or an older one: nothing is asked.
+  await spare.renewStale(leaderFsm.appliedIndex);
+  await spare.renewStale(leaderFsm.appliedIndex - 1);
+  assert.equal(fetched.length, n);
+  // The leader applied a change: the next heartbeat renews them.
+  await patch(leader, { "user.a": "2" });
+  assert.deepEqual(spare.readStale(readGlobalConfig), { "user.a": "1" }); // stale until then
+  const version = spare.staleVersion;
+  await spare.renewStale(leaderFsm.appliedIndex);
+  assert.equal(fetched.length, n + 1);
+  assert.deepEqual(spare.readStale(readGlobalConfig), { "user.a": "2" });
+  assert.notEqual(spare.staleVersion, version);
+  // A query with no answer yet is fetched at the next heartbeat even at the same index.
+  assert.throws(() => spare.readStale((tx) => tx.query("SELECT key FROM config")), /not fetched/);
+  await spare.renewStale(leaderFsm.appliedIndex);
+  assert.deepEqual(
+    spare.readStale((tx) => tx.query<{ key: string }>("SELECT key FROM config")).map((r) => r.key),
+    ["user.a"],
+  );
+  // A member that says no index (an older one) is asked again at every heartbeat.
+  spare.setRemoteReader(async (queries) => {
+    fetched.push(queries.length);
+    return { rows: await leader.read((tx) => answerQueries(tx, queries)), applied: null };
+  });
+  await spare.refreshStale();
+  const m = fetched.length;
+  await spare.renewStale(0);
+  assert.equal(fetched.length, m + 1);
+  leaderFsm.close();
+  spareFsm.close();
   await Deno.remove(dir, { recursive: true });
 });

@@ -23,9 +23,14 @@ export interface RemoteQuery {
 
 /**
  * Runs SELECTs on the leader, in one read there (linearizable unless stale), and answers one
- * list of rows per query, in order.
+ * list of rows per query, in order, with the index the answering member had applied when it read
+ * them (null from a member too old to say): the answers stay exact while the leader's applied
+ * index is no higher.
  */
-export type RemoteReader = (queries: RemoteQuery[], stale: boolean) => Promise<Row[][]>;
+export type RemoteReader = (
+  queries: RemoteQuery[],
+  stale: boolean,
+) => Promise<{ rows: Row[][]; applied: number | null }>;
 
 /** How many rounds a read may take: as deep as its chain of queries that depend on each other. */
 const MAX_ROUNDS = 12;
@@ -106,7 +111,7 @@ export async function readThrough<R>(
 }
 
 async function ask(remote: RemoteReader, qs: RemoteQuery[], stale: boolean): Promise<Map<string, Row[]>> {
-  const rows = await remote(qs, stale);
+  const { rows } = await remote(qs, stale);
   return new Map(qs.map((q, i) => [queryKey(q), rows[i] ?? []]));
 }
 

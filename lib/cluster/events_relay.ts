@@ -1,7 +1,8 @@
 // @ts-types="@types/ws"
 import WS from "ws";
 import { pinnedIdentity } from "../client/mod.ts";
-import { type GlobalDB, nodeNameAt } from "../db/mod.ts";
+import type { GlobalDB } from "../db/mod.ts";
+import { memberNameAt } from "./route_rows.ts";
 import type { Event, EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { fingerprint, type KeyPair } from "../tls/mod.ts";
@@ -73,7 +74,7 @@ export class EventRelay {
       },
       nameOf: (address) => {
         try {
-          return this.#o.db.readStale((tx) => nodeNameAt(tx, address)) ?? address;
+          return this.#o.db.readStale((tx) => memberNameAt(tx, address)) ?? address;
         } catch {
           return address;
         }

@@ -6,7 +6,7 @@
  * hears the cluster again. The fence time each member applies rides on the heartbeats, so the
  * leader heals a member only once that member has said it fences within the allowed time.
  */
-import { globalValue, listInstances, readGlobalConfig } from "../db/mod.ts";
+import { globalValue, instanceNamesOn, listInstances, readGlobalConfig } from "../db/mod.ts";
 import type { InstanceManager } from "../instances/mod.ts";
 import { errorMessage, type TimerId } from "../util/mod.ts";
 import type { Heartbeat } from "../wire/mod.ts";
@@ -131,7 +131,15 @@ export class Fencing {
       fence: this.seconds(),
     });
     this.onChange(true);
-    const mine = self.stale((tx) => listInstances(tx, self.name(), null), []);
+    // Without quorum there is no leader to ask: a spare (no copy) has these fetched ahead, at
+    // each heartbeat (heartbeat.ts); one that never had them says so rather than stop nothing quietly.
+    let mine: { project: string; name: string }[];
+    try {
+      mine = self.db.readStale((tx) => instanceNamesOn(tx, self.name()));
+    } catch (e) {
+      self.log.error("Fencing does not know this member's instances: none stopped", { err: errorMessage(e) });
+      return;
+    }
     await Promise.all(mine.map(async (rec) => {
       const pm = this.#instances.in(rec.project);
       const key = pm.key(rec.name);

@@ -1,4 +1,4 @@
-import { listNodes, readGlobalConfig, type ReadTx } from "../db/mod.ts";
+import { instanceNamesOn, listNodes, readGlobalConfig, type ReadTx } from "../db/mod.ts";
 import { memberConfigKeys } from "./member_config.ts";
 import { routeRows } from "./route_rows.ts";
 import { errorMessage, type TimerId, unavailable } from "../util/mod.ts";
@@ -192,6 +192,10 @@ export class Heartbeats {
     try {
       await db.renewStale(leaderApplied);
       for (const fn of SPARE_PRIMED) await db.warm(fn);
+      // After routeRows, which names this member. Fencing's list: a spare fences when it can
+      // reach no leader, so it cannot ask then (fence.ts).
+      const me = this.#self.name();
+      await db.warm((tx) => instanceNamesOn(tx, me));
     } catch { /* the next heartbeat tries again */ }
   }
 

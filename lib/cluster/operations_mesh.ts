@@ -1,4 +1,5 @@
-import { type GlobalDB, nodeNameAt } from "../db/mod.ts";
+import type { GlobalDB } from "../db/mod.ts";
+import { memberNameAt } from "./route_rows.ts";
 import type { RemoteOperations } from "../operations/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import type { MemberClients } from "./connect.ts";
@@ -130,7 +131,7 @@ export class OperationsMesh implements RemoteOperations {
 
   #nameOf(address: string): string {
     try {
-      return this.#o.db.readStale((tx) => nodeNameAt(tx, address)) ?? address;
+      return this.#o.db.readStale((tx) => memberNameAt(tx, address)) ?? address;
     } catch {
       return address;
     }

@@ -11,3 +11,12 @@ export type RouteRow = Pick<NodeRow, "id" | "name" | "address" | "state">;
 export function routeRows(tx: ReadTx): RouteRow[] {
   return tx.query<RouteRow>("SELECT id, name, address, state FROM nodes ORDER BY id");
 }
+
+/**
+ * The name of the member at an address, by routeRows: a spare has those fetched ahead, where a
+ * query of its own (nodeNameAt) went unanswered until first asked (a member's name shown as its
+ * address meanwhile).
+ */
+export function memberNameAt(tx: ReadTx, address: string): string | undefined {
+  return routeRows(tx).find((n) => n.address === address)?.name;
+}

@@ -3,7 +3,6 @@ import {
   type GlobalFsm,
   globalValue,
   type LocalDB,
-  nodeNameAt,
   readGlobalConfig,
   type ReadTx,
 } from "../db/mod.ts";
@@ -11,6 +10,7 @@ import type { EventHub } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { fingerprint, type KeyPair, readKeyPair, writeKeyPair } from "../tls/mod.ts";
 import { MemberClients } from "./connect.ts";
+import { memberNameAt } from "./route_rows.ts";
 import { MemberStreams } from "./member_streams.ts";
 import type { Gateway } from "./gateway.ts";
 
@@ -53,7 +53,7 @@ export class Self {
   readonly streams: MemberStreams;
   #tls: KeyPair | null = null;
   #fingerprint = "";
-  #nameCache: { version: number; address: string; name: string } | null = null;
+  #nameCache: { version: string; address: string; name: string } | null = null;
   /** While joining, before the database has them: the members' certificates, from the leader. */
   #joining: Map<string, string> | null = null;
 
@@ -137,13 +137,16 @@ export class Self {
   name(): string {
     if (!this.clustered()) return "none";
     const address = this.address();
-    const version = this.fsm.version;
-    // Every event and operation names its member: ask the database only after it changed.
+    // Every event and operation names its member: ask the database only after it changed (on a
+    // spare, which has no copy, after its answers from the leader changed).
+    const version = `${this.fsm.version}/${this.db.staleVersion}`;
     const c = this.#nameCache;
     if (c?.version === version && c.address === address) return c.name;
     // Right after `shoald cluster edit` moved this member, its row has the old address until
-    // the patch is applied: raft_nodes knows the name meanwhile.
-    const name = this.stale((tx) => nodeNameAt(tx, address), undefined) ??
+    // the patch is applied: raft_nodes knows the name meanwhile. By routeRows, which a spare
+    // fetches ahead: a query of its own was never fetched until first asked, and a renamed
+    // spare kept its old name.
+    const name = this.stale((tx) => memberNameAt(tx, address), undefined) ??
       (this.local.raftNodes().find((n) => n.address === address)?.name || "none");
     this.#nameCache = { version, address, name };
     return name;

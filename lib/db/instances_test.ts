@@ -3,7 +3,14 @@ import { GlobalDB, LocalConsensus } from "./global.ts";
 import { GlobalFsm } from "./fsm.ts";
 import { updateGlobalSchema } from "./schema_update.ts";
 import { ensureStandaloneNode } from "./nodes.ts";
-import { createInstance, deleteInstance, getInstance, listInstances, setInstanceKeys } from "./instances.ts";
+import {
+  createInstance,
+  deleteInstance,
+  getInstance,
+  instanceNamesOn,
+  listInstances,
+  setInstanceKeys,
+} from "./instances.ts";
 import { createAlias, createImage, findImage, getAlias, listImages } from "./images.ts";
 import { createPool, getPool } from "./storage_pools.ts";
 import { getProfile, updateProfile } from "./profiles.ts";
@@ -79,6 +86,17 @@ Deno.test("standalone, instances, pools and images belong to the 'none' member (
   assert.equal(dup.status, 409);
   assert.equal(dup.message, 'Instance "c1" already exists');
   assert.equal((await db.read((tx) => listInstances(tx, "none"))).length, 1);
+  // What fencing stops, in one query (a spare keeps it fetched ahead).
+  const queries: string[] = [];
+  const names = await db.read((tx) =>
+    instanceNamesOn({
+      query: (sql, ...p) => (queries.push(sql), tx.query(sql, ...p)),
+      get: (sql, ...p) => (queries.push(sql), tx.get(sql, ...p)),
+    }, "none")
+  );
+  assert.deepEqual(names.map((r) => ({ ...r })), [{ project: "default", name: "c1" }]);
+  assert.equal(queries.length, 1);
+  assert.deepEqual(await db.read((tx) => instanceNamesOn(tx, "m9")), []);
   await db.run(deleteInstance, { name: "c1" });
   assert.deepEqual(await db.read((tx) => listInstances(tx)), []);
 });

@@ -1,5 +1,6 @@
 import { type ConfChange, type ConfState, type Message, roleOf, type Status } from "../raft/mod.ts";
 import {
+  confOfNodes,
   type Consensus,
   type GlobalFsm,
   type LocalDB,
@@ -379,7 +380,12 @@ export class Gateway implements Consensus {
     if (!me) return;
     this.#spareByLeader = me.role === RAFT_ROLE.spare;
     if (!this.replica()) {
-      if (JSON.stringify(nodes) !== JSON.stringify(this.#local.raftNodes())) this.setRaftNodes(nodes);
+      if (JSON.stringify(nodes) !== JSON.stringify(this.#local.raftNodes())) {
+        this.setRaftNodes(nodes);
+        // A spare applies no configuration: the leader's list is how it sees members come and
+        // go, and what watches the configuration (the daemon's memory drop) must see it too.
+        this.onConfChange?.(confOfNodes(nodes));
+      }
     }
     if (!this.#spareByLeader || this.#storage.lastIndex() > applied) return;
     if (this.#hasLog()) {
@@ -450,14 +456,7 @@ export class Gateway implements Consensus {
     const d = this.#driver;
     if (d && !this.replica()) {
       const nodes = this.#local.raftNodes();
-      if (nodes.length > 0) {
-        const ids = (role: number) => nodes.filter((n) => n.role === role).map((n) => n.id);
-        return {
-          voters: ids(RAFT_ROLE.voter),
-          standbys: ids(RAFT_ROLE.standby),
-          spares: ids(RAFT_ROLE.spare),
-        };
-      }
+      if (nodes.length > 0) return confOfNodes(nodes);
     }
     return d?.conf ?? { voters: [], standbys: [], spares: [] };
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import { YAML } from "../util/yaml.ts";
-import { GlobalFsm, LocalDB, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
+import { confOfNodes, GlobalFsm, LocalDB, RAFT_ROLE, type RaftNode } from "../db/mod.ts";
 import { SqliteStorage } from "../raft_store/mod.ts";
 import { badRequest } from "../util/mod.ts";
 
@@ -318,9 +318,8 @@ function forceRoles(p: OfflinePaths, local: LocalDB, nodes: RaftNode[]): void {
       }
     }
     fsm.checkpoint();
-    const ids = (code: number) => nodes.filter((n) => n.role === code).map((n) => n.id);
     storage.forceConfiguration(
-      { voters: ids(RAFT_ROLE.voter), standbys: ids(RAFT_ROLE.standby), spares: ids(RAFT_ROLE.spare) },
+      confOfNodes(nodes),
       Math.max(last, fsm.appliedIndex),
       last >= fsm.appliedIndex ? storage.term(last) : fsm.applied.term,
     );

@@ -2,12 +2,19 @@ import type { DatabaseSync } from "node:sqlite";
 import { LOCAL_UPDATES, splitStatements } from "./schema.ts";
 import { openSqlite, withTransaction } from "./sqlite.ts";
 
+import type { ConfState } from "../raft/mod.ts";
 import type { RaftNode } from "../wire/mod.ts";
 
 export type { RaftNode };
 
 /** Role codes of raft_nodes.role. */
 export const RAFT_ROLE = { voter: 0, standby: 1, spare: 2 } as const;
+
+/** The configuration a list of raft_nodes rows describes (their role column). */
+export function confOfNodes(nodes: RaftNode[]): ConfState {
+  const ids = (role: number) => nodes.filter((n) => n.role === role).map((n) => n.id);
+  return { voters: ids(RAFT_ROLE.voter), standbys: ids(RAFT_ROLE.standby), spares: ids(RAFT_ROLE.spare) };
+}
 
 /**
  * This member's own database (database/local.db): member-local config keys and the Raft

@@ -1,4 +1,5 @@
 import {
+  cloneConf,
   type ConfChange,
   type ConfState,
   type Entry,
@@ -12,16 +13,8 @@ import { refuse } from "./refusals.ts";
 import { seededRng } from "../util/rng.ts";
 import type { DriverOptions } from "./options.ts";
 import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
-import { METRICS } from "../util/metrics.ts";
-
-const leaderChanges = METRICS.counter(
-  "shoal_raft_leader_changes_total",
-  "Times this member saw the leader change.",
-);
-const commitSeconds = METRICS.histogram(
-  "shoal_raft_commit_seconds",
-  "From a proposal on the leader to its entry applied here (commit latency).",
-);
+import { commitSeconds, leaderChanges } from "./metrics.ts";
+import { sameConf } from "./conf.ts";
 
 interface Waiter<T> {
   term: number;
@@ -33,19 +26,6 @@ interface ApplyWaiter {
   index: number;
   d: PromiseWithResolvers<void>;
 }
-
-/** A configuration's own copy (three arrays of numbers: no need for structuredClone). */
-const copyConf = (c: ConfState): ConfState => ({
-  voters: [...c.voters],
-  standbys: [...c.standbys],
-  spares: [...c.spares],
-});
-
-/** Same members in the same roles (lists compared as sets). */
-const sameConf = (a: ConfState, b: ConfState): boolean =>
-  (["voters", "standbys", "spares"] as const).every((k) =>
-    a[k].length === b[k].length && a[k].every((id) => b[k].includes(id))
-  );
 
 /**
  * The only place with timers: runs the pure Raft core against durable storage, the transport
@@ -106,7 +86,7 @@ export class Driver<R> {
   start(): void {
     const storage = this.#o.storage;
     const snap = storage.snapshotMeta;
-    this.#conf = copyConf(snap.conf);
+    this.#conf = cloneConf(snap.conf);
     // The core draws randomness from this injected generator only.
     const seed = this.#o.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0]! ^ this.id);
     const rng = seededRng(seed);
@@ -169,7 +149,7 @@ export class Driver<R> {
   #takeSnapshot(): Snapshot {
     const index = this.#o.fsm.appliedIndex;
     return {
-      meta: { index, term: this.#o.storage.term(index), conf: copyConf(this.#conf) },
+      meta: { index, term: this.#o.storage.term(index), conf: cloneConf(this.#conf) },
       data: this.#o.fsm.snapshot(),
     };
   }
@@ -324,7 +304,7 @@ export class Driver<R> {
       this.#conf = this.#node.applyConfChange(cc);
       this.#o.fsm.applyEntry(e.index, e.term, "");
       this.#notify(() => this.#o.onConfState?.(this.#conf));
-      this.#settle(this.#confWaiters, e, () => copyConf(this.#conf));
+      this.#settle(this.#confWaiters, e, () => cloneConf(this.#conf));
     } else {
       const outcomes = this.#o.fsm.applyEntry(e.index, e.term, e.data);
       this.#settle(this.#waiters, e, () => ({ index: e.index, outcomes }));
@@ -430,7 +410,7 @@ export class Driver<R> {
 
   /** The configuration as of the last applied entry. */
   get conf(): ConfState {
-    return copyConf(this.#conf);
+    return cloneConf(this.#conf);
   }
 
   leaderReady(): Promise<void> {

@@ -5,6 +5,11 @@
  */
 import type { ConfChange, ConfState, NodeId } from "./types.ts";
 
+/** A configuration's own copy (three arrays of numbers: no need for structuredClone). */
+export function cloneConf(c: ConfState): ConfState {
+  return { voters: [...c.voters], standbys: [...c.standbys], spares: [...c.spares] };
+}
+
 export type MemberRole = "voter" | "standby" | "spare";
 
 export function roleOf(cs: ConfState, id: NodeId): MemberRole | undefined {

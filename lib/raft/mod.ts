@@ -33,7 +33,7 @@
 export * from "./types.ts";
 export { RawNode } from "./rawnode.ts";
 export { MemoryStorage } from "./storage_memory.ts";
-export { applyToConf, checkConfChange, parseConfChange, roleOf } from "./confchange.ts";
+export { applyToConf, checkConfChange, cloneConf, parseConfChange, roleOf } from "./confchange.ts";
 export type { MemberRole } from "./confchange.ts";
 export { committedIndex, quorumSize, voteResult } from "./quorum.ts";
 export {

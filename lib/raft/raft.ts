@@ -22,14 +22,13 @@ import type {
   Role,
   Snapshot,
   SoftState,
-  Status,
 } from "./types.ts";
 import { RaftLog } from "./log.ts";
 import { PeerProgress } from "./progress.ts";
 import { committedIndex, voteResult } from "./quorum.ts";
 import { ReadOnly } from "./readonly.ts";
 import { confirmRead, readIndex } from "./read_index.ts";
-import { applyToConf, checkConfChange } from "./confchange.ts";
+import { applyToConf, checkConfChange, cloneConf } from "./confchange.ts";
 import { isValidMessage, type Outgoing } from "./messages.ts";
 import { ROLES } from "./roles.ts";
 import { entriesSize, isCompacted, isUnavailable } from "./util.ts";
@@ -37,10 +36,6 @@ import { entriesSize, isCompacted, isUnavailable } from "./util.ts";
 export const NONE: NodeId = 0;
 
 type CampaignKind = "pre-election" | "election" | "transfer";
-
-function cloneConf(c: ConfState): ConfState {
-  return { voters: [...c.voters], standbys: [...c.standbys], spares: [...c.spares] };
-}
 
 export class Raft {
   readonly id: NodeId;
@@ -138,23 +133,6 @@ export class Raft {
     const lo = this.log.applied + 1, hi = this.log.committed + 1;
     if (lo >= hi) return false;
     return this.log.slice(Math.max(lo, this.log.firstIndex()), hi).some((e) => e.type === "conf");
-  }
-
-  status(): Status {
-    const s: Status = {
-      id: this.id,
-      term: this.term,
-      vote: this.vote,
-      lead: this.lead,
-      role: this.role,
-      commit: this.log.committed,
-      applied: this.log.applied,
-    };
-    if (this.role === "leader") {
-      s.progress = {};
-      for (const [id, pr] of [...this.prs].sort((a, b) => a[0] - b[0])) s.progress[id] = pr.view();
-    }
-    return s;
   }
 
   send(m: Outgoing): void {

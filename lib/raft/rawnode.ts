@@ -16,6 +16,7 @@ import type {
   Status,
 } from "./types.ts";
 import { Raft } from "./raft.ts";
+import { statusOf } from "./status.ts";
 
 export class RawNode {
   private readonly r: Raft;
@@ -170,7 +171,7 @@ export class RawNode {
   }
 
   status(): Status {
-    return this.r.status();
+    return statusOf(this.r);
   }
 
   /** The current configuration (as of the last applied conf change or installed snapshot). */

@@ -195,11 +195,9 @@ export class MemberProxy {
   ): Promise<Response> {
     const body = req.body === null ? null : new Uint8Array(await req.arrayBuffer());
     for (let attempt = 0; attempt < 2; attempt++) {
-      let tunnel: TunnelClient | null = null;
-      try {
-        tunnel = await this.#tunnel(member, address);
-      } catch { /* none to be had: a connection of its own below says why */ }
-      if (!tunnel || !await tunnel.takesRequests) break;
+      // None to be had: a connection of its own below says why.
+      const tunnel = await this.#requestTunnel(member, address);
+      if (!tunnel) break;
       try {
         return await tunnel.request({ method: req.method, path: url.pathname + url.search, headers }, body);
       } catch (e) {
@@ -231,19 +229,24 @@ export class MemberProxy {
     head: { method: string; path: string },
     signal?: AbortSignal,
   ): Promise<Response | null> {
-    let tunnel: TunnelClient;
-    try {
-      tunnel = await this.#tunnel(member, address);
-    } catch {
-      return null;
-    }
-    if (!await tunnel.takesRequests) return null;
+    const tunnel = await this.#requestTunnel(member, address);
+    if (!tunnel) return null;
     try {
       return await tunnel.request({ ...head, headers: {} }, null, signal);
     } catch (e) {
       if (e instanceof NotSent) return null;
       if (e instanceof StatusError && e.status === 503) throw new Error(e.message);
       throw e;
+    }
+  }
+
+  /** The member's tunnel when it has one that takes requests (an older member's does not), or null. */
+  async #requestTunnel(member: string, address: string): Promise<TunnelClient | null> {
+    try {
+      const tunnel = await this.#tunnel(member, address);
+      return await tunnel.takesRequests ? tunnel : null;
+    } catch {
+      return null;
     }
   }
 

@@ -1,13 +1,8 @@
 import { Command } from "commander";
 import type { Operation } from "../../lib/wire/mod.ts";
-import { writeStdout } from "../../lib/util/mod.ts";
+import { writeAllSync, writeStdout } from "../../lib/util/mod.ts";
 import type { CliContext } from "./context.ts";
 import { operationSocket, type OpWebSocket } from "../../lib/client/mod.ts";
-
-function writeStderr(b: Uint8Array): void {
-  let bytes = b;
-  while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
-}
 
 /** Forwards stdin to a socket: binary messages, then the empty text message that means EOF. */
 async function sendStdin(socket: OpWebSocket, stop: Promise<void>): Promise<void> {
@@ -123,7 +118,10 @@ export function execCommand(ctx: CliContext): Command {
         );
         if (o.disableStdin) i!.send("");
         else void sendStdin(i!, finished.promise);
-        dataDone = Promise.all([receive(out!, writeStdout), receive(err!, writeStderr)]);
+        dataDone = Promise.all([
+          receive(out!, writeStdout),
+          receive(err!, (b) => writeAllSync(Deno.stderr, b)),
+        ]);
         // Ctrl-C and friends go to the command, as lxc forwards them.
         for (const [sig, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
           const h = () => control.send(JSON.stringify({ command: "signal", signal: n }));

@@ -76,6 +76,9 @@ async function rates(
   }
 }
 
+/** A client on the member's socket whose connections stay open between requests, as lxc's. */
+const kept = (m: { socket: string }) => new Client({ kind: "unix", path: m.socket }, { keepAlive: true });
+
 /** A config write through the REST API, as LXD's figure is measured (one transaction: check, diff, write). */
 const patch = (c: Client, n: number, conc: number) =>
   c.request("PATCH", "/1.0", { body: { config: { [`user.b${n % conc}`]: String(n) } } });
@@ -88,7 +91,8 @@ else {
   try {
     const leader = await lxdCluster.leader();
     const follower = lxdCluster.members.find((m) => m !== leader)!;
-    const lxdClient = (m: LxdDaemon) => () => new Client({ kind: "unix", path: m.socket });
+    const lxdClient = (m: LxdDaemon) => () =>
+      new Client({ kind: "unix", path: m.socket }, { keepAlive: true });
     for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
       await rates(`${lxdCluster.version} PATCH /1.0 via ${label}`, lxdClient(via), patch);
     }
@@ -114,7 +118,7 @@ try {
   const leader = await leaderOf(ms, ms[0]!);
   const follower = ms.find((m) => m !== leader)!;
   for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
-    await rates(`shoal PATCH /1.0 via ${label}`, () => via.client(), patch);
+    await rates(`shoal PATCH /1.0 via ${label}`, () => kept(via), patch);
   }
   // The database path: one replicated transaction per request (what `shoald sql global` sends),
   // into a table of its own, after the REST path, which keeps LXD's usual small config table.
@@ -126,7 +130,7 @@ try {
   for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
     await rates(
       `db transactions via ${label}`,
-      () => via.client(),
+      () => kept(via),
       (c, n, conc) =>
         c.request("POST", "/internal/sql", {
           body: {

@@ -54,7 +54,12 @@ export class CliContext {
     if (r.addr.startsWith("unix:")) {
       const path = r.addr.replace(/^unix:\/\//, "") ||
         `${Deno.env.get("SHOAL_DIR") || "/var/lib/shoal"}/unix.socket`;
-      c = new Client({ kind: "unix", path }, { userAgent: `${this.name}`, project: this.projectOf(remote) });
+      // Kept-alive connections, as lxc's: a command's requests after the first skip the connect.
+      c = new Client({ kind: "unix", path }, {
+        userAgent: `${this.name}`,
+        project: this.projectOf(remote),
+        keepAlive: true,
+      });
     } else {
       const serverCert = readServerCert(remote, this.confDir);
       if (!serverCert) {

@@ -43,11 +43,18 @@ export class Client {
   /** The project every request is about (LXD's UseProject); none: the server's default. */
   readonly project: string | undefined;
 
-  constructor(endpoint: Endpoint, options: { userAgent?: string; project?: string } = {}) {
+  /**
+   * keepAlive: requests over the unix socket reuse connections (as lxc's do), left open until
+   * close(); without it each takes a connection of its own and nothing stays open.
+   */
+  constructor(
+    endpoint: Endpoint,
+    options: { userAgent?: string; project?: string; keepAlive?: boolean } = {},
+  ) {
     this.endpoint = endpoint;
     this.project = options.project || undefined;
     this.#transport = endpoint.kind === "unix"
-      ? new UnixTransport(endpoint.path)
+      ? new UnixTransport(endpoint.path, { keepAlive: options.keepAlive })
       : new HttpsTransport(endpoint);
     this.#userAgent = options.userAgent ?? "shoal";
   }

@@ -3,7 +3,7 @@
 import type https from "node:https";
 import type { PeerCertificate } from "node:tls";
 import { derToPem, fingerprint, type KeyPair } from "../tls/mod.ts";
-import { unixRequest } from "./unix_http.ts";
+import { UnixConnections, unixRequest } from "./unix_http.ts";
 
 /** Where a client connects. */
 export type Endpoint =
@@ -46,16 +46,19 @@ export interface Transport {
 const READS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
- * Over the local unix socket: each request on a connection of its own, written and read by
- * unix_http.ts (not Deno's fetch, whose loading was a quarter of a command's start: see there).
- * A connection of its own is also what a change needs: a kept-alive one can make an HTTP client
- * send a request again (lib/transport/calls_test.ts), and on a unix socket it costs ~0.1 ms.
- * Websockets (events, exec) go through Deno's own client for the socket (httpClient), made when
- * first asked for.
+ * Over the local unix socket, written and read by unix_http.ts (not Deno's fetch, whose loading
+ * was a quarter of a command's start: see there). With keepAlive, requests reuse kept-alive
+ * connections (UnixConnections: as lxc does; each is still sent once, never again); without,
+ * each takes a connection of its own, which leaves nothing open when the caller forgets close()
+ * (tests check that nothing is left open). Websockets (events, exec) go through Deno's own
+ * client for the socket (httpClient), made when first asked for.
  */
 export class UnixTransport implements Transport {
   #client: Deno.HttpClient | undefined;
-  constructor(readonly path: string) {}
+  #kept: UnixConnections | null;
+  constructor(readonly path: string, o: { keepAlive?: boolean } = {}) {
+    this.#kept = o.keepAlive ? new UnixConnections(path) : null;
+  }
   request(
     method: string,
     path: string,
@@ -63,12 +66,15 @@ export class UnixTransport implements Transport {
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<RawResponse> {
-    return unixRequest(this.path, method, path, body, headers, signal);
+    return this.#kept
+      ? this.#kept.request(method, path, body, headers, signal)
+      : unixRequest(this.path, method, path, body, headers, signal);
   }
   get httpClient(): Deno.HttpClient {
     return this.#client ??= Deno.createHttpClient({ proxy: { transport: "unix", path: this.path } });
   }
   close(): void {
+    this.#kept?.close();
     this.#client?.close();
   }
 }

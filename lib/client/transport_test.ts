@@ -110,13 +110,17 @@ Deno.test({
 
 /**
  * A raw HTTP/1.1 server on a unix socket: answers every request on a kept-alive connection,
- * except /drop, whose connection it closes once the whole request is in.
+ * except /drop, whose connection it closes once the whole request is in, and /bye, whose
+ * connection it closes once answered (as a daemon closes an idle connection). accepted()
+ * counts the connections it took.
  */
-function rawUnixServer(path: string, seen: string[]): { close(): void } {
+function rawUnixServer(path: string, seen: string[]): { close(): void; accepted(): number } {
   const listener = Deno.listen({ transport: "unix", path });
   const conns = new Set<Deno.Conn>();
+  let accepted = 0;
   void (async () => {
     for await (const conn of listener) {
+      accepted++;
       conns.add(conn);
       void (async () => {
         let buf = "";
@@ -142,6 +146,7 @@ function rawUnixServer(path: string, seen: string[]): { close(): void } {
                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
                 ),
               );
+              if (url === "/bye") throw new Error("bye");
             }
           }
         } catch { /* dropped on purpose, or gone */ }
@@ -153,6 +158,7 @@ function rawUnixServer(path: string, seen: string[]): { close(): void } {
     }
   })().catch(() => {});
   return {
+    accepted: () => accepted,
     close() {
       listener.close();
       for (const c of conns) {
@@ -182,6 +188,76 @@ Deno.test({
       assert.deepEqual(seen, ["POST /ok", "POST /ok", "POST /drop", "GET /ok"]);
     } finally {
       t.close();
+      server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "kept-alive unix connections are reused, and a change on one is still delivered once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const socket = `${dir}/unix.socket`;
+    const seen: string[] = [];
+    const server = rawUnixServer(socket, seen);
+    const t = new UnixTransport(socket, { keepAlive: true });
+    const settle = () => new Promise((r) => setTimeout(r, 200));
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await t.request("POST", "/ok", "{}", {})).status, 200);
+      assert.equal(server.accepted(), 1, "three requests, one connection");
+      // Received on the kept-alive connection, which then breaks: an error, and never sent again.
+      await assert.rejects(t.request("POST", "/drop", "{}", {}));
+      assert.equal((await t.request("GET", "/ok", undefined, {})).status, 200);
+      assert.equal(server.accepted(), 2);
+      // The daemon closes a connection once idle: the next request takes a new one.
+      assert.equal((await t.request("GET", "/bye", undefined, {})).status, 200);
+      await settle();
+      assert.equal((await t.request("POST", "/ok", "{}", {})).status, 200);
+      assert.equal(server.accepted(), 3);
+      await settle();
+      assert.deepEqual(seen, [
+        "POST /ok",
+        "POST /ok",
+        "POST /ok",
+        "POST /drop",
+        "GET /ok",
+        "GET /bye",
+        "POST /ok",
+      ]);
+    } finally {
+      t.close();
+      server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "an idle kept-alive unix connection does not keep a program running",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const socket = `${dir}/unix.socket`;
+    const server = rawUnixServer(socket, []);
+    try {
+      // A program that asks once and forgets close(): it must end by itself.
+      const code = `import { UnixTransport } from "${new URL("./transport.ts", import.meta.url)}";
+        const t = new UnixTransport(${JSON.stringify(socket)}, { keepAlive: true });
+        console.log((await t.request("GET", "/ok", undefined, {})).status);`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--no-check", code],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      assert.equal(new TextDecoder().decode(out.stdout).trim(), "200", new TextDecoder().decode(out.stderr));
+      assert.equal(out.code, 0);
+      assert.equal(server.accepted(), 1);
+    } finally {
       server.close();
       await Deno.remove(dir, { recursive: true });
     }

@@ -1,10 +1,11 @@
 /**
- * One HTTP/1.1 request over a unix socket, on a connection of its own (`Connection: close`),
- * written and read here on Deno.connect. Why not fetch: Deno loads its fetch implementation
- * (and a hyper client per Deno.createHttpClient) on first use, ~10 ms of CPU of every command
- * that asks the daemon one question over its socket (`shoal list` spent a quarter of its start
- * there); a unix connection costs ~0.1 ms. What it speaks is the little our daemon answers with:
- * a status line, headers, and a body by Content-Length, chunked, or up to the close.
+ * HTTP/1.1 requests over a unix socket, written and read here on Deno.connect: one on a
+ * connection of its own (unixRequest, `Connection: close`), or many on kept-alive connections
+ * (UnixConnections). Why not fetch: Deno loads its fetch implementation (and a hyper client per
+ * Deno.createHttpClient) on first use, ~10 ms of CPU of every command that asks the daemon one
+ * question over its socket (`shoal list` spent a quarter of its start there). What it speaks is
+ * the little our daemon answers with: a status line, headers, and a body by Content-Length,
+ * chunked, or up to the close.
  * @module
  */
 
@@ -33,14 +34,16 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /**
- * The body of a chunked message if all of it is in buf (null while more must come): chunk
- * sizes in hex, each chunk followed by CRLF, a zero-size chunk and optional trailers to end.
+ * The body of a chunked message if all of it is in buf (null while more must come), and how
+ * many bytes of buf it took: chunk sizes in hex, each chunk followed by CRLF, a zero-size
+ * chunk and optional trailers, then an empty line, to end.
  */
-export function dechunk(buf: Uint8Array): Uint8Array | null {
+export function dechunk(buf: Uint8Array): { body: Uint8Array; taken: number } | null {
+  const CRLF = CRLF2.subarray(0, 2);
   const parts: Uint8Array[] = [];
   let at = 0;
   for (;;) {
-    const eol = indexOf(buf, CRLF2.subarray(0, 2), at);
+    const eol = indexOf(buf, CRLF, at);
     if (eol < 0) return null;
     const line = new TextDecoder().decode(buf.subarray(at, eol)).split(";")[0]!.trim();
     if (!/^[0-9a-fA-F]+$/.test(line)) {
@@ -48,8 +51,13 @@ export function dechunk(buf: Uint8Array): Uint8Array | null {
     }
     const size = parseInt(line, 16);
     if (size === 0) {
-      // Trailers (none from our daemon) end with an empty line.
-      return indexOf(buf, CRLF2.subarray(0, 2), eol + 2) < 0 ? null : joinParts(parts);
+      // Trailers (none from our daemon), one a line, up to an empty line.
+      for (let t = eol + 2;;) {
+        const end = indexOf(buf, CRLF, t);
+        if (end < 0) return null;
+        if (end === t) return { body: joinParts(parts), taken: end + 2 };
+        t = end + 2;
+      }
     }
     if (buf.length < eol + 2 + size + 2) return null;
     parts.push(buf.subarray(eol + 2, eol + 2 + size));
@@ -61,17 +69,23 @@ function joinParts(parts: Uint8Array[]): Uint8Array {
   return parts.reduce((a, b) => concat(a, b), new Uint8Array());
 }
 
+/** A whole answer as parseAnswer reads it, and whether its connection may carry another request. */
+export interface ParsedAnswer extends UnixAnswer {
+  /** Framed by its length (or chunks), HTTP/1.1, nothing after it and no "Connection: close". */
+  reusable: boolean;
+}
+
 /** Parses what has arrived; null until the whole answer is there (ended: the peer closed). */
-export function parseAnswer(buf: Uint8Array, method: string, ended: boolean): UnixAnswer | null {
+export function parseAnswer(buf: Uint8Array, method: string, ended: boolean): ParsedAnswer | null {
   const end = indexOf(buf, CRLF2);
   if (end < 0) {
     if (ended) throw new Error("the daemon closed the connection before its answer's headers");
     return null;
   }
   const [statusLine, ...lines] = new TextDecoder().decode(buf.subarray(0, end)).split("\r\n");
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? "");
+  const m = /^HTTP\/1\.([01]) (\d{3})/.exec(statusLine ?? "");
   if (!m) throw new Error(`malformed status line "${statusLine}" in the daemon's answer`);
-  const status = Number(m[1]);
+  const status = Number(m[2]);
   const headers = new Headers();
   for (const l of lines) {
     const i = l.indexOf(":");
@@ -79,20 +93,105 @@ export function parseAnswer(buf: Uint8Array, method: string, ended: boolean): Un
   }
   const rest = buf.subarray(end + 4);
   let body: Uint8Array | null;
-  if (method === "HEAD" || status === 204 || status === 304 || status < 200) body = new Uint8Array();
-  else if (/\bchunked\b/i.test(headers.get("transfer-encoding") ?? "")) body = dechunk(rest);
-  else if (headers.has("content-length")) {
+  /** Bytes of rest the answer takes (-1: up to the close). */
+  let taken = -1;
+  if (method === "HEAD" || status === 204 || status === 304 || status < 200) {
+    body = new Uint8Array();
+    taken = 0;
+  } else if (/\bchunked\b/i.test(headers.get("transfer-encoding") ?? "")) {
+    const d = dechunk(rest);
+    body = d?.body ?? null;
+    taken = d?.taken ?? -1;
+  } else if (headers.has("content-length")) {
     const n = Number(headers.get("content-length"));
     body = rest.length >= n ? rest.subarray(0, n) : null;
+    taken = n;
   } else body = ended ? rest : null;
   if (body === null) {
     if (ended) throw new Error("the daemon closed the connection before the end of its answer");
     return null;
   }
-  return { status, headers, text: new TextDecoder().decode(body) };
+  const reusable = !ended && m[1] === "1" && taken === rest.length &&
+    !/\bclose\b/i.test(headers.get("connection") ?? "");
+  return { status, headers, text: new TextDecoder().decode(body), reusable };
 }
 
-/** Sends one request over the socket at `socket` and reads its whole answer. */
+/** The request as it goes on the wire: head, then body. */
+function encodeRequest(
+  method: string,
+  path: string,
+  body: string | undefined,
+  headers: Record<string, string>,
+  keepAlive: boolean,
+): Uint8Array {
+  const payload = body === undefined ? undefined : new TextEncoder().encode(body);
+  let head = `${method} ${path} HTTP/1.1\r\nHost: shoal\r\n${keepAlive ? "" : "Connection: close\r\n"}`;
+  const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
+  for (const [k, v] of Object.entries(headers)) {
+    if (!/^(host|connection|content-length)$/i.test(k)) head += `${k}: ${v}\r\n`;
+  }
+  // What fetch adds when the caller does not say (the server sees the same request).
+  if (!has("accept")) head += "Accept: */*\r\n";
+  if (!has("user-agent")) head += `User-Agent: Deno/${Deno.version.deno}\r\n`;
+  if (payload && !has("content-type")) head += "Content-Type: text/plain;charset=UTF-8\r\n";
+  if (payload || !["GET", "HEAD", "OPTIONS", "DELETE"].includes(method)) {
+    head += `Content-Length: ${payload?.length ?? 0}\r\n`;
+  }
+  return concat(new TextEncoder().encode(`${head}\r\n`), payload ?? new Uint8Array());
+}
+
+async function connect(socket: string): Promise<Deno.UnixConn> {
+  try {
+    return await Deno.connect({ transport: "unix", path: socket });
+  } catch (e) {
+    throw new Error(
+      `Failed to connect to the daemon's socket ${socket}: ${e instanceof Error ? e.message : e} ` +
+        `(is shoald running, and SHOAL_DIR the directory it runs in?)`,
+    );
+  }
+}
+
+function closeQuietly(conn: Deno.UnixConn): void {
+  try {
+    conn.close();
+  } catch { /* closed already (an abort, the daemon) */ }
+}
+
+/** The request was not delivered: not a byte of it left (its connection had been closed). */
+class NotDelivered extends Error {}
+
+/**
+ * One request and its answer on conn. first: the read already pending on a kept-alive
+ * connection (its watch), which takes the answer's first bytes. Resolves with the answer, or
+ * rejects (NotDelivered when the first write took nothing).
+ */
+async function exchange(
+  conn: Deno.UnixConn,
+  request: Uint8Array,
+  method: string,
+  first: { read: Promise<number | null>; chunk: Uint8Array } | null,
+): Promise<ParsedAnswer> {
+  for (let sent = 0; sent < request.length;) {
+    try {
+      sent += await conn.write(request.subarray(sent));
+    } catch (e) {
+      if (sent === 0) throw new NotDelivered(e instanceof Error ? e.message : String(e));
+      throw e;
+    }
+  }
+  let buf: Uint8Array = new Uint8Array();
+  const chunk = first?.chunk ?? new Uint8Array(64 * 1024);
+  let pending = first?.read ?? null;
+  for (;;) {
+    const n = pending ? await pending : await conn.read(chunk);
+    pending = null;
+    if (n !== null) buf = concat(buf, chunk.subarray(0, n));
+    const answer = parseAnswer(buf, method, n === null);
+    if (answer) return answer;
+  }
+}
+
+/** Sends one request over the socket at `socket`, on a connection of its own, and reads its whole answer. */
 export async function unixRequest(
   socket: string,
   method: string,
@@ -102,54 +201,141 @@ export async function unixRequest(
   signal?: AbortSignal,
 ): Promise<UnixAnswer> {
   signal?.throwIfAborted();
-  let conn: Deno.UnixConn;
+  const conn = await connect(socket);
   try {
-    conn = await Deno.connect({ transport: "unix", path: socket });
-  } catch (e) {
-    throw new Error(
-      `Failed to connect to the daemon's socket ${socket}: ${e instanceof Error ? e.message : e} ` +
-        `(is shoald running, and SHOAL_DIR the directory it runs in?)`,
+    const { status, headers: h, text } = await abortable(
+      exchange(conn, encodeRequest(method, path, body, headers, false), method, null),
+      conn,
+      signal,
     );
+    return { status, headers: h, text };
+  } finally {
+    closeQuietly(conn);
   }
+}
+
+/** Races p with signal: an abort closes conn (which ends p too) and rejects with its reason. */
+async function abortable<T>(p: Promise<T>, conn: Deno.UnixConn, signal?: AbortSignal): Promise<T> {
+  if (!signal) return await p;
   const aborted = Promise.withResolvers<never>();
   const onAbort = () => {
-    aborted.reject(signal!.reason);
-    try {
-      conn.close();
-    } catch { /* closed */ }
+    aborted.reject(signal.reason);
+    closeQuietly(conn);
   };
-  signal?.addEventListener("abort", onAbort, { once: true });
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
-    const payload = body === undefined ? undefined : new TextEncoder().encode(body);
-    let head = `${method} ${path} HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n`;
-    const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
-    for (const [k, v] of Object.entries(headers)) {
-      if (!/^(host|connection|content-length)$/i.test(k)) head += `${k}: ${v}\r\n`;
-    }
-    // What fetch adds when the caller does not say (the server sees the same request).
-    if (!has("accept")) head += "Accept: */*\r\n";
-    if (!has("user-agent")) head += `User-Agent: Deno/${Deno.version.deno}\r\n`;
-    if (payload && !has("content-type")) head += "Content-Type: text/plain;charset=UTF-8\r\n";
-    if (payload || !["GET", "HEAD", "OPTIONS", "DELETE"].includes(method)) {
-      head += `Content-Length: ${payload?.length ?? 0}\r\n`;
-    }
-    const request = concat(new TextEncoder().encode(`${head}\r\n`), payload ?? new Uint8Array());
-    const io = (async () => {
-      for (let sent = 0; sent < request.length;) sent += await conn.write(request.subarray(sent));
-      let buf: Uint8Array = new Uint8Array();
-      const chunk = new Uint8Array(64 * 1024);
-      for (;;) {
-        const n = await conn.read(chunk);
-        if (n !== null) buf = concat(buf, chunk.subarray(0, n));
-        const answer = parseAnswer(buf, method, n === null);
-        if (answer) return answer;
-      }
-    })();
-    return await Promise.race([io, aborted.promise]);
+    return await Promise.race([p, aborted.promise]);
   } finally {
-    signal?.removeEventListener("abort", onAbort);
-    try {
-      conn.close();
-    } catch { /* closed by an abort */ }
+    signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** A kept-alive connection between requests. */
+interface Idle {
+  conn: Deno.UnixConn;
+  /** When it went idle (ms since epoch). */
+  since: number;
+  /**
+   * The read pending while it is idle: it ends if the daemon closes the connection (then it is
+   * dropped), and once the connection is taken again it reads the next answer's first bytes.
+   */
+  read: Promise<number | null>;
+  chunk: Uint8Array;
+  taken: boolean;
+  gone: boolean;
+}
+
+/**
+ * Requests over the daemon's unix socket on kept-alive connections, as lxc's Go client does:
+ * a connection per request cost a connect, the daemon's accept and its HTTP connection set-up
+ * each time (bench/replication.ts). A request is sent once, never again, on whatever
+ * connection: a change could otherwise take effect twice (transport_test.ts). The one case a
+ * request goes again is when not a byte of it left, on a kept-alive connection the daemon had
+ * closed (an idle connection's pending read sees the close first, almost always); a read (GET)
+ * whose kept-alive connection closed before any answer goes again too, since it changes nothing.
+ */
+export class UnixConnections {
+  #idle: Idle[] = [];
+  #closed = false;
+
+  constructor(
+    readonly socket: string,
+    readonly o: { maxIdle: number; idleMs: number } = { maxIdle: 8, idleMs: 20_000 },
+  ) {}
+
+  async request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<UnixAnswer> {
+    signal?.throwIfAborted();
+    const request = encodeRequest(method, path, body, headers, true);
+    for (;;) {
+      const kept = this.#take();
+      const conn = kept?.conn ?? await connect(this.socket);
+      conn.ref(); // a request in flight keeps the program running; an idle connection does not
+      let answer: ParsedAnswer;
+      try {
+        answer = await abortable(exchange(conn, request, method, kept), conn, signal);
+      } catch (e) {
+        closeQuietly(conn);
+        const again = kept !== null && !signal?.aborted &&
+          (e instanceof NotDelivered || (READS.has(method) && isClosedEarly(e)));
+        if (again) continue;
+        throw e instanceof NotDelivered ? new Error(`Failed to send to the daemon: ${e.message}`) : e;
+      }
+      if (answer.reusable && !signal?.aborted) this.#keep(conn);
+      else closeQuietly(conn);
+      return { status: answer.status, headers: answer.headers, text: answer.text };
+    }
+  }
+
+  /** The most recently used idle connection that is still good, or null. */
+  #take(): Idle | null {
+    const now = Date.now();
+    for (let k = this.#idle.pop(); k; k = this.#idle.pop()) {
+      if (!k.gone && now - k.since < this.o.idleMs) {
+        k.taken = true;
+        return k;
+      }
+      k.gone = true;
+      closeQuietly(k.conn);
+    }
+    return null;
+  }
+
+  #keep(conn: Deno.UnixConn): void {
+    if (this.#closed || this.#idle.length >= this.o.maxIdle) return closeQuietly(conn);
+    conn.unref();
+    const chunk = new Uint8Array(64 * 1024);
+    const k: Idle = { conn, since: Date.now(), chunk, read: conn.read(chunk), taken: false, gone: false };
+    // Whatever ends the read while nobody asked (the daemon closed it, or sent what nobody
+    // asked for) ends the connection.
+    const idleEnd = () => {
+      if (k.taken) return;
+      k.gone = true;
+      closeQuietly(conn);
+      this.#idle = this.#idle.filter((i) => i !== k);
+    };
+    k.read.then(idleEnd, idleEnd);
+    this.#idle.push(k);
+  }
+
+  /** Closes the idle connections; requests in flight finish on theirs. */
+  close(): void {
+    this.#closed = true;
+    for (const k of this.#idle.splice(0)) {
+      k.gone = true;
+      closeQuietly(k.conn);
+    }
+  }
+}
+
+const READS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** The daemon closed the connection before any of its answer. */
+function isClosedEarly(e: unknown): boolean {
+  return e instanceof Error && /before its answer's headers/.test(e.message);
 }

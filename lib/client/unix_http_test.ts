@@ -1,10 +1,12 @@
 /**
- * unixRequest against a real HTTP server on a unix socket (Deno.serve, as hyper frames its
- * answers: Content-Length, chunked for streamed bodies), and the same answers through Deno's
- * fetch beside it; a socket nobody listens on; an abort while the server holds its answer.
+ * unixRequest and UnixConnections against a real HTTP server on a unix socket (Deno.serve, as
+ * hyper frames its answers: Content-Length, chunked for streamed bodies), and the same answers
+ * through Deno's fetch beside it; a socket nobody listens on; an abort while the server holds
+ * its answer. Kept-alive connections (transport_test.ts has the raw server that counts them):
+ * reused, dropped when the daemon closes them, and never holding a program open.
  */
 import assert from "node:assert/strict";
-import { dechunk, parseAnswer, unixRequest } from "./unix_http.ts";
+import { dechunk, parseAnswer, UnixConnections, unixRequest } from "./unix_http.ts";
 
 Deno.test({
   name: "unixRequest reads what fetch reads over the same unix socket",
@@ -48,6 +50,7 @@ Deno.test({
       return new Response("missing", { status: 404 });
     });
     const http = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+    const kept = new UnixConnections(socket);
     try {
       const cases: [string, string, string | undefined, Record<string, string>][] = [
         ["GET", "/echo?recursion=1&project=p%201", undefined, { "User-Agent": "shoal" }],
@@ -60,13 +63,24 @@ Deno.test({
         ["HEAD", "/big", undefined, {}],
         ["GET", "/nowhere", undefined, {}],
       ];
-      for (const [method, path, body, headers] of cases) {
-        const ours = await unixRequest(socket, method, path, body, headers);
-        const res = await fetch(`http://shoal${path}`, { method, body, headers, client: http });
-        const theirs = { status: res.status, text: await res.text() };
-        assert.deepEqual({ status: ours.status, text: ours.text }, theirs, `${method} ${path}`);
-        assert.equal(ours.headers.get("content-type"), res.headers.get("content-type"), `${method} ${path}`);
-        assert.equal(ours.headers.get("etag"), res.headers.get("etag"), `${method} ${path}`);
+      // Twice through the kept-alive connections: each answer must end where the next begins.
+      const once = (m: string, p: string, b: string | undefined, h: Record<string, string>) =>
+        unixRequest(socket, m, p, b, h);
+      const reused = (m: string, p: string, b: string | undefined, h: Record<string, string>) =>
+        kept.request(m, p, b, h);
+      for (const send of [once, reused, reused]) {
+        for (const [method, path, body, headers] of cases) {
+          const ours = await send(method, path, body, headers);
+          const res = await fetch(`http://shoal${path}`, { method, body, headers, client: http });
+          const theirs = { status: res.status, text: await res.text() };
+          assert.deepEqual({ status: ours.status, text: ours.text }, theirs, `${method} ${path}`);
+          assert.equal(
+            ours.headers.get("content-type"),
+            res.headers.get("content-type"),
+            `${method} ${path}`,
+          );
+          assert.equal(ours.headers.get("etag"), res.headers.get("etag"), `${method} ${path}`);
+        }
       }
 
       // An abort ends the request at once, with the signal's reason, as fetch's does.
@@ -78,8 +92,15 @@ Deno.test({
         unixRequest(socket, "GET", "/echo", undefined, {}, AbortSignal.abort()),
         (e: Error) => e.name === "AbortError",
       );
+      // On a kept-alive connection too; the next request takes another and is answered.
+      const ac2 = new AbortController();
+      const pending2 = kept.request("GET", "/hold", undefined, {}, ac2.signal);
+      setTimeout(() => ac2.abort(), 100);
+      await assert.rejects(pending2, (e: Error) => e.name === "AbortError");
+      assert.equal((await kept.request("GET", "/echo", undefined, {})).status, 200);
       held.resolve();
     } finally {
+      kept.close();
       http.close();
       await server.shutdown();
     }
@@ -111,6 +132,15 @@ Deno.test("parseAnswer waits for the whole answer and refuses a broken one", () 
   );
   assert.throws(() => parseAnswer(enc("SMTP ready\r\n\r\n"), "GET", false), /malformed status line/);
   assert.equal(dechunk(enc("3\r\nabc\r\n2\r\nde\r\n")), null);
-  assert.deepEqual(dechunk(enc("3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")), enc("abcde"));
+  assert.equal(dechunk(enc("3\r\nabc\r\n0\r\n")), null);
+  assert.deepEqual(dechunk(enc("3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")), { body: enc("abcde"), taken: 24 });
+  assert.deepEqual(dechunk(enc("1\r\na\r\n0\r\nX: y\r\n\r\nmore")), { body: enc("a"), taken: 17 });
+  // Whether the connection can carry the next request.
+  const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+  assert.equal(parseAnswer(enc(ok), "GET", false)?.reusable, true);
+  assert.equal(parseAnswer(enc(ok.replace("1.1", "1.0")), "GET", false)?.reusable, false);
+  assert.equal(parseAnswer(enc(ok.replace("OK", "OK\r\nConnection: close")), "GET", false)?.reusable, false);
+  assert.equal(parseAnswer(enc(ok + "extra"), "GET", false)?.reusable, false);
+  assert.equal(parseAnswer(enc("HTTP/1.1 200 OK\r\n\r\nuntil close"), "GET", true)?.reusable, false);
   assert.throws(() => dechunk(enc("zz\r\nabc\r\n")), /malformed chunk size/);
 });

@@ -58,6 +58,20 @@ Deno.test("a member with a full disk refuses writes saying why, corrupts nothing
   });
   try {
     await cluster.create();
+    // The leader makes joiners voters one at a time after they join. A disk filled between the
+    // two promotions stops the second voter, and two voters without it are no quorum: every
+    // write then hung, the third promotion too (under load the window was wide enough that
+    // 3 of 10 runs failed so). Three voters first, then the fault.
+    await waitFor(
+      "three voters, all online",
+      async () => {
+        const r = await call(cluster.occupied[0]!, "GET", "/1.0/cluster/members?recursion=1");
+        const ms = r.body.metadata as { roles: string[]; status: string }[] | null;
+        return ms?.length === 3 && ms.every((m) => m.roles.includes("database") && m.status === "Online");
+      },
+      60_000,
+      200,
+    );
     const leader = await waitFor("a leader", () => cluster.leader(), 30_000, 200);
     const [victim, other] = cluster.occupied.filter((s) => s !== leader) as [Slot, Slot];
     assert.equal((await patch(victim, "user.before", "1")).status, 200);
@@ -68,8 +82,15 @@ Deno.test("a member with a full disk refuses writes saying why, corrupts nothing
     const refusal = await waitFor(
       "the full member to refuse writes",
       async () => {
-        assert.equal((await patch(other, "user.during", String(++n))).status, 200);
-        const r = await patch(victim, "user.via-full", String(n));
+        const t0 = Date.now();
+        const o = await patch(other, "user.during", String(++n)).catch((e) => {
+          throw new Error(`PATCH through the other member, after ${Date.now() - t0} ms: ${e}`);
+        });
+        assert.equal(o.status, 200);
+        const t1 = Date.now();
+        const r = await patch(victim, "user.via-full", String(n)).catch((e) => {
+          throw new Error(`PATCH through the full member, after ${Date.now() - t1} ms: ${e}`);
+        });
         return r.status === 503 ? r.body.error : null;
       },
       30_000,
@@ -80,15 +101,21 @@ Deno.test("a member with a full disk refuses writes saying why, corrupts nothing
     // Every member's `cluster list` says why, the full one's own included; it answers
     // heartbeats, so it stays Online (LXD has no other state for it).
     for (const s of [other, leader, victim]) {
+      let seen = "";
       const line = await waitFor(
-        `member ${s.index} to show the full disk in its list`,
+        `member ${s.index} (${
+          s === other ? "other" : s === leader ? "leader" : "victim"
+        }) to show the full disk in its list`,
         async () => {
           const m = await memberLine(s, victim);
+          seen = JSON.stringify(m);
           return /disk full/.test(m.message) ? m : null;
         },
         30_000,
         200,
-      );
+      ).catch((e) => {
+        throw new Error(`${e.message}; last seen ${seen}`);
+      });
       assert.equal(line.status, "Online");
       assert.match(line.message, /Database disk full since .*: free space in /);
     }
@@ -129,6 +156,14 @@ Deno.test("a member with a full disk refuses writes saying why, corrupts nothing
       200,
     );
     assert.deepEqual(crashes, []);
+  } catch (e) {
+    for (const s of cluster.occupied) {
+      const log = await Deno.readTextFile(`${s.member!.dir}/logs/shoald.log`).catch(() => "");
+      console.error(
+        `--- slot ${s.index} (${s.member!.name}) log tail:\n${log.split("\n").slice(-40).join("\n")}`,
+      );
+    }
+    throw e;
   } finally {
     await cluster.dispose();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

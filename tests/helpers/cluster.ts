@@ -102,11 +102,20 @@ export async function waitForVoters(via: Member, n: number, timeoutMs = 30_000):
   );
 }
 
-/** Writes user.<key> through m's socket; true when acknowledged. */
+/**
+ * How long a helper's request may take: a member that never answers (its event loop stuck) then
+ * fails the test saying so, where a request without a bound hung it (writers under kill -9).
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Writes user.<key> through m's socket; true when acknowledged (false after REQUEST_TIMEOUT_MS). */
 export async function writeUserKey(m: Member, key: string, value: string): Promise<boolean> {
   const c = m.client();
   try {
-    await c.request("PATCH", "/1.0", { body: { config: { [key]: value } } });
+    await c.request("PATCH", "/1.0", {
+      body: { config: { [key]: value } },
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
     return true;
   } catch {
     return false;
@@ -119,7 +128,10 @@ export async function writeUserKey(m: Member, key: string, value: string): Promi
 export async function readUserKey(m: Member, key: string): Promise<string | undefined> {
   const c = m.client();
   try {
-    return (await c.get<{ config: Record<string, string> }>("/1.0")).config[key];
+    const r = await c.request<{ config: Record<string, string> }>("GET", "/1.0", {
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    return r.metadata.config[key];
   } finally {
     c.close();
   }

@@ -87,17 +87,29 @@ export async function waitFor<T>(
   timeoutMs = 20_000,
   everyMs = 50,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = null;
+  const start = Date.now();
+  const deadline = start + timeoutMs;
+  // The last error and when it came: a stale one, from the first try, once read as the reason.
+  let last: { e: unknown; at: number } | null = null;
+  let tries = 0;
+  let failedLast = false;
   for (;;) {
+    tries++;
     try {
       const v = await cond();
       if (v) return v;
+      failedLast = false;
     } catch (e) {
-      last = e;
+      last = { e, at: Date.now() - start };
+      failedLast = true;
     }
     if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+      const why = !last
+        ? ""
+        : failedLast
+        ? `: ${last.e}`
+        : ` (the last try found it not yet; the last error, ${last.at} ms in: ${last.e})`;
+      throw new Error(`Timed out after ${timeoutMs} ms and ${tries} tries waiting for ${what}${why}`);
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -237,7 +249,7 @@ export class Member {
     try {
       this.process.kill("SIGKILL");
     } catch { /* gone */ }
-    await this.process.status;
+    await this.#reaped(this.process);
     this.process = null;
   }
 
@@ -249,16 +261,70 @@ export class Member {
     try {
       p.kill("SIGTERM");
     } catch { /* gone */ }
+    let killed = false;
     const t = setTimeout(() => {
+      killed = true;
       try {
         p.kill("SIGKILL");
       } catch { /* gone */ }
     }, timeoutMs);
-    const st = await p.status;
+    const st = await Promise.race([
+      p.status,
+      new Promise<null>((r) => setTimeout(() => r(null), timeoutMs + 1_000)),
+    ]);
     clearTimeout(t);
     this.process = null;
-    return st;
+    return st ?? (killed ? await this.#reaped(p) : await p.status);
   }
+
+  /**
+   * Waits for a SIGKILLed process to end. One that outlives SIGKILL for long is stuck in the
+   * kernel (state D: a sync write on a loaded disk, say) or a zombie its parent never reaped:
+   * a test that only awaited it once hung with no word on which. Says so on stderr, with what
+   * /proc tells of every thread (state, wait channel, syscall, kernel stack), then waits on:
+   * the process holds the member's files until it ends.
+   */
+  async #reaped(p: Deno.ChildProcess, warnAfterMs = 15_000): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((r) => timer = setTimeout(() => r(null), warnAfterMs));
+    const st = await Promise.race([p.status, late]);
+    clearTimeout(timer);
+    if (st) return st;
+    console.error(
+      `member ${this.name}: pid ${p.pid} still there ${warnAfterMs} ms after SIGKILL:\n${await procState(
+        p.pid,
+      )}`,
+    );
+    return await p.status;
+  }
+}
+
+/** What /proc says of a process and each of its threads: why a process does not end. */
+export async function procState(pid: number): Promise<string> {
+  const read = (path: string) => Deno.readTextFile(path).then((t) => t.trim(), (e) => `(${e.message})`);
+  const lines: string[] = [];
+  let tids: string[] = [];
+  try {
+    for await (const e of Deno.readDir(`/proc/${pid}/task`)) tids.push(e.name);
+  } catch (e) {
+    return `  /proc/${pid}: ${(e as Error).message}`;
+  }
+  tids = tids.sort((a, b) => Number(a) - Number(b));
+  for (const tid of tids) {
+    const d = `/proc/${pid}/task/${tid}`;
+    const stat = await read(`${d}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    lines.push(
+      `  thread ${tid} (${name}) state ${state} wchan ${await read(`${d}/wchan`)} syscall ${await read(
+        `${d}/syscall`,
+      )}`,
+    );
+    if (state === "D" || tid === String(pid)) {
+      for (const l of (await read(`${d}/stack`)).split("\n")) lines.push(`    ${l}`);
+    }
+  }
+  return lines.join("\n");
 }
 
 /** A temporary directory for one test, removed with everything under it. */

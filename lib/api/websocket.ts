@@ -80,16 +80,22 @@ function raftIdOf(ctx: ServerContext, member: string | null): number | null {
 }
 
 /**
- * A member stream's peer, checked again every RECHECK_MS in the background (recheckMember: on a
- * spare the leader is asked); an answer that cannot be had keeps the last one.
+ * A member stream's peer, checked again in the background (recheckMember: on a spare the leader
+ * is asked) at most every RECHECK_MS, and only once the database moved since the last answer:
+ * nothing else can end a membership. An answer that cannot be had keeps the last one and is
+ * asked again. (Checked at every frame whatever moved, the leader's Raft streams from four
+ * replicas read the member list 16 times a second: a fifth of its CPU at rest with 16 members.)
  */
 function peerCheck<T>(ctx: ServerContext, fp: string, first: T, of: (member: string | null) => T): () => T {
-  let value = first, checked = Date.now(), checking = false;
+  let value = first, checked = Date.now(), checking = false, at = ctx.db.readVersion;
   return () => {
-    if (!checking && Date.now() - checked > RECHECK_MS) {
+    if (!checking && Date.now() - checked > RECHECK_MS && ctx.db.readVersion !== at) {
       checking = true;
+      const version = ctx.db.readVersion;
       recheckMember(ctx, fp).then((m) => {
-        if (m !== undefined) value = of(m);
+        if (m === undefined) return;
+        value = of(m);
+        at = version;
       }, () => {/* kept */}).finally(() => {
         checked = Date.now();
         checking = false;

@@ -139,7 +139,7 @@ export class Self {
     const address = this.address();
     // Every event and operation names its member: ask the database only after it changed (on a
     // spare, which has no copy, after its answers from the leader changed).
-    const version = `${this.fsm.version}/${this.db.staleVersion}`;
+    const version = this.db.readVersion;
     const c = this.#nameCache;
     if (c?.version === version && c.address === address) return c.name;
     // Right after `shoald cluster edit` moved this member, its row has the old address until

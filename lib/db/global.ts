@@ -350,6 +350,14 @@ export class GlobalDB {
   }
 
   /**
+   * Changes whenever what readStale() answers may have, on a replica (the fsm's version) or not
+   * (staleVersion): what is derived from stale reads can be kept until it moves.
+   */
+  get readVersion(): string {
+    return `${this.#fsm.version}/${this.#staleVersion}`;
+  }
+
+  /**
    * Without a replica, at each heartbeat: renews the stale answers when the leader's applied index
    * (the heartbeat's) has passed the one they were read at, or a query has none yet. An answer
    * read at index N is still exact while the leader is at N: an idle cluster's spares ask nothing

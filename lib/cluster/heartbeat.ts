@@ -56,6 +56,8 @@ export class Heartbeats {
   #stopped = false;
   #leaving = false;
   #wasLeader = false;
+  /** When raft_nodes was last brought up to date with the database, and at which of its versions. */
+  #refreshed = { version: "", at: 0 };
   /** Runs after each of the leader's rounds (the facade hangs the role rebalance here). */
   onRound: () => void = () => {};
   /** What rides along heartbeats and their replies (fence.ts: who fences, with what time). */
@@ -117,7 +119,7 @@ export class Heartbeats {
         const address = self.address();
         this.#live.track(nodes.map((n) => n.address));
         this.#live.seen(address, self.gateway.health());
-        self.gateway.refreshRaftNodes();
+        this.#refreshRaftNodes();
         const hb = {
           ...this.#live.heartbeat(
             self.name(),
@@ -173,7 +175,7 @@ export class Heartbeats {
     if (this.#leaving) throw unavailable("This member is stopping");
     this.#live.received(hb);
     const g = this.#self.gateway;
-    g.refreshRaftNodes();
+    this.#refreshRaftNodes();
     const raft = Array.isArray(hb.raft) && hb.raft.every(isRaftNode) ? hb.raft : undefined;
     if (raft && typeof hb.applied === "number") g.fromLeader(raft, hb.applied, hb.term);
     this.extra.onHeartbeat?.(hb);
@@ -197,6 +199,18 @@ export class Heartbeats {
       const me = this.#self.name();
       await db.warm((tx) => instanceNamesOn(tx, me));
     } catch { /* the next heartbeat tries again */ }
+  }
+
+  /**
+   * raft_nodes follows the database's names and addresses (gateway.refreshRaftNodes), asked at
+   * each heartbeat only once the database moved: a query per member every second on every
+   * member, for nothing at rest. Every REFRESH_MS anyway, for a change that moves no version.
+   */
+  #refreshRaftNodes(): void {
+    const version = this.#self.db.readVersion, now = performance.now();
+    if (version === this.#refreshed.version && now - this.#refreshed.at < REFRESH_MS) return;
+    this.#self.gateway.refreshRaftNodes();
+    this.#refreshed = { version, at: now };
   }
 
   /** This member joined a cluster: silence counts from now. */
@@ -233,6 +247,9 @@ export class Heartbeats {
     return this.of(address).online;
   }
 }
+
+/** How long raft_nodes may go without being refreshed at rest (see #refreshRaftNodes). */
+const REFRESH_MS = 10_000;
 
 /**
  * The stale reads a spare makes all the time (member list, config, the members' addresses, the

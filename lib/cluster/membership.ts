@@ -169,12 +169,14 @@ export class Membership {
     if ([...conf.voters, ...conf.standbys, ...conf.spares].includes(n.id)) {
       await g.changeMembership({ type: "remove", id: n.id });
     }
-    await self.db.run(deleteNode, { name });
     if (!force) {
-      // Tell it to become a standalone server again (best effort: it may be gone).
+      // Tell it to become a standalone server again (best effort: it may be gone). Before its row
+      // goes: out of the configuration it holds no replica any more, and must ask this leader
+      // whether the caller is a member, which answers only a member (its row) while it is one.
       await callMember(self.clients.get(n.address), MEMBER_CALLS.left, {}, AbortSignal.timeout(5_000))
         .catch((e) => self.log.warn("Removed member did not answer", { name, err: errorMessage(e) }));
     }
+    await self.db.run(deleteNode, { name });
     self.events.lifecycle("cluster-member-removed", `/1.0/cluster/members/${name}`);
   }
 

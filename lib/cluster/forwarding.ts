@@ -55,7 +55,7 @@ export interface ForwardQueueOptions {
   attemptMs: number;
   /** Pause before calling the same leader again after a failed call. */
   retryDelayMs?: number;
-  /** Calls in flight at once to one leader; more transactions wait and leave together next. */
+  /** Calls in flight at once to one leader; beyond it transactions wait and leave together. */
   maxInFlight?: number;
   /** Transactions in one call (the leader groups at most this many into one entry). */
   maxBatch?: number;
@@ -69,9 +69,14 @@ export interface ForwardQueueOptions {
  * It does so when the leader changes (the calls to the old one are let go), when a call goes
  * unanswered for attemptMs, when its stream breaks, and on every 503 refusal ("not the leader",
  * "transferring", a leader that stops): until retryForMs, then the caller is told whether the
- * change may have been made. Transactions that arrive while calls are in flight leave together
- * in the next (the leader puts them in one entry): with 16 writers on a follower, one call per
- * transaction had made the follower path 2.5× slower than the leader's.
+ * change may have been made.
+ *
+ * A transaction leaves at once, with those raised in the same turn (one call): the leader
+ * groups what arrives while it commits into its next entry, so one sent at once joins that
+ * entry as a leader's own request would. Held back here until a call came back (two in flight,
+ * as before), it reached the leader just after the next entry had started and waited for that
+ * one too: 2.5 commits instead of 1.5, smaller entries, and the follower path at 16 clients at
+ * half the leader's. Only beyond maxInFlight calls do transactions wait, and then leave together.
  */
 export class ForwardQueue {
   #o: Required<ForwardQueueOptions>;
@@ -84,10 +89,12 @@ export class ForwardQueue {
   /** After a failed call, the same leader is called again only from `until` on. */
   #pause: { leader: string; until: number } | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** A pump is due at the end of this turn (what forward() is given in one turn leaves together). */
+  #due = false;
   #stopped: Error | null = null;
 
   constructor(o: ForwardQueueOptions) {
-    this.#o = { retryDelayMs: 50, maxInFlight: 2, maxBatch: 256, now: () => Date.now(), ...o };
+    this.#o = { retryDelayMs: 50, maxInFlight: 16, maxBatch: 256, now: () => Date.now(), ...o };
     this.#session.renew();
   }
 
@@ -106,7 +113,13 @@ export class ForwardQueue {
         resolve,
         reject,
       });
-      this.#pump();
+      if (!this.#due) {
+        this.#due = true;
+        queueMicrotask(() => {
+          this.#due = false;
+          this.#pump();
+        });
+      }
     });
   }
 
@@ -124,6 +137,7 @@ export class ForwardQueue {
   stop(): void {
     this.#stopped = unavailable("The change was not made: this member is shutting down");
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     for (const s of [...this.#sends]) this.#requeue(s, new StatusError(503, "This member is shutting down"));
     for (const item of this.#waiting.splice(0)) this.#fail(item, "this member is shutting down");
   }
@@ -160,10 +174,17 @@ export class ForwardQueue {
         }
       }
     }
-    // Waiting for a leader, a session or a pause to end: look again shortly (deadlines too).
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#waiting.length > 0) this.#timer = setTimeout(() => this.#pump(), this.#o.retryDelayMs);
+    // Waiting for a leader, a session, a pause or a call to end: look again shortly (deadlines
+    // too). One timer at a time, left to run (re-arming it at every pump cost more than a pump).
+    if (this.#waiting.length === 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#pump();
+      }, this.#o.retryDelayMs);
+    }
   }
 
   #inFlight(leader: string): number {

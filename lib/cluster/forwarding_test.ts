@@ -75,6 +75,24 @@ Deno.test("ForwardQueue opens its session first, numbers every transaction, and 
   assert.equal(f.q.pending, 0);
 });
 
+Deno.test("ForwardQueue sends a transaction at once, beside calls in flight, with those of the same turn", async () => {
+  const f = fakeLeaders();
+  const first = f.q.forward({ name: "t", args: 0 });
+  const c1 = await f.until(1);
+  // c1 is unanswered: what comes now must not wait for it (the leader's next entry takes it).
+  const two = [1, 2].map((i) => f.q.forward({ name: "t", args: i }));
+  const c2 = await f.until(2);
+  assert.deepEqual(c2.txs.map((t) => t.args), [1, 2], "raised in one turn, sent in one call");
+  const three = f.q.forward({ name: "t", args: 3 });
+  const c3 = await f.until(3);
+  assert.deepEqual(c3.txs.map((t) => t.args), [3]);
+  for (const [c, i] of [[c3, 7], [c1, 5], [c2, 6]] as const) c.answer(c.txs.map(ok(i)));
+  assert.deepEqual(await first, { result: 0, index: 5 });
+  assert.deepEqual(await Promise.all(two), [{ result: 1, index: 6 }, { result: 2, index: 6 }]);
+  assert.deepEqual(await three, { result: 3, index: 7 });
+  assert.equal(f.q.pending, 0);
+});
+
 Deno.test("ForwardQueue sends again, same number, after a refusal ('transferring' too) or a broken stream; other failures are the transaction's", async () => {
   const f = fakeLeaders();
   const bad = f.q.forward({ name: "t", args: "bad" });

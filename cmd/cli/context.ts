@@ -70,7 +70,7 @@ export class CliContext {
         url: r.addr,
         serverCert,
         clientCert: await clientCertificate(this.confDir),
-      }, { project: this.projectOf(remote) });
+      }, { project: this.projectOf(remote), keepAlive: true });
     }
     this.#clients.set(remote, c);
     return c;

@@ -44,8 +44,9 @@ export class Client {
   readonly project: string | undefined;
 
   /**
-   * keepAlive: requests over the unix socket reuse connections (as lxc's do), left open until
-   * close(); without it each takes a connection of its own and nothing stays open.
+   * keepAlive: requests reuse connections (as lxc's do), over the unix socket and HTTPS alike,
+   * left open until close(); without it each takes a connection of its own over the unix
+   * socket (nothing stays open), and over HTTPS only reads reuse one (transport.ts says why).
    */
   constructor(
     endpoint: Endpoint,
@@ -55,7 +56,7 @@ export class Client {
     this.project = options.project || undefined;
     this.#transport = endpoint.kind === "unix"
       ? new UnixTransport(endpoint.path, { keepAlive: options.keepAlive })
-      : new HttpsTransport(endpoint);
+      : new HttpsTransport(endpoint, { keepAlive: options.keepAlive });
     this.#userAgent = options.userAgent ?? "shoal";
   }
 

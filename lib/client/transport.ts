@@ -3,7 +3,8 @@
 import type https from "node:https";
 import type { PeerCertificate } from "node:tls";
 import { derToPem, fingerprint, type KeyPair } from "../tls/mod.ts";
-import { UnixConnections, unixRequest } from "./unix_http.ts";
+import { KeptConnections, UnixConnections, unixRequest } from "./unix_http.ts";
+import { dialTls } from "./tls_conn.ts";
 
 /** Where a client connects. */
 export type Endpoint =
@@ -100,6 +101,10 @@ export function pinnedIdentity(pin: string): (host: string, cert: PeerCertificat
  * get the second answer ("already exists"). On a connection of its own it is sent once, and
  * fails if the connection breaks. That costs a TLS handshake per change (~11 ms here,
  * bench/floors.ts); callers that repeat an idempotent change often say so (`idempotent`).
+ *
+ * With keepAlive (the shoal CLI), every request goes on kept-alive connections of our own
+ * HTTP/1.1 over node:tls instead (unix_http.ts's KeptConnections, as over the unix socket),
+ * which never sends one again: a command's writes after its first request skip the handshake.
  */
 export class HttpsTransport implements Transport {
   #agent: https.Agent | undefined;
@@ -108,8 +113,25 @@ export class HttpsTransport implements Transport {
   #https: typeof https | undefined;
   #url: URL;
   #ready: Promise<void>;
-  constructor(readonly endpoint: Extract<Endpoint, { kind: "https" }>) {
+  #kept: KeptConnections | null = null;
+  constructor(readonly endpoint: Extract<Endpoint, { kind: "https" }>, o: { keepAlive?: boolean } = {}) {
     this.#url = new URL(endpoint.url);
+    if (o.keepAlive) {
+      const host = this.#url.hostname.replace(/^\[|\]$/g, "");
+      const port = Number(this.#url.port || 8443);
+      const pin = fingerprint(endpoint.serverCert);
+      this.#kept = new KeptConnections(async () =>
+        await dialTls({
+          host,
+          port,
+          ca: endpoint.serverCert,
+          cert: endpoint.clientCert?.cert,
+          key: endpoint.clientCert?.key,
+          checkServerIdentity: pinnedIdentity(await pin),
+        }), { host: this.#url.host, maxIdle: 8, idleMs: 20_000 });
+      this.#ready = Promise.resolve();
+      return;
+    }
     this.#ready = Promise.all([import("node:https"), fingerprint(endpoint.serverCert)]).then(([mod, pin]) => {
       const https = this.#https = mod.default;
       const trust = {
@@ -142,6 +164,7 @@ export class HttpsTransport implements Transport {
     signal?: AbortSignal,
     idempotent = false,
   ): Promise<RawResponse> {
+    if (this.#kept) return await this.#kept.request(method, path, body, headers, signal);
     await this.#ready;
     const agent = idempotent || READS.has(method) ? this.#agent : this.#once;
     let onAbort = () => {};
@@ -183,6 +206,7 @@ export class HttpsTransport implements Transport {
   }
 
   close(): void {
+    this.#kept?.close();
     this.#agent?.destroy();
     this.#once?.destroy();
   }

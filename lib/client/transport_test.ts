@@ -236,30 +236,121 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an idle kept-alive unix connection does not keep a program running",
+  name: "an idle kept-alive connection (unix socket, HTTPS) does not keep a program running",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir();
     const socket = `${dir}/unix.socket`;
     const server = rawUnixServer(socket, []);
+    const tls = await generateKeyPair({ cn: "root@m", kind: "server", ips: ["127.0.0.55"] });
+    const httpsServer = https.createServer(
+      { cert: tls.cert, key: tls.key, ca: tls.cert, requestCert: true, rejectUnauthorized: true },
+      (_req, res) => res.writeHead(200, { "Content-Type": "application/json" }).end("{}"),
+    );
+    await new Promise<void>((r) => httpsServer.listen(0, "127.0.0.55", () => r()));
+    const endpoint = {
+      kind: "https",
+      url: `https://127.0.0.55:${(httpsServer.address() as AddressInfo).port}`,
+      serverCert: tls.cert,
+      clientCert: tls,
+    };
+    const transport = new URL("./transport.ts", import.meta.url);
     try {
       // A program that asks once and forgets close(): it must end by itself.
-      const code = `import { UnixTransport } from "${new URL("./transport.ts", import.meta.url)}";
-        const t = new UnixTransport(${JSON.stringify(socket)}, { keepAlive: true });
-        console.log((await t.request("GET", "/ok", undefined, {})).status);`;
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["eval", "--no-check", code],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(20_000),
-      }).output();
-      assert.equal(new TextDecoder().decode(out.stdout).trim(), "200", new TextDecoder().decode(out.stderr));
-      assert.equal(out.code, 0);
+      for (
+        const make of [
+          `new UnixTransport(${JSON.stringify(socket)}, { keepAlive: true })`,
+          `new HttpsTransport(${JSON.stringify(endpoint)}, { keepAlive: true })`,
+        ]
+      ) {
+        const code = `import { HttpsTransport, UnixTransport } from "${transport}";
+          const t = ${make};
+          console.log((await t.request("GET", "/ok", undefined, {})).status);`;
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["eval", "--no-check", code],
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(20_000),
+        }).output();
+        assert.equal(
+          new TextDecoder().decode(out.stdout).trim(),
+          "200",
+          new TextDecoder().decode(out.stderr),
+        );
+        assert.equal(out.code, 0, make);
+      }
       assert.equal(server.accepted(), 1);
     } finally {
       server.close();
+      httpsServer.closeAllConnections();
+      await new Promise((r) => httpsServer.close(() => r(null)));
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "kept-alive HTTPS connections are reused for changes too, each still delivered once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const tls = await generateKeyPair({ cn: "root@m", kind: "server", ips: ["127.0.0.54"] });
+    const seen: string[] = [];
+    let connections = 0;
+    const server = https.createServer(
+      { cert: tls.cert, key: tls.key, ca: tls.cert, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        req.on("data", () => {});
+        req.on("end", () => {
+          seen.push(`${req.method} ${req.url} ${req.headers.host}`);
+          if (req.url === "/drop") req.socket.destroy(); // received, never answered
+          else if (req.url === "/hang") return; // the caller aborts
+          else res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+        });
+      },
+    );
+    server.on("secureConnection", () => connections++);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.54", () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const endpoint = {
+      kind: "https" as const,
+      url: `https://127.0.0.54:${port}`,
+      serverCert: tls.cert,
+      clientCert: tls,
+    };
+    const t = new HttpsTransport(endpoint, { keepAlive: true });
+    const settle = () => new Promise((r) => setTimeout(r, 300));
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await t.request("POST", "/ok", "{}", {})).status, 200);
+      assert.equal((await t.request("GET", "/ok", undefined, {})).status, 200);
+      assert.equal(connections, 1, "four requests, one handshake");
+      await assert.rejects(t.request("POST", "/drop", "{}", {}));
+      await assert.rejects(
+        t.request("POST", "/hang", "{}", {}, AbortSignal.timeout(300)),
+        (e: Error) => e.name === "TimeoutError",
+      );
+      assert.equal((await t.request("PATCH", "/ok", "{}", {})).status, 200);
+      await settle();
+      const host = `127.0.0.54:${port}`;
+      assert.deepEqual(seen, [
+        ...["POST", "POST", "POST", "GET"].map((m) => `${m} /ok ${host}`),
+        `POST /drop ${host}`,
+        `POST /hang ${host}`,
+        `PATCH /ok ${host}`,
+      ]);
+      assert.equal(connections, 3);
+      // Another server's certificate is refused before anything is sent.
+      const other = await generateKeyPair({ cn: "root@x", kind: "server", ips: ["127.0.0.54"] });
+      const wrong = new HttpsTransport({ ...endpoint, serverCert: other.cert }, { keepAlive: true });
+      await assert.rejects(wrong.request("POST", "/ok", "{}", {}));
+      wrong.close();
+      await settle();
+      assert.equal(seen.length, 7);
+    } finally {
+      t.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(() => r(null)));
     }
   },
 });

@@ -1,7 +1,7 @@
 /**
  * HTTP/1.1 requests over a unix socket, written and read here on Deno.connect: one on a
  * connection of its own (unixRequest, `Connection: close`), or many on kept-alive connections
- * (UnixConnections). Why not fetch: Deno loads its fetch implementation (and a hyper client per
+ * (UnixConnections; KeptConnections over any ByteConn: HTTPS with tls_conn.ts). Why not fetch: Deno loads its fetch implementation (and a hyper client per
  * Deno.createHttpClient) on first use, ~10 ms of CPU of every command that asks the daemon one
  * question over its socket (`shoal list` spent a quarter of its start there). What it speaks is
  * the little our daemon answers with: a status line, headers, and a body by Content-Length,
@@ -123,9 +123,10 @@ function encodeRequest(
   body: string | undefined,
   headers: Record<string, string>,
   keepAlive: boolean,
+  host = "shoal",
 ): Uint8Array {
   const payload = body === undefined ? undefined : new TextEncoder().encode(body);
-  let head = `${method} ${path} HTTP/1.1\r\nHost: shoal\r\n${keepAlive ? "" : "Connection: close\r\n"}`;
+  let head = `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${keepAlive ? "" : "Connection: close\r\n"}`;
   const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
   for (const [k, v] of Object.entries(headers)) {
     if (!/^(host|connection|content-length)$/i.test(k)) head += `${k}: ${v}\r\n`;
@@ -151,7 +152,17 @@ async function connect(socket: string): Promise<Deno.UnixConn> {
   }
 }
 
-function closeQuietly(conn: Deno.UnixConn): void {
+/** A byte stream as Deno's connections are (Deno.UnixConn is one; tls_conn.ts makes one of node:tls). */
+export interface ByteConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+  /** Whether it keeps the program running (an idle kept-alive connection does not). */
+  ref(): void;
+  unref(): void;
+}
+
+function closeQuietly(conn: ByteConn): void {
   try {
     conn.close();
   } catch { /* closed already (an abort, the daemon) */ }
@@ -166,7 +177,7 @@ class NotDelivered extends Error {}
  * rejects (NotDelivered when the first write took nothing).
  */
 async function exchange(
-  conn: Deno.UnixConn,
+  conn: ByteConn,
   request: Uint8Array,
   method: string,
   first: { read: Promise<number | null>; chunk: Uint8Array } | null,
@@ -215,7 +226,7 @@ export async function unixRequest(
 }
 
 /** Races p with signal: an abort closes conn (which ends p too) and rejects with its reason. */
-async function abortable<T>(p: Promise<T>, conn: Deno.UnixConn, signal?: AbortSignal): Promise<T> {
+async function abortable<T>(p: Promise<T>, conn: ByteConn, signal?: AbortSignal): Promise<T> {
   if (!signal) return await p;
   const aborted = Promise.withResolvers<never>();
   const onAbort = () => {
@@ -232,7 +243,7 @@ async function abortable<T>(p: Promise<T>, conn: Deno.UnixConn, signal?: AbortSi
 
 /** A kept-alive connection between requests. */
 interface Idle {
-  conn: Deno.UnixConn;
+  conn: ByteConn;
   /** When it went idle (ms since epoch). */
   since: number;
   /**
@@ -246,21 +257,23 @@ interface Idle {
 }
 
 /**
- * Requests over the daemon's unix socket on kept-alive connections, as lxc's Go client does:
- * a connection per request cost a connect, the daemon's accept and its HTTP connection set-up
- * each time (bench/replication.ts). A request is sent once, never again, on whatever
- * connection: a change could otherwise take effect twice (transport_test.ts). The one case a
- * request goes again is when not a byte of it left, on a kept-alive connection the daemon had
- * closed (an idle connection's pending read sees the close first, almost always); a read (GET)
- * whose kept-alive connection closed before any answer goes again too, since it changes nothing.
+ * Requests on kept-alive connections, as lxc's Go client makes them: over the daemon's unix
+ * socket a connection per request cost a connect, the daemon's accept and its HTTP connection
+ * set-up each time (bench/replication.ts), over HTTPS a TLS handshake. A request is sent once,
+ * never again, on whatever connection: a change could otherwise take effect twice
+ * (transport_test.ts). The one case a request goes again is when not a byte of it left, on a
+ * kept-alive connection the server had closed (an idle connection's pending read sees the close
+ * first, almost always); a read (GET) whose kept-alive connection closed before any answer goes
+ * again too, since it changes nothing.
  */
-export class UnixConnections {
+export class KeptConnections {
   #idle: Idle[] = [];
   #closed = false;
 
+  /** dial opens a connection; host is the Host header sent. */
   constructor(
-    readonly socket: string,
-    readonly o: { maxIdle: number; idleMs: number } = { maxIdle: 8, idleMs: 20_000 },
+    readonly dial: () => Promise<ByteConn>,
+    readonly o: { host: string; maxIdle: number; idleMs: number },
   ) {}
 
   async request(
@@ -271,10 +284,10 @@ export class UnixConnections {
     signal?: AbortSignal,
   ): Promise<UnixAnswer> {
     signal?.throwIfAborted();
-    const request = encodeRequest(method, path, body, headers, true);
+    const request = encodeRequest(method, path, body, headers, true, this.o.host);
     for (;;) {
       const kept = this.#take();
-      const conn = kept?.conn ?? await connect(this.socket);
+      const conn = kept?.conn ?? await this.dial();
       conn.ref(); // a request in flight keeps the program running; an idle connection does not
       let answer: ParsedAnswer;
       try {
@@ -284,7 +297,7 @@ export class UnixConnections {
         const again = kept !== null && !signal?.aborted &&
           (e instanceof NotDelivered || (READS.has(method) && isClosedEarly(e)));
         if (again) continue;
-        throw e instanceof NotDelivered ? new Error(`Failed to send to the daemon: ${e.message}`) : e;
+        throw e instanceof NotDelivered ? new Error(`Failed to send the request: ${e.message}`) : e;
       }
       if (answer.reusable && !signal?.aborted) this.#keep(conn);
       else closeQuietly(conn);
@@ -306,7 +319,7 @@ export class UnixConnections {
     return null;
   }
 
-  #keep(conn: Deno.UnixConn): void {
+  #keep(conn: ByteConn): void {
     if (this.#closed || this.#idle.length >= this.o.maxIdle) return closeQuietly(conn);
     conn.unref();
     const chunk = new Uint8Array(64 * 1024);
@@ -330,6 +343,13 @@ export class UnixConnections {
       k.gone = true;
       closeQuietly(k.conn);
     }
+  }
+}
+
+/** Kept-alive connections to the daemon's unix socket. */
+export class UnixConnections extends KeptConnections {
+  constructor(readonly socket: string) {
+    super(() => connect(socket), { host: "shoal", maxIdle: 8, idleMs: 20_000 });
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ConfState, Status } from "../raft/mod.ts";
 import { listNodes } from "../db/mod.ts";
-import { errorMessage, unavailable } from "../util/mod.ts";
+import { errorMessage, sleep, unavailable } from "../util/mod.ts";
 import type { Forwarding } from "./forwarding.ts";
 import type { Heartbeats } from "./heartbeat.ts";
 import { MEMBER_CALLS } from "./member_calls.ts";
@@ -21,6 +21,15 @@ export function standbyToPromote<N extends { id: number; address: string }>(
     n !== undefined && online(n.address) && (status?.progress?.[n.id]?.match ?? 0) > 0
   );
 }
+
+/**
+ * How long a leader waits for a stand-by it can promote. One handed leadership a moment ago (the
+ * leaving voter led) knows no follower's progress until they answer its first append: asking
+ * once, it found none and the leaving leader kept its seat (2 of 3 graceful leader stops in a
+ * test), so the cluster ran on two live voters of three, and one more failure stalled it (the
+ * membership test's kill -9 right after). Within the leaving member's own bound (HANDOVER_MS).
+ */
+const STANDBY_WAIT_MS = 1_500;
 
 /**
  * A voter's graceful stop (LXD's handover): leadership goes first, then the leader gives the
@@ -70,22 +79,33 @@ export class HandOver {
     const self = this.#self;
     const g = self.gateway;
     if (!g.isLeader()) throw unavailable("Not the database leader");
-    const conf = g.conf();
     const leaving = self.stale(listNodes, []).find((n) => n.id === id);
     if (leaving) this.#heartbeats.stopping(leaving.address);
-    if (!conf.voters.includes(id)) return;
-    const standby = standbyToPromote(
-      conf,
-      self.stale(listNodes, []),
-      g.status(),
-      (address) => this.#heartbeats.of(address, true).online,
-    );
+    if (!g.conf().voters.includes(id)) return;
+    const standby = await this.#standby();
     // Without a stand-by to take it, the seat stays: shedding a voter would cost fault tolerance.
-    if (!standby) return;
+    if (!standby || !g.isLeader() || !g.conf().voters.includes(id)) return;
     // Keep the leaving member's seat filled: promote first, then demote, one change at a time.
     await this.#rebalancer.hold(async () => {
       await g.changeMembership({ type: "add-voter", id: standby.id });
       await g.changeMembership({ type: "add-spare", id });
     });
+  }
+
+  /** The stand-by to promote, waiting up to STANDBY_WAIT_MS for one to qualify (see there why). */
+  async #standby(): Promise<{ id: number; address: string } | undefined> {
+    const g = this.#self.gateway;
+    const deadline = Date.now() + STANDBY_WAIT_MS;
+    for (;;) {
+      const conf = g.conf();
+      const standby = standbyToPromote(
+        conf,
+        this.#self.stale(listNodes, []),
+        g.status(),
+        (address) => this.#heartbeats.of(address, true).online,
+      );
+      if (standby || conf.standbys.length === 0 || !g.isLeader() || Date.now() >= deadline) return standby;
+      await sleep(50);
+    }
   }
 }

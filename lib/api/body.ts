@@ -22,6 +22,10 @@ async function readCapped(c: Context): Promise<string> {
   if (declared > MAX_JSON_BODY) throw tooLarge();
   const body = c.req.raw.body;
   if (!body) return "";
+  // A declared length is all the server reads of the body (HTTP/1.1 framing): read it whole.
+  // Streaming it chunk by chunk through an async iterator cost more than the chunks (a reader
+  // released per body: ~2% of a leader taking PATCH /1.0 from 16 clients, CPU profile).
+  if (c.req.header("Content-Length") !== undefined) return await c.req.raw.text();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of body) {

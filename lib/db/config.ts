@@ -266,7 +266,8 @@ function daemonVolumeProblem(tx: ReadTx, key: string, value: string, member: str
 export const updateServerConfig = defineTx(
   "config.server-update",
   (tx, a: ServerConfigRequest): { local: Record<string, string> } => {
-    const current = shownConfig(readGlobalConfig(tx), a.local);
+    const stored = readGlobalConfig(tx);
+    const current = shownConfig(stored, a.local);
     if (a.ifMatch && a.ifMatch !== etag(current)) throw preconditionFailed();
     // The full set of changes: for PUT, keys that are set now and absent from the body are unset.
     const changes: Record<string, string> = {};
@@ -283,7 +284,7 @@ export const updateServerConfig = defineTx(
     }
     const problem = validateChanges(changes);
     if (problem) throw badRequest(problem);
-    const after = Object.entries({ ...readGlobalConfig(tx), ...changes }).filter(([, v]) => v !== "");
+    const after = Object.entries({ ...stored, ...changes }).filter(([, v]) => v !== "");
     const healing = healingProblem(Object.fromEntries(after));
     if (healing) throw badRequest(healing);
     const local: Record<string, string> = {};

@@ -56,7 +56,10 @@ function stringify(context: Record<string, unknown>): Record<string, string> {
 
 /** The root logger: owns the sinks; `with()` children share them. */
 export class RootLogger implements Logger {
-  #sinks = new Set<Sink>();
+  /** Each sink with the lowest level it takes. */
+  #sinks = new Map<Sink, Level>();
+  /** The lowest rank any sink takes (Infinity: no sink). */
+  #sinkRank = Infinity;
   #file: Deno.FsFile | undefined;
   #fileLevel: Level;
   #stderrLevel: Level | null;
@@ -74,17 +77,29 @@ export class RootLogger implements Logger {
     }
   }
 
-  /** Adds a sink that sees every record (all levels); returns its removal. */
-  subscribe(sink: Sink): () => void {
-    this.#sinks.add(sink);
-    return () => this.#sinks.delete(sink);
+  /** Adds a sink that sees every record at `lowest` or above; returns its removal. */
+  subscribe(sink: Sink, lowest: Level = "debug"): () => void {
+    this.#sinks.set(sink, lowest);
+    this.#sinkRank = Math.min(this.#sinkRank, RANK[lowest]);
+    return () => {
+      this.#sinks.delete(sink);
+      this.#sinkRank = Math.min(Infinity, ...[...this.#sinks.values()].map((l) => RANK[l]));
+    };
+  }
+
+  /** Whether a record of this level goes anywhere. */
+  wants(level: Level): boolean {
+    const rank = RANK[level];
+    return rank >= this.#sinkRank || (this.#stderrLevel !== null && rank >= RANK[this.#stderrLevel]) ||
+      (this.#file !== undefined && rank >= RANK[this.#fileLevel]);
   }
 
   log(level: Level, message: string, context: Record<string, unknown> = {}): void {
     const toStderr = this.#stderrLevel !== null && RANK[level] >= RANK[this.#stderrLevel];
     const toFile = this.#file !== undefined && RANK[level] >= RANK[this.#fileLevel];
-    // Debug records come per request: no work when nothing wants them.
-    if (!toStderr && !toFile && this.#sinks.size === 0) return;
+    // Debug records come per request: no work when nothing wants them (the daemon's sink, which
+    // makes logging events, takes none: each was built, context and all, to be dropped there).
+    if (!toStderr && !toFile && RANK[level] < this.#sinkRank) return;
     const r: LogRecord = { level, message, context: stringify(context), time: new Date() };
     const line = toStderr || toFile ? this.#encoder.encode(formatRecord(r) + "\n") : new Uint8Array();
     if (toStderr) {
@@ -97,7 +112,8 @@ export class RootLogger implements Logger {
         this.#file!.writeSync(line);
       } catch { /* disk full: the record is still seen by subscribers */ }
     }
-    for (const s of this.#sinks) {
+    for (const [s, lowest] of this.#sinks) {
+      if (RANK[level] < RANK[lowest]) continue;
       try {
         s(r);
       } catch { /* a broken subscriber must not break logging */ }
@@ -129,7 +145,7 @@ export class RootLogger implements Logger {
 class ChildLogger implements Logger {
   constructor(readonly root: RootLogger, readonly context: Record<string, unknown>) {}
   debug(message: string, context?: Record<string, unknown>): void {
-    this.root.log("debug", message, { ...this.context, ...context });
+    if (this.root.wants("debug")) this.root.log("debug", message, { ...this.context, ...context });
   }
   info(message: string, context?: Record<string, unknown>): void {
     this.root.log("info", message, { ...this.context, ...context });

@@ -6,7 +6,7 @@
  * hears the cluster again. The fence time each member applies rides on the heartbeats, so the
  * leader heals a member only once that member has said it fences within the allowed time.
  */
-import { globalValue, instanceNamesOn, listInstances, readGlobalConfig } from "../db/mod.ts";
+import { globalValue, instanceNamesOn, listInstances, readGlobalConfig, type ReadTx } from "../db/mod.ts";
 import type { InstanceManager } from "../instances/mod.ts";
 import { errorMessage, type TimerId } from "../util/mod.ts";
 import type { Heartbeat } from "../wire/mod.ts";
@@ -16,6 +16,14 @@ import type { FenceWatchdog } from "./fence_watchdog.ts";
 
 /** How often the quorum is probed. */
 const PROBE_MS = 1_000;
+
+/**
+ * The probe: a linearizable read (a read index: the leader hears a quorum of voters) of one
+ * query, so that a member without a replica (a spare) must ask the leader for it. A read of no
+ * query at all a spare answers without asking anyone (remote_read.ts runs it on no answers):
+ * spares never fenced (tests/e2e/spare_fence_test.ts).
+ */
+const quorumProbe = (tx: ReadTx) => tx.get("SELECT 1 AS reached");
 
 /** PURE: the fence time (seconds) a member applies under this config: 0 while healing is off. */
 export function fenceSeconds(config: Record<string, string>): number {
@@ -106,7 +114,7 @@ export class Fencing {
       let reached = false;
       try {
         await Promise.race([
-          self.db.read(() => null),
+          self.db.read(quorumProbe),
           new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2_000)),
         ]);
         reached = true;

@@ -44,8 +44,15 @@ Deno.test({
     try {
       for (const m of ms) await m.start();
       const [m1, m2, m3, m4] = ms as [Member, Member, Member, Member];
+      // Each step needs the cluster the steps before it left: after a failed one, the test ends
+      // (and says why) rather than run the rest on a cluster that is not what they expect.
+      const step = async (name: string, fn: () => Promise<void>) => {
+        if (!(await t.step(name, fn))) {
+          throw new Error(`step "${name}" failed; the later steps need its result`);
+        }
+      };
 
-      await t.step("bootstrap with core.https_address and cluster.https_address apart", async () => {
+      await step("bootstrap with core.https_address and cluster.https_address apart", async () => {
         await ok(m1.shoald(["init", "--preseed"], {
           stdin: `config:\n  core.https_address: ${rest(0)}\n  cluster.https_address: ${
             cl(0)
@@ -55,7 +62,7 @@ Deno.test({
         assert.equal(rows[0]!.url, `https://${cl(0)}`);
       });
 
-      await t.step(
+      await step(
         "m2 and m3 set their REST address first, then join by token on their cluster address",
         async () => {
           for (const [i, m] of [[1, m2], [2, m3]] as const) {
@@ -72,7 +79,7 @@ Deno.test({
         },
       );
 
-      await t.step("a wrong trust password is refused and changes nothing", async () => {
+      await step("a wrong trust password is refused and changes nothing", async () => {
         await ok(m4.shoal(["config", "set", "core.https_address", rest(3)]));
         const cert = await Deno.readTextFile(`${m1.dir}/cluster.crt`);
         const r = await m4.shoald(["init", "--preseed"], {
@@ -89,7 +96,7 @@ Deno.test({
         assert.equal(JSON.parse(c4).enabled, false);
       });
 
-      await t.step(
+      await step(
         "m4 joins with the trust password and the cluster certificate; it is the stand-by",
         async () => {
           await ok(m4.shoald(["init", "--preseed"], {
@@ -116,7 +123,7 @@ Deno.test({
         },
       );
 
-      await t.step("a voter that shuts down gracefully hands its seat to the stand-by", async () => {
+      await step("a voter that shuts down gracefully hands its seat to the stand-by", async () => {
         const rows = await clusterList(m1);
         const voter = ms.find((m) => roleOf(rows, m.name) === "voter")!;
         await voter.stop();
@@ -134,7 +141,7 @@ Deno.test({
         }, 30_000);
       });
 
-      await t.step("the leader's graceful shutdown hands leadership over; writes go on", async () => {
+      await step("the leader's graceful shutdown hands leadership over; writes go on", async () => {
         const leader = await leaderOf(ms, m1);
         const via = ms.find((m) => m !== leader)!;
         await leader.stop();
@@ -156,7 +163,7 @@ Deno.test({
         );
       });
 
-      await t.step(
+      await step(
         "kill -9 of voters under a write load while roles move: no acknowledged write lost",
         async () => {
           const acked: string[] = [];
@@ -169,23 +176,28 @@ Deno.test({
               if (await write(alive[(n + w) % alive.length]!, key, "v")) acked.push(key);
             }
           });
-          for (let round = 0; round < 2; round++) {
-            const rows = await clusterList(ms.find((m) => m.process !== null)!);
-            const victim = ms.find((m) => m.process !== null && roleOf(rows, m.name) === "voter")!;
-            await victim.kill();
-            const before = acked.length;
-            await waitFor("writes go on", () => acked.length >= before + 5, 30_000);
-            await victim.start();
-            // Roles settled too before the next kill: a voter killed while one is still moving
-            // can leave fewer than a quorum of live voters.
-            await waitFor(
-              "back online, 3 voters and a stand-by",
-              async () => settled(await clusterList(victim), 3, 1),
-              40_000,
-            );
+          // The writers stop however the rounds end (a failed round once left them writing on).
+          try {
+            for (let round = 0; round < 2; round++) {
+              const rows = await clusterList(ms.find((m) => m.process !== null)!);
+              const victim = ms.find((m) => m.process !== null && roleOf(rows, m.name) === "voter");
+              assert.ok(victim, `no voter to kill: ${JSON.stringify(rows)}`);
+              await victim.kill();
+              const before = acked.length;
+              await waitFor("writes go on", () => acked.length >= before + 5, 30_000);
+              await victim.start();
+              // Roles settled too before the next kill: a voter killed while one is still moving
+              // can leave fewer than a quorum of live voters.
+              await waitFor(
+                "back online, 3 voters and a stand-by",
+                async () => settled(await clusterList(victim), 3, 1),
+                40_000,
+              );
+            }
+          } finally {
+            stop = true;
+            await Promise.all(writers);
           }
-          stop = true;
-          await Promise.all(writers);
           for (const m of ms) {
             const c = m.client();
             const config = (await c.get<{ config: Record<string, string> }>("/1.0")).config;
@@ -196,7 +208,7 @@ Deno.test({
         },
       );
 
-      await t.step("a removed member becomes a standalone server again", async () => {
+      await step("a removed member becomes a standalone server again", async () => {
         const rows = await clusterList(m1);
         const victim = ms.find((m) =>
           roleOf(rows, m.name) === "standby" || roleOf(rows, m.name) === "spare"

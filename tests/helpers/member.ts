@@ -33,9 +33,25 @@ export async function run(
     await w.write(new TextEncoder().encode(o.stdin));
     await w.close();
   }
-  const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 60_000);
-  const out = await child.output();
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  // Its output ends when every holder of its pipes does: a process it started and left running
+  // (the launcher's bundle build, say) outlives a SIGKILL of the program itself. Not forever.
+  let late: ReturnType<typeof setTimeout> | undefined;
+  const out = await Promise.race([
+    child.output(),
+    new Promise<null>((r) => late = setTimeout(() => r(null), timeoutMs + 10_000)),
+  ]);
   clearTimeout(timer);
+  clearTimeout(late);
+  if (!out) {
+    return {
+      code: 137,
+      stdout: "",
+      stderr: `${cmd} ${args.join(" ")}: killed after ${timeoutMs} ms, and its output pipes stayed open ` +
+        "10 s more (a process it started holds them)",
+    };
+  }
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),

@@ -2,6 +2,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { StateMachine } from "../driver/state_machine.ts";
 import { decodeBatch, type SessionRef } from "./batch.ts";
 import {
+  type EntrySessions,
   SESSION_EXPIRY_ENTRIES,
   SESSION_SWEEP_EVERY,
   type SessionCheck,
@@ -155,10 +156,11 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
       if (data !== "") {
         const batch = decodeBatch(data);
         for (const id of batch.open ?? []) this.#sessions.open(id, index);
+        const entry: EntrySessions = new Map();
         batch.txs.forEach((stmts, i) => {
           const session = batch.s?.[i] ?? null;
           if (session) {
-            const seen = this.#sessions.check(session);
+            const seen = this.#sessions.check(session, entry);
             if (seen.kind === "duplicate") {
               outcomes.push({ ...seen.outcome, duplicate: true });
               return;
@@ -174,9 +176,10 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
             return;
           }
           const first = outcome.ok ? { ok: true as const, result: session.r } : outcome;
-          this.#sessions.record(session, index, first);
+          this.#sessions.record(session, index, first, entry);
           outcomes.push({ ...first, index });
         });
+        this.#sessions.finish(index, entry);
       }
       if (index % this.#sweepEvery === 0) this.#sessions.expire(index - this.#expiry);
       this.#cache.get(

@@ -37,6 +37,12 @@ export type StoredOutcome =
   | { ok: true; result?: unknown; index: number }
   | { ok: false; error: string; index: number };
 
+/**
+ * The sessions an entry's transactions used so far, by id: the stored low, the highest low a
+ * recorded transaction sent (`raised`), and whether one was recorded (the session was used).
+ */
+export type EntrySessions = Map<string, { low: number; raised: number; used?: boolean }>;
+
 /** What the table says of a transaction about to be applied. */
 export type SessionCheck =
   | { kind: "new" }
@@ -68,15 +74,33 @@ export class SessionTable {
     return this.#cache.get("SELECT 1 FROM raft_sessions WHERE id = ?").get(id) !== undefined;
   }
 
-  /** Decides whether a transaction of a session is new, a duplicate, or must be refused. */
-  check(ref: SessionRef): SessionCheck {
-    const s = this.#cache.get("SELECT low FROM raft_sessions WHERE id = ?").get(ref.id) as
-      | { low: number }
-      | undefined;
+  /**
+   * Decides whether a transaction of a session is new, a duplicate, or must be refused. Within
+   * an entry being applied, `entry` holds what its earlier transactions did to their sessions
+   * (record() writes the sessions' rows once, at the entry's end: finish()).
+   */
+  check(ref: SessionRef, entry?: EntrySessions): SessionCheck {
+    let s = entry?.get(ref.id);
     if (!s) {
+      const row = this.#cache.get("SELECT low FROM raft_sessions WHERE id = ?").get(ref.id) as
+        | { low: number }
+        | undefined;
+      if (!row) {
+        return {
+          kind: "refused",
+          error: `${UNKNOWN_SESSION} ${ref.id}: it expired or was never opened; the change was not made`,
+        };
+      }
+      s = { low: row.low, raised: 0 };
+      entry?.set(ref.id, s);
+    }
+    // The sender said it had the answers below this already: it never sends those again. (The
+    // outcomes below the stored low are gone; those below a low raised earlier in this entry
+    // are removed at its end, and refused here just the same.)
+    if (ref.seq < Math.max(s.low, s.raised)) {
       return {
         kind: "refused",
-        error: `${UNKNOWN_SESSION} ${ref.id}: it expired or was never opened; the change was not made`,
+        error: `Transaction ${ref.seq} of session ${ref.id} was already answered and forgotten`,
       };
     }
     const row = this.#cache.get(
@@ -84,24 +108,20 @@ export class SessionTable {
     )
       .get(ref.id, ref.seq) as { idx: number; outcome: string } | undefined;
     if (row) return { kind: "duplicate", outcome: { ...JSON.parse(row.outcome), index: row.idx } };
-    if (ref.seq < s.low) {
-      // The member said it had the answer already: it never sends that transaction again.
-      return {
-        kind: "refused",
-        error: `Transaction ${ref.seq} of session ${ref.id} was already answered and forgotten`,
-      };
-    }
     return { kind: "new" };
   }
 
   /**
-   * Records what a transaction came to, marks the session used at this index, and forgets the
-   * outcomes below the lowest sequence number the member still waits for.
+   * Records what a transaction came to. The session is marked used at this index, and the
+   * outcomes below the lowest sequence number the member still waits for forgotten, once for
+   * the whole entry (finish()): per transaction, that was two more statements for each
+   * forwarded write on every member, where an entry carries several of one member's.
    */
   record(
     ref: BatchSession,
     index: number,
     outcome: { ok: true; result?: unknown } | { ok: false; error: string },
+    entry: EntrySessions,
   ): void {
     this.#cache.get("INSERT INTO raft_session_outcomes (session, seq, idx, outcome) VALUES (?, ?, ?, ?)").run(
       ref.id,
@@ -109,12 +129,22 @@ export class SessionTable {
       index,
       JSON.stringify(outcome),
     );
-    this.#cache.get("UPDATE raft_sessions SET used = ?, low = MAX(low, ?) WHERE id = ?").run(
-      index,
-      ref.low,
-      ref.id,
-    );
-    this.#cache.get("DELETE FROM raft_session_outcomes WHERE session = ? AND seq < ?").run(ref.id, ref.low);
+    const s = entry.get(ref.id)!; // check() came first
+    s.raised = Math.max(s.raised, ref.low);
+    s.used = true;
+  }
+
+  /** Writes what an entry's transactions did to their sessions (record()). */
+  finish(index: number, entry: EntrySessions): void {
+    for (const [id, s] of entry) {
+      if (!s.used) continue;
+      this.#cache.get("UPDATE raft_sessions SET used = ?, low = MAX(low, ?) WHERE id = ?").run(
+        index,
+        s.raised,
+        id,
+      );
+      this.#cache.get("DELETE FROM raft_session_outcomes WHERE session = ? AND seq < ?").run(id, s.raised);
+    }
   }
 
   /** Forgets sessions unused since before index (their outcomes go with them). */

@@ -90,6 +90,35 @@ Deno.test("sessions: outcomes below the sender's lowest waiting number are forgo
   fsm.close();
 });
 
+Deno.test("sessions: in one entry, the session's rows are written once and read as if per transaction", async () => {
+  const { fsm, apply, rows } = await fresh();
+  const out = apply([
+    { stmts: insert("1"), s: { id: "s1", seq: 1, low: 1 } },
+    { stmts: insert("2"), s: { id: "s1", seq: 2, low: 1 } },
+    // The sender has the answers of 1 and 2 by now (low = 3): a late copy of 1 after it, in the
+    // same entry, is refused as it would be in a later entry, and 3's duplicate is skipped.
+    { stmts: insert("3"), s: { id: "s1", seq: 3, low: 3 } },
+    { stmts: insert("1b"), s: { id: "s1", seq: 1, low: 1 } },
+    { stmts: insert("3b"), s: { id: "s1", seq: 3, low: 3 } },
+  ]);
+  const index = fsm.applied.index;
+  assert.deepEqual(out.slice(0, 3).map((o) => o.ok), [true, true, true]);
+  assert.match((out[3] as { error: string }).error, /already answered/);
+  assert.equal(out[4]!.duplicate, true);
+  assert.deepEqual(rows(), ["1", "2", "3"]);
+  assert.deepEqual(
+    fsm.read((r) => r.query("SELECT seq, idx FROM raft_session_outcomes ORDER BY seq")).map((x) => ({
+      ...x,
+    })),
+    [{ seq: 3, idx: index }],
+  );
+  assert.deepEqual(
+    fsm.read((r) => r.query("SELECT used, low FROM raft_sessions WHERE id = 's1'")).map((x) => ({ ...x })),
+    [{ used: index, low: 3 }],
+  );
+  fsm.close();
+});
+
 Deno.test("sessions: an unused session expires by log index, and its transactions are refused", async () => {
   const { fsm, apply, rows, next } = await fresh({ sessionExpiry: 20, sessionSweepEvery: 5 });
   fsm.apply(next(), 1, encodeBatch([], [], ["busy"]));

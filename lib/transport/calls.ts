@@ -18,8 +18,13 @@ export class CallLost extends StatusError {
   }
 }
 
-/** The frames of a call stream. */
-type Request = { id: number; body: unknown };
+/**
+ * The frames of a call stream. A request with `m: 1` says its caller takes answers grouped in
+ * one frame (an array of replies): the answers that are ready in the same turn (a leader's
+ * answers to the transactions of one log entry) leave in one TLS write instead of one each. A
+ * member of an older version sends no `m` and gets one frame per answer, as before.
+ */
+type Request = { id: number; body: unknown; m?: 1 };
 type Reply = { id: number; ok: true; body: unknown } | {
   id: number;
   ok: false;
@@ -107,7 +112,7 @@ export class WsCalls {
       });
       signal?.addEventListener("abort", onAbort, { once: true });
       try {
-        conn.ws.send(JSON.stringify({ id, body } satisfies Request));
+        conn.ws.send(JSON.stringify({ id, body, m: 1 } satisfies Request));
       } catch (e) {
         conn.pending.delete(id);
         reject(new CallLost(`Cannot send to member ${address}: ${errorMessage(e)}`, false));
@@ -133,17 +138,19 @@ export class WsCalls {
     const conn = new Conn(ws);
     this.#conns.set(address, conn);
     ws.on("message", (data) => {
-      let reply: Reply;
+      let replies: Reply | Reply[];
       try {
-        reply = JSON.parse(String(data)) as Reply;
+        replies = JSON.parse(String(data)) as Reply | Reply[];
       } catch {
         return;
       }
-      const p = conn.pending.get(reply.id);
-      if (!p) return; // given up by its caller (aborted)
-      conn.pending.delete(reply.id);
-      if (reply.ok) p.resolve(reply.body);
-      else p.reject(new StatusError(reply.status, reply.error));
+      for (const reply of Array.isArray(replies) ? replies : [replies]) {
+        const p = conn.pending.get(reply?.id);
+        if (!p) continue; // given up by its caller (aborted)
+        conn.pending.delete(reply.id);
+        if (reply.ok) p.resolve(reply.body);
+        else p.reject(new StatusError(reply.status, reply.error));
+      }
     });
     const down = (why: string) => {
       if (this.#conns.get(address) === conn) this.#conns.delete(address);
@@ -199,6 +206,22 @@ export interface CallSocket {
 export function serveCalls(socket: CallSocket, handle: (body: unknown) => Promise<unknown>): void {
   let open = true;
   socket.onClose(() => open = false);
+  /** Whether the caller takes grouped answers (its requests say so), and those ready this turn. */
+  let grouped = false;
+  let ready: string[] = [];
+  const flush = () => {
+    const out = ready;
+    ready = [];
+    if (open) socket.send(out.length === 1 ? out[0]! : `[${out.join(",")}]`);
+  };
+  const answer = (reply: Reply) => {
+    const text = JSON.stringify(reply);
+    if (!grouped) {
+      if (open) socket.send(text);
+      return;
+    }
+    if (ready.push(text) === 1) queueMicrotask(flush);
+  };
   socket.onMessage((data) => {
     let req: Request;
     try {
@@ -207,6 +230,7 @@ export function serveCalls(socket: CallSocket, handle: (body: unknown) => Promis
     } catch {
       return; // not a call: nothing to answer to
     }
+    if (req.m === 1) grouped = true;
     void (async () => {
       let reply: Reply;
       try {
@@ -214,7 +238,7 @@ export function serveCalls(socket: CallSocket, handle: (body: unknown) => Promis
       } catch (e) {
         reply = { id: req.id, ok: false, status: errorStatus(e), error: errorMessage(e) };
       }
-      if (open) socket.send(JSON.stringify(reply));
+      answer(reply);
     })();
   });
 }

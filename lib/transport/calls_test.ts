@@ -101,11 +101,15 @@ async function callServer(handle: (body: unknown, ws: WebSocket) => Promise<unkn
     rejectUnauthorized: true,
   });
   let opened = 0;
+  let frames = 0;
   server.on("upgrade", (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
       opened++;
       serveCalls({
-        send: (d) => ws.send(d),
+        send: (d) => {
+          frames++;
+          ws.send(d);
+        },
         onMessage: (h) => ws.on("message", (d) => h(String(d))),
         onClose: (h) => ws.on("close", h),
       }, (body) => handle(body, ws));
@@ -118,6 +122,7 @@ async function callServer(handle: (body: unknown, ws: WebSocket) => Promise<unkn
     address: `${HOST}:${(server.address() as AddressInfo).port}`,
     calls,
     opened: () => opened,
+    frames: () => frames,
     close: async () => {
       calls.close();
       for (const ws of wss.clients) ws.terminate();
@@ -187,3 +192,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "WsCalls: answers ready in the same turn leave in one frame, each to its own call",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Calls that wait for one event (a log entry applied) and are all answered when it comes.
+    const applied = Promise.withResolvers<void>();
+    let waiting = 0;
+    const s = await callServer(async (body) => {
+      if (body === "warm") return { echo: body };
+      waiting++;
+      await applied.promise;
+      if (body === 2) throw new StatusError(409, "two conflicts");
+      return { echo: body };
+    });
+    try {
+      assert.deepEqual(await s.calls.call(s.address, "warm"), { echo: "warm" }); // opens the stream
+      const before = s.frames();
+      const calls = [1, 2, 3, 4].map((n) => s.calls.call(s.address, n).then((r) => r, (e) => e));
+      await waitUntil(() => waiting === 4);
+      applied.resolve();
+      const out = await Promise.all(calls);
+      assert.deepEqual(out[0], { echo: 1 });
+      assert.ok(out[1] instanceof StatusError && out[1].status === 409 && out[1].message === "two conflicts");
+      assert.deepEqual(out.slice(2), [{ echo: 3 }, { echo: 4 }]);
+      assert.equal(s.frames() - before, 1, "four answers ready in one turn: one frame");
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+async function waitUntil(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ok(), "condition not met within 5 s");
+}

@@ -271,15 +271,21 @@ export class Driver<R> {
     if (!isLeader) this.#readyIndex = Infinity;
     if (lead !== this.#lead) {
       this.#lead = lead;
-      // Read-index requests sent to the old leader (or, on a deposed leader, taken by itself) will
-      // never be answered, and those made while no leader was known were never sent: ask the new
-      // one. Each is still bounded by its own timer.
-      if (lead !== 0) {
+      // Read-index requests sent to the old leader will never be answered: ask the new one.
+      if (lead !== 0 && !(was && !isLeader)) {
         for (const ctx of this.#reads.keys()) this.#node.readIndex(ctx);
       }
       this.#o.log.info("Raft leader changed", { leader: lead, term: this.#term, self: this.id });
       leaderChanges.inc();
       this.#notify(() => this.#o.onLeader?.(lead, this.#term));
+    }
+    if (was && !isLeader) {
+      // Reads waiting on a read index from this leader will never be answered.
+      for (const [ctx, r] of this.#reads) {
+        this.#clock.clear(r.timer);
+        r.d.reject(refuse.notLeader(lead));
+        this.#reads.delete(ctx);
+      }
     }
   }
 
@@ -501,9 +507,7 @@ export class Driver<R> {
   #readIndex(): Promise<number> {
     const closed = this.#closed();
     if (closed) return Promise.reject(closed);
-    // With no leader known (an election, streams reconnecting), the read waits for one, bounded
-    // by its timer, as a write waits for a leader to forward to: failing at once turned every
-    // election into errors for readers.
+    if (!this.#lead) return Promise.reject(refuse.notLeader(0));
     const ctx = `${this.id}-${this.#readTag}-${++this.#readSeq}`;
     const d = Promise.withResolvers<number>();
     const timer = this.#clock.setTimeout(() => {
@@ -511,7 +515,7 @@ export class Driver<R> {
       d.reject(refuse.readTimeout());
     }, this.#o.readTimeoutMs);
     this.#reads.set(ctx, { d, timer });
-    if (this.#lead) this.#node.readIndex(ctx);
+    this.#node.readIndex(ctx);
     this.#kick();
     return d.promise;
   }

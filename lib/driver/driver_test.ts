@@ -164,15 +164,3 @@ Deno.test("a leader applies an entry only once its own write is durable, and tak
   fsm.close();
   db.close();
 });
-
-Deno.test("a read made while no leader is known waits for one instead of failing", async () => {
-  // Ticks slow enough that the lone voter does not campaign by itself during the wait.
-  const { d, close } = await driver([1], 1_000);
-  const read = outcome(d.readBarrier());
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(read.settled, false, "no leader yet: the read waits");
-  d.campaign();
-  await until(() => read.settled, "the read to be confirmed by the new leader");
-  assert.equal(read.error, undefined, String(read.error));
-  close();
-});

@@ -87,10 +87,25 @@ export class WsTransport<M extends Addressed> {
     this.#o = o;
   }
 
-  /** Replaces the TLS material (cluster certificate update): streams reconnect with it. */
+  /**
+   * Replaces the TLS material (cluster certificate update): streams reconnect with it at once.
+   * A stream closed on purpose is no lost peer: reported as one (onLost), a follower took its
+   * leader for dead and campaigned, and the election that every update-certificate then risked
+   * under load failed reads on the members with "No database leader" (seen in CI).
+   */
   setTls(tls: KeyPair, pin: string): void {
     this.#o = { ...this.#o, tls, pin };
-    for (const p of this.#peers.values()) p.ws?.terminate();
+    for (const p of this.#peers.values()) this.#reconnect(p);
+  }
+
+  /** Closes the peer's stream, if any, without reporting it lost, and opens a new one. */
+  #reconnect(p: Peer<M>): void {
+    const ws = p.ws;
+    if (!ws) return;
+    p.ws = null; // its close event is then not this peer's (see down())
+    p.connecting = false;
+    ws.terminate();
+    if (!this.#closed && p.retry === undefined) this.#connect(p);
   }
 
   /** Sets the address of every peer (raft id → host:port); unknown peers are dropped. */
@@ -101,7 +116,7 @@ export class WsTransport<M extends Addressed> {
       if (!p) this.#peers.set(id, new Peer(address));
       else if (p.address !== address) {
         p.address = address;
-        p.ws?.terminate();
+        this.#reconnect(p);
       }
     }
     for (const [id, p] of [...this.#peers]) {

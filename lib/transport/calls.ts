@@ -1,8 +1,6 @@
-// @ts-types="@types/ws"
-import WS from "ws";
-import { pinnedIdentity } from "../client/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
 import { errorMessage, errorStatus, StatusError } from "../util/mod.ts";
+import { connectWs, type WsClient } from "./client_ws.ts";
 
 /**
  * A call that left this member and whose connection broke before the answer came: the other
@@ -38,15 +36,15 @@ interface Pending {
 }
 
 class Conn {
-  readonly ws: WS;
+  ws!: WsClient;
   readonly open: Promise<void>;
   readonly pending = new Map<number, Pending>();
-  constructor(ws: WS) {
-    this.ws = ws;
+  opened!: () => void;
+  failed!: (e: Error) => void;
+  constructor() {
     this.open = new Promise((resolve, reject) => {
-      ws.once("open", () => resolve());
-      ws.once("error", reject);
-      ws.once("close", () => reject(new Error("closed before it opened")));
+      this.opened = resolve;
+      this.failed = reject;
     });
     this.open.catch(() => {});
   }
@@ -122,36 +120,13 @@ export class WsCalls {
 
   #conn(address: string): Conn {
     const known = this.#conns.get(address);
-    if (known && (known.ws.readyState === WS.OPEN || known.ws.readyState === WS.CONNECTING)) return known;
+    if (known && (known.ws.state === "open" || known.ws.state === "connecting")) return known;
     if (this.#closed) throw new CallLost("This member is shutting down its calls to other members", false);
     const tls = this.#o.tls();
     if (!tls) throw new CallLost("This member has no cluster certificate yet", false);
     const own = this.#o.clientCert?.() ?? tls.pair;
-    const ws = new WS(`wss://${address}${this.#o.path}`, {
-      cert: own.cert,
-      key: own.key,
-      ca: tls.pair.cert,
-      checkServerIdentity: pinnedIdentity(tls.pin),
-      handshakeTimeout: this.#o.openTimeoutMs ?? 5_000,
-      perMessageDeflate: false,
-    } as unknown as WS.ClientOptions);
-    const conn = new Conn(ws);
+    const conn = new Conn();
     this.#conns.set(address, conn);
-    ws.on("message", (data) => {
-      let replies: Reply | Reply[];
-      try {
-        replies = JSON.parse(String(data)) as Reply | Reply[];
-      } catch {
-        return;
-      }
-      for (const reply of Array.isArray(replies) ? replies : [replies]) {
-        const p = conn.pending.get(reply?.id);
-        if (!p) continue; // given up by its caller (aborted)
-        conn.pending.delete(reply.id);
-        if (reply.ok) p.resolve(reply.body);
-        else p.reject(new StatusError(reply.status, reply.error));
-      }
-    });
     const down = (why: string) => {
       if (this.#conns.get(address) === conn) this.#conns.delete(address);
       for (const p of conn.pending.values()) {
@@ -164,8 +139,38 @@ export class WsCalls {
       }
       conn.pending.clear();
     };
-    ws.on("error", (e) => down(errorMessage(e)));
-    ws.on("close", () => down("closed"));
+    conn.ws = connectWs({
+      address,
+      path: this.#o.path,
+      ca: tls.pair.cert,
+      pin: tls.pin,
+      cert: own.cert,
+      key: own.key,
+      handshakeTimeoutMs: this.#o.openTimeoutMs ?? 5_000,
+    }, {
+      onOpen: () => conn.opened(),
+      onMessage: (data) => {
+        let replies: Reply | Reply[];
+        try {
+          replies = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)) as
+            | Reply
+            | Reply[];
+        } catch {
+          return;
+        }
+        for (const reply of Array.isArray(replies) ? replies : [replies]) {
+          const p = conn.pending.get(reply?.id);
+          if (!p) continue; // given up by its caller (aborted)
+          conn.pending.delete(reply.id);
+          if (reply.ok) p.resolve(reply.body);
+          else p.reject(new StatusError(reply.status, reply.error));
+        }
+      },
+      onClose: (err, opened) => {
+        if (!opened) conn.failed(err ?? new Error("closed before it opened"));
+        down(err ? errorMessage(err) : "closed");
+      },
+    });
     return conn;
   }
 

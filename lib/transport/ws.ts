@@ -1,9 +1,7 @@
-// @ts-types="@types/ws"
-import WS from "ws";
 import { setImmediate } from "node:timers";
-import { pinnedIdentity } from "../client/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { KeyPair } from "../tls/mod.ts";
+import { connectWs, type WsClient } from "./client_ws.ts";
 import { encodeBatch } from "./codec.ts";
 
 /** What the transport needs to know of a message. */
@@ -43,7 +41,7 @@ export const RAFT_STREAM_PATH = "/internal/raft";
 
 class Peer<M> {
   queue: M[] = [];
-  ws: WS | null = null;
+  ws: WsClient | null = null;
   connecting = false;
   failures = 0;
   /** Whether a connection to it ever opened (one that never did is most likely still joining). */
@@ -173,7 +171,7 @@ export class WsTransport<M extends Addressed> {
   #flush(p: Peer<M>): void {
     if (p.queue.length === 0) return;
     const ws = p.ws;
-    if (ws && ws.readyState === WS.OPEN) {
+    if (ws && ws.state === "open") {
       ws.send(encodeBatch(this.#o.self, p.queue.splice(0, p.queue.length)));
       return;
     }
@@ -183,25 +181,8 @@ export class WsTransport<M extends Addressed> {
   #connect(p: Peer<M>): void {
     const id = [...this.#peers].find(([, x]) => x === p)?.[0] ?? 0;
     p.connecting = true;
-    const ws = new WS(`wss://${p.address}${this.#o.path ?? RAFT_STREAM_PATH}`, {
-      cert: this.#o.clientCert().cert,
-      key: this.#o.clientCert().key,
-      ca: this.#o.tls.cert,
-      checkServerIdentity: pinnedIdentity(this.#o.pin),
-      handshakeTimeout: 5_000,
-      perMessageDeflate: false,
-    } as unknown as WS.ClientOptions);
-    p.ws = ws;
-    ws.on("open", () => {
-      p.connecting = false;
-      const missed = p.failures > 0;
-      p.failures = 0;
-      p.reached = true;
-      this.#flush(p);
-      if (missed) this.#o.onReached?.(id);
-    });
-    // Peers send nothing back on this stream: their answers come on their own.
-    ws.on("message", () => {});
+    const own = this.#o.clientCert();
+    let ws: WsClient | null = null;
     const down = (err?: Error) => {
       if (p.ws !== ws) return;
       const wasOpen = !p.connecting;
@@ -231,8 +212,27 @@ export class WsTransport<M extends Addressed> {
         if (p.queue.length > 0 || (!p.reached && (fresh || p.failures <= 10))) this.#connect(p);
       }, fresh ? FRESH_RETRY_MS : Math.min(p.reached ? 1000 : 200, 20 * 2 ** Math.min(p.failures, 6)));
     };
-    ws.on("error", (e) => down(e));
-    ws.on("close", () => down());
+    // Peers send nothing back on this stream: their answers come on their own.
+    ws = connectWs({
+      address: p.address,
+      path: this.#o.path ?? RAFT_STREAM_PATH,
+      ca: this.#o.tls.cert,
+      pin: this.#o.pin,
+      cert: own.cert,
+      key: own.key,
+      handshakeTimeoutMs: 5_000,
+    }, {
+      onOpen: () => {
+        p.connecting = false;
+        const missed = p.failures > 0;
+        p.failures = 0;
+        p.reached = true;
+        this.#flush(p);
+        if (missed) this.#o.onReached?.(id);
+      },
+      onClose: (err) => down(err),
+    });
+    p.ws = ws;
   }
 
   #drop(p: Peer<M>): void {

@@ -67,6 +67,57 @@ Deno.test({
         );
       });
 
+      await t.step(
+        "a CA:TRUE certificate an operator brings (openssl's default) carries the streams too",
+        async () => {
+          // rustls refuses a CA:TRUE certificate served as the server's own (STACK.md §3): the
+          // members' streams run on node:tls, which takes it (lib/transport/client_ws.ts).
+          const r = await new Deno.Command("openssl", {
+            args: ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+              .concat([
+                "-subj",
+                "/CN=byo",
+                "-days",
+                "2",
+                "-keyout",
+                `${dir.path}/ca.key`,
+                "-out",
+                `${dir.path}/ca.crt`,
+              ]),
+            stderr: "piped",
+          }).output();
+          assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+          const text = new TextDecoder().decode(
+            (await new Deno.Command("openssl", {
+              args: ["x509", "-in", `${dir.path}/ca.crt`, "-noout", "-text"],
+            })
+              .output()).stdout,
+          );
+          assert.match(text, /CA:TRUE/);
+          const u = await m1.shoal([
+            "cluster",
+            "update-certificate",
+            `${dir.path}/ca.crt`,
+            `${dir.path}/ca.key`,
+          ]);
+          assert.equal(u.code, 0, u.stderr);
+          const want = await fingerprint(await Deno.readTextFile(`${dir.path}/ca.crt`));
+          for (const h of H) assert.equal(await served(h), want);
+          // A write on a follower is forwarded on a call stream and replicated on the Raft streams.
+          for (const [m, v] of [[m3, "3"], [m2, "2"]] as const) {
+            const w = await m.shoal(["config", "set", "user.ca-true", v]);
+            assert.equal(w.code, 0, w.stderr);
+            const g = await m1.shoal(["config", "get", "user.ca-true"]);
+            assert.equal(g.stdout.trim(), v);
+          }
+          await waitFor(
+            "all online",
+            async () => (await clusterList(m1)).every((x) => x.state === "ONLINE"),
+            20_000,
+          );
+        },
+      );
+
       await t.step("while a member is offline the update is refused and nothing changes", async () => {
         const current = await served(H[0]!);
         await m3.kill();

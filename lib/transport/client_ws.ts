@@ -154,22 +154,23 @@ class TlsWsClient implements WsClient {
       () => this.#finish(new Error(`Opening a stream to ${o.address} timed out`)),
       o.handshakeTimeoutMs ?? 5_000,
     );
-    let host: string, port: number;
+    let socket: tls.TLSSocket;
     try {
-      ({ host, port } = splitAddress(o.address));
+      const { host, port } = splitAddress(o.address);
+      socket = this.#socket = tls.connect({
+        host,
+        port,
+        ca: o.ca,
+        cert: o.cert,
+        key: o.key,
+        // The member's certificate names its own address only: the fingerprint pins it instead.
+        checkServerIdentity: pinnedIdentity(o.pin),
+      });
     } catch (e) {
-      queueMicrotask(() => this.#finish(e as Error));
+      // Reported as any failed open is, never from inside connectWs (its caller is not ready).
+      queueMicrotask(() => this.#finish(e instanceof Error ? e : new Error(String(e))));
       return;
     }
-    const socket = this.#socket = tls.connect({
-      host,
-      port,
-      ca: o.ca,
-      cert: o.cert,
-      key: o.key,
-      // The member's certificate names its own address only: the fingerprint pins it instead.
-      checkServerIdentity: pinnedIdentity(o.pin),
-    });
     socket.setNoDelay(true);
     socket.on("secureConnect", () => this.#upgrade());
     socket.on("data", (d: Uint8Array) => this.#data(d));

@@ -79,3 +79,43 @@ Deno.test("updateServerConfig keeps an API address given without a port with LXD
     "127.0.0.5",
   );
 });
+
+Deno.test("updateServerConfig: a PATCH reads only its keys, and still judges them against the whole config", async () => {
+  using t = await fresh();
+  // Healing against a fence time stored by an earlier write that this PATCH does not name.
+  await t.update({ requested: { "cluster.fence_time": "20", "user.other": "x" } });
+  await assert.rejects(
+    t.update({ requested: { "cluster.healing_threshold": "25" } }),
+    refused(400, /must exceed cluster.fence_time \(20\)/),
+  );
+  await t.update({ requested: { "cluster.healing_threshold": "30" } });
+  await assert.rejects(
+    t.update({ requested: { "cluster.fence_time": "21" } }),
+    refused(400, /healing_threshold \(30\) must exceed cluster.fence_time \(21\)/),
+  );
+  // Unchanged and unset-when-unset values write nothing; a local key shown as set is compared
+  // with this member's value, and a secret sent back as true is kept.
+  await t.update({ requested: { "core.trust_password": "hashed" } });
+  const r = await t.update({
+    requested: {
+      "user.other": "x",
+      "user.never": "",
+      "core.https_address": "127.0.0.1:8443",
+      "core.trust_password": true,
+    },
+    local: { "core.https_address": "127.0.0.1:8443" },
+  });
+  assert.deepEqual(r, { local: {} });
+  assert.deepEqual(await t.db.read(readGlobalConfig), {
+    "cluster.fence_time": "20",
+    "cluster.healing_threshold": "30",
+    "core.trust_password": "hashed",
+    "user.other": "x",
+  });
+  await t.update({ requested: { "user.other": "" } });
+  assert.deepEqual(Object.keys(await t.db.read(readGlobalConfig)), [
+    "cluster.fence_time",
+    "cluster.healing_threshold",
+    "core.trust_password",
+  ]);
+});

@@ -20,8 +20,9 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
+import type { RouterRoute } from "hono/types";
 import { forbidden } from "../util/mod.ts";
-import type { ApiEnv, Identity } from "./context.ts";
+import type { ApiEnv, Ctx, Identity } from "./context.ts";
 
 export type Access =
   | "public"
@@ -261,19 +262,39 @@ export function routeAccess(method: string, path: string): Access | undefined {
 }
 
 /**
+ * The route whose handler answers the request (its pattern, not a middleware's "*"), or null:
+ * found once per request for the middlewares that ask (matchedRoutes() maps every match anew).
+ */
+export function handlerRoute(c: Ctx): RouterRoute | null {
+  let r = c.get("handlerRoute");
+  if (r === undefined) {
+    r = matchedRoutes(c).find((r) => r.method !== "ALL") ?? null;
+    c.set("handlerRoute", r);
+  }
+  return r;
+}
+
+/** Each route's declared access, by the router's own route objects (no key to build per request). */
+const accessOf = new WeakMap<RouterRoute, Access | undefined>();
+
+/**
  * Enforces the table: the route the request matched (its handler's pattern, not its path) must
  * let this caller in; otherwise 403 before anything runs. A request that matches no route goes
  * on to the 404 handler.
  */
 export function enforceAccess(): MiddlewareHandler<ApiEnv> {
   return async function checkAccess(c, next) {
-    const handler = matchedRoutes(c).find((r) => r.method !== "ALL");
+    const handler = handlerRoute(c);
     if (handler) {
-      const access = routeAccess(
-        handler.method === "GET" && c.req.method === "HEAD" ? "HEAD" : handler.method,
-        handler.path,
-      );
-      if (!allowed(c.var.identity, access, requestProject(new URL(c.req.url)))) throw forbidden();
+      let access: Access | undefined;
+      if (handler.method === "GET" && c.req.method === "HEAD") access = routeAccess("HEAD", handler.path);
+      else if (accessOf.has(handler)) access = accessOf.get(handler);
+      else accessOf.set(handler, access = routeAccess(handler.method, handler.path));
+      const id = c.get("identity");
+      // Only a restricted client's access depends on the project (allowed()): the URL is parsed
+      // for it alone.
+      const project = id.kind === "restricted" ? requestProject(new URL(c.req.url)) : "default";
+      if (!allowed(id, access, project)) throw forbidden();
     }
     await next();
   };

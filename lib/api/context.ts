@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { RouterRoute } from "hono/types";
 import type { Cluster, InstanceMoves, Placement } from "../cluster/mod.ts";
 import type { GlobalDB, LocalDB } from "../db/mod.ts";
 import type { EventHub } from "../events/mod.ts";
@@ -51,6 +52,8 @@ export type ApiEnv = {
     identity: Identity;
     /** The member that forwarded this request for its caller (a request is forwarded once). */
     forwardedBy?: string;
+    /** The route the request matched, null for none (access.ts handlerRoute(): found once). */
+    handlerRoute?: RouterRoute | null;
   };
 };
 

@@ -5,11 +5,10 @@
  * @module
  */
 import { Hono, type MiddlewareHandler } from "hono";
-import { matchedRoutes } from "hono/route";
 import { METRICS } from "../util/metrics.ts";
 import { errorMessage, StatusError } from "../util/mod.ts";
 import { identify } from "./auth.ts";
-import { enforceAccess } from "./access.ts";
+import { enforceAccess, handlerRoute } from "./access.ts";
 import { forwardTarget } from "./target.ts";
 import { refuseCrossSite } from "./browser.ts";
 import { uiRoutes } from "./routes/ui.ts";
@@ -101,7 +100,7 @@ function countRequests(): MiddlewareHandler<ApiEnv> {
   return async function count(c, next) {
     const t = performance.now();
     await next();
-    const route = matchedRoutes(c).find((r) => r.method !== "ALL")?.path ?? "unmatched";
+    const route = handlerRoute(c)?.path ?? "unmatched";
     if (route === "/internal/heartbeat" || route === "/internal/metrics") return;
     requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     requestSeconds.observe({ route }, (performance.now() - t) / 1000);

@@ -5,9 +5,9 @@
  * with forwardTo; routes whose whole answer is the target member's are listed in TARGET_ROUTES.
  */
 import type { MiddlewareHandler } from "hono";
-import { matchedRoutes } from "hono/route";
 import { StatusError } from "../util/mod.ts";
 import type { ApiEnv, Ctx, ServerContext } from "./context.ts";
+import { handlerRoute } from "./access.ts";
 
 /**
  * The routes answered by the member ?target= names, as LXD 5.0 takes it ("METHOD /pattern").
@@ -44,6 +44,8 @@ export async function forwardTo(ctx: ServerContext, c: Ctx, member: string): Pro
 
 /** Whether ?target= names another member than this one (standalone: "none" or empty is this one). */
 export function targetOf(ctx: ServerContext, c: Ctx): string | null {
+  // Most requests carry no query at all: no parameter to look for.
+  if (!c.req.url.includes("?")) return null;
   const t = c.req.query("target");
   if (t === undefined || t === "" || t === ctx.location()) return null;
   return t;
@@ -54,7 +56,7 @@ export function forwardTarget(ctx: ServerContext): MiddlewareHandler<ApiEnv> {
   return async function targetMember(c, next) {
     const target = targetOf(ctx, c);
     if (target !== null) {
-      const handler = matchedRoutes(c).find((r) => r.method !== "ALL");
+      const handler = handlerRoute(c);
       if (handler && TARGET_ROUTES.has(`${handler.method} ${handler.path}`)) {
         c.res = await forwardTo(ctx, c, target);
         return;

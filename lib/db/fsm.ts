@@ -11,7 +11,7 @@ import {
 } from "./sessions.ts";
 import { StatusError } from "../util/mod.ts";
 import { openSqlite, withTransaction } from "./sqlite.ts";
-import { Reader, RecordingTx, StatementCache, type TxDef } from "./tx.ts";
+import { Reader, RecordingTx, type Row, StatementCache, type TxDef } from "./tx.ts";
 
 /**
  * What applying one transaction of a batch did. A transaction of a client session carries the
@@ -40,6 +40,13 @@ const APPLIED_SCHEMA = `CREATE TABLE IF NOT EXISTS raft_applied (
 )`;
 
 /**
+ * The table a write statement names (INSERT, REPLACE, UPDATE, DELETE, without a WITH clause): one
+ * of the four groups, quoted or bare. Anything else (a schema change) is taken to change them all.
+ */
+const WRITTEN_TABLE =
+  /^\s*(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+(?:"([^"]+)"|`([^`]+)`|\[([^\]]+)\]|(\w+))(?=[\s(]|$)/i;
+
+/**
  * The replicated state machine: the global SQLite database. Each log entry is applied in one
  * SQLite transaction together with its index, so an entry is applied exactly once, also across
  * crashes. Commits need no fsync of their own (synchronous=NORMAL): after a crash the log,
@@ -52,6 +59,12 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
   #sessions: SessionTable;
   #applied = { index: 0, term: 0 };
   #version = 0;
+  /** tableVersion()'s clock: the tick of each table's last possible change, and of everyone's. */
+  #tick = 0;
+  #tableTicks = new Map<string, number>();
+  #everyTick = 0;
+  /** Tables a write to each table may change too (foreign key actions), null until asked. */
+  #affected: Map<string, string[]> | "triggers" | null = null;
   #expiry: number;
   #sweepEvery: number;
   /** A spare's: the database is deleted (drop()), until a snapshot or an entry brings it back. */
@@ -68,6 +81,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
 
   #open(): DatabaseSync {
     this.#version++;
+    this.#changedAll();
     const db = openSqlite(this.#path, "NORMAL");
     db.exec(APPLIED_SCHEMA);
     // The state machine's own tables exist before any entry is applied (a schema update would
@@ -86,6 +100,77 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
    */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * Moves whenever the table may have changed: a write to it (or to a table whose rows its
+   * foreign keys follow), any statement whose table cannot be told (a schema change), a restored
+   * snapshot, a reset. version moves at every entry; what is derived from one table (this
+   * member's name, from nodes) can be kept across the writes of others.
+   */
+  tableVersion(table: string): number {
+    return Math.max(this.#everyTick, this.#tableTicks.get(table.toLowerCase()) ?? 0);
+  }
+
+  #changedAll(): void {
+    this.#everyTick = ++this.#tick;
+    this.#affected = null;
+  }
+
+  /** Records what a statement of an entry may have changed, for tableVersion(). */
+  #changed(sql: string): void {
+    const m = WRITTEN_TABLE.exec(sql);
+    if (!m) return this.#changedAll();
+    const table = (m[1] ?? m[2] ?? m[3] ?? m[4]!).toLowerCase();
+    let affected: string[] | null = null;
+    try {
+      affected = this.#affectedBy(table);
+    } catch { /* the schema could not be read: taken as a change of everything */ }
+    if (affected === null) {
+      this.#everyTick = ++this.#tick;
+      return;
+    }
+    const tick = ++this.#tick;
+    for (const t of affected) this.#tableTicks.set(t, tick);
+  }
+
+  /**
+   * The table and those whose foreign keys act on a write to it, transitively (read from the
+   * schema once after each change of everything); null when the schema has a trigger, which may
+   * write anywhere.
+   */
+  #affectedBy(table: string): string[] | null {
+    if (this.#affected === null) {
+      const all = (sql: string, ...params: string[]) => this.#db.prepare(sql).all(...params) as Row[];
+      const tables = all("SELECT name FROM sqlite_master WHERE type = 'table'").map((r) =>
+        String(r.name).toLowerCase()
+      );
+      const children = new Map<string, string[]>();
+      for (const name of tables) {
+        for (const r of all('SELECT "table" AS parent FROM pragma_foreign_key_list(?)', name)) {
+          const parent = String(r.parent).toLowerCase();
+          children.set(parent, [...(children.get(parent) ?? []), name]);
+        }
+      }
+      const affected = new Map<string, string[]>();
+      for (const name of tables) {
+        const seen = new Set([name]);
+        const todo = [name];
+        while (todo.length > 0) {
+          for (const c of children.get(todo.pop()!) ?? []) {
+            if (!seen.has(c)) {
+              seen.add(c);
+              todo.push(c);
+            }
+          }
+        }
+        affected.set(name, [...seen]);
+      }
+      const triggers = all("SELECT name FROM sqlite_master WHERE type = 'trigger'").length > 0;
+      this.#affected = triggers ? "triggers" : affected;
+    }
+    if (this.#affected === "triggers") return null;
+    return this.#affected.get(table) ?? [table];
   }
 
   /** Index and term of the last applied entry. */
@@ -152,6 +237,19 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
     }
     const outcomes: TxOutcome[] = [];
     this.#revive();
+    try {
+      this.#applyEntry(index, term, data, outcomes);
+    } catch (e) {
+      // Rolled back whole, a schema change with it: what tableVersion() knows of the schema too.
+      this.#changedAll();
+      throw e;
+    }
+    this.#applied = { index, term };
+    this.#version++;
+    return outcomes;
+  }
+
+  #applyEntry(index: number, term: number, data: string, outcomes: TxOutcome[]): void {
     withTransaction(this.#db, () => {
       if (data !== "") {
         const batch = decodeBatch(data);
@@ -186,12 +284,19 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
         "INSERT INTO raft_applied (id, idx, term) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term",
       ).run(index, term);
     });
-    this.#applied = { index, term };
-    this.#version++;
-    return outcomes;
   }
 
   #applyTx(stmts: { sql: string; params: (string | number | null)[] }[]): TxOutcome {
+    try {
+      return this.#runTx(stmts);
+    } finally {
+      // After running them, on the schema they leave (a table they created has its foreign keys
+      // read); a failed transaction is counted as a change too.
+      for (const s of stmts) this.#changed(s.sql);
+    }
+  }
+
+  #runTx(stmts: { sql: string; params: (string | number | null)[] }[]): TxOutcome {
     this.#db.exec("SAVEPOINT tx");
     try {
       for (const s of stmts) this.#cache.get(s.sql).run(...s.params);
@@ -283,6 +388,8 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
   /** The connection, for `shoald sql` and schema updates at bootstrap. */
   get connection(): DatabaseSync {
     if (this.#dropped) throw noReplica();
+    // Whoever takes it may write (shoald sql reads only, today): tableVersion() must not miss it.
+    this.#changedAll();
     return this.#db;
   }
 
@@ -305,6 +412,7 @@ export class GlobalFsm implements StateMachine<TxOutcome[]> {
     }
     this.#applied = { index: 0, term: 0 };
     this.#version++;
+    this.#changedAll();
     this.#dropped = true;
   }
 

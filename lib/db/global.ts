@@ -357,6 +357,11 @@ export class GlobalDB {
     return `${this.#fsm.version}/${this.#staleVersion}`;
   }
 
+  /** readVersion for what is derived from one table only (GlobalFsm.tableVersion()). */
+  tableReadVersion(table: string): string {
+    return `${this.#fsm.tableVersion(table)}/${this.#staleVersion}`;
+  }
+
   /**
    * Without a replica, at each heartbeat: renews the stale answers when the leader's applied index
    * (the heartbeat's) has passed the one they were read at, or a query has none yet. An answer

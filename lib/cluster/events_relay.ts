@@ -235,7 +235,9 @@ class PeerStream {
 
   #connect(): void {
     if (this.#closed) return;
-    const ws = new WS(`wss://${this.address}/1.0/events?all-projects=true`, {
+    // shoal-events=lines: the events of a turn come in one frame, one per line (api/websocket.ts
+    // EVENT_LINES_PARAM); a member of an older version ignores it and sends one per frame.
+    const ws = new WS(`wss://${this.address}/1.0/events?all-projects=true&shoal-events=lines`, {
       ca: this.#tls.cert,
       cert: this.#o.clientCert().cert,
       key: this.#o.clientCert().key,
@@ -261,7 +263,9 @@ class PeerStream {
       this.#replaySince = null;
       if (since !== null) void this.#replay(since);
     });
-    ws.on("message", (data) => this.#received(data.toString()));
+    ws.on("message", (data) => {
+      for (const text of data.toString().split("\n")) this.#received(text);
+    });
     ws.on("error", () => {/* "close" follows and reconnects */});
     ws.on("close", () => {
       const wasOpen = this.#open;

@@ -44,6 +44,7 @@ Deno.test({
     const tls = await generateKeyPair({ cn: "root@peer", kind: "server", ips: [HOST] });
     const before = lifecycle("cluster-member-added", new Date(Date.now() - 2_000).toISOString());
     const live = lifecycle("cluster-member-updated", new Date().toISOString());
+    const next = lifecycle("config-updated", new Date().toISOString());
     const sockets: WebSocket[] = [];
     const fetched: string[] = [];
     const wss = new WebSocketServer({ noServer: true });
@@ -61,10 +62,11 @@ Deno.test({
       },
     );
     server.on("upgrade", (req, socket, head) => {
-      assert.match(req.url ?? "", /^\/1\.0\/events/);
+      // It asks for the events of a turn in one frame, one per line (api/websocket.ts).
+      assert.match(req.url ?? "", /^\/1\.0\/events\?all-projects=true&shoal-events=lines$/);
       wss.handleUpgrade(req, socket, head, (ws) => {
         sockets.push(ws);
-        ws.send(JSON.stringify(live));
+        ws.send(`${JSON.stringify(live)}\n${JSON.stringify(next)}`);
       });
     });
     await new Promise<void>((r) => server.listen(0, HOST, () => r()));
@@ -96,13 +98,14 @@ Deno.test({
       relay.start();
       await new Promise((r) => setTimeout(r, 200));
       addresses = [self, peer]; // the member joins
-      await waitUntil("both events", () => got.length >= 2);
+      await waitUntil("the three events", () => got.length >= 3);
       await waitUntil("the replay", () => fetched.length === 1);
       assert.match(fetched[0]!, /^\/internal\/events\/recent\?since=\d+$/);
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(got.map((e) => (e.metadata as { action: string }).action).sort(), [
         "cluster-member-added",
         "cluster-member-updated",
+        "config-updated",
       ]);
       assert.ok(got.every((e) => e.location === "peer"));
       assert.equal(toMembers.length, 0, "relayed events must not go on to other members");
@@ -111,7 +114,7 @@ Deno.test({
       await waitUntil("a second connection", () => sockets.length === 2 && relay.connected().length === 1);
       await waitUntil("the replay after the drop", () => fetched.length === 2);
       await new Promise((r) => setTimeout(r, 500));
-      assert.equal(got.length, 2);
+      assert.equal(got.length, 3);
       // A member that leaves is let go.
       addresses = [self];
       await waitUntil("the stream closed", () => relay.connected().length === 0);

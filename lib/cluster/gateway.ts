@@ -346,8 +346,7 @@ export class Gateway implements Consensus {
   leaderAddress(): string | null {
     const lead = this.#driver?.leader ?? 0;
     if (!lead) return null;
-    return this.#local.raftNodes().find((n) => n.id === lead)?.address || this.#memberOf(lead)?.address ||
-      null;
+    return this.#local.raftAddress(lead) || this.#memberOf(lead)?.address || null;
   }
 
   /**

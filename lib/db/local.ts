@@ -97,9 +97,22 @@ export class LocalDB {
 
   /** The Raft configuration as last recorded. */
   raftNodes(): RaftNode[] {
+    return this.#recordedRaftNodes().map((n) => ({ ...n }));
+  }
+
+  /**
+   * The recorded address of a Raft member, "" when none: without raftNodes()' copies, which a
+   * follower made of every member for each batch it forwarded to the leader.
+   */
+  raftAddress(id: number): string {
+    for (const n of this.#recordedRaftNodes()) if (n.id === id) return n.address;
+    return "";
+  }
+
+  #recordedRaftNodes(): readonly RaftNode[] {
     this.#raftNodes ??= this.db.prepare("SELECT id, address, role, name FROM raft_nodes ORDER BY id")
       .all() as unknown as RaftNode[];
-    return this.#raftNodes.map((n) => ({ ...n }));
+    return this.#raftNodes;
   }
 
   /** Replaces the recorded Raft configuration. */

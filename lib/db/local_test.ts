@@ -31,6 +31,8 @@ Deno.test("LocalDB keeps raft_nodes in memory, hands out copies, and reads again
     assert.equal(local.raftNodes()[0]!.name, "m1");
     local.replaceRaftNodes([{ id: 2, address: "127.0.0.2:8443", role: 1, name: "m2" }]);
     assert.deepEqual(local.raftNodes(), [{ id: 2, address: "127.0.0.2:8443", role: 1, name: "m2" }]);
+    assert.equal(local.raftAddress(2), "127.0.0.2:8443");
+    assert.equal(local.raftAddress(1), "", "replaced");
   } finally {
     local.close();
     await Deno.remove(dir, { recursive: true });

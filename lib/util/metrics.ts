@@ -48,6 +48,10 @@ export class Scalar {
   inc(labels: Labels = {}, by = 1): void {
     this.#series.get(labels, () => 0).v += by;
   }
+  /** The series of these labels, to count on without finding it again (a caller's per-request path). */
+  series(labels: Labels): { v: number } {
+    return this.#series.get(labels, () => 0);
+  }
   set(labels: Labels, value: number): void {
     this.#series.get(labels, () => 0).v = value;
   }
@@ -62,10 +66,16 @@ export class Histogram {
   readonly #series = new Series<{ counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly bounds = LATENCY_BOUNDS) {}
   observe(labels: Labels, value: number): void {
+    this.observer(labels)(value);
+  }
+  /** What observes into the series of these labels, found once (a caller's per-request path). */
+  observer(labels: Labels): (value: number) => void {
     const s = this.#series.get(labels, () => ({ counts: this.bounds.map(() => 0), sum: 0, count: 0 })).v;
-    for (let i = 0; i < this.bounds.length; i++) if (value <= this.bounds[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+    return (value) => {
+      for (let i = 0; i < this.bounds.length; i++) if (value <= this.bounds[i]!) s.counts[i]!++;
+      s.sum += value;
+      s.count++;
+    };
   }
   family(): Family {
     const histograms = [...this.#series.map.values()].map((s) => ({

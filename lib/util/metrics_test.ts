@@ -60,3 +60,16 @@ Deno.test("a metric name used with two types is refused where it is defined", ()
   }
   assertEquals(msg, "metric y_total is not a gauge");
 });
+
+Deno.test("a series found once counts into the same samples as inc() and observe() with the same labels", () => {
+  const r = new Registry();
+  const c = r.counter("x_total", "X.");
+  c.inc({ b: "2", a: "1" });
+  c.series({ a: "1", b: "2" }).v += 2;
+  const h = r.histogram("x_seconds", "X.", [0.1]);
+  h.observe({ route: "/1.0" }, 0.05);
+  h.observer({ route: "/1.0" })(5);
+  const [counter, histogram] = r.families();
+  assertEquals(counter!.samples, [{ labels: { b: "2", a: "1" }, value: 3 }]);
+  assertEquals(histogram!.histograms, [{ labels: { route: "/1.0" }, buckets: [1], sum: 5.05, count: 2 }]);
+});

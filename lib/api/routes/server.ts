@@ -98,10 +98,13 @@ async function updateConfig(ctx: ServerContext, c: Ctx, mode: "put" | "patch"): 
       : value;
   }
   const ifMatch = c.req.header("If-Match")?.replace(/"/g, "");
+  // A PATCH without If-Match is judged on the keys it names only (updateServerConfig): this
+  // member's other keys need not be copied, nor sent to the leader with it.
+  const whole = mode === "put" || !!ifMatch;
   const { local } = await ctx.db.run(updateServerConfig, {
     mode,
     requested,
-    local: ctx.local.config(),
+    local: whole ? ctx.local.config() : localKeys(ctx, Object.keys(requested)),
     ...(ifMatch ? { ifMatch } : {}),
     clustered: ctx.clustered(),
     member: ctx.location(),
@@ -112,6 +115,16 @@ async function updateConfig(ctx: ServerContext, c: Ctx, mode: "put" | "patch"): 
   }
   ctx.events.lifecycle("config-updated", "/1.0");
   return emptySync(c);
+}
+
+/** This member's set local keys among keys. */
+function localKeys(ctx: ServerContext, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const v = ctx.local.get(k);
+    if (v !== "") out[k] = v;
+  }
+  return out;
 }
 
 /** PUT and PATCH /1.0 (trusted only). */

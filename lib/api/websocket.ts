@@ -1,5 +1,5 @@
 import { setImmediate } from "node:timers";
-import type { EventType } from "../wire/mod.ts";
+import type { Event, EventType } from "../wire/mod.ts";
 import type { OpSocket } from "../operations/mod.ts";
 import { badRequest, forbidden, notFound } from "../util/mod.ts";
 import type { Identity, ServerContext } from "./context.ts";
@@ -45,6 +45,17 @@ const EVENT_TYPES: readonly EventType[] = ["operation", "lifecycle", "logging"];
 export const EVENT_LINES_PARAM = "shoal-events";
 /** A frame of lines is cut after this many characters (the relay's frames stay small). */
 const EVENT_LINES_FRAME = 64 * 1024;
+
+/**
+ * The text of an event, made once for all its listeners (each other member listens): the hub
+ * hands one event to every listener in the same turn, so the text is the same "now" for them all.
+ */
+const texts = new WeakMap<Event, string>();
+function eventText(e: Event): string {
+  let text = texts.get(e);
+  if (text === undefined) texts.set(e, text = JSON.stringify(e));
+  return text;
+}
 
 function eventsHandler(ctx: ServerContext, url: URL, identity: Identity): WsHandler {
   const asked = (url.searchParams.get("type") ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
@@ -98,7 +109,7 @@ function eventsHandler(ctx: ServerContext, url: URL, identity: Identity): WsHand
           socket.close(1008, "Events were not read: the listener fell too far behind");
           return;
         }
-        const text = JSON.stringify(e);
+        const text = eventText(e);
         if (queue.length === 0) setImmediate(() => setImmediate(flush));
         queue.push(text);
         queued += text.length;

@@ -2,7 +2,13 @@
 import type WS from "ws";
 import { StatusError } from "../util/mod.ts";
 import type { Envelope, Event, EventType, Operation } from "../wire/mod.ts";
-import { type Endpoint, HttpsTransport, type Transport, UnixTransport } from "./transport.ts";
+import {
+  type Endpoint,
+  HttpsTransport,
+  type RawResponse,
+  type Transport,
+  UnixTransport,
+} from "./transport.ts";
 
 /** A successful answer, unwrapped. */
 export interface Reply<T> {
@@ -72,6 +78,16 @@ export class Client {
     path: string,
     o: RequestOptions = {},
   ): Promise<{ status: number; headers: Headers; envelope: Envelope }> {
+    const { res, envelope } = await this.#send(method, path, o);
+    return { status: res.status, headers: res.headers, envelope };
+  }
+
+  /** Sends a request and parses its envelope; the answer's headers are made only if asked for. */
+  async #send(
+    method: string,
+    path: string,
+    o: RequestOptions,
+  ): Promise<{ res: RawResponse; envelope: Envelope }> {
     const headers: Record<string, string> = { "User-Agent": this.#userAgent, ...(o.headers ?? {}) };
     let body: string | undefined;
     if (o.body !== undefined) {
@@ -95,16 +111,17 @@ export class Client {
         `Invalid response from server (HTTP ${res.status}): ${res.text.slice(0, 200)}`,
       );
     }
-    return { status: res.status, headers: res.headers, envelope };
+    return { res, envelope };
   }
 
   /** Sends a request; throws StatusError on an error envelope. */
   async request<T = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<Reply<T>> {
-    const { status, headers, envelope } = await this.raw(method, path, o);
-    if (envelope.type === "error") throw new StatusError(envelope.error_code || status, envelope.error);
+    const { res, envelope } = await this.#send(method, path, o);
+    if (envelope.type === "error") throw new StatusError(envelope.error_code || res.status, envelope.error);
+    const status = res.status;
     return {
       metadata: envelope.metadata as T,
-      etag: headers.get("etag")?.replace(/"/g, "") ?? undefined,
+      etag: (res.header ? res.header("etag") : res.headers.get("etag"))?.replace(/"/g, "") ?? undefined,
       operation: envelope.operation || undefined,
       status,
     };

@@ -24,6 +24,8 @@ export interface RawResponse {
   status: number;
   headers: Headers;
   text: string;
+  /** A header by its lower-case name, as headers.get, where the transport can say without making headers. */
+  header?(name: string): string | null;
 }
 
 /** Sends one request and reads the whole answer. */

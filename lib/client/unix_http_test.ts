@@ -56,6 +56,7 @@ Deno.test({
         ["GET", "/echo?recursion=1&project=p%201", undefined, { "User-Agent": "shoal" }],
         ["POST", "/echo", '{"name":"c1"}', { "User-Agent": "shoal", "Content-Type": "application/json" }],
         ["PATCH", "/echo", "", {}],
+        ["PUT", "/echo", '{"name":"é ✓ 𝄞"}', { "Content-Type": "application/json" }],
         ["DELETE", "/echo", undefined, {}],
         ["GET", "/big", undefined, {}],
         ["GET", "/stream", undefined, {}],

@@ -25,6 +25,8 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** A kept-alive connection's read buffer: made once per connection, not per request. */
 const BUFFER = 64 * 1024;
+/** A kept-alive connection's buffer for requests (bigger ones are encoded apart). */
+const OUT = 16 * 1024;
 
 function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
   outer: for (let i = from; i <= hay.length - needle.length; i++) {
@@ -145,7 +147,11 @@ export function parseAnswer(buf: Uint8Array, method: string, ended: boolean): Pa
   };
 }
 
-/** The request as it goes on the wire: head, then body. */
+/**
+ * The request as it goes on the wire: head, then body; in `into` (a connection's own buffer for
+ * what it sends, free once the previous request's write is done) when it fits, which saves an
+ * ArrayBuffer per request.
+ */
 function encodeRequest(
   method: string,
   path: string,
@@ -153,6 +159,7 @@ function encodeRequest(
   headers: Record<string, string>,
   keepAlive: boolean,
   host = "shoal",
+  into?: Uint8Array,
 ): Uint8Array {
   let head = `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${keepAlive ? "" : "Connection: close\r\n"}`;
   let accept = false, agent = false, type = false;
@@ -169,14 +176,22 @@ function encodeRequest(
   if (!agent) head += `User-Agent: Deno/${Deno.version.deno}\r\n`;
   if (body === undefined) {
     if (!NO_BODY.has(method)) head += "Content-Length: 0\r\n";
-    return encoder.encode(`${head}\r\n`);
+    return encodeText(`${head}\r\n`, into);
   }
   if (!type) head += "Content-Type: text/plain;charset=UTF-8\r\n";
   // Head and body in one encoding (no copy to join them): the body's length in bytes is its
   // length in characters when all are ASCII, as JSON from JSON.stringify almost always is.
-  if (ASCII.test(body)) return encoder.encode(`${head}Content-Length: ${body.length}\r\n\r\n${body}`);
+  if (ASCII.test(body)) return encodeText(`${head}Content-Length: ${body.length}\r\n\r\n${body}`, into);
   const payload = encoder.encode(body);
   return concat(encoder.encode(`${head}Content-Length: ${payload.length}\r\n\r\n`), payload);
+}
+
+function encodeText(text: string, into: Uint8Array | undefined): Uint8Array {
+  if (into && text.length <= into.length) {
+    const r = encoder.encodeInto(text, into);
+    if (r.read === text.length) return into.subarray(0, r.written);
+  }
+  return encoder.encode(text);
 }
 
 /** Methods that send no Content-Length when they carry no body (as fetch). */
@@ -306,6 +321,8 @@ interface Idle {
   read: Promise<number | null>;
   /** Its read buffer, which the pending read fills from the start. */
   buf: Uint8Array;
+  /** Its buffer for what it sends. */
+  out: Uint8Array;
   taken: boolean;
   gone: boolean;
 }
@@ -338,10 +355,11 @@ export class KeptConnections {
     signal?: AbortSignal,
   ): Promise<UnixAnswer> {
     signal?.throwIfAborted();
-    const request = encodeRequest(method, path, body, headers, true, this.o.host);
     for (;;) {
       const kept = this.#take();
       const conn = kept?.conn ?? await this.dial();
+      const out = kept?.out ?? new Uint8Array(OUT);
+      const request = encodeRequest(method, path, body, headers, true, this.o.host, out);
       conn.ref(); // a request in flight keeps the program running; an idle connection does not
       let answer: ParsedAnswer, buf: Uint8Array;
       try {
@@ -360,7 +378,7 @@ export class KeptConnections {
       }
       // A buffer grown for a big answer is not kept with the connection.
       if (answer.reusable && !signal?.aborted) {
-        this.#keep(conn, buf.length > BUFFER ? new Uint8Array(BUFFER) : buf);
+        this.#keep(conn, buf.length > BUFFER ? new Uint8Array(BUFFER) : buf, out);
       } else closeQuietly(conn);
       return answer;
     }
@@ -380,10 +398,10 @@ export class KeptConnections {
     return null;
   }
 
-  #keep(conn: ByteConn, buf: Uint8Array): void {
+  #keep(conn: ByteConn, buf: Uint8Array, out: Uint8Array): void {
     if (this.#closed || this.#idle.length >= this.o.maxIdle) return closeQuietly(conn);
     conn.unref();
-    const k: Idle = { conn, since: Date.now(), buf, read: conn.read(buf), taken: false, gone: false };
+    const k: Idle = { conn, since: Date.now(), buf, out, read: conn.read(buf), taken: false, gone: false };
     // Whatever ends the read while nobody asked (the daemon closed it, or sent what nobody
     // asked for) ends the connection.
     const idleEnd = () => {

@@ -181,7 +181,7 @@ function encodeRequest(
   if (!type) head += "Content-Type: text/plain;charset=UTF-8\r\n";
   // Head and body in one encoding (no copy to join them): the body's length in bytes is its
   // length in characters when all are ASCII, as JSON from JSON.stringify almost always is.
-  if (ASCII.test(body)) return encodeText(`${head}Content-Length: ${body.length}\r\n\r\n${body}`, into);
+  if (!NOT_ASCII.test(body)) return encodeText(`${head}Content-Length: ${body.length}\r\n\r\n${body}`, into);
   const payload = encoder.encode(body);
   return concat(encoder.encode(`${head}Content-Length: ${payload.length}\r\n\r\n`), payload);
 }
@@ -196,7 +196,8 @@ function encodeText(text: string, into: Uint8Array | undefined): Uint8Array {
 
 /** Methods that send no Content-Length when they carry no body (as fetch). */
 const NO_BODY = new Set(["GET", "HEAD", "OPTIONS", "DELETE"]);
-const ASCII = /^[\x00-\x7f]*$/;
+/** Any character outside ASCII (a UTF-16 unit of 0x80 or more: surrogates too). */
+const NOT_ASCII = /[\u0080-\uffff]/;
 
 async function connect(socket: string): Promise<Deno.UnixConn> {
   try {

@@ -12,6 +12,7 @@
  * @module
  */
 import { Client } from "../lib/client/mod.ts";
+import { requestBytes } from "../lib/client/bytes.ts";
 import { clusterList, formCluster, leaderOf, waitForVoters } from "../tests/helpers/cluster.ts";
 import { type LxdDaemon, startLxdCluster } from "./lxd.ts";
 import { tempDir, waitFor } from "../tests/helpers/member.ts";
@@ -54,25 +55,70 @@ console.log(formatStats("  raw write+fsync", await fsyncFloor({ dir: dir.path, n
 console.log(formatStats("  sqlite FULL commit", await sqliteCommitFloor({ dir: dir.path, n: 200 })));
 console.log(formatStats("  loopback mTLS round trip", await tlsRoundTripFloor({ n: 500 })));
 
+/** CPU time (user + system, ms) a process has used so far: /proc/PID/stat's utime and stime. */
+function cpuMs(pid: number | "self"): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)
+}
+
+/**
+ * Whose CPU each write costs, for a rate run: on two cores the whole cluster's CPU per write
+ * bounds the 16-client rate, and a process that gets cheaper shows here first.
+ */
+interface CpuWatch {
+  /** Process id per name, and the bench's own process ("client"). */
+  pids: [string, number | "self"][];
+  /** The highest applied index among the members: entries committed, to say how many writes an entry carried. */
+  applied?: () => Promise<number>;
+}
+
 /** Committed writes per second through `open()`'s clients, 1 and 16 at a time, printed as `label`. */
 async function rates(
   label: string,
   open: () => Client,
   write: (c: Client, n: number, conc: number) => Promise<unknown>,
+  cpu?: CpuWatch,
 ): Promise<void> {
   for (const conc of [1, 16]) {
     const clients = Array.from({ length: conc }, open);
     let i = 0;
+    const before = cpu?.pids.map(([, p]) => cpuMs(p));
+    const a0 = await cpu?.applied?.();
     const r = await throughput(seconds * 1000, conc, async () => {
       const n = i++;
       await write(clients[n % conc]!, n, conc);
     });
+    const a1 = await cpu?.applied?.();
     for (const c of clients) c.close();
     console.log(
       `${label}, ${String(conc).padStart(2)} clients: ${r.perSecond.toFixed(0)} committed tx/s; ${
         formatStats("latency", r.latency).trim()
       }`,
     );
+    if (cpu && before) {
+      const writes = r.latency.n;
+      const per = cpu.pids.map(([name, p], k) =>
+        `${name} ${((cpuMs(p) - before[k]!) * 1000 / writes).toFixed(0)}`
+      );
+      const entries = a0 !== undefined && a1 !== undefined && a1 > a0
+        ? `; ${(writes / (a1 - a0)).toFixed(1)} writes per entry`
+        : "";
+      console.log(`  CPU us per write: ${per.join(", ")}${entries}`);
+    }
+  }
+}
+
+/** The highest Raft index applied on `m`, from its metrics. */
+async function appliedIndex(m: { socket: string }): Promise<number> {
+  const c = new Client({ kind: "unix", path: m.socket });
+  try {
+    const text = new TextDecoder().decode((await requestBytes(c, "GET", "/1.0/metrics", null)).body);
+    return Math.max(
+      0,
+      ...[...text.matchAll(/^shoal_raft_applied_index\{[^}]*\} (\d+)$/gm)].map((x) => Number(x[1])),
+    );
+  } finally {
+    c.close();
   }
 }
 
@@ -117,8 +163,22 @@ try {
   await waitForVoters(ms[0]!, 3);
   const leader = await leaderOf(ms, ms[0]!);
   const follower = ms.find((m) => m !== leader)!;
+  const pid = (m: { process: Deno.ChildProcess | null }) => m.process!.pid;
   for (const [label, via] of [["leader", leader], ["follower", follower]] as const) {
-    await rates(`shoal PATCH /1.0 via ${label}`, () => kept(via), patch);
+    const other = ms.find((m) => m !== leader && m !== via)!;
+    const pids: [string, number | "self"][] = label === "leader"
+      ? [["leader", pid(leader)], ["follower", pid(follower)], ["other follower", pid(other)], [
+        "client",
+        "self",
+      ]]
+      : [["leader", pid(leader)], ["serving follower", pid(via)], ["other follower", pid(other)], [
+        "client",
+        "self",
+      ]];
+    await rates(`shoal PATCH /1.0 via ${label}`, () => kept(via), patch, {
+      pids,
+      applied: () => appliedIndex(leader),
+    });
   }
   // The database path: one replicated transaction per request (what `shoald sql global` sends),
   // into a table of its own, after the REST path, which keeps LXD's usual small config table.
